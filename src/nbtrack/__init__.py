@@ -1,0 +1,79 @@
+"""nbtrack: make the notebook the front door of the ML lifecycle.
+
+``%load_ext nbtrack`` then ``%%track`` on a cell; or, from any script::
+
+    import nbtrack
+    with nbtrack.track("train") as run:
+        nbtrack.log_params({"C": 0.5})
+        nbtrack.log_metric("acc", 0.93)
+    nbtrack.runs(filter="metrics.acc > 0.9")
+
+Heavy modules (pandas, SQLAlchemy) are imported only when first used, so
+``%load_ext nbtrack`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_API = {
+    "track": "nbtrack.capture.run",
+    "log_param": "nbtrack.capture.run",
+    "log_params": "nbtrack.capture.run",
+    "log_metric": "nbtrack.capture.run",
+    "log_metrics": "nbtrack.capture.run",
+    "log_artifact": "nbtrack.capture.run",
+    "set_tag": "nbtrack.capture.run",
+    "set_experiment": "nbtrack.capture.run",
+    "active_run": "nbtrack.capture.run",
+    "end_run": "nbtrack.capture.run",
+    "runs": "nbtrack.query.runs",
+    "count_runs": "nbtrack.query.runs",
+    "get_run": "nbtrack.query.runs",
+    "cell_history": "nbtrack.query.runs",
+    "Run": "nbtrack.query.runs",
+    "init": "nbtrack.workspace",
+    "use_workspace": "nbtrack.workspace",
+    "get_workspace": "nbtrack.workspace",
+    "fsck": "nbtrack.maintenance",
+    "gc": "nbtrack.maintenance",
+}
+
+__all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .capture.run import (active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
+                              log_params, set_experiment, set_tag, track)
+    from .maintenance import fsck, gc
+    from .query.runs import Run, cell_history, count_runs, get_run, runs
+    from .workspace import get_workspace, init, use_workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ip) -> None:
+    """``%load_ext nbtrack``: registers ``%%track`` and friends."""
+    from .capture.magics import load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip) -> None:
+    from .capture.magics import unload
+
+    unload(ip)

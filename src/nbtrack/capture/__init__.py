@@ -1,0 +1,1 @@
+"""Capture: what a cell or script ran and what it touched."""

@@ -1,0 +1,93 @@
+"""The environment fingerprint: python, platform, installed packages, git state.
+
+Computed once per process (in a background thread when the extension loads),
+stored once as an object, referenced by hash from every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+from typing import Any
+
+_result: dict[str, Any] | None = None
+_thread: threading.Thread | None = None
+_lock = threading.Lock()
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
+    cwd = cwd or os.getcwd()
+    commit = _git(cwd, "rev-parse", "HEAD")
+    if not commit:
+        return None, None
+    status = _git(cwd, "status", "--porcelain", "--untracked-files=no")
+    return commit, bool(status)
+
+
+def distributions() -> dict[str, str]:
+    from importlib import metadata
+
+    out: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            out[name.lower().replace("_", "-")] = dist.version
+    return dict(sorted(out.items()))
+
+
+def compute() -> dict[str, Any]:
+    commit, dirty = git_state()
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "executable": sys.executable,
+        "packages": distributions(),
+        "git": {"commit": commit, "dirty": dirty},
+    }
+
+
+def start_background() -> None:
+    """Begin computing the fingerprint without blocking the caller."""
+    global _thread
+    with _lock:
+        if _result is not None or _thread is not None:
+            return
+        _thread = threading.Thread(target=_compute_into_cache, name="nbtrack-env", daemon=True)
+        _thread.start()
+
+
+def _compute_into_cache() -> None:
+    global _result
+    try:
+        res = compute()
+    except Exception as e:  # never let a fingerprint failure surface in a cell
+        res = {"error": f"{type(e).__name__}: {e}"}
+    _result = res
+
+
+def fingerprint(timeout: float = 30.0) -> dict[str, Any]:
+    """The fingerprint of this process (computed at most once)."""
+    start_background()
+    if _thread is not None:
+        _thread.join(timeout)
+    return _result or {"error": "timed out computing the environment"}
+
+
+def encode(fp: dict[str, Any]) -> bytes:
+    return json.dumps(fp, sort_keys=True, separators=(",", ":")).encode()

@@ -1,0 +1,375 @@
+"""Runs as they happen: ``track()`` and the ``log_*`` functions.
+
+Everything logged is buffered in memory and written in one transaction when the
+run ends (or every few seconds for long runs), so a run costs two short
+transactions and a crash never leaves half-written rows.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import getpass
+import json
+import math
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._secrets import mask_value
+from ..errors import InvalidInput, StoreUnavailable
+from ..store import runs as store_runs
+from ..workspace import Workspace, get_workspace
+from . import env
+
+FLUSH_EVERY_S = 5.0
+HOST = socket.gethostname()
+_stack: list[ActiveRun] = []
+_stack_lock = threading.RLock()
+_experiment: str | None = None
+_cleaned: set[int] = set()
+_exp_ids: dict[tuple[int, str], int] = {}
+_env_oids: dict[int, str] = {}
+
+
+def set_experiment(name: str | None) -> None:
+    """Group the following runs under experiment ``name`` (default: ``default``)."""
+    global _experiment
+    _experiment = name
+
+
+def current_experiment() -> str:
+    return _experiment or os.environ.get("NBTRACK_EXPERIMENT") or "default"
+
+
+def user() -> str:
+    ident = os.environ.get("NBTRACK_USER")
+    if ident:
+        return ident
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ActiveRun:
+    """A run being recorded. Use it through ``track()`` or the module functions."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        kind: str = "script",
+        parent_id: str | None = None,
+        workspace: Workspace | None = None,
+        **fields: Any,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.name = name
+        self.kind = kind
+        self.parent_id = parent_id
+        self.ws = workspace or get_workspace(create=True)
+        self.fields = fields
+        self.started = time.time()
+        self._t0 = time.perf_counter()
+        self._params: dict[str, Any] = {}
+        self._tags: dict[str, str] = {}
+        self._metrics: list[tuple[str, float | None, int, float]] = []
+        self._steps: dict[str, int] = {}
+        self._artifacts: list[dict] = []
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self.status = "running"
+        self.ended = False
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> ActiveRun:
+        ws = self.ws
+        key = id(ws)
+        env_oid = _env_oids.get(key)
+        if env_oid is None:
+            fp = env.fingerprint()
+            env_oid = _env_oids[key] = ws.objects.put(env.encode(fp))
+        git = env.fingerprint().get("git", {})
+        row = {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "status": "running",
+            "parent_id": self.parent_id,
+            "started": self.started,
+            "env_oid": env_oid,
+            "git_commit": git.get("commit"),
+            "git_dirty": git.get("dirty"),
+            "user": user(),
+            "host": HOST,
+            "pid": os.getpid(),
+            **self.fields,
+        }
+        exp = current_experiment()
+        with ws.meta.write() as conn:
+            if key not in _cleaned:
+                store_runs.mark_interrupted(conn, HOST, _pid_alive)
+                _cleaned.add(key)
+            exp_id = _exp_ids.get((key, exp))
+            if exp_id is None:
+                exp_id = _exp_ids[(key, exp)] = store_runs.experiment_id(conn, exp, self.started)
+            row["experiment_id"] = exp_id
+            if row.get("cell_key"):
+                row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
+            store_runs.insert_run(conn, row)
+        return self
+
+    def end(self, status: str = "finished", error: BaseException | None = None, **fields: Any) -> None:
+        """Write what is buffered and close the run (idempotent)."""
+        if self.ended:
+            return
+        self.ended = True
+        self.status = status
+        values: dict[str, Any] = {
+            "status": status,
+            "ended": time.time(),
+            "duration": time.perf_counter() - self._t0,
+            **fields,
+        }
+        if error is not None:
+            values["error_type"] = type(error).__name__
+            values["error_message"] = str(error)[:4000]
+        self.flush(run_values=values)
+
+    def flush(self, run_values: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            p, t, m, a = self._params, self._tags, self._metrics, self._artifacts
+            self._params, self._tags, self._metrics, self._artifacts = {}, {}, [], []
+        with self.ws.meta.write() as conn:
+            store_runs.write_params(conn, self.id, p)
+            store_runs.write_tags(conn, self.id, t)
+            store_runs.write_metrics(conn, self.id, m)
+            store_runs.write_artifacts(conn, self.id, a)
+            if run_values:
+                store_runs.update_run(conn, self.id, **run_values)
+        self._last_flush = time.monotonic()
+
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    # -- logging -------------------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        self._params[_key(key)] = mask_value(key, value)
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        for k, v in values.items():
+            self.log_param(k, v)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._tags[_key(key)] = str(mask_value(key, value))
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        key = _key(key)
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__}") from None
+        if step is None:
+            step = self._steps.get(key, -1) + 1
+        self._steps[key] = max(step, self._steps.get(key, -1))
+        self._metrics.append((key, v if math.isfinite(v) else None, int(step), time.time()))
+        self._maybe_flush()
+
+    def log_metrics(self, values: dict[str, Any], step: int | None = None) -> None:
+        for k, v in values.items():
+            self.log_metric(k, v, step)
+
+    def log_artifact(self, obj: Any, name: str | None = None) -> str:
+        """Store a file, bytes, text or matplotlib figure; return its object id."""
+        data, name, kind, media = _artifact_bytes(obj, name)
+        oid = self.ws.objects.put(data)
+        self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": len(data)})
+        return oid
+
+    def put_object(self, data: bytes) -> str:
+        return self.ws.objects.put(data)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id} {self.name or ''} {self.status}>"
+
+
+def _key(key: str) -> str:
+    if not isinstance(key, str) or not key or len(key) > 255:
+        raise InvalidInput(f"keys must be non-empty strings of at most 255 characters, got {key!r}")
+    return key
+
+
+def _artifact_bytes(obj: Any, name: str | None) -> tuple[bytes, str, str, str]:
+    if hasattr(obj, "savefig"):  # a matplotlib figure
+        from ..snapshot.figures import figure_png
+
+        return figure_png(obj), name or f"figure-{id(obj):x}.png", "figure", "image/png"
+    if isinstance(obj, bytes):
+        return obj, name or "data.bin", "file", "application/octet-stream"
+    if isinstance(obj, (str, os.PathLike)) and os.path.isfile(obj):
+        import mimetypes
+
+        with open(obj, "rb") as f:
+            data = f.read()
+        base = os.path.basename(os.fspath(obj))
+        media = mimetypes.guess_type(base)[0] or "application/octet-stream"
+        return data, name or base, "file", media
+    if isinstance(obj, str):
+        if name is None:
+            raise InvalidInput(f"{obj[:80]!r} is not a file; to log text, pass name='something.txt'")
+        return obj.encode(), name, "text", "text/plain"
+    raise InvalidInput(f"cannot log a {type(obj).__name__} as an artifact: pass a path, bytes, text or a figure")
+
+
+# -- the current run -----------------------------------------------------------------
+def active_run() -> ActiveRun | None:
+    return _stack[-1] if _stack else None
+
+
+def push(run: ActiveRun) -> None:
+    with _stack_lock:
+        _stack.append(run)
+
+
+def pop(run: ActiveRun) -> None:
+    with _stack_lock:
+        if run in _stack:
+            _stack.remove(run)
+
+
+def default_parent() -> str | None:
+    cur = active_run()
+    return cur.id if cur is not None else os.environ.get("NBTRACK_PARENT_RUN") or None
+
+
+class track(contextlib.ContextDecorator):
+    """Record a run: ``with nbtrack.track("train") as run: ...`` or ``@nbtrack.track()``.
+
+    Parameters
+    ----------
+    name : str, optional
+        Run name (a decorated function's name by default).
+    params, tags : dict, optional
+        Logged when the run starts.
+    kind : str
+        ``script`` by default; ``cell`` for tracked cells.
+    """
+
+    def __init__(self, name: str | None = None, params: dict | None = None, tags: dict | None = None,
+                 kind: str = "script", **fields: Any) -> None:
+        self.name, self.params, self.tags, self.kind, self.fields = name, params, tags, kind, fields
+        self.run: ActiveRun | None = None
+
+    def __call__(self, func: Callable) -> Callable:
+        if self.name is None:
+            self.name = func.__name__
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            with track(self.name, self.params, self.tags, self.kind, **self.fields):
+                return func(*args, **kwargs)
+
+        return wrapper
+
+    def __enter__(self) -> ActiveRun:
+        run = ActiveRun(self.name, self.kind, parent_id=default_parent(), **self.fields)
+        if self.params:
+            run.log_params(self.params)
+        if self.tags:
+            for k, v in self.tags.items():
+                run.set_tag(k, v)
+        run.start()
+        push(run)
+        self.run = run
+        return run
+
+    def __exit__(self, etype, exc, tb) -> bool:
+        run = self.run
+        assert run is not None
+        pop(run)
+        if exc is None:
+            run.end("finished")
+        elif isinstance(exc, KeyboardInterrupt):
+            run.end("interrupted", exc)
+        else:
+            run.end("failed", exc)
+        return False
+
+
+# -- module-level logging: attach to the active run, or start one for this script ----
+_implicit: ActiveRun | None = None
+
+
+def _current() -> ActiveRun:
+    global _implicit
+    run = active_run()
+    if run is not None:
+        return run
+    if _implicit is None or _implicit.ended:
+        name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else None
+        _implicit = ActiveRun(name or "script", "script", parent_id=default_parent()).start()
+        push(_implicit)
+        atexit.register(_end_implicit)
+    return _implicit
+
+
+def _end_implicit() -> None:
+    global _implicit
+    if _implicit is not None and not _implicit.ended:
+        pop(_implicit)
+        try:
+            _implicit.end("finished")
+        except StoreUnavailable:
+            pass
+    _implicit = None
+
+
+def end_run() -> None:
+    """End the run started implicitly by a ``log_*`` call outside ``track()``."""
+    _end_implicit()
+
+
+def log_param(key: str, value: Any) -> None:
+    _current().log_param(key, value)
+
+
+def log_params(values: dict[str, Any]) -> None:
+    _current().log_params(values)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    _current().log_metric(key, value, step)
+
+
+def log_metrics(values: dict[str, Any], step: int | None = None) -> None:
+    _current().log_metrics(values, step)
+
+
+def log_artifact(obj: Any, name: str | None = None) -> str:
+    return _current().log_artifact(obj, name)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _current().set_tag(key, value)
+
+
+def json_list(values) -> str:
+    return json.dumps(sorted(values))
+

@@ -1,0 +1,67 @@
+"""One small exception hierarchy. Messages say what to do next.
+
+Every error carries an ``exit_code`` (for the CLI) and an ``http_status`` (for the
+Jupyter server extension), so boundaries translate them in one place.
+"""
+
+from __future__ import annotations
+
+
+class NbtrackError(Exception):
+    """Base class of every error nbtrack raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, message: str, **fields: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(NbtrackError):
+    """A run, object, dataset, model or alias that does not exist."""
+
+    exit_code = 2
+    http_status = 404
+
+
+class InvalidInput(NbtrackError):
+    """A wrong parameter, filter expression, id or file given by the caller."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class Conflict(NbtrackError):
+    """Someone else changed the thing first (e.g. an alias moved concurrently)."""
+
+    exit_code = 1
+    http_status = 409
+
+
+class StoreUnavailable(NbtrackError):
+    """The workspace cannot be opened or written (read-only, full disk, locked)."""
+
+    exit_code = 1
+    http_status = 503
+
+
+class CorruptObject(NbtrackError):
+    """An object's bytes do not hash to its name."""
+
+    exit_code = 1
+    http_status = 500
+
+    def __init__(self, oid: str, referrers: list[str] | None = None, detail: str = "") -> None:
+        refs = ", ".join(referrers or []) or "nothing in the metadata"
+        msg = (
+            f"object {oid} is corrupt{': ' + detail if detail else ''} "
+            f"(referred to by {refs}); run `nbtrack fsck` to list every damaged object"
+        )
+        super().__init__(msg, oid=oid, referrers=referrers or [])
+        self.oid = oid
+        self.referrers = referrers or []

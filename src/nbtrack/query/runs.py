@@ -1,0 +1,270 @@
+"""Reading runs back: ``runs()`` as a pandas DataFrame and ``get_run()`` as a Run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..errors import InvalidInput, NotFound
+from ..store.runs import decode_param
+from ..store.schema import artifacts, experiments, latest_metrics, metrics, params, runs as runs_t, tags
+from ..workspace import Workspace, get_workspace
+from .filters import compile_filter, compile_order
+
+BASE_COLUMNS = ["id", "name", "experiment", "kind", "status", "parent", "notebook", "cell_version",
+                "started", "duration"]
+_CHUNK = 500
+
+
+def _ws(workspace: Workspace | None) -> Workspace:
+    return workspace or get_workspace(create=False)
+
+
+def runs(
+    experiment: str | None = None,
+    filter: str | None = None,
+    order_by: str | list[str] | None = None,
+    limit: int | None = None,
+    *,
+    offset: int = 0,
+    parent: str | None = None,
+    kind: str | None = None,
+    notebook: str | None = None,
+    cell_key: str | None = None,
+    workspace: Workspace | None = None,
+):
+    """Runs as a DataFrame, one row per run, newest first.
+
+    Parameters
+    ----------
+    experiment : str, optional
+        Only runs of this experiment.
+    filter : str, optional
+        An expression such as ``"metrics.acc > 0.9 and params.model == 'rf'"``,
+        compiled to SQL (see :mod:`nbtrack.query.filters`).
+    order_by : str or list of str, optional
+        ``"metrics.acc desc"``, ``"-duration"``...; newest first by default.
+    limit, offset : int, optional
+        Paging.
+    parent, kind, notebook : str, optional
+        Only children of a run, runs of a kind (``cell``, ``script``...), of a notebook.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id, name, experiment, kind, status, parent, notebook,
+        cell_version, started, duration`` then ``params.*`` and ``metrics.*``
+        (the last value of each metric).
+    """
+    import pandas as pd
+
+    ws = _ws(workspace)
+    if limit is not None and limit < 0:
+        raise InvalidInput(f"limit must be >= 0, got {limit}")
+    c = compile_filter(filter)
+    order = compile_order(order_by, c)
+    q = select(
+        runs_t.c.id, runs_t.c.name, experiments.c.name.label("experiment"), runs_t.c.kind, runs_t.c.status,
+        runs_t.c.parent_id.label("parent"), runs_t.c.notebook, runs_t.c.cell_version, runs_t.c.started,
+        runs_t.c.duration,
+    )
+    q = c.apply(q.select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
+    conds = [x for x in (
+        c.where,
+        experiments.c.name == experiment if experiment else None,
+        runs_t.c.parent_id == parent if parent else None,
+        runs_t.c.kind == kind if kind else None,
+        runs_t.c.notebook == notebook if notebook else None,
+        runs_t.c.cell_key == cell_key if cell_key else None,
+    ) if x is not None]
+    if conds:
+        q = q.where(*conds)
+    q = q.order_by(*order).offset(offset or None).limit(limit)
+    with ws.meta.read() as conn:
+        rows = conn.execute(q).all()
+        ids = [r.id for r in rows]
+        ps, ms = _params_and_metrics(conn, ids)
+    df = pd.DataFrame(rows, columns=BASE_COLUMNS)
+    df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
+    extra = {}
+    for key in sorted({k for d in ps.values() for k in d}):
+        extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids]
+    for key in sorted({k for d in ms.values() for k in d}):
+        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids], dtype="Float64")
+    if extra:
+        df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
+    return df
+
+
+def count_runs(filter: str | None = None, workspace: Workspace | None = None, **where: str | None) -> int:
+    """How many runs match (for paging)."""
+    ws = _ws(workspace)
+    c = compile_filter(filter)
+    q = select(func.count()).select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id))
+    q = c.apply(q)
+    conds = [runs_t.c[col] == v for col, v in where.items() if v]
+    if c.where is not None:
+        conds.append(c.where)
+    if conds:
+        q = q.where(*conds)
+    with ws.meta.read() as conn:
+        return conn.execute(q).scalar() or 0
+
+
+def _params_and_metrics(conn, ids: list[str]) -> tuple[dict, dict]:
+    ps: dict[str, dict] = {}
+    ms: dict[str, dict] = {}
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        for rid, key, value, vtype in conn.execute(
+            select(params.c.run_id, params.c.key, params.c.value, params.c.vtype).where(params.c.run_id.in_(chunk))
+        ):
+            ps.setdefault(rid, {})[key] = decode_param(value, vtype)
+        for rid, key, value in conn.execute(
+            select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
+            .where(latest_metrics.c.run_id.in_(chunk))
+        ):
+            ms.setdefault(rid, {})[key] = value
+    return ps, ms
+
+
+@dataclass
+class Run:
+    """Everything recorded about one run. ``source``, ``stdout`` and ``env`` load lazily."""
+
+    id: str
+    name: str | None
+    experiment: str
+    kind: str
+    status: str
+    parent_id: str | None
+    notebook: str | None
+    cell_id: str | None
+    cell_key: str | None
+    cell_version: int | None
+    started: float
+    ended: float | None
+    duration: float | None
+    error_type: str | None
+    error_message: str | None
+    user: str | None
+    host: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    source_oid: str | None
+    env_oid: str | None
+    stdout_oid: str | None
+    reads: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: list[dict] = field(default_factory=list)
+    workspace: Workspace | None = field(default=None, repr=False, compare=False)
+
+    def _object(self, oid: str | None) -> bytes | None:
+        if oid is None or self.workspace is None:
+            return None
+        return self.workspace.objects.get(oid)
+
+    @property
+    def source(self) -> str | None:
+        data = self._object(self.source_oid)
+        return None if data is None else data.decode()
+
+    @property
+    def stdout(self) -> str:
+        data = self._object(self.stdout_oid)
+        return "" if data is None else data.decode()
+
+    @property
+    def env(self) -> dict:
+        data = self._object(self.env_oid)
+        return {} if data is None else json.loads(data)
+
+    def metric_history(self, key: str | None = None):
+        """Every logged value: DataFrame with columns key, step, value, timestamp."""
+        import pandas as pd
+
+        assert self.workspace is not None
+        q = select(metrics.c.key, metrics.c.step, metrics.c.value, metrics.c.ts).where(metrics.c.run_id == self.id)
+        if key is not None:
+            q = q.where(metrics.c.key == key)
+        with self.workspace.meta.read() as conn:
+            rows = conn.execute(q.order_by(metrics.c.key, metrics.c.step, metrics.c.ts)).all()
+        df = pd.DataFrame(rows, columns=["key", "step", "value", "timestamp"])
+        df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
+        return df
+
+    def artifact(self, name: str) -> bytes:
+        """The bytes of artifact ``name`` (looked up by name, never joined into a path)."""
+        for a in self.artifacts:
+            if a["name"] == name:
+                data = self._object(a["oid"])
+                assert data is not None
+                return data
+        raise NotFound(f"run {self.id} has no artifact {name!r}; it has: "
+                       f"{', '.join(a['name'] for a in self.artifacts) or 'none'}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "workspace"}
+        return d
+
+
+def resolve_run_id(conn, run_id: str) -> str:
+    """A full id from a unique prefix (at least 4 characters), like git."""
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise InvalidInput("a run id is required")
+    run_id = run_id.strip()
+    exact = conn.execute(select(runs_t.c.id).where(runs_t.c.id == run_id)).scalar()
+    if exact:
+        return exact
+    if len(run_id) < 4:
+        raise NotFound(f"no run {run_id!r} (give at least 4 characters of its id)")
+    found = conn.execute(
+        select(runs_t.c.id).where(runs_t.c.id >= run_id, runs_t.c.id < run_id + "\uffff").limit(2)
+    ).scalars().all()
+    if not found:
+        raise NotFound(f"no run {run_id!r}; `nbtrack runs` lists them")
+    if len(found) > 1:
+        raise InvalidInput(f"run id {run_id!r} is ambiguous; give more characters")
+    return found[0]
+
+
+def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
+    """One run with its params, last metrics, tags and artifacts (id or unique prefix)."""
+    ws = _ws(workspace)
+    with ws.meta.read() as conn:
+        rid = resolve_run_id(conn, run_id)
+        row = conn.execute(
+            select(runs_t, experiments.c.name.label("experiment_name"))
+            .select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id))
+            .where(runs_t.c.id == rid)
+        ).mappings().one()
+        ps = {k: decode_param(v, t) for k, v, t in conn.execute(
+            select(params.c.key, params.c.value, params.c.vtype).where(params.c.run_id == rid).order_by(params.c.key))}
+        ms = dict(conn.execute(select(latest_metrics.c.key, latest_metrics.c.value)
+                               .where(latest_metrics.c.run_id == rid).order_by(latest_metrics.c.key)).all())
+        ts = dict(conn.execute(select(tags.c.key, tags.c.value).where(tags.c.run_id == rid).order_by(tags.c.key)).all())
+        arts = [dict(r) for r in conn.execute(
+            select(artifacts.c.name, artifacts.c.oid, artifacts.c.kind, artifacts.c.media_type, artifacts.c.size)
+            .where(artifacts.c.run_id == rid).order_by(artifacts.c.name)).mappings()]
+    return Run(
+        id=row["id"], name=row["name"], experiment=row["experiment_name"], kind=row["kind"], status=row["status"],
+        parent_id=row["parent_id"], notebook=row["notebook"], cell_id=row["cell_id"], cell_key=row["cell_key"],
+        cell_version=row["cell_version"], started=row["started"], ended=row["ended"], duration=row["duration"],
+        error_type=row["error_type"], error_message=row["error_message"], user=row["user"], host=row["host"],
+        git_commit=row["git_commit"], git_dirty=row["git_dirty"], source_oid=row["source_oid"],
+        env_oid=row["env_oid"], stdout_oid=row["stdout_oid"],
+        reads=json.loads(row["reads"] or "[]"), writes=json.loads(row["writes"] or "[]"),
+        params=ps, metrics=ms, tags=ts, artifacts=arts, workspace=ws,
+    )
+
+
+def cell_history(cell_key: str, workspace: Workspace | None = None):
+    """Every run of one cell, oldest first (versions 1, 2, ...)."""
+    df = runs(cell_key=cell_key, order_by="cell_version", workspace=workspace)
+    return df.reset_index(drop=True)

@@ -1,0 +1,1 @@
+"""Values -> content-addressed objects (figures here; data and models in later modules)."""

@@ -1,0 +1,1 @@
+"""Persistence: metadata (SQLAlchemy Core) and content-addressed objects (fsspec)."""

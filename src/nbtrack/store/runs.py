@@ -1,0 +1,136 @@
+"""Writes of runs and their params, metrics, tags and artifacts (SQL only)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from .schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
+
+
+def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table)
+    cols = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
+    conn.execute(stmt, list(rows))
+
+
+def experiment_id(conn: Connection, name: str, now: float) -> int:
+    found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
+    if found is not None:
+        return found
+    return conn.execute(insert(experiments).values(name=name, created=now)).inserted_primary_key[0]
+
+
+def encode_param(value: Any) -> tuple[str | None, float | None, str]:
+    """(text, number, type) of a param value; the number makes numeric filters exact."""
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
+        value = value.item()
+    if value is None:
+        return None, None, "none"
+    if isinstance(value, bool):
+        return str(value), float(value), "bool"
+    if isinstance(value, int):
+        return str(value), float(value), "int"
+    if isinstance(value, float):
+        return repr(value), (value if math.isfinite(value) else None), "float"
+    if isinstance(value, str):
+        return value, None, "str"
+    try:
+        return json.dumps(value, sort_keys=True, default=str), None, "json"
+    except (TypeError, ValueError):
+        return repr(value)[:1000], None, "repr"
+
+
+def decode_param(text: str | None, vtype: str) -> Any:
+    if vtype == "none" or text is None:
+        return None
+    if vtype == "bool":
+        return text == "True"
+    if vtype == "int":
+        return int(text)
+    if vtype == "float":
+        return float(text)
+    if vtype == "json":
+        return json.loads(text)
+    return text
+
+
+def write_params(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
+    rows = []
+    for key, value in values.items():
+        text, num, vtype = encode_param(value)
+        rows.append({"run_id": run_id, "key": key, "value": text, "num": num, "vtype": vtype})
+    upsert(conn, params, rows, ("run_id", "key"))
+
+
+def write_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
+    rows = [{"run_id": run_id, "key": k, "value": str(v)} for k, v in values.items()]
+    upsert(conn, tags, rows, ("run_id", "key"))
+
+
+def write_metrics(conn: Connection, run_id: str, points: Iterable[tuple[str, float | None, int, float]]) -> None:
+    rows = [{"run_id": run_id, "key": k, "value": v, "step": s, "ts": t} for k, v, s, t in points]
+    if not rows:
+        return
+    conn.execute(insert(metrics), rows)
+    last: dict[str, dict] = {}
+    for row in rows:  # the latest value per key: highest step, then newest
+        cur = last.get(row["key"])
+        if cur is None or (row["step"], row["ts"]) >= (cur["step"], cur["ts"]):
+            last[row["key"]] = row
+    existing = {
+        k: (s, t)
+        for k, s, t in conn.execute(
+            select(latest_metrics.c.key, latest_metrics.c.step, latest_metrics.c.ts).where(
+                latest_metrics.c.run_id == run_id, latest_metrics.c.key.in_(list(last))
+            )
+        )
+    }
+    newer = [r for k, r in last.items() if k not in existing or (r["step"], r["ts"]) >= existing[k]]
+    upsert(conn, latest_metrics, newer, ("run_id", "key"))
+
+
+def write_artifacts(conn: Connection, run_id: str, rows: Iterable[dict]) -> None:
+    upsert(conn, artifacts, [{"run_id": run_id, **r} for r in rows], ("run_id", "name"))
+
+
+def insert_run(conn: Connection, row: dict) -> None:
+    conn.execute(insert(runs).values(**row))
+
+
+def next_cell_version(conn: Connection, cell_key: str) -> int:
+    """1 + the highest version recorded for this cell's history."""
+    last = conn.execute(select(func.max(runs.c.cell_version)).where(runs.c.cell_key == cell_key)).scalar()
+    return (last or 0) + 1
+
+
+def update_run(conn: Connection, run_id: str, **values: Any) -> None:
+    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def mark_interrupted(conn: Connection, host: str, alive) -> list[str]:
+    """Mark this host's `running` runs whose process is gone as `interrupted`."""
+    rows = conn.execute(
+        select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.host == host)
+    ).all()
+    dead = [rid for rid, pid in rows if pid is None or not alive(pid)]
+    if dead:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id.in_(dead), runs.c.status == "running")
+            .values(status="interrupted", error_message="the process ended before the run did")
+        )
+    return dead

@@ -1,0 +1,173 @@
+"""Find and open a workspace: where metadata and objects live.
+
+Resolution, like git finds a repository:
+
+1. ``NBTRACK_URI``: a workspace folder (path or ``file://``), or a database URL
+   (``postgresql+psycopg://...``) together with ``NBTRACK_OBJECTS`` (any fsspec URL);
+2. the nearest ``.nbtrack/`` folder from the working directory upward;
+3. otherwise ``./.nbtrack`` is created on the first write.
+
+A workspace folder may hold ``config.toml`` pointing metadata and objects elsewhere::
+
+    [store]
+    meta = "postgresql+psycopg://user@db/nbtrack"
+    objects = "s3://bucket/nbtrack"
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .errors import InvalidInput, NotFound, StoreUnavailable
+from .store.meta import MetaStore
+from .store.objects import ObjectStore
+
+DIRNAME = ".nbtrack"
+_cache: dict[tuple[str, str], Workspace] = {}
+_lock = threading.Lock()
+_explicit: str | None = None
+
+
+class Workspace:
+    """One metadata database plus one object store."""
+
+    def __init__(self, meta_url: str, objects_url: str, root: str | None = None) -> None:
+        self.root = root
+        self.meta_url = meta_url
+        self.objects_url = objects_url
+        self.meta = MetaStore(meta_url)
+        self.objects = ObjectStore(objects_url, referrers=self.referrers)
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.root or self.meta_url!r})"
+
+    def referrers(self, oid: str) -> list[str]:
+        from .store.refs import referrers
+
+        try:
+            with self.meta.read() as conn:
+                return referrers(conn, oid)
+        except Exception:
+            return []
+
+    def close(self) -> None:
+        self.meta.dispose()
+
+
+def _read_config(folder: Path) -> dict:
+    cfg = folder / "config.toml"
+    if not cfg.is_file():
+        return {}
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        return tomllib.loads(cfg.read_text()).get("store", {})
+    except Exception as e:
+        raise InvalidInput(f"{cfg} is not valid TOML: {e}") from e
+
+
+def _from_folder(folder: Path) -> tuple[str, str, str]:
+    cfg = _read_config(folder)
+    meta = cfg.get("meta") or f"sqlite:///{folder / 'meta.db'}"
+    objects = cfg.get("objects") or str(folder / "objects")
+    return meta, objects, str(folder)
+
+
+def find_folder(start: str | os.PathLike | None = None) -> Path | None:
+    """The nearest ``.nbtrack`` folder from ``start`` (default: cwd) upward."""
+    here = Path(start or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        candidate = d / DIRNAME
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def resolve(start: str | os.PathLike | None = None) -> tuple[str, str, str | None, bool]:
+    """Return (meta_url, objects_url, folder, exists) without touching anything."""
+    uri = _explicit or os.environ.get("NBTRACK_URI")
+    if uri:
+        if "://" in uri and not uri.startswith("file://"):
+            objects = os.environ.get("NBTRACK_OBJECTS")
+            if not objects:
+                raise InvalidInput(
+                    f"NBTRACK_URI is a database URL ({uri.split('://')[0]}://...); "
+                    "set NBTRACK_OBJECTS to the object store URL (a folder or s3://bucket/prefix)"
+                )
+            return uri, objects, None, True
+        folder = Path(uri.removeprefix("file://")).expanduser().resolve()
+        return (*_from_folder(folder), folder.is_dir())
+    folder = find_folder(start)
+    if folder is not None:
+        return (*_from_folder(folder), True)
+    folder = Path(start or os.getcwd()).resolve() / DIRNAME
+    return (*_from_folder(folder), False)
+
+
+def get_workspace(create: bool = False, start: str | os.PathLike | None = None) -> Workspace:
+    """The workspace for the current directory (or ``NBTRACK_URI``).
+
+    With ``create=False`` a missing local workspace raises NotFound instead of
+    being created, so reading never leaves a ``.nbtrack`` folder behind.
+    """
+    meta, objects, folder, exists = resolve(start)
+    if not exists:
+        if not create:
+            raise NotFound(
+                f"no nbtrack workspace in {Path(start or os.getcwd()).resolve()} or above; "
+                "run `nbtrack init` or track a cell first"
+            )
+        init_folder(folder)
+    key = (meta, objects)
+    ws = _cache.get(key)
+    if ws is None:
+        with _lock:
+            ws = _cache.get(key)
+            if ws is None:
+                ws = _cache[key] = Workspace(meta, objects, folder)
+    return ws
+
+
+def init_folder(folder: str | os.PathLike | None) -> Path:
+    if folder is None:
+        raise InvalidInput("no folder given for the workspace")
+    folder = Path(folder)
+    try:
+        (folder / "objects").mkdir(parents=True, exist_ok=True)
+        gi = folder / ".gitignore"
+        if not gi.exists():
+            gi.write_text("# nbtrack workspace: metadata and objects\n*\n")
+    except OSError as e:
+        raise StoreUnavailable(f"cannot create workspace {folder}: {e.strerror or e}") from e
+    return folder
+
+
+def init(path: str | os.PathLike | None = None) -> Workspace:
+    """Create (or open) the workspace ``<path>/.nbtrack`` and its schema."""
+    base = Path(path or os.getcwd()).resolve()
+    folder = base if base.name == DIRNAME else base / DIRNAME
+    init_folder(folder)
+    ws = use_workspace(folder)
+    ws.meta.migrate()
+    return ws
+
+
+def use_workspace(path: str | os.PathLike | None) -> Workspace | None:
+    """Pin this process to a workspace folder (``None`` goes back to discovery)."""
+    global _explicit
+    _explicit = None if path is None else str(Path(path).resolve())
+    return None if path is None else get_workspace(create=True)
+
+
+def reset_cache() -> None:
+    """Close every open workspace (tests; after fork)."""
+    global _explicit
+    with _lock:
+        for ws in _cache.values():
+            ws.close()
+        _cache.clear()
+    _explicit = None
