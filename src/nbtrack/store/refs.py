@@ -53,3 +53,28 @@ def all_references(conn: Connection) -> dict[str, list[str]]:
 
 def referrers(conn: Connection, oid: str) -> list[str]:
     return [what for query in _queries for _, what in query(conn, oid)]
+
+
+@register
+def _version_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]]:
+    from .schema import dataset_chunks, dataset_versions, datasets, model_versions, models, pipeline_versions, pipelines
+
+    dv = (select(dataset_versions.c.manifest_oid, datasets.c.name, dataset_versions.c.version)
+          .join(datasets, datasets.c.id == dataset_versions.c.dataset_id))
+    ch = (select(dataset_chunks.c.oid, datasets.c.name, dataset_versions.c.version)
+          .join(dataset_versions, dataset_versions.c.id == dataset_chunks.c.dataset_version_id)
+          .join(datasets, datasets.c.id == dataset_versions.c.dataset_id))
+    mv = (select(model_versions.c.oid, models.c.name, model_versions.c.version)
+          .join(models, models.c.id == model_versions.c.model_id))
+    pv = (select(pipeline_versions.c.notebook_oid, pipelines.c.name, pipeline_versions.c.version)
+          .join(pipelines, pipelines.c.id == pipeline_versions.c.pipeline_id))
+    pe = (select(pipeline_versions.c.env_oid, pipelines.c.name, pipeline_versions.c.version)
+          .join(pipelines, pipelines.c.id == pipeline_versions.c.pipeline_id)
+          .where(pipeline_versions.c.env_oid.is_not(None)))
+    for q, what in ((dv, "dataset {}@{} (manifest)"), (ch, "dataset {}@{} (chunk)"), (mv, "model {}@{}"),
+                    (pv, "pipeline {}@{} (notebook)"), (pe, "pipeline {}@{} (environment)")):
+        col = q.selected_columns[0]
+        if oid is not None:
+            q = q.where(col == oid)
+        for ref, name, version in conn.execute(q):
+            yield ref, what.format(name, version)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -134,3 +135,139 @@ events = Table(
 
 # Columns of ``runs`` that hold object ids: what fsck and gc follow.
 RUN_OBJECT_COLUMNS = ("source_oid", "env_oid", "stdout_oid")
+
+# -- data and model versions (snapshot stage), registry, pipelines: migration 0002 --
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_oid", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # same content -> same fingerprint
+    Column("n_rows", Integer),
+    Column("n_cols", Integer),
+    Column("nbytes", Integer),
+    Column("run_id", String(32)),  # the run that produced it, if any
+    Column("created", Float, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
+    Index("ix_dataset_versions_fingerprint", "fingerprint"),
+)
+
+# Chunks of each dataset version, in order: what gc/fsck follow and diff compares.
+dataset_chunks = Table(
+    "dataset_chunks",
+    metadata,
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("oid", String(64), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Index("ix_dataset_chunks_oid", "oid"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+    Column("description", Text),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("oid", String(64), nullable=False),
+    Column("format", String(16), nullable=False),  # skops | joblib
+    Column("unsafe", Boolean, nullable=False),  # True: loads only with trust=True
+    Column("class_name", String(255)),
+    Column("signature", Text),  # JSON: inputs (name, dtype), output kind
+    Column("params", Text),  # JSON: get_params()
+    Column("metrics", Text),  # JSON: the producing run's metrics when registered
+    Column("run_id", String(32)),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id")),  # training data
+    Column("source_version_id", Integer),  # the candidate version it was registered from
+    Column("creator", String(255)),
+    Column("created", Float, nullable=False),
+    Column("description", Text),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    Index("ix_model_versions_oid", "oid"),
+    Index("ix_model_versions_run", "run_id"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("updated_by", String(255)),
+)
+
+# Evaluations of a model version on a dataset version (for "not worse than production").
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id")),
+    Column("metric", String(255), nullable=False),
+    Column("value", Float),
+    Column("run_id", String(32)),
+    Column("created", Float, nullable=False),
+    Index("ix_evaluations_model", "model_version_id", "metric"),
+)
+
+# A run used (input) or produced (output) a dataset version or model version.
+lineage = Table(
+    "lineage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("direction", String(8), nullable=False),  # input | output
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id")),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id")),
+    Column("variable", String(255)),
+    Index("ix_lineage_run", "run_id"),
+    Index("ix_lineage_dataset", "dataset_version_id"),
+    Index("ix_lineage_model", "model_version_id"),
+)
+
+pipelines = Table(
+    "pipelines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+pipeline_versions = Table(
+    "pipeline_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline_id", Integer, ForeignKey("pipelines.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("notebook_path", Text),
+    Column("notebook_oid", String(64), nullable=False),  # content with outputs cleared
+    Column("parameters", Text, nullable=False),  # JSON: [{name, default, type}]
+    Column("pins", Text),  # JSON: {dataset name: version}
+    Column("env_oid", String(64)),
+    Column("status", String(16), nullable=False),  # approved | revoked
+    Column("approved_by", String(255)),
+    Column("reason", Text),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_version"),
+)

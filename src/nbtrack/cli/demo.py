@@ -1,0 +1,60 @@
+"""``nbtrack demo``: run the quickstart notebook in a fresh workspace and show its runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+
+from . import cli
+
+
+def quickstart_path() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    for p in (here / "examples" / "quickstart.ipynb", here.parent.parent / "notebooks" / "quickstart.ipynb"):
+        if p.is_file():
+            return p
+    raise click.ClickException("the quickstart notebook is missing from this installation")
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False), help="run in this folder and keep it (default: a temp folder)")
+@click.option("--timeout", type=int, default=600, show_default=True, help="seconds per cell")
+def demo(keep: str | None, timeout: int) -> None:
+    """Execute the quickstart notebook (a real scikit-learn experiment) in a new
+    workspace with a real kernel, then print the runs it recorded."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from ..query import runs
+    from ..workspace import use_workspace
+    from .output import print_frame
+
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="nbtrack-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    nb_path = folder / "quickstart.ipynb"
+    shutil.copy(quickstart_path(), nb_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    env_before = dict(os.environ)
+    os.environ["NBTRACK_URI"] = str(folder / ".nbtrack")
+    os.environ["NBTRACK_NOTEBOOK"] = str(nb_path)
+    try:
+        click.echo(f"executing {nb_path} ...", err=True)
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}}).execute()
+        nbformat.write(nb, nb_path)
+        use_workspace(folder / ".nbtrack")
+        df = runs(order_by="started")
+        cols = [c for c in ("id", "name", "kind", "status", "cell_version", "duration") if c in df]
+        cols += [c for c in df.columns if c.startswith(("params.", "metrics."))]
+        print_frame(df[cols].assign(id=df["id"].str[:10]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
+        click.echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+        use_workspace(None)
+        if not keep:
+            click.echo(f"(workspace kept in {folder} for you to explore)", err=True)

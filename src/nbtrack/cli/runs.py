@@ -1,0 +1,128 @@
+"""Commands over runs and the workspace: init, runs, show, fsck, gc."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import click
+
+from . import cli
+from .output import print_frame, print_json
+
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+def init(path: str | None) -> None:
+    """Create a workspace (.nbtrack/) in PATH (default: the current directory).
+
+    In Python: nbtrack.init(path)
+    """
+    from ..workspace import init as do_init
+
+    ws = do_init(path)
+    click.echo(f"workspace ready: {ws.root}")
+
+
+@cli.command("runs")
+@click.option("--filter", "-f", "filter_", help="e.g. \"metrics.acc > 0.9 and params.model == 'rf'\"")
+@click.option("--order-by", "-o", help="e.g. 'metrics.acc desc' (default: newest first)")
+@click.option("--limit", "-n", type=int, default=50, show_default=True, help="0 for all")
+@click.option("--experiment", "-e", help="only this experiment")
+@click.option("--parent", help="only children of this run")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+def runs_cmd(filter_, order_by, limit, experiment, parent, fmt) -> None:
+    """List runs, newest first, with params and the last value of each metric.
+
+    In Python: nbtrack.runs(filter=..., order_by=..., limit=...)
+    """
+    from ..query import runs
+
+    df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent)
+    if fmt == "table":
+        df = df.assign(id=df["id"].str[:10])
+        df = df.drop(columns=[c for c in ("experiment", "notebook") if df[c].isna().all() or c == "notebook"])
+    print_frame(df, fmt, title=f"{len(df)} run(s)")
+
+
+def _ts(t: float | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--source/--no-source", default=True, help="print the cell or script source")
+def show(run_id: str, fmt: str, source: bool) -> None:
+    """Show one run: params, metrics, artifacts, source (RUN_ID or a unique prefix).
+
+    In Python: nbtrack.get_run(run_id)
+    """
+    from ..query import get_run
+
+    run = get_run(run_id)
+    if fmt == "json":
+        d = run.to_dict()
+        d["source"] = run.source
+        print_json(d)
+        return
+    lines = [
+        f"run       {run.id}  {run.name or ''}",
+        f"status    {run.status}" + (f"  ({run.error_type}: {run.error_message})" if run.error_type else ""),
+        f"kind      {run.kind}   experiment {run.experiment}" + (f"   parent {run.parent_id}" if run.parent_id else ""),
+        f"started   {_ts(run.started)}   duration {run.duration or 0:.3f}s",
+    ]
+    if run.notebook or run.cell_version:
+        lines.append(f"cell      {run.notebook or '?'} {run.cell_id or ''} version {run.cell_version}")
+    if run.git_commit:
+        lines.append(f"git       {run.git_commit[:12]}{' (dirty)' if run.git_dirty else ''}")
+    if run.params:
+        lines.append("params    " + ", ".join(f"{k}={v!r}" for k, v in run.params.items()))
+    if run.metrics:
+        lines.append("metrics   " + ", ".join(f"{k}={v:.6g}" if v is not None else f"{k}=nan"
+                                              for k, v in run.metrics.items()))
+    if run.tags:
+        lines.append("tags      " + ", ".join(f"{k}={v}" for k, v in run.tags.items()))
+    for a in run.artifacts:
+        lines.append(f"artifact  {a['name']}  {a['media_type']}  {a['size']:,} bytes  {a['oid'][:12]}")
+    click.echo("\n".join(lines))
+    if source and run.source is not None:
+        click.echo("--- source ---")
+        click.echo(run.source.rstrip("\n"))
+
+
+@cli.command()
+@click.option("--quiet", "-q", is_flag=True, help="print problems only")
+def fsck(quiet: bool) -> None:
+    """Verify every object against its hash and every reference to it.
+
+    Exits 1 when anything is corrupt or missing. In Python: nbtrack.fsck()
+    """
+    from ..maintenance import fsck as do_fsck
+    from .progress import progress
+
+    report = do_fsck(progress=None if quiet else progress("verifying objects"))
+    for line in report.lines():
+        if not quiet or not report.ok:
+            click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="really delete (default: dry run)")
+@click.option("--min-age", type=float, default=3600.0, show_default=True,
+              help="keep unreferenced objects younger than this many seconds (a run may be writing them)")
+def gc(force: bool, min_age: float) -> None:
+    """Remove objects that nothing refers to (a dry run unless --force).
+
+    In Python: nbtrack.gc(force=True)
+    """
+    from ..maintenance import gc as do_gc
+
+    report = do_gc(force=force, min_age_s=min_age)
+    for line in report.lines():
+        click.echo(line)
