@@ -65,3 +65,24 @@ class CorruptObject(NbtrackError):
         super().__init__(msg, oid=oid, referrers=referrers or [])
         self.oid = oid
         self.referrers = referrers or []
+
+
+class UntrustedModel(NbtrackError):
+    """A stored model holds types nobody said to trust (or is a pickle): not loaded."""
+
+    exit_code = 2
+    http_status = 403
+
+
+class GateFailed(NbtrackError):
+    """A promotion gate refused the candidate; ``result`` says which condition, with numbers."""
+
+    exit_code = 1
+    http_status = 409
+
+
+class ApprovalRequired(NbtrackError):
+    """A pipeline version is revoked or missing: approve the notebook (again) first."""
+
+    exit_code = 1
+    http_status = 403
