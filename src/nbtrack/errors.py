@@ -86,3 +86,14 @@ class ApprovalRequired(NbtrackError):
 
     exit_code = 1
     http_status = 403
+
+
+class NotebookExecutionError(NbtrackError):
+    """A pipeline notebook failed: a cell raised, the kernel died or a cell timed out.
+
+    ``cell_index`` (in the approved notebook), ``first_line``, ``ename`` and ``evalue``
+    name the failure; the executed notebook keeps papermill's error banner.
+    """
+
+    exit_code = 1
+    http_status = 500
