@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nbhelpers import outputs_text  # noqa: F401  (re-exported for tests)
+
 from nbtrack import workspace as ws_mod
 
 
@@ -51,19 +53,6 @@ def run_notebook(workspace, tmp_path, monkeypatch):
         return nb
 
     return run
-
-
-def outputs_text(cell) -> str:
-    """All text a cell showed (streams, results, errors), for assertions."""
-    parts = []
-    for out in cell.get("outputs", []):
-        if out["output_type"] == "stream":
-            parts.append(out["text"])
-        elif out["output_type"] in ("execute_result", "display_data"):
-            parts.append(out["data"].get("text/plain", ""))
-        elif out["output_type"] == "error":
-            parts.append(f"{out['ename']}: {out['evalue']}")
-    return "".join(parts)
 
 
 @pytest.fixture
