@@ -1,0 +1,140 @@
+"""Execute a notebook with papermill in a real kernel, with an explicit kernel environment.
+
+Nothing here knows about runs or the store: :mod:`nbtrack.pipeline.run` records
+what happens. Failures of any kind (a cell raised, a cell timed out, the kernel
+died) become one :class:`~nbtrack.errors.NotebookExecutionError` naming the cell,
+and the executed notebook always carries papermill's error banner.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..errors import NotebookExecutionError
+
+INJECTED_TAG = "injected-parameters"
+
+
+def _kernel_manager_class(env: dict[str, str]):
+    """An nbclient kernel manager that starts the kernel with ``env`` added.
+
+    A class per call (not ``os.environ``) so concurrent executions in one process
+    (threads of a Dask worker) never see each other's variables.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    extra = dict(env)
+
+    class NbtrackKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
+            return await super().start_kernel(**kw)
+
+    return NbtrackKernelManager
+
+
+def _first_line(source: str) -> str:
+    for line in source.splitlines():
+        if line.strip():
+            return line.strip()[:120]
+    return ""
+
+
+def approved_index(nb, index: int) -> int:
+    """Index of executed cell ``index`` in the approved notebook (without added cells)."""
+    added = 0
+    for cell in nb.cells[:index]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if INJECTED_TAG in tags or "papermill-error-cell-tag" in tags:
+            added += 1
+    return index - added
+
+
+def _failure(nb, index: int, exec_count, ename: str, evalue: str, output_path: str | None):
+    cell = nb.cells[index]
+    first = _first_line(cell.get("source", ""))
+    where = approved_index(nb, index)
+    count = f", In [{exec_count}]" if exec_count else ""
+    msg = f"cell {where}{count} `{first}` raised {ename}: {evalue}".rstrip(": ")
+    if output_path:
+        msg += f" (executed notebook: {output_path})"
+    return NotebookExecutionError(msg, cell_index=where, first_line=first, ename=ename, evalue=evalue,
+                                  exec_count=exec_count)
+
+
+def _mark_stopped_cell(nb, ename: str, evalue: str, output_path: str | None) -> NotebookExecutionError:
+    """After a timeout or a dead kernel: put an error and papermill's banner on the cell that ran last."""
+    from nbformat.v4 import new_output
+    from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
+    from nbformat.v4 import new_markdown_cell
+
+    started = [i for i, c in enumerate(nb.cells)
+               if c.get("cell_type") == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
+    index = started[-1] if started else 0
+    cell = nb.cells[index]
+    cell.setdefault("outputs", []).append(new_output("error", ename=ename, evalue=evalue, traceback=[]))
+    cell.metadata.setdefault("papermill", {}).update(exception=True, status="failed")
+    nb.metadata.setdefault("papermill", {})["exception"] = True
+    err = _failure(nb, index, cell.get("execution_count"), ename, evalue, output_path)
+    banner = new_markdown_cell(ERROR_MESSAGE_TEMPLATE % str(cell.get("execution_count")))
+    anchor = new_markdown_cell(ERROR_ANCHOR_MSG)
+    banner.metadata["tags"] = anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+    nb.cells.insert(index, anchor)
+    nb.cells.insert(0, banner)
+    return err
+
+
+def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cwd: str,
+            env: dict[str, str], timeout: float | None = None, progress: bool = False,
+            kernel_name: str | None = None):
+    """Run ``input_path`` with papermill; return the executed notebook.
+
+    Parameters
+    ----------
+    input_path, output_path : str
+        Local notebook paths; the executed notebook is written to ``output_path``
+        (also when it fails, with papermill's error banner).
+    parameters : dict
+        Injected after the ``parameters`` cell (cell tagged ``injected-parameters``).
+    cwd : str
+        Working directory of the kernel (a clean temporary folder).
+    env : dict
+        Variables added to the kernel's environment.
+    timeout : float, optional
+        Seconds any one cell may run (papermill's ``execution_timeout``).
+
+    Raises
+    ------
+    NotebookExecutionError
+        A cell raised, a cell timed out or the kernel died.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    try:
+        return papermill.execute_notebook(
+            input_path, output_path, parameters=parameters, cwd=cwd, progress_bar=progress,
+            kernel_name=kernel_name, execution_timeout=timeout,
+            kernel_manager_class=_kernel_manager_class(env),
+        )
+    except PapermillExecutionError as e:
+        nb = nbformat.read(output_path, as_version=4)
+        index = next((i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {})
+                      .get("exception")), e.cell_index)
+        raise _failure(nb, index, e.exec_count, e.ename, e.evalue, output_path) from None
+    except (KeyboardInterrupt, NotebookExecutionError):
+        raise
+    except Exception as e:  # CellTimeoutError, DeadKernelError, a kernel that never started
+        if not os.path.exists(output_path):
+            raise NotebookExecutionError(f"the kernel failed to start: {type(e).__name__}: {e}",
+                                         cell_index=None, first_line="", ename=type(e).__name__,
+                                         evalue=str(e)) from e
+        nb = nbformat.read(output_path, as_version=4)
+        ename = type(e).__name__
+        evalue = f"cell timed out after {timeout:g} s" if ename == "CellTimeoutError" and timeout else str(e)
+        evalue = evalue.splitlines()[0] if evalue else ("the kernel died" if "Dead" in ename else "")
+        err = _mark_stopped_cell(nb, ename, evalue, output_path)
+        nbformat.write(nb, output_path)
+        raise err from e

@@ -1,0 +1,225 @@
+"""``run_pipeline``: one execution of an approved notebook, recorded as a pipeline run.
+
+The order matters and is the contract of ``nbtrack run``:
+
+1. resolve the approved version and check the parameters against its schema and
+   the gates' syntax (a mistake exits 2 before any kernel starts);
+2. start a run of kind ``pipeline`` (params = every effective parameter, tags =
+   pipeline, version and pinned dataset versions);
+3. execute the frozen notebook with papermill in a clean temporary folder; the
+   kernel gets ``NBTRACK_PARENT_RUN`` (so ``%%track`` cells become child runs) and
+   ``NBTRACK_PINS`` (so ``nbtrack.load("customers")`` resolves to the pinned version);
+4. store the executed notebook (error banner included) as the run's artifact;
+5. evaluate the gates on the children's metrics; register and promote when asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.run import ActiveRun, current_experiment, default_parent
+from ..errors import GateFailed, NotebookExecutionError
+from ..store import runs as store_runs
+from ..workspace import Workspace, get_workspace
+from . import gates as gates_mod
+from .execute import execute
+from .parameters import validate
+from .versions import PipelineVersion, get_version
+
+ARTIFACT = "executed.ipynb"
+TAG_PIPELINE, TAG_VERSION, TAG_PINS = "nbtrack.pipeline", "nbtrack.pipeline_version", "nbtrack.pins"
+
+
+@dataclass
+class PipelineResult:
+    """What a pipeline run did; ``exit_code`` is what ``nbtrack run`` exits with."""
+
+    run_id: str
+    pipeline: str
+    version: int
+    params: dict[str, Any]
+    pins: dict[str, Any]
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    gates: list[gates_mod.GateResult] = field(default_factory=list)
+    output: str | None = None
+    model: str | None = None
+    promoted: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(g.passed for g in self.gates)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+
+def kernel_env(ws: Workspace, run_id: str, notebook: str, pins: dict[str, Any]) -> dict[str, str]:
+    """Variables that connect the kernel to this run, workspace and pinned data."""
+    env = {"NBTRACK_PARENT_RUN": run_id, "NBTRACK_NOTEBOOK": notebook, "NBTRACK_PINS": json.dumps(pins),
+           "NBTRACK_EXPERIMENT": current_experiment()}
+    if ws.root:
+        env["NBTRACK_URI"] = ws.root
+    else:
+        env["NBTRACK_URI"], env["NBTRACK_OBJECTS"] = ws.meta_url, ws.objects_url
+    return env
+
+
+def _start(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
+           tags: dict | None) -> ActiveRun:
+    run = ActiveRun(pv.name, "pipeline", parent_id=parent, workspace=ws, notebook=pv.notebook_path)
+    run.log_params(values)
+    run.set_tag(TAG_PIPELINE, pv.name)
+    run.set_tag(TAG_VERSION, pv.version)
+    run.set_tag(TAG_PINS, json.dumps(pins, sort_keys=True))
+    for k, v in (tags or {}).items():
+        run.set_tag(k, v)
+    return run.start()
+
+
+def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None:
+    if not os.path.exists(path):
+        return None
+    run.log_artifact(path, name=ARTIFACT)
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
+        shutil.copyfile(path, output)
+    return output
+
+
+def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, output: str | None,
+             timeout: float | None, progress: bool) -> None:
+    """Run the notebook in a fresh temp folder; record a failure or interruption and re-raise."""
+    tmp = tempfile.mkdtemp(prefix="nbtrack-run-")
+    base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
+    src, out = os.path.join(tmp, base), os.path.join(tmp, "executed-" + base)
+    try:
+        with open(src, "wb") as f:
+            f.write(pv.notebook_bytes(ws))
+        env = kernel_env(ws, run.id, pv.notebook_path or base, pins)
+        try:
+            execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress)
+        except KeyboardInterrupt as e:
+            _store_notebook(run, out, output)
+            run.end("interrupted", e)
+            raise
+        except NotebookExecutionError as e:
+            _store_notebook(run, out, output)
+            run.set_tag("nbtrack.failed_cell", e.fields.get("cell_index"))
+            run.end("failed", e)
+            raise
+        except BaseException as e:
+            run.end("failed", e)
+            raise
+        _store_notebook(run, out, output)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_pipeline(
+    name: str,
+    params: dict[str, Any] | None = None,
+    version: int | None = None,
+    gates: list[str] | str | None = None,
+    gate_vs: str | None = None,
+    register: str | None = None,
+    promote_to: str | None = None,
+    output: str | None = None,
+    timeout: float | None = None,
+    *,
+    param_texts: dict[str, str] | None = None,
+    parent: str | None = None,
+    tags: dict[str, Any] | None = None,
+    progress: bool = False,
+    workspace: Workspace | None = None,
+) -> PipelineResult:
+    """Execute approved pipeline ``name`` with papermill and record it as a pipeline run.
+
+    Parameters
+    ----------
+    name : str
+        Pipeline name (``churn-train``), optionally with ``@VERSION``.
+    params : dict, optional
+        Parameter values, checked against the approved schema before anything runs.
+    version : int, optional
+        Approved version to run (default: the newest approved one).
+    gates : list of str, optional
+        Conditions such as ``"metrics.auc >= 0.9"`` on the run's metrics.
+    gate_vs : str, optional
+        ``"production:auc"``: at least as good as the version holding that alias.
+    register, promote_to : str, optional
+        Register the run's model under this name when the gates pass, then promote
+        it to this alias through the registry's gated promotion.
+    output : str, optional
+        Also write the executed notebook here.
+    timeout : float, optional
+        Seconds any one cell may run.
+    param_texts : dict, optional
+        Raw ``-p`` texts (the CLI passes them so ``str`` parameters keep their text).
+    parent : str, optional
+        Parent run id (default: the active run, else ``NBTRACK_PARENT_RUN``).
+
+    Returns
+    -------
+    PipelineResult
+
+    Raises
+    ------
+    InvalidInput
+        Unknown, mistyped or missing parameters; unreadable gates (exit code 2).
+    NotebookExecutionError
+        A cell failed, timed out or the kernel died (exit code 1).
+    GateFailed
+        The run finished but a gate failed; ``error.fields["result"]`` is the result.
+    """
+    ws = workspace or get_workspace(create=False)
+    pv = get_version(name, version, workspace=ws)
+    values = validate(pv.parameters, params, param_texts, pipeline=pv.label)
+    given = {k: values[k] for k in (params or {})}
+    parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
+    vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
+    pins = dict(pv.pins)
+    run = _start(ws, pv, values, pins, parent if parent is not None else default_parent(), tags)
+    _execute(ws, run, pv, given, pins, output, timeout, progress)
+    metrics = gates_mod.gate_metrics(ws, run.id)
+    own = run_metrics(ws, run.id)
+    run.log_metrics({k: v for k, v in metrics.items() if k not in own and v is not None}, step=0)
+    result = PipelineResult(run.id, pv.name, pv.version, values, pins, metrics, output=output)
+    result.gates = gates_mod.evaluate(parsed, metrics)
+    if vs is not None:
+        from .registry_link import alias_metric
+
+        result.gates.append(gates_mod.evaluate_vs(vs, metrics, alias_metric(vs, ws)))
+    if result.gates:
+        run.set_tag("nbtrack.gates", ("passed: " if result.passed else "failed: ") + gates_mod.summary(result.gates))
+    run.end("finished")
+    if not result.passed:
+        raise GateFailed(f"{pv.label} run {run.id} failed its gates: "
+                         + gates_mod.summary([g for g in result.gates if not g.passed]), result=result)
+    if register:
+        from .registry_link import register_and_promote
+
+        register_and_promote(ws, result, register, promote_to, vs)
+    return result
+
+
+def run_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:
+    """The metrics logged on ``run_id`` itself (latest values)."""
+    from sqlalchemy import select
+
+    from ..store.schema import latest_metrics
+
+    with ws.meta.read() as conn:
+        return dict(conn.execute(select(latest_metrics.c.key, latest_metrics.c.value)
+                                 .where(latest_metrics.c.run_id == run_id)).all())
+
+
+def tag_run(ws: Workspace, run_id: str, tags: dict[str, Any]) -> None:
+    """Add tags to a finished run (model registered, promotion outcome)."""
+    with ws.meta.write() as conn:
+        store_runs.write_tags(conn, run_id, {k: str(v) for k, v in tags.items()})

@@ -1,0 +1,73 @@
+"""Write the fixture notebooks of tests/pipeline (run: python tests/notebooks/build.py).
+
+Each notebook is tiny (no scikit-learn) so a real-kernel test costs about a kernel start.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).parent
+
+
+def params(source: str):
+    cell = new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+NOTEBOOKS = {
+    # A deterministic metric that depends on the parameters.
+    "train.ipynb": [
+        new_markdown_cell("# Train (fixture)"),
+        params('C = 1.0\npenalty = "l2"\nn = 3'),
+        new_code_cell("%load_ext nbtrack"),
+        new_code_cell('%%track train\nbonus = 0.01 if penalty == "l1" else 0.0\n'
+                      "auc = round(1 - 1 / (1 + C * n) + bonus, 6)\nprint('auc', auc)"),
+    ],
+    # The second code cell raises.
+    "failing.ipynb": [
+        params("x = 1"),
+        new_code_cell("%load_ext nbtrack"),
+        new_code_cell('raise ValueError(f"boom {x}")'),
+        new_code_cell("never = True"),
+    ],
+    # A metric that changes on every execution.
+    "noisy.ipynb": [
+        params("seed = None"),
+        new_code_cell("%load_ext nbtrack"),
+        new_code_cell("%%track\nimport random\nrng = random.Random(seed)\nauc = rng.random()"),
+    ],
+    # Sleeps (timeouts, Ctrl-C); writes the kernel's pid first.
+    "slow.ipynb": [
+        params('seconds = 30.0\npidfile = ""'),
+        new_code_cell("import os, time\nif pidfile:\n    open(pidfile, 'w').write(str(os.getpid()))"),
+        new_code_cell("time.sleep(seconds)"),
+    ],
+    # The kernel process dies in the second cell.
+    "dies.ipynb": [
+        params("code = 3"),
+        new_code_cell("import os\nos._exit(code)"),
+    ],
+    # Reads the dataset "customers" (pinned at approval).
+    "pinned.ipynb": [
+        params('dataset = "customers"'),
+        new_code_cell("%load_ext nbtrack\nimport nbtrack"),
+        new_code_cell("%%track\ndf = nbtrack.load(dataset)\nrows = len(df)\ntotal = float(df['x'].sum())"),
+    ],
+}
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = new_notebook(cells=cells)
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        nbformat.write(nb, HERE / name)
+
+
+if __name__ == "__main__":
+    main()
