@@ -41,6 +41,10 @@ _API = {
     "get_workspace": "nbtrack.workspace",
     "fsck": "nbtrack.maintenance",
     "gc": "nbtrack.maintenance",
+    "log_model": "nbtrack.snapshot.models",
+    "load_model": "nbtrack.snapshot.models",
+    "get_model_version": "nbtrack.snapshot.models",
+    "ModelVersion": "nbtrack.snapshot.models",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -51,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .maintenance import fsck, gc
     from .query.runs import Run, cell_history, count_runs, get_run, runs
     from .workspace import get_workspace, init, use_workspace
+    from .snapshot.models import ModelVersion, get_model_version, load_model, log_model
 
 
 def __getattr__(name: str) -> Any:

@@ -309,6 +309,9 @@ def load(shell) -> TrackMagics:
     from . import env
 
     env.start_background()
+    from . import hooks, model_hook  # last: it reads the data hook's ctx.state["datasets"]
+
+    hooks.register(model_hook.HOOK)
     return magics
 
 

@@ -1,0 +1,166 @@
+"""Model objects <-> bytes: skops (secure) first, joblib (pickle, unsafe) as a fallback.
+
+skops writes memory addresses (``id()``) and timestamps into its zip file, so two
+dumps of the same model differ. :func:`dumps` rewrites the archive canonically
+(ids renumbered in order of appearance, fixed timestamps, sorted members): equal
+models give equal bytes, hence equal object ids, which is how model versions are
+deduplicated.
+
+Loading checks skops' untrusted types against a trusted list: skops' own
+defaults, scikit-learn types, numpy and scipy *types* (not functions), plus
+whatever the caller names in ``trust``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import zipfile
+from typing import Any
+
+from ..errors import InvalidInput, UntrustedModel
+
+SKOPS, JOBLIB = "skops", "joblib"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_TRUSTED_TYPE_PREFIXES = ("numpy.", "scipy.")
+
+
+class UnsavableModel(Exception):
+    """skops could not serialize the object (the caller may fall back to joblib)."""
+
+
+def dumps(obj: Any, allow_pickle: bool = True) -> tuple[bytes, str]:
+    """Serialize ``obj``; return ``(bytes, format)`` with format ``skops`` or ``joblib``."""
+    try:
+        return skops_dumps(obj), SKOPS
+    except UnsavableModel as e:
+        if not allow_pickle:
+            raise InvalidInput(
+                f"skops cannot save this {type(obj).__name__} ({e}); pass allow_pickle=True to store it "
+                "with joblib (pickle) instead: such versions load only with trust=True"
+            ) from None
+    return joblib_dumps(obj), JOBLIB
+
+
+def skops_dumps(obj: Any) -> bytes:
+    import skops.io as sio
+
+    try:
+        raw = sio.dumps(obj)
+    except Exception as e:  # skops raises TypeError, PicklingError, ... for unsupported objects
+        raise UnsavableModel(f"{type(e).__name__}: {e}") from e
+    return canonical_zip(raw)
+
+
+def joblib_dumps(obj: Any) -> bytes:
+    import joblib
+
+    buf = io.BytesIO()
+    try:
+        joblib.dump(obj, buf)
+    except Exception as e:
+        raise InvalidInput(f"cannot save this {type(obj).__name__} with skops nor joblib: {e}") from e
+    return buf.getvalue()
+
+
+def canonical_zip(raw: bytes) -> bytes:
+    """Rewrite a skops archive so that equal models give equal bytes."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as src:
+        schema = json.loads(src.read("schema.json"))
+        ids: dict[int, int] = {}
+        _renumber(schema, ids)
+        files = {name: src.read(name) for name in src.namelist() if name != "schema.json"}
+    renamed = {_rename(name, ids): data for name, data in files.items()}
+    schema = _rename_refs(schema, {name: _rename(name, ids) for name in files})
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
+        for name in sorted(renamed):
+            dst.writestr(zipfile.ZipInfo(name, _FIXED_TIME), renamed[name])
+        dst.writestr(zipfile.ZipInfo("schema.json", _FIXED_TIME), json.dumps(schema, indent=1))
+    return out.getvalue()
+
+
+def _renumber(node: Any, ids: dict[int, int]) -> None:
+    """Replace every ``__id__`` by a small number, consistently (memo references stay valid)."""
+    if isinstance(node, dict):
+        old = node.get("__id__")
+        if isinstance(old, int):
+            node["__id__"] = ids.setdefault(old, len(ids) + 1)
+        for value in node.values():
+            _renumber(value, ids)
+    elif isinstance(node, list):
+        for value in node:
+            _renumber(value, ids)
+
+
+def _rename(name: str, ids: dict[int, int]) -> str:
+    stem, dot, ext = name.partition(".")
+    if stem.isdigit():
+        new = ids.setdefault(int(stem), len(ids) + 1)
+        return f"{new}{dot}{ext}"
+    return name
+
+
+def _rename_refs(node: Any, names: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _rename_refs(v, names) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rename_refs(v, names) for v in node]
+    if isinstance(node, str) and node in names:
+        return names[node]
+    return node
+
+
+# -- loading -------------------------------------------------------------------------
+def untrusted_types(data: bytes) -> list[str]:
+    """Types in a skops archive that skops does not trust by default."""
+    import skops.io as sio
+
+    return list(sio.get_untrusted_types(data=data))
+
+
+def default_trusted(name: str) -> bool:
+    """scikit-learn anything; numpy and scipy types (classes), never their functions."""
+    if name.startswith("sklearn."):
+        return True
+    if not name.startswith(_TRUSTED_TYPE_PREFIXES):
+        return False
+    module, _, attr = name.rpartition(".")
+    try:
+        return isinstance(getattr(importlib.import_module(module), attr), type)
+    except Exception:
+        return False
+
+
+def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: str = "this model") -> Any:
+    """Load bytes written by :func:`dumps`.
+
+    ``trust=True`` trusts everything (and allows pickle); a list trusts those
+    fully qualified type names in addition to the defaults.
+    """
+    if fmt == JOBLIB:
+        if trust is not True:
+            raise UntrustedModel(
+                f"{what} was stored with joblib (pickle) because skops could not save it; loading pickle "
+                "can run arbitrary code. Load it only if you trust its author: load_model(..., trust=True)",
+                types=[],
+            )
+        import joblib
+
+        return joblib.load(io.BytesIO(data))
+    import skops.io as sio
+
+    untrusted = untrusted_types(data)
+    if trust is True:
+        return sio.loads(data, trusted=untrusted)
+    extra = set(trust or [])
+    refused = [t for t in untrusted if t not in extra and not default_trusted(t)]
+    if refused:
+        names = ", ".join(refused)
+        raise UntrustedModel(
+            f"{what} contains types that are not trusted by default: {names}. If you trust them, "
+            f"load with trust={refused!r} (or trust=True to trust everything in it)",
+            types=refused,
+        )
+    return sio.loads(data, trusted=untrusted)

@@ -1,0 +1,282 @@
+"""Model versions: ``log_model(obj, name)`` -> ``name@N``; ``load_model("name@N")`` -> the object.
+
+Versions are numbered per name from 1. A new version is made only when the
+stored bytes differ from the latest version of that name (skops archives are
+canonical, see :mod:`.model_io`), so re-running an unchanged cell re-uses it.
+A reference is ``name`` or ``name@latest`` (newest), ``name@3`` (a version) or
+``name@production`` (an alias, see :mod:`nbtrack.registry`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select
+from sqlalchemy.engine import Connection
+
+from ..errors import InvalidInput, NotFound
+from ..store.schema import aliases, dataset_versions, datasets, lineage, model_versions, models
+from ..workspace import Workspace, get_workspace
+from . import model_io
+from .signature import class_name, params as model_params, signature
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,255}$")
+
+
+@dataclass
+class ModelVersion:
+    """One immutable version of a named model."""
+
+    name: str
+    version: int
+    id: int
+    oid: str
+    format: str
+    unsafe: bool
+    class_name: str | None = None
+    signature: dict | None = None
+    params: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    run_id: str | None = None
+    dataset_version_id: int | None = None
+    source_version_id: int | None = None
+    creator: str | None = None
+    created: float = 0.0
+    description: str | None = None
+    new: bool = False  # True when this call created the version (False: an equal one existed)
+    workspace: Workspace | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def load(self, trust: bool | list[str] | None = None) -> Any:
+        """The model object (see :func:`load_model` for ``trust``)."""
+        ws = self.workspace or get_workspace()
+        return model_io.loads(ws.objects.get(self.oid), self.format, trust, what=f"model {self.ref}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "workspace"}
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInput(
+            f"model name {name!r} must be 1-255 characters of letters, digits, '_', '.', '-' or '/' (no '@')"
+        )
+    return name
+
+
+def parse_ref(ref: str) -> tuple[str, str | None]:
+    """``"clf@2"`` -> ``("clf", "2")``; ``"clf"`` -> ``("clf", None)``."""
+    if not isinstance(ref, str) or not ref:
+        raise InvalidInput(f"a model reference is 'name', 'name@N', 'name@latest' or 'name@alias', got {ref!r}")
+    name, _, spec = ref.partition("@")
+    return check_name(name), (spec or None)
+
+
+# -- SQL helpers (shared with nbtrack.registry) ----------------------------------------
+def version_query():
+    return select(model_versions, models.c.name).join(models, models.c.id == model_versions.c.model_id)
+
+
+def row_to_version(row, ws: Workspace | None = None, new: bool = False) -> ModelVersion:
+    m = row._mapping
+    return ModelVersion(
+        name=m["name"], version=m["version"], id=m["id"], oid=m["oid"], format=m["format"],
+        unsafe=bool(m["unsafe"]), class_name=m["class_name"], signature=_loads(m["signature"]),
+        params=_loads(m["params"]) or {}, metrics=_loads(m["metrics"]) or {}, run_id=m["run_id"],
+        dataset_version_id=m["dataset_version_id"], source_version_id=m["source_version_id"],
+        creator=m["creator"], created=m["created"], description=m["description"], new=new, workspace=ws,
+    )
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def model_id(conn: Connection, name: str, create: bool = False, now: float | None = None) -> int | None:
+    found = conn.execute(select(models.c.id).where(models.c.name == name)).scalar()
+    if found is not None or not create:
+        return found
+    return conn.execute(insert(models).values(name=name, created=now or time.time())).inserted_primary_key[0]
+
+
+def resolve(conn: Connection, ref: str, ws: Workspace | None = None) -> ModelVersion:
+    """The version a reference names, or :class:`NotFound` saying what exists."""
+    name, spec = parse_ref(ref)
+    q = version_query().where(models.c.name == name)
+    if spec is None or spec == "latest":
+        q = q.order_by(model_versions.c.version.desc()).limit(1)
+    elif re.fullmatch(r"v?\d+", spec):
+        q = q.where(model_versions.c.version == int(spec.lstrip("v")))
+    else:
+        q = q.join(aliases, and_(aliases.c.version_id == model_versions.c.id, aliases.c.alias == spec))
+    row = conn.execute(q).first()
+    if row is None:
+        raise NotFound(_not_found(conn, name, spec))
+    return row_to_version(row, ws)
+
+
+def _not_found(conn: Connection, name: str, spec: str | None) -> str:
+    mid = model_id(conn, name)
+    if mid is None:
+        return f"no model named {name!r}; nbtrack.models() lists them"
+    versions = conn.execute(select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)).scalar()
+    names = sorted(conn.execute(select(aliases.c.alias).where(aliases.c.model_id == mid)).scalars())
+    known = f"versions 1..{versions}" if versions else "no versions"
+    return f"model {name!r} has no version or alias {spec!r} ({known}; aliases: {', '.join(names) or 'none'})"
+
+
+def latest(conn: Connection, mid: int):
+    return conn.execute(version_query().where(model_versions.c.model_id == mid)
+                        .order_by(model_versions.c.version.desc()).limit(1)).first()
+
+
+def insert_version(conn: Connection, mid: int, values: dict[str, Any]) -> int:
+    """Next version number of model ``mid`` with ``values``; returns the new row id."""
+    last = conn.execute(select(func.max(model_versions.c.version)).where(model_versions.c.model_id == mid)).scalar()
+    for key in ("signature", "params", "metrics"):
+        if isinstance(values.get(key), (dict, list)):
+            values[key] = json.dumps(values[key], sort_keys=True, default=str)
+    row = {"model_id": mid, "version": (last or 0) + 1, "created": time.time(), **values}
+    return conn.execute(insert(model_versions).values(**row)).inserted_primary_key[0]
+
+
+def link_output(conn: Connection, run_id: str, version_id: int, variable: str | None) -> None:
+    """Lineage edge run -> model version (once per run, version and variable)."""
+    cond = and_(lineage.c.run_id == run_id, lineage.c.model_version_id == version_id, lineage.c.direction == "output")
+    if conn.execute(select(lineage.c.id).where(cond)).first() is None:
+        conn.execute(insert(lineage).values(run_id=run_id, direction="output", model_version_id=version_id,
+                                            variable=variable))
+
+
+def dataset_version_id(conn: Connection, ref: int | str | None) -> int | None:
+    """A dataset version id from an id or a ``"name@N"`` reference."""
+    if ref is None or isinstance(ref, int):
+        return ref
+    name, _, spec = str(ref).partition("@")
+    q = (select(dataset_versions.c.id).join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+         .where(datasets.c.name == name))
+    q = q.where(dataset_versions.c.version == int(spec)) if spec.isdigit() else q
+    found = conn.execute(q.order_by(dataset_versions.c.version.desc()).limit(1)).scalar()
+    if found is None:
+        raise NotFound(f"no dataset version {ref!r}; nbtrack.datasets() lists them")
+    return found
+
+
+# -- public API ------------------------------------------------------------------------
+def log_model(
+    obj: Any,
+    name: str,
+    run: Any = None,
+    *,
+    X: Any = None,
+    dataset_version: int | str | None = None,
+    description: str | None = None,
+    allow_pickle: bool = True,
+    variable: str | None = None,
+    workspace: Workspace | None = None,
+) -> ModelVersion:
+    """Store a model as the next version of ``name`` (or re-use an equal latest version).
+
+    Parameters
+    ----------
+    obj : object
+        A scikit-learn estimator or pipeline (saved with skops), or any picklable
+        object (saved with joblib and marked unsafe: it loads only with ``trust=True``).
+    name : str
+        The model name; versions are ``name@1``, ``name@2``, ...
+    run : ActiveRun or str, optional
+        The run that produced it (default: the active run, if any). Its
+        ``get_params()`` are logged as ``NAME.param`` params of an active run.
+    X : pandas.DataFrame, optional
+        Training features, for the signature's dtypes.
+    dataset_version : int or str, optional
+        Training dataset version (id or ``"name@N"``).
+    allow_pickle : bool
+        If False, an object skops cannot save raises instead of being pickled.
+
+    Returns
+    -------
+    ModelVersion
+        ``.new`` is False when an equal version already was the latest.
+    """
+    from ..capture.run import active_run, user
+
+    check_name(name)
+    run = run if run is not None else active_run()
+    run_id = run if isinstance(run, str) else getattr(run, "id", None)
+    ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
+    data, fmt = model_io.dumps(obj, allow_pickle=allow_pickle)
+    oid = ws.objects.put(data)
+    prm = model_params(obj)
+    values = {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
+              "signature": signature(obj, X), "params": prm, "run_id": run_id, "creator": user(),
+              "description": description}
+    with ws.meta.write() as conn:
+        values["dataset_version_id"] = dataset_version_id(conn, dataset_version)
+        version = _store(conn, name, values, ws)
+        if run_id is not None:
+            link_output(conn, run_id, version.id, variable)
+    if prm and hasattr(run, "log_params"):
+        run.log_params({f"{name}.{k}": v for k, v in prm.items()})
+    return version
+
+
+def _store(conn: Connection, name: str, values: dict[str, Any], ws: Workspace) -> ModelVersion:
+    mid = model_id(conn, name, create=True)
+    last = latest(conn, mid)
+    if last is not None and last._mapping["oid"] == values["oid"]:
+        return row_to_version(last, ws, new=False)
+    vid = insert_version(conn, mid, dict(values))
+    return row_to_version(conn.execute(version_query().where(model_versions.c.id == vid)).first(), ws, new=True)
+
+
+def get_model_version(ref: str, workspace: Workspace | None = None) -> ModelVersion:
+    """The :class:`ModelVersion` a reference names (``"clf@2"``, ``"churn@production"``)."""
+    ws = workspace or get_workspace()
+    with ws.meta.read() as conn:
+        return resolve(conn, ref, ws)
+
+
+def load_model(ref: str, trust: bool | list[str] | None = None, workspace: Workspace | None = None) -> Any:
+    """Load a model version back: ``load_model("clf@1")``, ``"clf@latest"``, ``"churn@production"``.
+
+    Parameters
+    ----------
+    ref : str
+        ``name``, ``name@N``, ``name@latest`` or ``name@alias``.
+    trust : bool or list of str, optional
+        skops archives load when every type in them is trusted: scikit-learn,
+        numpy and scipy types by default, plus the fully qualified names listed
+        here (``trust=["mypkg.MyEstimator"]``). ``trust=True`` trusts everything,
+        and is required for versions stored with joblib (pickle).
+
+    Raises
+    ------
+    UntrustedModel
+        With the list of types to trust.
+    """
+    return get_model_version(ref, workspace).load(trust)
+
+
+def record_evaluations(conn: Connection, version_id: int, dataset_version_id: int | None,
+                       values: dict[str, float], run_id: str | None = None) -> int:
+    """Evaluation rows of a model version on a dataset version; identical rows are not repeated."""
+    from ..store.schema import evaluations as ev
+
+    added = 0
+    for metric, value in values.items():
+        cond = and_(ev.c.model_version_id == version_id, ev.c.metric == metric, ev.c.value == value,
+                    ev.c.dataset_version_id.is_(None) if dataset_version_id is None
+                    else ev.c.dataset_version_id == dataset_version_id)
+        if conn.execute(select(ev.c.id).where(cond)).first() is None:
+            conn.execute(insert(ev).values(model_version_id=version_id, dataset_version_id=dataset_version_id,
+                                           metric=metric, value=float(value), run_id=run_id, created=time.time()))
+            added += 1
+    return added

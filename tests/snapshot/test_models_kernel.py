@@ -1,0 +1,79 @@
+"""Model capture in a real kernel: %%track cells that fit models create model versions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+import nbtrack
+from nbtrack.store.schema import lineage, model_versions
+
+pytestmark = pytest.mark.slow
+
+SETUP = """\
+import numpy as np, pandas as pd
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+y = (X["a"] > 0).astype(int)
+"""
+
+FIT = """%%track train
+C = 0.5
+clf = LogisticRegression(C=C).fit(X, y)
+acc = float((clf.predict(X) == y).mean())
+"""
+
+
+def _outputs(ws):
+    with ws.meta.read() as conn:
+        return conn.execute(select(lineage.c.run_id, lineage.c.model_version_id, lineage.c.variable)
+                            .where(lineage.c.model_version_id.is_not(None)).order_by(lineage.c.id)).all()
+
+
+def test_tracked_fit_creates_one_version(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", SETUP, FIT, FIT, "%%track\nclf.fit(X[:150], y[:150])"])
+    for cell in nb.cells:
+        assert "nbtrack:" not in "".join(o.get("text", "") for o in cell.outputs), cell.outputs
+    versions = nbtrack.get_model_version("clf@latest", workspace)
+    assert versions.version == 2  # the two identical runs share clf@1; the in-place refit is clf@2
+    v1 = nbtrack.get_model_version("clf@1", workspace)
+    assert v1.class_name == "sklearn.linear_model._logistic.LogisticRegression"
+    assert [c["name"] for c in v1.signature["inputs"]] == ["a", "b"]
+    assert v1.params["C"] == 0.5
+    links = _outputs(workspace)
+    assert [(mv, var) for _, mv, var in links] == [(v1.id, "clf"), (v1.id, "clf"), (versions.id, "clf")]
+    run = nbtrack.get_run(links[0][0], workspace)
+    assert run.params["clf.C"] == 0.5 and run.metrics["acc"] > 0.9
+    with workspace.meta.read() as conn:
+        assert conn.execute(select(model_versions.c.id)).all().__len__() == 2
+
+
+def test_untracked_and_non_model_cells_make_nothing(run_notebook, workspace):
+    run_notebook(["%load_ext nbtrack", SETUP, "clf = LogisticRegression().fit(X, y)",
+                  "%%track\nunfitted = LogisticRegression()\nz = X.sum()"])
+    assert _outputs(workspace) == []
+
+
+def test_custom_type_refused_in_kernel_then_trusted(run_notebook, workspace):
+    custom = """\
+from sklearn.base import BaseEstimator, ClassifierMixin
+class Majority(BaseEstimator, ClassifierMixin):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y); self.majority_ = int(np.bincount(y).argmax()); return self
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+"""
+    load = """\
+import nbtrack
+from nbtrack.errors import UntrustedModel
+try:
+    nbtrack.load_model("maj@1")
+except UntrustedModel as e:
+    print("REFUSED", e)
+print("LOADED", nbtrack.load_model("maj@1", trust=["__main__.Majority"]).predict(X[:3]).tolist())
+"""
+    nb = run_notebook(["%load_ext nbtrack", SETUP, custom, "%%track\nmaj = Majority().fit(X, y)", load])
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "REFUSED" in text and "__main__.Majority" in text and "trust=['__main__.Majority']" in text
+    assert "LOADED [1, 1, 1]" in text or "LOADED [0, 0, 0]" in text
