@@ -7,24 +7,41 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
 
 
-def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str]) -> None:
+_stmts: dict[tuple, Any] = {}
+
+
+def _upsert_stmt(dialect: str, table, keys: tuple[str, ...], cols: tuple[str, ...], newer_only: bool):
+    """Build (once) an INSERT ... ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
+    cache_key = (dialect, table.name, keys, cols, newer_only)
+    stmt = _stmts.get(cache_key)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table)
+        where = None
+        if newer_only:  # keep the row with the highest (step, ts)
+            ex = stmt.excluded
+            where = (ex.step > table.c.step) | ((ex.step == table.c.step) & (ex.ts >= table.c.ts))
+        stmt = _stmts[cache_key] = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}, where=where
+        )
+    return stmt
+
+
+def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str], newer_only: bool = False) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(table)
-    cols = [c for c in rows[0] if c not in keys]
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
-    conn.execute(stmt, list(rows))
+    cols = tuple(c for c in rows[0] if c not in keys)
+    conn.execute(_upsert_stmt(conn.dialect.name, table, tuple(keys), cols, newer_only), list(rows))
 
 
 def experiment_id(conn: Connection, name: str, now: float) -> int:
@@ -81,26 +98,21 @@ def write_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
     upsert(conn, tags, rows, ("run_id", "key"))
 
 
+_INSERT_METRICS = insert(metrics)
+_INSERT_RUN = insert(runs)
+
+
 def write_metrics(conn: Connection, run_id: str, points: Iterable[tuple[str, float | None, int, float]]) -> None:
     rows = [{"run_id": run_id, "key": k, "value": v, "step": s, "ts": t} for k, v, s, t in points]
     if not rows:
         return
-    conn.execute(insert(metrics), rows)
+    conn.execute(_INSERT_METRICS, rows)
     last: dict[str, dict] = {}
     for row in rows:  # the latest value per key: highest step, then newest
         cur = last.get(row["key"])
         if cur is None or (row["step"], row["ts"]) >= (cur["step"], cur["ts"]):
             last[row["key"]] = row
-    existing = {
-        k: (s, t)
-        for k, s, t in conn.execute(
-            select(latest_metrics.c.key, latest_metrics.c.step, latest_metrics.c.ts).where(
-                latest_metrics.c.run_id == run_id, latest_metrics.c.key.in_(list(last))
-            )
-        )
-    }
-    newer = [r for k, r in last.items() if k not in existing or (r["step"], r["ts"]) >= existing[k]]
-    upsert(conn, latest_metrics, newer, ("run_id", "key"))
+    upsert(conn, latest_metrics, list(last.values()), ("run_id", "key"), newer_only=True)
 
 
 def write_artifacts(conn: Connection, run_id: str, rows: Iterable[dict]) -> None:
@@ -108,7 +120,7 @@ def write_artifacts(conn: Connection, run_id: str, rows: Iterable[dict]) -> None
 
 
 def insert_run(conn: Connection, row: dict) -> None:
-    conn.execute(insert(runs).values(**row))
+    conn.execute(_INSERT_RUN, row)
 
 
 def next_cell_version(conn: Connection, cell_key: str) -> int:
@@ -118,7 +130,13 @@ def next_cell_version(conn: Connection, cell_key: str) -> int:
 
 
 def update_run(conn: Connection, run_id: str, **values: Any) -> None:
-    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    cols = tuple(sorted(values))
+    stmt = _stmts.get(("update_run", cols))
+    if stmt is None:
+        stmt = _stmts[("update_run", cols)] = (
+            update(runs).where(runs.c.id == bindparam("run_id_")).values({c: bindparam(c) for c in cols})
+        )
+    conn.execute(stmt, {"run_id_": run_id, **values})
 
 
 def mark_interrupted(conn: Connection, host: str, alive) -> list[str]:
