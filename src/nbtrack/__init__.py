@@ -53,6 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .capture.run import (active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
     from .maintenance import fsck, gc
+    from .pipeline.reproduce import reproduce
+    from .pipeline.run import run_pipeline
+    from .pipeline.sweep import plot_sweep, sweep
     from .query.runs import Run, cell_history, count_runs, get_run, runs
     from .workspace import get_workspace, init, use_workspace
     from .snapshot.models import ModelVersion, get_model_version, load_model, log_model
