@@ -32,6 +32,7 @@ def demo(keep: str | None, timeout: int) -> None:
     from ..query import runs
     from ..workspace import use_workspace
     from .output import print_frame
+    from .runs import compact
 
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="nbtrack-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def demo(keep: str | None, timeout: int) -> None:
         df = runs(order_by="started")
         cols = [c for c in ("id", "name", "kind", "status", "cell_version", "duration") if c in df]
         cols += [c for c in df.columns if c.startswith(("params.", "metrics."))]
-        print_frame(df[cols].assign(id=df["id"].str[:10]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
+        print_frame(compact(df[cols]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
         click.echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
     finally:
         os.environ.clear()

@@ -35,15 +35,19 @@ def print_frame(df, fmt: str = "table", title: str | None = None) -> None:
     if fmt == "csv":
         click.echo(df.to_csv(index=False), nl=False)
         return
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(title=title, show_lines=False, header_style="bold", title_justify="left")
     for col in df.columns:
-        table.add_column(str(col), overflow="fold", justify="right" if df[col].dtype.kind in "iuf" else "left")
+        numeric = df[col].dtype.kind in "iuf" or str(df[col].dtype) in ("Float64", "Int64")
+        table.add_column(str(col), overflow="ellipsis", no_wrap=True, justify="right" if numeric else "left")
     for row in df.itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
-    Console().print(table)
+    # A pipe or file gets the whole table; a terminal gets what fits.
+    Console(width=None if sys.stdout.isatty() else 100_000).print(table)
     if df.empty:
         click.echo("(no rows)")
 

@@ -42,9 +42,21 @@ def runs_cmd(filter_, order_by, limit, experiment, parent, fmt) -> None:
 
     df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent)
     if fmt == "table":
-        df = df.assign(id=df["id"].str[:10])
-        df = df.drop(columns=[c for c in ("experiment", "notebook") if df[c].isna().all() or c == "notebook"])
+        df = compact(df)
     print_frame(df, fmt, title=f"{len(df)} run(s)")
+
+
+def compact(df):
+    """The runs table for people: short ids, local times, no empty columns."""
+    df = df.assign(id=df["id"].str[:10])
+    if "started" in df:
+        df["started"] = df["started"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    if "duration" in df:
+        df["duration"] = df["duration"].map(lambda d: "" if d != d or d is None else f"{d:.3f}s")
+    drop = ["notebook"] + [c for c in ("parent", "cell_version") if c in df and df[c].isna().all()]
+    if "experiment" in df and (df["experiment"] == "default").all():
+        drop.append("experiment")
+    return df.drop(columns=[c for c in drop if c in df])
 
 
 def _ts(t: float | None) -> str:

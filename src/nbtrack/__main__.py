@@ -1,0 +1,5 @@
+"""``python -m nbtrack`` is the ``nbtrack`` command."""
+
+from .cli import main
+
+main()

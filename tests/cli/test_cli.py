@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+import nbtrack
+from nbtrack.cli import cli
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def two_runs(workspace):
+    with nbtrack.track("alpha", params={"model": "rf"}) as a:
+        a.log_metric("acc", 0.9)
+        a.log_artifact("hello\n", name="notes.txt")
+    with nbtrack.track("beta", params={"model": "svm"}) as b:
+        b.log_metric("acc", 0.8)
+    return a.id, b.id
+
+
+def all_commands(group=cli, prefix=()):
+    for name, cmd in sorted(group.commands.items()):
+        yield prefix + (name,), cmd
+        if hasattr(cmd, "commands"):
+            yield from all_commands(cmd, prefix + (name,))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in all_commands()], ids=" ".join)
+def test_every_command_has_help(runner, path):
+    result = runner.invoke(cli, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    cmd = dict(all_commands())[path]
+    assert cmd.help, f"{' '.join(path)} has no help text"
+
+
+def test_init_creates_a_workspace(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("NBTRACK_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["init"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / ".nbtrack" / "meta.db").is_file()
+    nbtrack.workspace.reset_cache()
+
+
+def test_runs_formats_and_filter(runner, two_runs):
+    result = runner.invoke(cli, ["runs", "--format", "json", "--filter", "metrics.acc > 0.85"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [r["name"] for r in rows] == ["alpha"] and rows[0]["params.model"] == "rf"
+    csv = runner.invoke(cli, ["runs", "--format", "csv", "--order-by", "metrics.acc"]).output
+    assert csv.splitlines()[0].startswith("id,name") and "beta" in csv.splitlines()[1]
+    table = runner.invoke(cli, ["runs"]).output
+    assert "alpha" in table and "beta" in table
+
+
+def test_show_prints_params_metrics_artifacts(runner, two_runs):
+    result = runner.invoke(cli, ["show", two_runs[0][:8]])
+    assert result.exit_code == 0, result.output
+    assert "alpha" in result.output and "model='rf'" in result.output and "acc=0.9" in result.output
+    assert "notes.txt" in result.output
+    data = json.loads(runner.invoke(cli, ["show", two_runs[0], "--format", "json"]).output)
+    assert data["params"] == {"model": "rf"}
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["show", "nosuchrun"], 2, "no run 'nosuchrun'"),
+    (["runs", "--filter", "metrics.acc >"], 2, "not a valid expression"),
+    (["runs", "--order-by", "metrics.acc sideways"], 2, "cannot order by"),
+    (["runs", "--format", "xml"], 2, "Invalid value"),
+])
+def test_errors_are_one_line_with_exit_codes(runner, two_runs, args, code, message):
+    result = runner.invoke(cli, args)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_fsck_detects_corruption_and_gc_is_a_dry_run(runner, two_runs, workspace):
+    assert runner.invoke(cli, ["fsck"]).exit_code == 0
+    run = nbtrack.get_run(two_runs[0])
+    oid = run.artifacts[0]["oid"]
+    path = workspace.objects.path(oid)
+    os.chmod(path, 0o644)
+    with open(path, "wb") as f:
+        f.write(b"bit rot")
+    result = runner.invoke(cli, ["fsck"])
+    assert result.exit_code == 1
+    assert f"CORRUPT {oid}" in result.output and f"run {run.id} (artifact 'notes.txt')" in result.output
+
+    orphan = workspace.objects.put(b"nobody refers to me")
+    dry = runner.invoke(cli, ["gc", "--min-age", "0"])
+    assert dry.exit_code == 0 and "would delete 1" in dry.output and workspace.objects.exists(orphan)
+    done = runner.invoke(cli, ["gc", "--min-age", "0", "--force"])
+    assert "deleted 1" in done.output and not workspace.objects.exists(orphan)
+    assert workspace.objects.exists(oid)  # referenced objects stay, even corrupt ones
+
+
+def test_no_workspace_message(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv("NBTRACK_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    nbtrack.workspace.reset_cache()
+    result = runner.invoke(cli, ["runs"])
+    assert result.exit_code == 2 and "nbtrack init" in result.output
+
+
+def test_console_script_entry_point(two_runs):
+    out = subprocess.run([sys.executable, "-m", "nbtrack", "runs", "--format", "json"], capture_output=True,
+                         text=True, env=os.environ)
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout)) == 2
