@@ -35,6 +35,7 @@ _API = {
     "count_runs": "nbtrack.query.runs",
     "get_run": "nbtrack.query.runs",
     "cell_history": "nbtrack.query.runs",
+    "cells": "nbtrack.query.cells",
     "Run": "nbtrack.query.runs",
     "run_pipeline": "nbtrack.pipeline.run",
     "sweep": "nbtrack.pipeline.sweep",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline.reproduce import reproduce
     from .pipeline.run import run_pipeline
     from .pipeline.sweep import plot_sweep, sweep
+    from .query.cells import cells
     from .query.runs import Run, cell_history, count_runs, get_run, runs
     from .workspace import get_workspace, init, use_workspace
     from .snapshot.models import ModelVersion, get_model_version, load_model, log_model

@@ -1,0 +1,256 @@
+"""REST routes under ``{base_url}/nbtrack/api/`` (described in ``openapi.yml``).
+
+Each handler is a thin shell over the public ``nbtrack`` API: parse the query,
+call the API off the event loop, return JSON. Errors become statuses in
+:mod:`nbtrack.jupyter.base`, nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+import nbtrack
+
+from ..errors import InvalidInput
+from . import optional, serialize
+from .base import NbtrackHandler
+
+PAGE_MAX = 1000
+ID = r"([^/]+)"
+
+
+class InfoHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        def info() -> dict[str, Any]:
+            from ..errors import NotFound
+
+            try:
+                ws = self.workspace()
+                where = ws.root or "database"
+            except NotFound as e:
+                return {"version": nbtrack.__version__, "workspace": None, "message": str(e),
+                        "features": optional.features()}
+            return {"version": nbtrack.__version__, "workspace": where, "features": optional.features()}
+
+        self.reply(await self.call(info))
+
+
+class RunsHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        notebook = self.get_argument("notebook", "") or ""
+        cell = self.get_argument("cell", "") or None
+        user_filter = (self.get_argument("filter", "") or "").strip()
+        order_by = self.get_argument("order_by", "") or None
+        offset = self.int_arg("offset", 0)
+        limit = self.int_arg("limit", 50, lo=1, hi=PAGE_MAX)
+        parts = [f"({user_filter})"] if user_filter else []
+        if notebook and not cell:
+            parts.append(f"notebook in {self.notebook_names(notebook)!r}")
+        expr = " and ".join(parts) or None
+
+        def page() -> dict[str, Any]:
+            ws = self.workspace()
+            df = nbtrack.runs(filter=expr, order_by=order_by, limit=limit, offset=offset, cell_key=cell,
+                              workspace=ws)
+            total = nbtrack.count_runs(filter=expr, workspace=ws, cell_key=cell)
+            return {"runs": serialize.run_rows(df), "total": total, "offset": offset, "limit": limit}
+
+        self.reply(await self.call(page))
+
+
+class RunHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        def detail() -> dict[str, Any]:
+            ws = self.workspace()
+            run = nbtrack.get_run(run_id, workspace=ws)
+            nb = self.get_argument("notebook", "") or ""
+            suffix = f"?notebook={quote(nb)}" if nb else ""
+
+            def url(name: str) -> str:
+                return f"artifacts/{quote(run.id, safe='')}/{quote(name, safe='')}{suffix}"
+
+            d = serialize.run_detail(run, run.metric_history(), url)
+            d["lineage"] = optional.jsonable(optional.call("lineage", run.id, workspace=ws)) \
+                if optional.has("lineage") else None
+            return d
+
+        self.reply(await self.call(detail))
+
+
+class SourceHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self, run_id: str) -> None:
+        def source() -> dict[str, Any]:
+            run = nbtrack.get_run(run_id, workspace=self.workspace())
+            return {"id": run.id, "cell_id": run.cell_id, "cell_version": run.cell_version, "source": run.source}
+
+        self.reply(await self.call(source))
+
+
+class CellsHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        notebook = self.get_argument("notebook", "") or ""
+        if not notebook:
+            raise InvalidInput("give the notebook: cells?notebook=path/to/notebook.ipynb")
+        names = self.notebook_names(notebook)
+
+        def cells() -> dict[str, Any]:
+            df = nbtrack.cells(names, workspace=self.workspace())
+            return {"notebook": notebook, "cells": serialize.records(df)}
+
+        self.reply(await self.call(cells))
+
+
+class DiffHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        a, b = self.get_argument("a", ""), self.get_argument("b", "")
+        if not a or not b:
+            raise InvalidInput("give two runs: diff?a=RUN&b=RUN")
+
+        def diff() -> dict[str, Any]:
+            ws = self.workspace()
+            return serialize.diff(nbtrack.get_run(a, workspace=ws), nbtrack.get_run(b, workspace=ws))
+
+        self.reply(await self.call(diff))
+
+
+class ArtifactHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self, run_id: str, name: str) -> None:
+        def artifact() -> tuple[bytes, str]:
+            run = nbtrack.get_run(run_id, workspace=self.workspace())
+            data = run.artifact(name)  # looked up by name among the run's artifacts; never a path
+            media = next((a.get("media_type") for a in run.artifacts if a["name"] == name), None)
+            return data, media or "application/octet-stream"
+
+        data, media = await self.call(artifact)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if media.startswith("image/") and media != "image/svg+xml":
+            self.set_header("Content-Type", media)
+        else:
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Disposition", "attachment")
+        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+        self.finish(data)
+
+
+class ModelsHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        def models() -> dict[str, Any]:
+            return {"models": optional.jsonable(optional.call("models", workspace=self.workspace()))}
+
+        self.reply(await self.call(models))
+
+
+class ModelHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self, name: str) -> None:
+        def model() -> dict[str, Any]:
+            ws = self.workspace()
+            versions = optional.jsonable(optional.call("model_versions", name, workspace=ws))
+            aliases = optional.jsonable(optional.call("aliases", name, workspace=ws)) if optional.has("aliases") \
+                else None
+            return {"name": name, "versions": versions, "aliases": aliases}
+
+        self.reply(await self.call(model))
+
+
+class AliasesHandler(NbtrackHandler):
+    @web.authenticated
+    async def post(self, name: str) -> None:
+        body = self.body()
+        action = body.get("action", "set")
+        alias = body.get("alias")
+        if not isinstance(alias, str) or not alias:
+            raise InvalidInput('give the alias: {"action": "set|promote|rollback", "alias": "production", ...}')
+        version, gate, reason = body.get("version"), body.get("gate"), body.get("reason")
+
+        def change() -> Any:
+            ws = self.workspace()
+            if action == "set":
+                return optional.call("set_alias", name, alias, version, workspace=ws, reason=reason)
+            if action == "promote":
+                return optional.call("promote", name, version, alias=alias, gate=gate, workspace=ws, reason=reason)
+            if action == "rollback":
+                return optional.call("rollback", name, alias, workspace=ws, reason=reason)
+            raise InvalidInput(f"action must be set, promote or rollback, got {action!r}")
+
+        result = await self.call(change)
+        self.reply({"name": name, "alias": alias, "action": action, "result": optional.jsonable(result)})
+
+
+class ApprovalsHandler(NbtrackHandler):
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        notebook = body.get("notebook")
+        if not isinstance(notebook, str) or not notebook:
+            raise InvalidInput('give the notebook: {"notebook": "path/to/nb.ipynb", "reason": "..."}')
+        path = self.notebook_names(notebook)[0]
+
+        def approve() -> Any:
+            import os
+
+            from ..errors import NotFound
+            from ..workspace import get_workspace
+
+            if not os.path.isfile(path):
+                raise NotFound(f"no notebook {notebook!r} under the server's root directory")
+            ws = get_workspace(create=False, start=os.path.dirname(path))
+            return optional.call("approve", path, workspace=ws, reason=body.get("reason"), name=body.get("name"))
+
+        result = await self.call(approve)
+        self.reply({"notebook": notebook, "result": optional.jsonable(result)}, status=201)
+
+
+class DatasetsHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        def datasets() -> dict[str, Any]:
+            return {"datasets": optional.jsonable(optional.call("datasets", workspace=self.workspace()))}
+
+        self.reply(await self.call(datasets))
+
+
+class EventsHandler(NbtrackHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        limit = self.int_arg("limit", 100, lo=1, hi=PAGE_MAX)
+
+        def events() -> dict[str, Any]:
+            evs = optional.jsonable(optional.call("events", workspace=self.workspace()))
+            return {"events": evs[:limit] if isinstance(evs, list) else evs}
+
+        self.reply(await self.call(events))
+
+
+ROUTES: list[tuple[str, type[NbtrackHandler]]] = [
+    ("info", InfoHandler),
+    ("runs", RunsHandler),
+    (f"runs/{ID}", RunHandler),
+    (f"runs/{ID}/source", SourceHandler),
+    ("cells", CellsHandler),
+    ("diff", DiffHandler),
+    (f"artifacts/{ID}/(.+)", ArtifactHandler),
+    ("models", ModelsHandler),
+    (f"models/{ID}", ModelHandler),
+    (f"models/{ID}/aliases", AliasesHandler),
+    ("approvals", ApprovalsHandler),
+    ("datasets", DatasetsHandler),
+    ("events", EventsHandler),
+]
+
+
+def setup_handlers(web_app) -> None:
+    base = url_path_join(web_app.settings["base_url"], "nbtrack", "api")
+    web_app.add_handlers(".*$", [(url_path_join(base, pattern) + "/?$", h) for pattern, h in ROUTES])
