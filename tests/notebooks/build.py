@@ -25,7 +25,8 @@ NOTEBOOKS = {
         new_markdown_cell("# Train (fixture)"),
         params('C = 1.0\npenalty = "l2"\nn = 3'),
         new_code_cell("%load_ext nbtrack"),
-        new_code_cell('%%track train\nbonus = 0.01 if penalty == "l1" else 0.0\n'
+        new_code_cell('%%track train\nif C <= 0:\n    raise ValueError("C must be positive")\n'
+                      'bonus = 0.01 if penalty == "l1" else 0.0\n'
                       "auc = round(1 - 1 / (1 + C * n) + bonus, 6)\nprint('auc', auc)"),
     ],
     # The second code cell raises.

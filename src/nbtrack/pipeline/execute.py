@@ -115,7 +115,10 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
 
     try:
         return papermill.execute_notebook(
-            input_path, output_path, parameters=parameters, cwd=cwd, progress_bar=progress,
+            # The kernel's cwd through nbclient's resources, not papermill's cwd=, which
+            # would chdir this whole process (unsafe with threads, e.g. a Dask worker).
+            input_path, output_path, parameters=parameters, resources={"metadata": {"path": cwd}},
+            progress_bar=progress,
             kernel_name=kernel_name, execution_timeout=timeout,
             kernel_manager_class=_kernel_manager_class(env),
         )

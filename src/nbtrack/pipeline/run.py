@@ -109,6 +109,7 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
             run.end("interrupted", e)
             raise
         except NotebookExecutionError as e:
+            e.fields["run_id"] = run.id
             _store_notebook(run, out, output)
             run.set_tag("nbtrack.failed_cell", e.fields.get("cell_index"))
             run.end("failed", e)
@@ -136,6 +137,7 @@ def run_pipeline(
     parent: str | None = None,
     tags: dict[str, Any] | None = None,
     progress: bool = False,
+    pins: dict[str, Any] | None = None,
     workspace: Workspace | None = None,
 ) -> PipelineResult:
     """Execute approved pipeline ``name`` with papermill and record it as a pipeline run.
@@ -162,7 +164,14 @@ def run_pipeline(
     param_texts : dict, optional
         Raw ``-p`` texts (the CLI passes them so ``str`` parameters keep their text).
     parent : str, optional
-        Parent run id (default: the active run, else ``NBTRACK_PARENT_RUN``).
+        Parent run id (default: the active run, else ``NBTRACK_PARENT_RUN``; ``""``: none).
+    tags : dict, optional
+        Extra tags on the pipeline run.
+    progress : bool
+        Show papermill's per-cell progress bar.
+    pins : dict, optional
+        Dataset versions to use instead of the approved ones (``reproduce`` passes
+        the recorded pins).
 
     Returns
     -------
@@ -183,8 +192,8 @@ def run_pipeline(
     given = {k: values[k] for k in (params or {})}
     parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
-    pins = dict(pv.pins)
-    run = _start(ws, pv, values, pins, parent if parent is not None else default_parent(), tags)
+    pins = dict(pv.pins if pins is None else pins)
+    run = _start(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
     _execute(ws, run, pv, given, pins, output, timeout, progress)
     metrics = gates_mod.gate_metrics(ws, run.id)
     own = run_metrics(ws, run.id)

@@ -1,0 +1,236 @@
+"""Sweeps: many parameter sets of one approved pipeline, each a pipeline run under one sweep run.
+
+``nbtrack.sweep("churn-train", {"C": [0.01, 0.1, 1, 10], "penalty": ["l1", "l2"]},
+parallel=2, select="metrics.auc")`` runs the grid (or ``random=N`` sets of it)
+on local worker processes, or on a Dask cluster with ``dask="tcp://host:8786"``.
+A failed run never stops the sweep; ``nbtrack.runs(parent=result.sweep_id)`` is
+the results table and :func:`plot_sweep` draws the metric against each parameter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random as random_mod
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..capture.run import ActiveRun, default_parent
+from ..errors import InvalidInput
+from ..workspace import Workspace, get_workspace
+from . import workers
+from .parameters import parse_literal, validate
+from .progress import SweepProgress
+from .versions import get_version
+
+
+@dataclass
+class SweepResult:
+    """Outcome of a sweep: every run, the failed ones and the best by the selected metric."""
+
+    sweep_id: str
+    pipeline: str
+    version: int
+    metric: str | None
+    outcomes: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    model: str | None = None
+    promoted: str | None = None
+
+    @property
+    def failed(self) -> list[dict]:
+        return [o for o in self.outcomes if o["status"] == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when at least one run finished (and the best was found if a metric was selected)."""
+        ok = any(o["status"] == "finished" for o in self.outcomes)
+        return 0 if ok and (self.metric is None or self.best is not None) else 1
+
+    def table(self):
+        """The sweep's runs as a DataFrame (``nbtrack.runs(parent=sweep_id)``)."""
+        from ..query.runs import runs
+
+        return runs(parent=self.sweep_id)
+
+
+def parse_space(pairs: list[tuple[str, str]]) -> tuple[dict[str, list], dict[str, list[str]]]:
+    """``-p C 0.01,0.1 -p penalty l1,l2`` into values parsed like papermill, and their texts."""
+    space: dict[str, list] = {}
+    texts: dict[str, list[str]] = {}
+    for name, text in pairs:
+        parts = [t.strip() for t in str(text).split(",")]
+        if not all(parts):
+            raise InvalidInput(f"-p {name} {text!r}: give comma-separated values, e.g. -p {name} 0.1,1,10")
+        space.setdefault(name, []).extend(parse_literal(t) for t in parts)
+        texts.setdefault(name, []).extend(parts)
+    return space, texts
+
+
+def expand(space: dict[str, list], n_random: int | None = None, seed: int | None = None) -> list[dict]:
+    """Every combination (grid), or ``n_random`` distinct combinations drawn with ``seed``."""
+    if not space:
+        raise InvalidInput("a sweep needs at least one parameter with values: -p NAME V1,V2,...")
+    names = list(space)
+    grid = [dict(zip(names, combo)) for combo in itertools.product(*(space[n] for n in names))]
+    if n_random is None:
+        return grid
+    if n_random < 1:
+        raise InvalidInput(f"--random must be at least 1, got {n_random}")
+    rng = random_mod.Random(seed)
+    if n_random <= len(grid):
+        return rng.sample(grid, n_random)
+    return [rng.choice(grid) for _ in range(n_random)]
+
+
+def _metric_key(select: str | None) -> str | None:
+    if select is None:
+        return None
+    key = select.strip()
+    return key[len("metrics."):] if key.startswith("metrics.") else key
+
+
+def _is_better(value: float | None, best: float | None, maximize: bool) -> bool:
+    if value is None:
+        return False
+    return best is None or (value > best if maximize else value < best)
+
+
+def _specs(ws: Workspace, pv, sets: list[dict], texts: list[dict], parent: str, timeout) -> list[dict]:
+    base = {"meta": ws.meta_url, "objects": ws.objects_url, "root": ws.root, "name": pv.name,
+            "version": pv.version, "parent": parent, "timeout": timeout}
+    return [{**base, "index": i, "params": p, "texts": t} for i, (p, t) in enumerate(zip(sets, texts))]
+
+
+def _texts_for(sets: list[dict], space: dict[str, list], space_texts: dict[str, list[str]] | None) -> list[dict]:
+    if not space_texts:
+        return [{} for _ in sets]
+    out = []
+    for s in sets:
+        out.append({k: space_texts[k][space[k].index(v)] for k, v in s.items() if k in space_texts})
+    return out
+
+
+def sweep(
+    name: str,
+    space: dict[str, list],
+    version: int | None = None,
+    random: int | None = None,
+    seed: int | None = None,
+    parallel: int = 1,
+    dask: Any = None,
+    select: str | None = None,
+    maximize: bool = True,
+    register: str | None = None,
+    promote_to: str | None = None,
+    timeout: float | None = None,
+    progress: str | bool | None = True,
+    *,
+    space_texts: dict[str, list[str]] | None = None,
+    workspace: Workspace | None = None,
+) -> SweepResult:
+    """Run pipeline ``name`` once per parameter set, in parallel, under one sweep run.
+
+    Parameters
+    ----------
+    name : str
+        Approved pipeline (``churn-train`` or ``churn-train@2``).
+    space : dict
+        Values to try per parameter: ``{"C": [0.1, 1], "penalty": ["l1", "l2"]}``.
+    random, seed : int, optional
+        Draw ``random`` sets from the grid instead of running all of it.
+    parallel : int
+        Local worker processes (1: one after the other in this process).
+    dask : str or distributed.Client, optional
+        Run on this Dask scheduler instead (``tcp://host:8786``).
+    select : str, optional
+        ``metrics.auc``: pick the best run by it (``maximize=False`` for losses).
+    register, promote_to : str, optional
+        Register the best run's model under this name and promote it.
+    progress : {True, "rich", "lines", False}
+        A tqdm bar (in a notebook: a widget), a rich bar, a line per run, or nothing.
+
+    Returns
+    -------
+    SweepResult
+    """
+    ws = workspace or get_workspace(create=False)
+    pv = get_version(name, version, workspace=ws)
+    if parallel < 1:
+        raise InvalidInput(f"--parallel must be at least 1, got {parallel}")
+    if register and not select:
+        raise InvalidInput("--register needs --select METRIC to choose the best run")
+    sets = expand(space, random, seed)
+    texts = _texts_for(sets, space, space_texts)
+    checked = []  # every set is checked before the first run starts
+    for s, t in zip(sets, texts):
+        values = validate(pv.parameters, s, t, pipeline=pv.label)
+        checked.append({k: values[k] for k in s})
+    sets = checked
+    run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)
+    run.log_params({k: list(v) for k, v in space.items()})
+    for k, v in {"nbtrack.pipeline": pv.name, "nbtrack.pipeline_version": pv.version,
+                 "nbtrack.sweep_mode": "random" if random else "grid", "nbtrack.select": select or "",
+                 "nbtrack.executor": "dask" if dask else f"processes:{parallel}"}.items():
+        run.set_tag(k, v)
+    if random is not None:
+        run.log_param("seed", seed)
+    run.start()
+    result = SweepResult(run.id, pv.name, pv.version, _metric_key(select))
+    try:
+        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress)
+    except KeyboardInterrupt as e:
+        run.end("interrupted", e)
+        raise
+    _finish(run, result)
+    if register and result.best is not None:
+        from .registry_link import register_and_promote
+        from .run import PipelineResult
+
+        best = result.best
+        pr = PipelineResult(best["run_id"], pv.name, pv.version, best["params"], dict(pv.pins), best["metrics"])
+        register_and_promote(ws, pr, register, promote_to, None)
+        result.model, result.promoted = pr.model, pr.promoted
+    return result
+
+
+def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress) -> None:
+    if dask is not None:
+        it, slots = workers.dask(specs, dask), workers.dask_slots(dask) or len(specs)
+    elif parallel > 1 and len(specs) > 1:
+        it, slots = workers.processes(specs, min(parallel, len(specs))), parallel
+    else:
+        it, slots = workers.sequential(specs), 1
+    best_value = None
+    with SweepProgress(len(specs), f"sweep {result.pipeline}", progress) as bar:
+        for out in it:
+            result.outcomes.append(out)
+            value = out["metrics"].get(result.metric) if result.metric else None
+            if out["status"] == "finished" and _is_better(value, best_value, maximize):
+                best_value, result.best = value, out
+            done = sum(o["status"] == "finished" for o in result.outcomes)
+            failed = len(result.outcomes) - done
+            best = f"{result.metric}={best_value:.6g}" if best_value is not None else None
+            bar.update(done, failed, min(slots, len(specs) - done - failed), best, out)
+    result.outcomes.sort(key=lambda o: o["index"])
+
+
+def _finish(run: ActiveRun, result: SweepResult) -> None:
+    n_failed = len(result.failed)
+    run.log_metrics({"runs": len(result.outcomes), "failed_runs": n_failed}, step=0)
+    if result.best is not None:
+        run.set_tag("nbtrack.best_run", result.best["run_id"])
+        run.log_metric(f"best.{result.metric}", result.best["metrics"][result.metric], step=0)
+    status = "failed" if result.outcomes and n_failed == len(result.outcomes) else "finished"
+    run.end(status)
+
+
+def plot_sweep(sweep_id: str, metric: str, workspace: Workspace | None = None):
+    """The metric against each swept parameter, one panel per parameter.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    from .plots import plot_sweep as _plot
+
+    return _plot(sweep_id, _metric_key(metric), workspace)

@@ -1,0 +1,105 @@
+"""Where the runs of a sweep execute: in this process, local worker processes, or Dask.
+
+Every executor runs :func:`run_one` on a plain-dict spec (picklable, no open
+handles) and yields its outcome dict as soon as it is done. Each worker opens the
+workspace itself; SQLite in WAL mode with ``BEGIN IMMEDIATE`` (or PostgreSQL)
+makes concurrent writers from many processes safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+_workspaces: dict[tuple[str, str], Any] = {}
+
+
+def _workspace(spec: dict):
+    from ..workspace import Workspace
+
+    key = (spec["meta"], spec["objects"])
+    ws = _workspaces.get(key)
+    if ws is None:
+        ws = _workspaces[key] = Workspace(spec["meta"], spec["objects"], spec["root"])
+    return ws
+
+
+def run_one(spec: dict) -> dict:
+    """Execute one parameter set as a pipeline run under the sweep; never raises for a failed run."""
+    from ..errors import NbtrackError
+    from .run import run_pipeline
+
+    out = {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {}, "error": None}
+    try:
+        res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
+                           param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
+                           tags={"nbtrack.sweep": spec["parent"]}, workspace=_workspace(spec))
+        out.update(run_id=res.run_id, metrics=res.metrics, status="finished")
+    except NbtrackError as e:
+        out.update(run_id=e.fields.get("run_id"), status="failed", error=str(e))
+    except Exception as e:  # a broken worker must not stop the sweep
+        out.update(status="failed", error=f"{type(e).__name__}: {e}")
+    return out
+
+
+def sequential(specs: list[dict]) -> Iterator[dict]:
+    for spec in specs:
+        yield run_one(spec)
+
+
+def processes(specs: list[dict], workers: int) -> Iterator[dict]:
+    """``workers`` local processes (spawned: no inherited database connections or threads)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(run_one, s) for s in specs]
+        try:
+            for f in as_completed(futures):
+                yield _result(f.result, specs, futures.index(f))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
+
+def dask(specs: list[dict], address: Any) -> Iterator[dict]:
+    """Submit every run to a Dask distributed scheduler (address or ``distributed.Client``)."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        from ..errors import InvalidInput
+
+        raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
+    client = address if isinstance(address, Client) else Client(address)
+    try:
+        futures = [client.submit(run_one, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}") for s in specs]
+        index = {f.key: i for i, f in enumerate(futures)}
+        try:
+            for f in as_completed(futures):
+                yield _result(f.result, specs, index[f.key])
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        if client is not address:
+            client.close()
+
+
+def dask_slots(address: Any) -> int | None:
+    """Threads in the cluster (how many runs execute at once), when it can be asked."""
+    try:
+        info = address.scheduler_info() if hasattr(address, "scheduler_info") else None
+        return sum(w.get("nthreads", 1) for w in info["workers"].values()) if info else None
+    except Exception:
+        return None
+
+
+def _result(get: Callable[[], dict], specs: list[dict], i: int) -> dict:
+    try:
+        return get()
+    except Exception as e:  # the worker process itself died
+        s = specs[i]
+        return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
+                "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
