@@ -64,3 +64,28 @@ def pg_url():
             pytest.fail("NBTRACK_TEST_PG_URL must be set in CI (.ci/run starts PostgreSQL)")
         pytest.skip("NBTRACK_TEST_PG_URL not set (bash .ci/run starts a PostgreSQL server)")
     return url
+
+
+@pytest.fixture
+def pg_workspace(pg_url, tmp_path, monkeypatch):
+    """A workspace whose metadata lives in a fresh PostgreSQL database."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"nbtrack_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NBTRACK_URI", url)
+    monkeypatch.setenv("NBTRACK_OBJECTS", str(tmp_path / "objects"))
+    ws_mod.reset_cache()
+    ws = ws_mod.get_workspace(create=True)
+    ws.meta.migrate()
+    yield ws
+    ws_mod.reset_cache()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()

@@ -44,11 +44,21 @@ def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str], n
     conn.execute(_upsert_stmt(conn.dialect.name, table, tuple(keys), cols, newer_only), list(rows))
 
 
+def insert_ignore(conn: Connection, table, row: dict, keys: Sequence[str]) -> None:
+    """INSERT unless a row with the same unique ``keys`` exists (safe under concurrency)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
+
+
 def experiment_id(conn: Connection, name: str, now: float) -> int:
     found = conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar()
     if found is not None:
         return found
-    return conn.execute(insert(experiments).values(name=name, created=now)).inserted_primary_key[0]
+    insert_ignore(conn, experiments, {"name": name, "created": now}, ("name",))
+    return conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
 
 
 def encode_param(value: Any) -> tuple[str | None, float | None, str]:
