@@ -50,6 +50,19 @@ _API = {
     "load_model": "nbtrack.snapshot.models",
     "get_model_version": "nbtrack.snapshot.models",
     "ModelVersion": "nbtrack.snapshot.models",
+    "register_model": "nbtrack.registry.models",
+    "models": "nbtrack.registry.models",
+    "model_versions": "nbtrack.registry.models",
+    "set_alias": "nbtrack.registry.aliases",
+    "delete_alias": "nbtrack.registry.aliases",
+    "rollback": "nbtrack.registry.aliases",
+    "promote": "nbtrack.registry.promote",
+    "log_evaluation": "nbtrack.registry.promote",
+    "events": "nbtrack.registry.events",
+    "approve": "nbtrack.registry.approve",
+    "revoke": "nbtrack.registry.approve",
+    "pipelines": "nbtrack.registry.approve",
+    "get_pipeline": "nbtrack.registry.approve",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -65,6 +78,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .query.runs import Run, cell_history, count_runs, get_run, runs
     from .workspace import get_workspace, init, use_workspace
     from .snapshot.models import ModelVersion, get_model_version, load_model, log_model
+    from .registry.aliases import delete_alias, rollback, set_alias
+    from .registry.approve import approve, get_pipeline, pipelines, revoke
+    from .registry.events import events
+    from .registry.models import model_versions, models, register_model
+    from .registry.promote import log_evaluation, promote
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,226 @@
+"""Registry and approval commands: models, register, alias, promote, rollback, approve, pipelines, events.
+
+Each command is one call of the Python API (named in its help). Exit codes:
+0 done, 1 gate refused (or a concurrent change), 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import cli
+from .output import print_frame, print_json
+
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+def _fmt_option(f):
+    return click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)(f)
+
+
+@cli.group("models", invoke_without_command=True)
+@_fmt_option
+@click.pass_context
+def models_cmd(ctx: click.Context, fmt: str) -> None:
+    """List models with their number of versions and aliases.
+
+    In Python: nbtrack.models()
+    """
+    if ctx.invoked_subcommand is None:
+        from ..registry.models import models
+
+        print_frame(models(), fmt, title="models")
+
+
+@models_cmd.command("show")
+@click.argument("name")
+@_fmt_option
+def models_show(name: str, fmt: str) -> None:
+    """Show the versions of model NAME (newest first) with aliases and metrics.
+
+    In Python: nbtrack.model_versions(name)
+    """
+    from ..registry.models import model_versions
+
+    df = model_versions(name)
+    if fmt == "table" and "run" in df:
+        df = df.assign(run=df["run"].str[:10]).drop(columns=["class", "description"], errors="ignore")
+    print_frame(df, fmt, title=f"model {name}")
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--name", required=True, help="the registered model's name, e.g. churn")
+@click.option("--variable", help="which model, when the run produced several")
+@click.option("--description")
+@click.option("--reason", help="why (goes to the audit log)")
+def register(run: str, name: str, variable: str | None, description: str | None, reason: str | None) -> None:
+    """Register the model produced by RUN as the next version of NAME.
+
+    In Python: nbtrack.register_model(name, run=RUN)
+    """
+    from ..registry.models import register_model
+
+    mv = register_model(name, run=run, variable=variable, description=description, reason=reason)
+    click.echo(f"registered {mv.ref}" if mv.new else f"{mv.ref} already holds this model (nothing registered)")
+
+
+@cli.group()
+def alias() -> None:
+    """Move or remove aliases (production, staging, any name) of model versions."""
+
+
+@alias.command("set")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.argument("version")
+@click.option("--expect", help="the version ALIAS must hold now ('none': unset); else nothing changes (exit 1)")
+@click.option("--reason", help="why (goes to the audit log)")
+def alias_set(name: str, alias_name: str, version: str, expect: str | None, reason: str | None) -> None:
+    """Point NAME@ALIAS at VERSION.
+
+    In Python: nbtrack.set_alias(name, alias, version, expected=..., reason=...)
+    """
+    from ..registry.aliases import ANY, set_alias
+
+    expected = ANY if expect is None else (None if expect.lower() == "none" else expect)
+    change = set_alias(name, alias_name, version, expected=expected, reason=reason)
+    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
+
+
+@alias.command("delete")
+@click.argument("name")
+@click.argument("alias_name", metavar="ALIAS")
+@click.option("--reason", help="why (goes to the audit log)")
+def alias_delete(name: str, alias_name: str, reason: str | None) -> None:
+    """Remove NAME@ALIAS.
+
+    In Python: nbtrack.delete_alias(name, alias, reason=...)
+    """
+    from ..registry.aliases import delete_alias
+
+    change = delete_alias(name, alias_name, reason=reason)
+    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> unset")
+
+
+def _v(version) -> str:
+    return "unset" if version is None else f"version {version}"
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--to", "to", default="production", show_default=True, help="the alias to move")
+@click.option("--gate", help="e.g. \"metrics.roc_auc >= 0.9\"")
+@click.option("--vs", help="alias the candidate must be at least as good as (e.g. production)")
+@click.option("--metric", help="metric for --vs")
+@click.option("--lower-is-better", is_flag=True, default=None, help="for --vs: a lower METRIC is better")
+@click.option("--reason", help="why (goes to the audit log)")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def promote(name, version, to, gate, vs, metric, lower_is_better, reason, fmt) -> None:
+    """Move NAME@TO to VERSION if it passes the gate; exit 1 if refused.
+
+    In Python: nbtrack.promote(name, version, to=..., gate=..., vs=..., metric=...)
+    """
+    from dataclasses import asdict
+
+    from ..registry.promote import promote as do_promote
+
+    higher = None if lower_is_better is None else not lower_is_better
+    result = do_promote(name, version, to=to, gate=gate, vs=vs, metric=metric, higher_is_better=higher,
+                        reason=reason, raise_on_refusal=False)
+    if fmt == "json":
+        print_json(asdict(result))
+    else:
+        click.echo(result.summary(), err=not result.accepted)
+    if not result.accepted:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--alias", "alias_name", default="production", show_default=True)
+@click.option("--reason", help="why (goes to the audit log)")
+def rollback(name: str, alias_name: str, reason: str | None) -> None:
+    """Move NAME@ALIAS back to the version it held before.
+
+    In Python: nbtrack.rollback(name, alias=..., reason=...)
+    """
+    from ..registry.aliases import rollback as do_rollback
+
+    change = do_rollback(name, alias_name, reason=reason)
+    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
+
+
+@cli.command()
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("--name", required=True, help="the pipeline's name, e.g. churn-train")
+@click.option("--reason", help="why (goes to the audit log)")
+def approve(notebook: str, name: str, reason: str | None) -> None:
+    """Approve NOTEBOOK as the next version of pipeline NAME.
+
+    The notebook needs a cell tagged `parameters`. In Python: nbtrack.approve(notebook, name=..., reason=...)
+    """
+    from ..registry.approve import approve as do_approve
+
+    p = do_approve(notebook, name, reason)
+    params = ", ".join(f"{x['name']}={x['default']!r}" for x in p.parameters) or "none"
+    pins = ", ".join(f"{k}@{v}" for k, v in sorted(p.pins.items())) or "none"
+    click.echo(f"approved {p.ref}\n  parameters: {params}\n  pinned data: {pins}")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--reason", required=True, help="why (goes to the audit log)")
+def revoke(name: str, version: int, reason: str) -> None:
+    """Revoke approved version VERSION of pipeline NAME (it can no longer run).
+
+    In Python: nbtrack.revoke(name, version, reason)
+    """
+    from ..registry.approve import revoke as do_revoke
+
+    click.echo(f"revoked {do_revoke(name, version, reason).ref}")
+
+
+@cli.command("pipelines")
+@click.argument("name", required=False)
+@_fmt_option
+def pipelines_cmd(name: str | None, fmt: str) -> None:
+    """List approved pipeline versions (and revoked ones), newest first.
+
+    In Python: nbtrack.pipelines(name)
+    """
+    from ..registry.approve import pipelines
+
+    print_frame(pipelines(name), fmt, title="pipelines")
+
+
+@cli.command("events")
+@click.option("--target", help="a model or pipeline name, or NAME@ALIAS")
+@click.option("--action", help="e.g. alias.promote, or a prefix such as alias.")
+@click.option("--actor", help="only events by this user")
+@click.option("--since", help="ISO date/time")
+@click.option("--limit", "-n", type=int, default=50, show_default=True, help="the newest N (0 for all)")
+@_fmt_option
+def events_cmd(target, action, actor, since, limit, fmt) -> None:
+    """Show the audit log (who did what, when, why), oldest first.
+
+    In Python: nbtrack.events(target=..., action=...)
+    """
+    import json
+
+    from ..registry.events import events
+
+    df = events(target=target, action=action, actor=actor, since=since, limit=limit or None)
+    if fmt != "json":
+        df = df.assign(detail=df["detail"].map(lambda d: json.dumps(_short(d), default=str)))
+    print_frame(df, fmt, title="events")
+
+
+def _short(detail: dict) -> dict:
+    out = {k: v for k, v in detail.items() if v not in (None, [], {}) and k not in ("conditions", "notebook_oid", "oid")}
+    failed = [c["detail"] for c in detail.get("conditions", []) if not c.get("passed")]
+    if failed:
+        out["failed"] = failed
+    return out

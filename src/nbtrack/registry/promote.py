@@ -1,0 +1,325 @@
+"""Gated promotion: move an alias to a version only if it passes its gate.
+
+A gate has two optional parts:
+
+* an expression over the version's metrics, ``"metrics.roc_auc >= 0.9 and
+  metrics.f1 > 0.5"`` (parsed with :mod:`ast`, never evaluated as code);
+* ``vs="production", metric="roc_auc"``: at least as good as the version the
+  alias holds now. When both versions have evaluations of that metric on a
+  common dataset version (:func:`log_evaluation`, or recorded by ``%%track``
+  when a cell scores a model on a test frame) they are compared there;
+  otherwise the metrics recorded with the versions are compared.
+
+A refused promotion changes nothing but the audit log (``alias.promote_refused``
+with the numbers) and raises :class:`~nbtrack.errors.GateFailed`.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from ..errors import Conflict, GateFailed, InvalidInput, NotFound
+from ..snapshot.models import ModelVersion, check_name, dataset_version_id, record_evaluations, resolve
+from ..store.schema import evaluations
+from ..workspace import Workspace, get_workspace
+from . import events
+from .aliases import check_alias, held, move
+from .models import run_metrics
+
+_OPS = {ast.Gt: (operator.gt, ">"), ast.GtE: (operator.ge, ">="), ast.Lt: (operator.lt, "<"),
+        ast.LtE: (operator.le, "<="), ast.Eq: (operator.eq, "=="), ast.NotEq: (operator.ne, "!=")}
+_LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "mape", "brier", "log_loss", "logloss")
+
+
+@dataclass
+class Condition:
+    """One checked condition: its text, whether it passed, and the numbers."""
+
+    condition: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Promotion:
+    """The outcome of :func:`promote`; truthy when accepted."""
+
+    name: str
+    version: int
+    alias: str
+    accepted: bool
+    conditions: list[Condition] = field(default_factory=list)
+    previous: int | None = None
+    event_id: int | None = None
+
+    def __bool__(self) -> bool:
+        return self.accepted
+
+    def summary(self) -> str:
+        head = (f"{self.name}@{self.version} -> {self.alias}: "
+                + ("promoted" if self.accepted else "refused"))
+        return "\n".join([head] + [f"  [{'ok' if c.passed else 'FAILED'}] {c.condition}: {c.detail}"
+                                   for c in self.conditions])
+
+
+def version_metrics(conn, mv: ModelVersion) -> dict[str, float]:
+    """Metrics recorded with the version, completed by its run's last values."""
+    return {**run_metrics(conn, mv.run_id), **(mv.metrics or {})}
+
+
+# -- the metric expression --------------------------------------------------------------
+def check_expression(gate: str, metrics: dict[str, float]) -> tuple[bool, list[Condition]]:
+    """Evaluate ``gate`` over ``metrics``; every comparison becomes a :class:`Condition`."""
+    try:
+        tree = ast.parse(gate.strip(), mode="eval").body
+    except SyntaxError as e:
+        raise InvalidInput(f"gate {gate!r} is not an expression such as 'metrics.roc_auc >= 0.9': {e.msg}") from None
+    conds: list[Condition] = []
+    return _eval(tree, metrics, conds, gate), conds
+
+
+def _eval(node: ast.AST, metrics: dict, conds: list[Condition], gate: str) -> bool:
+    if isinstance(node, ast.BoolOp):
+        results = [_eval(v, metrics, conds, gate) for v in node.values]  # all listed, no short cut
+        return all(results) if isinstance(node.op, ast.And) else any(results)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _eval(node.operand, metrics, conds, gate)
+    if isinstance(node, ast.Compare):
+        ok, left = True, node.left
+        for op, right in zip(node.ops, node.comparators):
+            ok = _compare(left, op, right, metrics, conds, gate) and ok
+            left = right
+        return ok
+    raise InvalidInput(f"gate {gate!r}: use comparisons of metrics joined by and/or, "
+                       "e.g. 'metrics.roc_auc >= 0.9 and metrics.f1 > 0.5'")
+
+
+def _operand(node: ast.AST, metrics: dict, gate: str) -> tuple[str, float | None]:
+    key = metric_name(node)
+    if key is not None:
+        return key, metrics.get(key)
+    try:
+        value = ast.literal_eval(node)
+    except ValueError:
+        raise InvalidInput(f"gate {gate!r}: cannot read {ast.unparse(node)!r}; compare metrics.NAME with numbers") from None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidInput(f"gate {gate!r}: {value!r} is not a number")
+    return repr(value), float(value)
+
+
+def metric_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "metrics":
+        return node.attr
+    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "metrics"
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+        return node.slice.value
+    return None
+
+
+def _compare(left, op, right, metrics, conds, gate) -> bool:
+    if type(op) not in _OPS:
+        raise InvalidInput(f"gate {gate!r}: use one of > >= < <= == !=")
+    fn, sym = _OPS[type(op)]
+    (lname, lv), (rname, rv) = _operand(left, metrics, gate), _operand(right, metrics, gate)
+    text = f"{ast.unparse(left)} {sym} {ast.unparse(right)}"
+    missing = [n for n, v in ((lname, lv), (rname, rv)) if v is None]
+    if missing:
+        have = ", ".join(sorted(metrics)) or "none"
+        conds.append(Condition(text, False, f"metric {missing[0]!r} not recorded (has: {have})"))
+        return False
+    ok = bool(fn(lv, rv))
+    shown = {lname: lv} if metric_name(left) else {rname: rv}
+    nums = ", ".join(f"{k} = {v:.6g}" for k, v in shown.items())
+    conds.append(Condition(text, ok, nums))
+    return ok
+
+
+# -- "not worse than the version holding an alias" ----------------------------------------
+def lower_is_better(metric: str) -> bool:
+    m = metric.lower()
+    return any(w in m for w in _LOWER_IS_BETTER)
+
+
+def _evaluations(conn, version_id: int, metric: str) -> dict[int, float]:
+    q = (select(evaluations.c.dataset_version_id, evaluations.c.value)
+         .where(evaluations.c.model_version_id == version_id, evaluations.c.metric == metric,
+                evaluations.c.dataset_version_id.is_not(None)).order_by(evaluations.c.id))
+    return {dv: v for dv, v in conn.execute(q) if v is not None}
+
+
+def check_versus(conn, cand: ModelVersion, inc: ModelVersion | None, alias: str, metric: str,
+                 higher_better: bool) -> Condition:
+    """Is ``cand`` at least as good as ``inc`` (the version holding ``alias``) on ``metric``?"""
+    text = f"{metric} not worse than {alias}"
+    if inc is None:
+        return Condition(text, True, f"no version holds {alias!r} yet")
+    text = f"{metric} not worse than {alias} ({inc.ref})"
+    ce, ie = _evaluations(conn, cand.id, metric), _evaluations(conn, inc.id, metric)
+    if ce and ie:
+        common = [dv for dv in ce if dv in ie]
+        if not common:
+            return Condition(text, False, "the versions were evaluated on different datasets; evaluate both on "
+                             "the same data with nbtrack.log_evaluation(...)")
+        dv = common[-1]
+        a, b, where = ce[dv], ie[dv], f" on dataset version {_dataset_label(conn, dv)}"
+    else:
+        a, b = version_metrics(conn, cand).get(metric), version_metrics(conn, inc).get(metric)
+        where = " (recorded metrics)"
+        if a is None or b is None:
+            who = cand.ref if a is None else inc.ref
+            return Condition(text, False, f"{who} has no {metric!r} metric or evaluation")
+    ok = a >= b if higher_better else a <= b
+    sign = (">=" if higher_better else "<=") if ok else ("<" if higher_better else ">")
+    return Condition(text, ok, f"{cand.ref} {metric} = {a:.6g} {sign} {inc.ref} {metric} = {b:.6g}{where}")
+
+
+def _dataset_label(conn, dv: int) -> str:
+    from ..store.schema import dataset_versions, datasets
+
+    row = conn.execute(select(datasets.c.name, dataset_versions.c.version)
+                       .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
+                       .where(dataset_versions.c.id == dv)).first()
+    return f"{row[0]}@{row[1]}" if row else str(dv)
+
+
+# -- the public API ---------------------------------------------------------------------
+def promote(
+    name: str,
+    version: int | str,
+    to: str = "production",
+    gate: str | None = None,
+    *,
+    vs: str | None = None,
+    metric: str | None = None,
+    higher_is_better: bool | None = None,
+    reason: str | None = None,
+    raise_on_refusal: bool = True,
+    workspace: Workspace | None = None,
+) -> Promotion:
+    """Move ``name@to`` to ``version`` if it passes the gate.
+
+    Parameters
+    ----------
+    name, version : str, int
+        The model and the candidate version (``3``, ``"3"``, ``"churn@3"`` or an alias).
+    to : str
+        The alias to move (``production`` by default).
+    gate : str, optional
+        A metric expression, ``"metrics.roc_auc >= 0.9"``.
+    vs : str, optional
+        An alias (usually ``to`` itself): the candidate must be at least as good
+        as the version holding it on ``metric``.
+    metric : str, optional
+        The metric for ``vs`` (default: the only metric the gate names).
+    higher_is_better : bool, optional
+        Direction for ``vs``; by default lower is better for names like loss/error/mse/mae.
+    raise_on_refusal : bool
+        Raise :class:`~nbtrack.errors.GateFailed` (default) or return the refused result.
+
+    Returns
+    -------
+    Promotion
+        ``accepted``, every condition with its numbers, the previous version.
+
+    Raises
+    ------
+    GateFailed
+        The gate refused (``e.fields["result"]`` is the :class:`Promotion`).
+    Conflict
+        The alias (or ``vs``) moved while the gate was being checked.
+    """
+    check_name(name), check_alias(to)
+    if vs is not None:
+        check_alias(vs)
+    ws = workspace or get_workspace()
+    with ws.meta.read() as conn:  # evaluate on a snapshot; the move re-checks what it saw
+        cand = resolve(conn, _ref(name, version), ws)
+        seen_to, seen_vs = held(conn, name, to)[1], held(conn, name, vs)[1] if vs else None
+        result = _evaluate(conn, cand, to, gate, vs, metric, higher_is_better, seen_vs, ws)
+    result.previous = seen_to
+    detail = {"gate": gate, "vs": vs, "metric": metric, "conditions": [asdict(c) for c in result.conditions]}
+    with ws.meta.write() as conn:
+        if vs is not None and held(conn, name, vs)[1] != seen_vs:
+            raise Conflict(f"{name}@{vs} moved while the gate was checked; nothing was changed, retry the promotion")
+        if not result.accepted:
+            result.event_id = events.record(conn, "alias.promote_refused", events.alias_target(name, to),
+                                            {"from": seen_to, "to": cand.version, **detail}, reason)
+        else:
+            change = move(conn, cand, name, to, seen_to, "alias.promote", reason, detail)
+            result.event_id = change.event_id
+    if not result.accepted and raise_on_refusal:
+        raise GateFailed(result.summary(), result=result)
+    return result
+
+
+def _ref(name: str, version: int | str) -> str:
+    v = str(version)
+    return v if "@" in v else f"{name}@{v}"
+
+
+def _evaluate(conn, cand: ModelVersion, to: str, gate: str | None, vs: str | None, metric: str | None,
+              higher: bool | None, seen_vs: int | None, ws: Workspace) -> Promotion:
+    conds: list[Condition] = []
+    ok = True
+    if gate:
+        ok, conds = check_expression(gate, version_metrics(conn, cand))
+    if vs is not None:
+        metric = metric or _only_metric(gate)
+        inc = resolve(conn, f"{cand.name}@{seen_vs}", ws) if seen_vs is not None else None
+        higher = (not lower_is_better(metric)) if higher is None else higher
+        cond = check_versus(conn, cand, inc, vs, metric, higher)
+        conds.append(cond)
+        ok = ok and cond.passed
+    if not gate and vs is None:
+        conds.append(Condition("no gate", True, "promoted without conditions"))
+    return Promotion(cand.name, cand.version, to, ok, conds)
+
+
+def _only_metric(gate: str | None) -> str:
+    names = set()
+    if gate:
+        try:
+            names = {n for node in ast.walk(ast.parse(gate, mode="eval"))
+                     if isinstance(node, (ast.Attribute, ast.Subscript)) and (n := metric_name(node))}
+        except SyntaxError:
+            pass
+    if len(names) != 1:
+        raise InvalidInput("vs=ALIAS needs metric='NAME': the metric to compare the versions on")
+    return names.pop()
+
+
+def log_evaluation(model: str, dataset: int | str | None, metric: str, value: float, *,
+                   run: str | None = None, workspace: Workspace | None = None) -> int:
+    """Record that model version ``model`` scored ``value`` on ``metric`` over ``dataset``.
+
+    Parameters
+    ----------
+    model : str
+        ``"churn@3"`` (or an alias).
+    dataset : int or str or None
+        The evaluation data: ``"test@2"`` or a dataset version id; None when unknown
+        (then it cannot back a same-data comparison).
+
+    Returns
+    -------
+    int
+        Number of rows added (0 when the same evaluation was already recorded).
+    """
+    ws = workspace or get_workspace()
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"evaluation {metric!r} must be a number, got {value!r}") from None
+    with ws.meta.write() as conn:
+        mv = resolve(conn, model, ws)
+        dv = dataset_version_id(conn, dataset)
+        if dataset is not None and dv is None:
+            raise NotFound(f"no dataset version {dataset!r}")
+        return record_evaluations(conn, mv.id, dv, {metric: value}, run)
