@@ -46,6 +46,14 @@ _API = {
     "get_workspace": "nbtrack.workspace",
     "fsck": "nbtrack.maintenance",
     "gc": "nbtrack.maintenance",
+    "snapshot": "nbtrack.snapshot.api",
+    "load": "nbtrack.snapshot.api",
+    "datasets": "nbtrack.snapshot.api",
+    "dataset_versions": "nbtrack.snapshot.api",
+    "dataset_version": "nbtrack.snapshot.api",
+    "diff": "nbtrack.snapshot.api",
+    "lineage": "nbtrack.snapshot.api",
+    "DatasetVersion": "nbtrack.snapshot.datasets",
     "log_model": "nbtrack.snapshot.models",
     "load_model": "nbtrack.snapshot.models",
     "get_model_version": "nbtrack.snapshot.models",
@@ -71,6 +79,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .capture.run import (active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
     from .maintenance import fsck, gc
+    from .snapshot.api import dataset_version, dataset_versions, datasets, diff, lineage, load, snapshot
+    from .snapshot.datasets import DatasetVersion
     from .pipeline.reproduce import reproduce
     from .pipeline.run import run_pipeline
     from .pipeline.sweep import plot_sweep, sweep

@@ -103,6 +103,23 @@ class TrackMagics(Magics):
         # input transformer removes the magic line and the events do the work.
         self.shell.run_cell(f"%%track {line}\n{cell}", store_history=False)
 
+    # -- data: %track_restore (snapshot stage; logic in capture/data_hook.py) --------------
+    @line_magic
+    def track_restore(self, line: str) -> None:
+        """%track_restore RUN_ID: load the run's input DataFrames back under their variable
+        names and put its cell source into the next input cell, ready to run again."""
+        from IPython.core.error import UsageError
+
+        from ..errors import NbtrackError
+        from .data_hook import restore
+
+        try:
+            restored = restore(line, self.shell)
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+        done = ", ".join(f"{var} = {ref}" for var, ref in restored.items()) or "no input datasets"
+        print(f"nbtrack: restored {done}; the run's code is in the next cell")
+
     @line_magic
     def track_runs(self, line: str):
         """Show the runs table (same arguments as nbtrack.runs: a filter expression)."""
@@ -309,8 +326,9 @@ def load(shell) -> TrackMagics:
     from . import env
 
     env.start_background()
-    from . import hooks, model_hook  # last: it reads the data hook's ctx.state["datasets"]
+    from . import data_hook, hooks, model_hook  # model hook last: it reads the data hook's ctx.state["datasets"]
 
+    hooks.register(data_hook.HOOK)
     hooks.register(model_hook.HOOK)
     return magics
 

@@ -1,0 +1,151 @@
+"""Cell hook: DataFrames a tracked cell reads and writes become dataset versions.
+
+* inputs: names the cell reads that hold a DataFrame/Series *before* it runs,
+  snapshotted before the cell runs (so in-place changes do not leak into them);
+* outputs: names the cell binds that hold a DataFrame/Series afterwards, and
+  inputs the cell changed in place.
+
+Each becomes a version of the dataset named after the variable (``raw`` ->
+``raw@1``, ``raw@2``...), linked to the run by lineage rows. Unchanged frames
+cost a fingerprint of their buffers and one query (see
+:mod:`nbtrack.snapshot.datasets`). ``--no-data`` and ``NBTRACK_MAX_SNAPSHOT_BYTES``
+(default 2 GB of frame memory) switch it off. Nothing here imports pandas:
+the hook does nothing until pandas has been imported by the user.
+
+Also here: :func:`restore`, behind ``%track_restore RUN_ID``.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from typing import Any
+
+from .hooks import CellContext
+
+DEFAULT_MAX_BYTES = 2 << 30
+
+
+def max_bytes() -> int:
+    try:
+        return int(os.environ.get("NBTRACK_MAX_SNAPSHOT_BYTES", DEFAULT_MAX_BYTES))
+    except ValueError:
+        return DEFAULT_MAX_BYTES
+
+
+def _frames(ctx: CellContext, names: set[str]) -> dict[str, Any]:
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return {}
+    out = {}
+    for var in sorted(names):
+        obj = ctx.user_ns.get(var)
+        if not var.startswith("_") and isinstance(obj, (pd.DataFrame, pd.Series)):
+            out[var] = obj
+    return out
+
+
+def _size(obj: Any) -> int:
+    mem = obj.memory_usage(index=True, deep=False)
+    return int(mem.sum() if hasattr(mem, "sum") else mem)
+
+
+class DataHook:
+    """Registered by ``%load_ext nbtrack`` before the model hook (which reads ``ctx.state["datasets"]``)."""
+
+    name = "data"
+
+    def _enabled(self, ctx: CellContext) -> bool:
+        return not getattr(ctx.args, "no_data", False) and "pandas" in sys.modules
+
+    def _snapshot(self, ctx: CellContext, var: str, obj: Any, run_id: str | None) -> Any:
+        from ..snapshot.datasets import snapshot_frame
+
+        size, limit = _size(obj), max_bytes()
+        if size > limit:
+            ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
+            return None
+        try:
+            return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws)
+        except Exception as e:  # one frame failing never stops the others, nor the cell
+            ctx.warnings.append(f"dataset {var!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            return None
+
+    def before(self, ctx: CellContext) -> None:
+        state: dict[str, dict[str, int]] = {"inputs": {}, "outputs": {}}
+        ctx.state["datasets"] = state
+        if not self._enabled(ctx):
+            return
+        for var, obj in _frames(ctx, ctx.reads).items():
+            v = self._snapshot(ctx, var, obj, None)
+            if v is not None:
+                state["inputs"][var] = v.id
+
+    def after(self, ctx: CellContext) -> None:
+        state = ctx.state.setdefault("datasets", {"inputs": {}, "outputs": {}})
+        if not self._enabled(ctx):
+            return
+        inputs = state["inputs"]
+        # outputs: what the cell bound, plus inputs it changed in place (a new version, or the same one)
+        names = set(ctx.writes) | (set(inputs) - set(ctx.writes))
+        for var, obj in _frames(ctx, names).items():
+            v = self._snapshot(ctx, var, obj, ctx.run.id)
+            if v is not None and (var in ctx.writes or v.id != inputs.get(var)):
+                state["outputs"][var] = v.id
+        if inputs or state["outputs"]:
+            from ..snapshot.lineage import link
+
+            with ctx.run.ws.meta.write() as conn:
+                for direction, key in (("input", "inputs"), ("output", "outputs")):
+                    for var, vid in state[key].items():
+                        link(conn, ctx.run.id, direction, vid, var)
+
+
+HOOK = DataHook()
+
+
+# -- %track_restore ------------------------------------------------------------------------
+def restore(run_id: str, shell: Any) -> dict[str, str]:
+    """Load a run's input datasets into the namespace and its source into the next cell.
+
+    Parameters
+    ----------
+    run_id : str
+        A run id or unique prefix.
+    shell : IPython InteractiveShell
+
+    Returns
+    -------
+    dict
+        ``{variable: "name@N"}`` of the frames put back.
+    """
+    from ..errors import InvalidInput
+    from ..snapshot.lineage import run_lineage
+    from ..query.runs import get_run
+    from ..snapshot.datasets import version_by_id
+
+    if not run_id.strip():
+        raise InvalidInput("usage: %track_restore RUN_ID")
+    run = get_run(run_id.strip())
+    restored: dict[str, str] = {}
+    for item in run_lineage(run.id, workspace=run.workspace)["inputs"]:
+        if item["kind"] != "dataset" or not item["variable"]:
+            continue
+        shell.user_ns[item["variable"]] = version_by_id(item["id"], run.workspace).load()
+        restored[item["variable"]] = item["ref"]
+    source = run.source
+    if source is not None:
+        shell.set_next_input(_tracked_source(run, source), replace=False)
+    return restored
+
+
+def _tracked_source(run: Any, source: str) -> str:
+    """The run's cell source with its ``%%track`` line, ready to run again."""
+    if run.kind != "cell":
+        return source
+    from .magics import _title
+
+    name = run.name if run.name and run.name != _title(source) else None
+    head = "%%track" + (f" {shlex.quote(name)}" if name else "")
+    return f"{head}\n{source.lstrip(chr(10))}"

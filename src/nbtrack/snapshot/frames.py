@@ -1,0 +1,290 @@
+"""DataFrame <-> chunked parquet objects plus a JSON manifest.
+
+A frame is converted to Arrow once and cut into row chunks of a power-of-two
+number of rows (about ``CHUNK_BYTES`` each, and the same row count as the
+dataset's previous version when that is still reasonable, so unchanged regions
+give identical chunks). Each chunk is written as parquet with no varying
+metadata: equal rows give equal bytes, hence equal object ids, so unchanged
+chunks are stored once across versions and datasets. Chunks are encoded in
+parallel threads (pyarrow releases the GIL).
+
+The manifest (``nbtrack.frame/1``) holds the Arrow schema, the pandas metadata
+that restores dtypes and the index exactly, the chunk ids and row counts, and
+the summary statistics of :mod:`nbtrack.snapshot.stats`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..errors import InvalidInput
+from ..store.objects import hash_bytes
+from .stats import table_stats
+
+FORMAT = "nbtrack.frame/1"
+CHUNK_BYTES = 8 << 20
+MIN_CHUNK_ROWS = 1024
+COMPRESSION = "snappy"
+# A small dictionary page limit: low-cardinality columns stay dictionary-encoded, the
+# others fall back to plain encoding after a few thousand values instead of paying for
+# a dictionary they cannot use (2-3x faster on chunk-sized tables).
+DICTIONARY_PAGE_LIMIT = 32 << 10
+THREADS = max(1, min(4, os.cpu_count() or 1))
+_NESTED = (pa.types.is_list, pa.types.is_large_list, pa.types.is_struct, pa.types.is_map, pa.types.is_union,
+           pa.types.is_fixed_size_list)
+
+
+@dataclass
+class Encoded:
+    """The result of encoding one frame: what a dataset version row needs."""
+
+    manifest: dict[str, Any]
+    manifest_bytes: bytes
+    chunks: list[tuple[str, int, int]]  # (oid, rows, stored bytes)
+    fingerprint: str  # content id: same rows, schema and index -> same value
+    nbytes: int  # stored bytes of all chunks
+    manifest_oid: str = ""  # set once the manifest is stored
+
+
+# -- pandas -> Arrow ---------------------------------------------------------------------
+def as_frame(obj: Any) -> tuple[Any, str, Any]:
+    """(frame, kind, series name) for a DataFrame or Series; InvalidInput otherwise."""
+    import pandas as pd
+
+    if isinstance(obj, pd.Series):
+        return obj.to_frame(name="__series__"), "series", obj.name
+    if isinstance(obj, pd.DataFrame):
+        return obj, "frame", None
+    raise InvalidInput(f"cannot snapshot a {type(obj).__name__} as a dataset: pass a pandas DataFrame or Series")
+
+
+def to_arrow(frame: Any) -> pa.Table:
+    """Convert with pyarrow; unsupported columns raise InvalidInput naming the column."""
+    if not frame.columns.is_unique:
+        dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise InvalidInput(f"duplicate column names {dup}: rename them before snapshotting")
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=None)
+    except (pa.ArrowException, ValueError, TypeError) as e:
+        raise InvalidInput(_bad_column_message(frame, e)) from None
+    for i, field in enumerate(table.schema):
+        if any(is_(field.type) for is_ in _NESTED):
+            name = frame.columns[i] if i < frame.shape[1] else field.name
+            raise InvalidInput(
+                f"column {name!r} holds Python objects ({field.type}) that cannot be stored exactly; "
+                "convert it to numbers or strings first, or drop it from the snapshot"
+            )
+    return table
+
+
+def _bad_column_message(frame: Any, e: Exception) -> str:
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype != object and not hasattr(col.dtype, "kind"):
+            continue
+        try:
+            pa.array(col, from_pandas=True)
+        except Exception as ce:
+            kinds = sorted({type(v).__name__ for v in col.dropna().head(1000)})
+            return (f"column {name!r} cannot be snapshotted: it holds {', '.join(kinds) or 'objects'} values "
+                    f"({str(ce).splitlines()[0][:160]}); convert it with .astype(str) or drop it")
+    return f"this frame cannot be snapshotted: {str(e).splitlines()[0][:200]}"
+
+
+def _object_info(frame: Any) -> dict[str, Any]:
+    """Which columns/index levels are object dtype and which null they use (None or NaN)."""
+    import pandas as pd
+
+    def sentinel(values) -> str | None:
+        isna = pd.isna(values)
+        if not isna.any():
+            return None
+        first = values[isna.argmax()]
+        return "none" if first is None else "nan"
+
+    cols = {str(i): sentinel(frame.iloc[:, i].to_numpy()) for i in range(frame.shape[1])
+            if frame.dtypes.iloc[i] == object}
+    idx = frame.index
+    levels = [i for i in range(idx.nlevels) if idx.get_level_values(i).dtype == object]
+    return {"columns": cols, "index_levels": levels}
+
+
+# -- chunking and encoding ---------------------------------------------------------------
+def chunk_rows(table: pa.Table, previous: int | None = None) -> int:
+    """Rows per chunk: a power of two near CHUNK_BYTES, or the previous version's if close."""
+    per_row = max(1.0, table.nbytes / max(1, table.num_rows))
+    ideal = max(MIN_CHUNK_ROWS, 2 ** int(math.log2(max(1.0, CHUNK_BYTES / per_row))))
+    if previous and ideal / 4 <= previous <= ideal * 4:
+        return previous
+    return ideal
+
+
+def encode_chunk(table: pa.Table) -> bytes:
+    """Deterministic parquet bytes of one chunk (no timestamps, no pandas metadata)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression=COMPRESSION, dictionary_pagesize_limit=DICTIONARY_PAGE_LIMIT,
+                   row_group_size=max(1, table.num_rows), write_statistics=False)
+    return sink.getvalue().to_pybytes()
+
+
+def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | None = None,
+           threads: int = THREADS) -> Encoded:
+    """Encode a DataFrame/Series into stored chunks and a manifest.
+
+    Parameters
+    ----------
+    obj : pandas.DataFrame or pandas.Series
+    put : callable
+        ``put(oid, data)`` stores one object (e.g. ``ObjectStore.put_with_oid``).
+    previous_rows : int, optional
+        Rows per chunk of the dataset's previous version, reused when close to ideal.
+    """
+    frame, kind, series_name = as_frame(obj)
+    objects = _object_info(frame)
+    table = to_arrow(frame)
+    pandas_meta = json.loads(table.schema.metadata[b"pandas"])
+    table = table.replace_schema_metadata(None)
+    rows = chunk_rows(table, previous_rows)
+    # an empty frame still gets one (empty) chunk: it carries the categories of categoricals
+    bounds = [(s, min(rows, table.num_rows - s)) for s in range(0, table.num_rows, rows)] or [(0, 0)]
+    if not table.num_columns:
+        bounds = []
+
+    def write(bound: tuple[int, int]) -> tuple[str, int, int]:
+        data = encode_chunk(table.slice(*bound))
+        oid = hash_bytes(data)
+        put(oid, data)
+        return oid, bound[1], len(data)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        stats_future = pool.submit(table_stats, table, [str(c) for c in table.column_names])
+        chunks = list(pool.map(write, bounds))
+        stats = stats_future.result()
+    schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
+    if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
+        objects["empty_categories"] = _categories(table)
+    content = {"format": FORMAT, "kind": kind, "series_name": _jsonable(series_name), "schema": schema_b64,
+               "pandas": pandas_meta, "objects": objects, "chunks": [c[0] for c in chunks]}
+    manifest = {
+        **content,
+        "n_rows": len(frame), "n_cols": frame.shape[1] if kind == "frame" else 1, "chunk_rows": rows,
+        "chunk_sizes": [[c[1], c[2]] for c in chunks],
+        "columns": [{"name": _jsonable(c), "dtype": str(d)} for c, d in frame.dtypes.items()],
+        "stats": stats,
+    }
+    fp = hash_bytes(json.dumps(content, sort_keys=True).encode())
+    return Encoded(manifest, json.dumps(manifest, sort_keys=True).encode(), chunks, fp, sum(c[2] for c in chunks))
+
+
+def _categories(table: pa.Table) -> dict[str, str]:
+    out = {}
+    for i, col in enumerate(table.columns):
+        if pa.types.is_dictionary(col.type) and col.num_chunks:
+            batch = pa.RecordBatch.from_arrays([col.chunk(0).dictionary], ["categories"])
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, batch.schema) as w:
+                w.write_batch(batch)
+            out[str(i)] = base64.b64encode(sink.getvalue().to_pybytes()).decode()
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        json.dumps(v)
+        return v
+    except TypeError:
+        return str(v)
+
+
+# -- Arrow -> pandas ---------------------------------------------------------------------
+def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int = THREADS,
+           chunks: list[int] | None = None) -> Any:
+    """Rebuild the DataFrame/Series of a manifest; ``get(oid)`` returns an object's bytes.
+
+    ``chunks`` (positions in the manifest's chunk list) loads only those rows,
+    with their original index labels (what ``diff`` uses to skip equal chunks).
+    """
+    import pandas as pd
+
+    if manifest.get("format") != FORMAT:
+        raise InvalidInput(f"unknown dataset manifest format {manifest.get('format')!r}; upgrade nbtrack")
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["schema"])))
+    picked = list(range(len(manifest["chunks"]))) if chunks is None else list(chunks)
+
+    def read(i: int) -> pa.Table:
+        return pq.read_table(pa.BufferReader(get(manifest["chunks"][i])), schema=schema)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        tables = list(pool.map(read, picked))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    meta, positions = manifest["pandas"], None
+    if chunks is not None:
+        meta, positions = _subset_meta(manifest, picked, table.num_rows)
+    table = table.replace_schema_metadata({b"pandas": json.dumps(meta).encode()})
+    frame = table.to_pandas()
+    if positions is not None:
+        frame.index = positions
+    _restore_objects(frame, manifest["objects"])
+    for pos, b64 in manifest["objects"].get("empty_categories", {}).items():
+        cats = pa.ipc.open_stream(base64.b64decode(b64)).read_all().column(0).to_pandas()
+        frame.isetitem(int(pos), frame.iloc[:, int(pos)].cat.set_categories(pd.Index(cats.array)))
+    if manifest["kind"] == "series":
+        s = frame.iloc[:, 0]
+        s.name = manifest["series_name"]
+        return s
+    return frame
+
+
+def chunk_starts(manifest: dict[str, Any]) -> list[int]:
+    """First row of each chunk."""
+    starts, at = [], 0
+    for rows, _size in manifest["chunk_sizes"]:
+        starts.append(at)
+        at += rows
+    return starts
+
+
+def _subset_meta(manifest: dict[str, Any], picked: list[int], n: int) -> tuple[dict[str, Any], Any]:
+    """Pandas metadata for a subset of chunks; a RangeIndex becomes the rows' own labels."""
+    import numpy as np
+    import pandas as pd
+
+    meta = json.loads(json.dumps(manifest["pandas"]))
+    idx = meta.get("index_columns") or []
+    if len(idx) != 1 or not isinstance(idx[0], dict) or idx[0].get("kind") != "range":
+        return meta, None
+    r = idx[0]
+    start, step = r["start"], r["step"]
+    starts, sizes = chunk_starts(manifest), manifest["chunk_sizes"]
+    pos = (np.concatenate([np.arange(starts[i], starts[i] + sizes[i][0]) for i in picked])
+           if picked else np.array([], dtype=np.int64))
+    r.update(start=0, stop=n, step=1)
+    return meta, pd.Index(pos * step + start, name=r.get("name"))
+
+
+def _restore_objects(frame: Any, objects: dict[str, Any]) -> None:
+    for pos, sentinel in objects["columns"].items():
+        i = int(pos)
+        col = frame.iloc[:, i]
+        if col.dtype != object:
+            col = col.astype(object)
+        if sentinel == "none":
+            col = col.where(col.notna(), None)
+        frame.isetitem(i, col)
+    levels = objects["index_levels"]
+    if levels:
+        idx = frame.index
+        if idx.nlevels == 1:
+            frame.index = idx.astype(object)
+        else:
+            frame.index = idx.set_levels([idx.levels[i].astype(object) if i in levels else idx.levels[i]
+                                          for i in range(idx.nlevels)])
