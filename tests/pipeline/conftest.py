@@ -57,12 +57,9 @@ def approve(workspace, tmp_path):
         if not path.exists():
             shutil.copy(NOTEBOOKS / fixture, path)
         try:
-            import nbtrack.registry.approve  # noqa: F401
+            from nbtrack.registry.approve import approve as registry_approve
         except ImportError:
             return _insert_version(workspace, path, name)
-        import nbtrack
-
-        pv = nbtrack.approve(str(path), name=name, reason="test")
-        return getattr(pv, "version", pv["version"] if isinstance(pv, dict) else pv)
+        return registry_approve(str(path), name=name, reason="test").version
 
     return _approve

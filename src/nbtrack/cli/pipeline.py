@@ -48,6 +48,9 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
         res = run_pipeline(pipeline, params=values, version=version, gates=list(gates), gate_vs=gate_vs,
                            register=register, promote_to=promote_to, output=output, timeout=timeout,
                            param_texts=texts, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        click.echo("interrupted: the kernel was stopped and the run recorded as interrupted", err=True)
+        sys.exit(130)
     except GateFailed as e:
         result = e.fields.get("result")
         if result is not None and getattr(result, "gates", None):
@@ -95,9 +98,13 @@ def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select,
     if not params:
         raise click.UsageError("give at least one -p NAME V1,V2,...")
     space, texts = parse_space(list(params))
-    res = sweep(pipeline, space, version=version, random=n_random, seed=seed, parallel=parallel, dask=dask,
-                select=select, maximize=not minimize, register=register, promote_to=promote_to,
-                timeout=timeout, progress="auto", space_texts=texts)
+    try:
+        res = sweep(pipeline, space, version=version, random=n_random, seed=seed, parallel=parallel, dask=dask,
+                    select=select, maximize=not minimize, register=register, promote_to=promote_to,
+                    timeout=timeout, progress="auto", space_texts=texts)
+    except KeyboardInterrupt:
+        click.echo("interrupted: the sweep was stopped and recorded as interrupted", err=True)
+        sys.exit(130)
     _sweep_report(res)
     sys.exit(res.exit_code)
 

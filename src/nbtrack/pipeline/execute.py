@@ -51,19 +51,17 @@ def approved_index(nb, index: int) -> int:
     return index - added
 
 
-def _failure(nb, index: int, exec_count, ename: str, evalue: str, output_path: str | None):
+def _failure(nb, index: int, exec_count, ename: str, evalue: str):
     cell = nb.cells[index]
     first = _first_line(cell.get("source", ""))
     where = approved_index(nb, index)
     count = f", In [{exec_count}]" if exec_count else ""
     msg = f"cell {where}{count} `{first}` raised {ename}: {evalue}".rstrip(": ")
-    if output_path:
-        msg += f" (executed notebook: {output_path})"
     return NotebookExecutionError(msg, cell_index=where, first_line=first, ename=ename, evalue=evalue,
                                   exec_count=exec_count)
 
 
-def _mark_stopped_cell(nb, ename: str, evalue: str, output_path: str | None) -> NotebookExecutionError:
+def _mark_stopped_cell(nb, ename: str, evalue: str) -> NotebookExecutionError:
     """After a timeout or a dead kernel: put an error and papermill's banner on the cell that ran last."""
     from nbformat.v4 import new_output
     from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
@@ -76,7 +74,7 @@ def _mark_stopped_cell(nb, ename: str, evalue: str, output_path: str | None) -> 
     cell.setdefault("outputs", []).append(new_output("error", ename=ename, evalue=evalue, traceback=[]))
     cell.metadata.setdefault("papermill", {}).update(exception=True, status="failed")
     nb.metadata.setdefault("papermill", {})["exception"] = True
-    err = _failure(nb, index, cell.get("execution_count"), ename, evalue, output_path)
+    err = _failure(nb, index, cell.get("execution_count"), ename, evalue)
     banner = new_markdown_cell(ERROR_MESSAGE_TEMPLATE % str(cell.get("execution_count")))
     anchor = new_markdown_cell(ERROR_ANCHOR_MSG)
     banner.metadata["tags"] = anchor.metadata["tags"] = [ERROR_MARKER_TAG]
@@ -126,7 +124,7 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         nb = nbformat.read(output_path, as_version=4)
         index = next((i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {})
                       .get("exception")), e.cell_index)
-        raise _failure(nb, index, e.exec_count, e.ename, e.evalue, output_path) from None
+        raise _failure(nb, index, e.exec_count, e.ename, e.evalue) from None
     except (KeyboardInterrupt, NotebookExecutionError):
         raise
     except Exception as e:  # CellTimeoutError, DeadKernelError, a kernel that never started
@@ -138,6 +136,6 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         ename = type(e).__name__
         evalue = f"cell timed out after {timeout:g} s" if ename == "CellTimeoutError" and timeout else str(e)
         evalue = evalue.splitlines()[0] if evalue else ("the kernel died" if "Dead" in ename else "")
-        err = _mark_stopped_cell(nb, ename, evalue, output_path)
+        err = _mark_stopped_cell(nb, ename, evalue)
         nbformat.write(nb, output_path)
         raise err from e

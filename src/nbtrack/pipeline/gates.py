@@ -3,7 +3,7 @@
 A gate is ``"metrics.auc >= 0.9"`` (``metrics.`` may be left out). A comparison
 gate ``"production:auc"`` (or ``"churn@production:auc"``) passes when the run is at
 least as good as the model version currently holding that alias (higher is
-better; append ``:lower`` for losses). Gate metrics are the latest value of each
+better, lower for loss-like names; or append ``:lower``/``:higher``). Gate metrics are the latest value of each
 metric across the pipeline run's descendants (its ``%%track`` cells) plus the
 metrics logged on the pipeline run itself, which win.
 """
@@ -44,7 +44,7 @@ class VsGate:
     model: str | None
     alias: str
     metric: str
-    higher_is_better: bool = True
+    higher_is_better: bool | None = None  # None: lower is better for loss/error/mse... names
 
 
 @dataclass
@@ -100,7 +100,7 @@ def parse_vs(text: str, model: str | None = None) -> VsGate:
         name, alias = model, parts[0]
     if not name:
         raise InvalidInput(f"--gate-vs {text!r} needs a model: pass --register NAME or write NAME@{alias}:{parts[1]}")
-    return VsGate(str(text).strip(), name, alias, parts[1], len(parts) == 2 or parts[2] == "higher")
+    return VsGate(str(text).strip(), name, alias, parts[1], None if len(parts) == 2 else parts[2] == "higher")
 
 
 def evaluate(gates: list[Gate], metrics: dict[str, float | None]) -> list[GateResult]:
@@ -131,8 +131,13 @@ def evaluate_vs(vs: VsGate, metrics: dict[str, float | None], reference: float |
     if reference is None:
         return GateResult(vs.text, vs.metric, value, None, True,
                           f"no version of {vs.model} holds {vs.alias!r} yet (or it has no {vs.metric})")
-    ok = value >= reference if vs.higher_is_better else value <= reference
-    word = ">=" if vs.higher_is_better else "<="
+    higher = vs.higher_is_better
+    if higher is None:
+        from ..registry.promote import lower_is_better  # the registry's rule, so both gates agree
+
+        higher = not lower_is_better(vs.metric)
+    ok = value >= reference if higher else value <= reference
+    word = ">=" if higher else "<="
     return GateResult(vs.text, vs.metric, value, reference, ok,
                       f"{vs.metric} = {value:.6g} {'' if ok else 'not '}{word} {vs.model}@{vs.alias} {reference:.6g}")
 

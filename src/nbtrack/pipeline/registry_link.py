@@ -60,14 +60,14 @@ def register_and_promote(ws: Workspace, result: Any, name: str, promote_to: str 
     tag_run(ws, result.run_id, {"nbtrack.model": mv.ref})
     if not promote_to:
         return
-    from ..registry import promotion
+    from ..registry.promote import promote
 
     kwargs: dict[str, Any] = {"to": promote_to, "workspace": ws,
                               "reason": f"pipeline {result.pipeline}@{result.version} run {result.run_id}"}
     if vs is not None:
-        kwargs.update(vs=vs.alias, metric=vs.metric)
+        kwargs.update(vs=vs.alias, metric=vs.metric, higher_is_better=vs.higher_is_better)
     try:
-        promotion.promote(name, mv.version, **kwargs)
+        promote(name, mv.version, **kwargs)
     except GateFailed as e:
         tag_run(ws, result.run_id, {"nbtrack.promotion": f"refused: {e}"})
         raise

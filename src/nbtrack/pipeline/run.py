@@ -111,6 +111,8 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
         except NotebookExecutionError as e:
             e.fields["run_id"] = run.id
             _store_notebook(run, out, output)
+            e.message += f" (run {run.id}; executed notebook: {output or 'artifact ' + ARTIFACT + ' of the run'})"
+            e.args = (e.message,)
             run.set_tag("nbtrack.failed_cell", e.fields.get("cell_index"))
             run.end("failed", e)
             raise
