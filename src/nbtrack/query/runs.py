@@ -163,6 +163,8 @@ class Run:
     metrics: dict[str, float | None] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: list[dict] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)  # dataset/model versions used: "raw@2", "model:clf@1"
+    outputs: list[str] = field(default_factory=list)  # versions produced
     workspace: Workspace | None = field(default=None, repr=False, compare=False)
 
     def _object(self, oid: str | None) -> bytes | None:
@@ -252,6 +254,9 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         arts = [dict(r) for r in conn.execute(
             select(artifacts.c.name, artifacts.c.oid, artifacts.c.kind, artifacts.c.media_type, artifacts.c.size)
             .where(artifacts.c.run_id == rid).order_by(artifacts.c.name)).mappings()]
+        from ..snapshot.lineage import run_refs
+
+        inputs, outputs = run_refs(conn, rid)
     return Run(
         id=row["id"], name=row["name"], experiment=row["experiment_name"], kind=row["kind"], status=row["status"],
         parent_id=row["parent_id"], notebook=row["notebook"], cell_id=row["cell_id"], cell_key=row["cell_key"],
@@ -260,7 +265,7 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         git_commit=row["git_commit"], git_dirty=row["git_dirty"], source_oid=row["source_oid"],
         env_oid=row["env_oid"], stdout_oid=row["stdout_oid"],
         reads=json.loads(row["reads"] or "[]"), writes=json.loads(row["writes"] or "[]"),
-        params=ps, metrics=ms, tags=ts, artifacts=arts, workspace=ws,
+        params=ps, metrics=ms, tags=ts, artifacts=arts, inputs=inputs, outputs=outputs, workspace=ws,
     )
 
 

@@ -57,6 +57,24 @@ def _item(r: dict[str, Any]) -> dict[str, Any]:
             "variable": r["variable"]}
 
 
+def run_items(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """A run's inputs and outputs read with ``conn`` (``run_id`` must be a full id)."""
+    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
+    for r in _edge_rows(conn, lineage_t.c.run_id == run_id):
+        out["inputs" if r["direction"] == "input" else "outputs"].append(_item(r))
+    return out
+
+
+def run_refs(conn: Connection, run_id: str) -> tuple[list[str], list[str]]:
+    """(inputs, outputs) of a run as refs: ``"raw@2"`` for datasets, ``"model:clf@1"`` for models."""
+    items = run_items(conn, run_id)
+
+    def refs(key: str) -> list[str]:
+        return [i["ref"] if i["kind"] == "dataset" else f"model:{i['ref']}" for i in items[key]]
+
+    return refs("inputs"), refs("outputs")
+
+
 def run_lineage(run_id: str, workspace: Workspace | None = None) -> dict[str, list[dict[str, Any]]]:
     """A run's inputs and outputs.
 
@@ -70,12 +88,7 @@ def run_lineage(run_id: str, workspace: Workspace | None = None) -> dict[str, li
 
     ws = workspace or get_workspace(create=False)
     with ws.meta.read() as conn:
-        rid = resolve_run_id(conn, run_id)
-        rows = _edge_rows(conn, lineage_t.c.run_id == rid)
-    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
-    for r in rows:
-        out["inputs" if r["direction"] == "input" else "outputs"].append(_item(r))
-    return out
+        return run_items(conn, resolve_run_id(conn, run_id))
 
 
 # -- the graph -----------------------------------------------------------------------

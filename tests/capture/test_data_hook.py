@@ -1,0 +1,119 @@
+"""The %%track data hook in real kernels: inputs/outputs become dataset versions with lineage."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+import nbtrack
+from nbtrack.store.schema import dataset_chunks, dataset_versions, lineage
+from tests.conftest import outputs_text
+
+pytestmark = pytest.mark.slow
+
+SETUP = """\
+import numpy as np, pandas as pd
+rng = np.random.default_rng(0)
+raw = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
+                    "city": pd.Categorical(rng.choice(["Oslo", "Rome"], 300))})
+raw["y"] = (raw["a"] > 0).astype(int)
+"""
+
+TRAIN = """%%track train
+from sklearn.linear_model import LogisticRegression
+features = raw[["a", "b"]].assign(ab=raw["a"] * raw["b"])
+clf = LogisticRegression().fit(features, raw["y"])
+acc = float(clf.score(features, raw["y"]))
+"""
+
+OBJECTS = "import nbtrack; objs = set(nbtrack.get_workspace().objects)"
+
+
+def _data_oids(ws) -> set[str]:
+    with ws.meta.read() as conn:
+        chunks = set(conn.execute(select(dataset_chunks.c.oid)).scalars())
+        manifests = set(conn.execute(select(dataset_versions.c.manifest_oid)).scalars())
+    return chunks | manifests
+
+
+def _cell_runs(ws):
+    df = nbtrack.runs(kind="cell", order_by="started", workspace=ws)
+    return [nbtrack.get_run(i, ws) for i in df["id"]]
+
+
+def test_tracked_cell_lineage_and_free_rerun(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", SETUP, TRAIN, OBJECTS, TRAIN,
+                      "import json; print(json.dumps(sorted(set(nbtrack.get_workspace().objects) - objs)))"])
+    for cell in nb.cells[:5]:
+        assert "nbtrack:" not in outputs_text(cell), outputs_text(cell)
+    first, second = _cell_runs(workspace)
+    assert first.inputs == ["raw@1"]
+    assert "features@1" in first.outputs and "model:clf@1" in first.outputs
+    assert second.inputs == ["raw@1"] and "features@1" in second.outputs
+    # the unchanged re-run stored no new chunk or manifest objects
+    new_objects = set(json.loads(outputs_text(nb.cells[5])))
+    assert not new_objects & _data_oids(workspace)
+    assert len(nbtrack.dataset_versions("raw", workspace)) == 1
+    # the model knows its training data (the model hook reads the data hook's state)
+    assert nbtrack.get_model_version("clf@1", workspace).dataset_version_id == \
+        nbtrack.dataset_version("features@1", workspace).id
+    g = nbtrack.lineage(first.id, workspace=workspace)
+    labels = {(g.nodes[s]["label"], rel, g.nodes[t]["label"]) for s, t, rel in g.edges}
+    assert ("raw@1", "input", f"run {first.id[:8]} train") in labels
+    assert (f"run {first.id[:8]} train", "output", "features@1") in labels
+
+
+def test_in_place_change_is_a_new_version(run_notebook, workspace):
+    run_notebook(["%load_ext nbtrack", SETUP, "%%track\nraw['a'] = raw['a'] + 1\n", "%%track\nraw.shape\n"])
+    changed, untouched = _cell_runs(workspace)
+    assert changed.inputs == ["raw@1"] and changed.outputs == ["raw@2"]
+    assert untouched.inputs == ["raw@2"] and untouched.outputs == []
+    a1, a2 = nbtrack.load("raw@1", workspace)["a"], nbtrack.load("raw@2", workspace)["a"]
+    pd.testing.assert_series_equal(a1 + 1, a2)
+
+
+def test_no_data_and_size_limit_switch_it_off(run_notebook, workspace):
+    run_notebook(["%load_ext nbtrack", SETUP, "%%track --no-data\nout = raw.head()\n"])
+    run_notebook(["%load_ext nbtrack", SETUP, "%%track\nout = raw.head()\n"], name="limited.ipynb",
+                 env={"NBTRACK_MAX_SNAPSHOT_BYTES": "100"})
+    with workspace.meta.read() as conn:
+        assert conn.execute(select(func.count()).select_from(dataset_versions)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(lineage)).scalar() == 0
+    limited = _cell_runs(workspace)[-1]
+    assert "bytes > NBTRACK_MAX_SNAPSHOT_BYTES=100" in limited.tags["data_skipped.raw"]
+
+
+def test_unsupported_frame_fails_soft(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", "import pandas as pd",
+                       "%%track\nweird = pd.DataFrame({'obj': [object(), object()]})\nok = pd.DataFrame({'x': [1]})\n"
+                       "print('cell ran')"])
+    text = outputs_text(nb.cells[2])
+    assert "cell ran" in text
+    assert "dataset 'weird'" in text and "column 'obj'" in text
+    run = _cell_runs(workspace)[0]
+    assert run.status == "finished" and run.outputs == ["ok@1"]
+
+
+def test_restore_brings_back_data_and_code(run_notebook, workspace):
+    restore = ("rid = nbtrack.runs(kind='cell').id[0]\n"
+               "%track_restore $rid\n"
+               "import json\n"
+               "payload = [p for p in get_ipython().payload_manager._payload if p.get('source') == 'set_next_input']\n"
+               "print(json.dumps({'same': bool(raw.equals(orig)), 'payload': payload}))")
+    nb = run_notebook(["%load_ext nbtrack", SETUP, TRAIN, "import nbtrack\norig = raw.copy()\ndel raw, features",
+                       restore])
+    text = outputs_text(nb.cells[4])
+    assert "restored raw = raw@1" in text
+    result = json.loads(text.strip().splitlines()[-1])
+    assert result["same"] is True
+    (payload,) = result["payload"]
+    assert payload["text"] == "%%track train\n" + TRAIN.split("\n", 1)[1]
+    assert payload["replace"] is False
+
+
+def test_restore_unknown_run_is_a_usage_error(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", "%track_restore ffffffff"], allow_errors=True)
+    assert "UsageError" in outputs_text(nb.cells[1]) and "no run" in outputs_text(nb.cells[1])
