@@ -135,7 +135,7 @@ class TrackMagics(Magics):
         if self.cell is not None:  # a tracked cell that runs a tracked cell: track the outer one only
             return
         try:
-            self._begin(raw.lstrip("\n"), getattr(info, "cell_id", None))
+            self._begin(raw.lstrip("\n"), getattr(info, "cell_id", None), getattr(info, "transformed_cell", None))
         except Exception as e:
             self._abort()
             warn("starting the run", e)
@@ -163,7 +163,7 @@ class TrackMagics(Magics):
             self._abort()
 
     # -- steps ----------------------------------------------------------------------
-    def _begin(self, raw: str, cell_id: str | None) -> None:
+    def _begin(self, raw: str, cell_id: str | None, transformed: str | None = None) -> None:
         from . import hooks as hooks_mod
         from .cell import analyze, mask_secrets
         from .run import ActiveRun, default_parent, push
@@ -174,7 +174,8 @@ class TrackMagics(Magics):
             args = parse_argstring(self.track, first[len("%%track"):])
         except Exception as e:
             raise ValueError(f"bad %%track arguments: {e}") from None
-        source = self.shell.transform_cell(body)
+        # IPython already transformed the cell (magic line blanked): reuse it when it says so
+        source = transformed if transformed is not None else self.shell.transform_cell(body)
         info = analyze(source)
         ns = self.shell.user_ns
         notebook = notebook_path(ns)
