@@ -1,0 +1,146 @@
+"""One page of runs for the browser: filter and order expressions, paging, key columns.
+
+Only the public API is used: ``nbtrack.runs(limit=, offset=)`` for the rows of
+one page and ``nbtrack.count_runs()`` for the total, so a workspace with tens of
+thousands of runs costs one small query per page, never a full load.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+STATUSES = ("finished", "failed", "running", "interrupted", "capture_failed")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PREFIX_END = "\U0010ffff"
+
+
+def this_notebook() -> str | None:
+    """The notebook the kernel runs (the env variables ``%%track`` reads too)."""
+    return os.environ.get("NBTRACK_NOTEBOOK") or os.environ.get("JPY_SESSION_NAME") or None
+
+
+def field_ref(column: str) -> str:
+    """The filter-language reference of a DataFrame column.
+
+    ``"metrics.acc"`` stays as it is; ``"metrics.val/acc"`` becomes
+    ``metrics["val/acc"]``; base columns (``"duration"``) are unchanged.
+    """
+    group, dot, key = column.partition(".")
+    if not dot or group not in ("metrics", "params", "tags"):
+        return column
+    return f"{group}.{key}" if _IDENT.match(key) else f"{group}[{quote(key)}]"
+
+
+def quote(text: str) -> str:
+    """A Python string literal for the filter language."""
+    return repr(str(text))
+
+
+def text_filter(text: str) -> str | None:
+    """Runs whose name or id starts with ``text`` (the filter language has no substring match)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    lo, hi = quote(text), quote(text + _PREFIX_END)
+    return f"(name >= {lo} and name < {hi}) or (id >= {lo} and id < {hi})"
+
+
+def combine(*parts: str | None) -> str | None:
+    """``(a) and (b)`` of the non-empty parts."""
+    parts = tuple(p.strip() for p in parts if p and p.strip())
+    if not parts:
+        return None
+    return " and ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
+
+
+def build_filter(text: str = "", status: str = "", expression: str = "") -> str | None:
+    """The filter expression for the browser's three filter boxes."""
+    status_expr = f"status == {quote(status)}" if status else None
+    return combine(text_filter(text), status_expr, expression)
+
+
+def parse_sort(sort_by: str) -> tuple[str, bool]:
+    """``"-metrics.acc"`` or ``"metrics.acc desc"`` -> (``"metrics.acc"``, descending)."""
+    s = (sort_by or "").strip() or "-started"
+    desc = s.startswith("-")
+    s = s.lstrip("-").strip()
+    words = s.rsplit(None, 1)
+    if len(words) == 2 and words[1].lower() in ("asc", "desc"):
+        s, desc = words[0], words[1].lower() == "desc"
+    return s, desc
+
+
+def order_expr(sort_by: str) -> str:
+    """The ``order_by`` argument of ``nbtrack.runs`` for a browser sort key."""
+    column, desc = parse_sort(sort_by)
+    return f"{field_ref(column)} {'desc' if desc else 'asc'}"
+
+
+@dataclass
+class Page:
+    """The rows of one page and what is needed to draw and navigate it."""
+
+    frame: Any  # pandas.DataFrame
+    total: int
+    page: int
+    page_size: int
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.frame["id"])
+
+
+def key_columns(frame, prefix: str, limit: int, prefer: tuple[str, ...] = ()) -> list[str]:
+    """Up to ``limit`` ``params.*``/``metrics.*`` columns, the most filled first.
+
+    Columns in ``prefer`` (e.g. the one being sorted on) always come first.
+    """
+    cols = [c for c in frame.columns if c.startswith(prefix)]
+    filled = {c: int(frame[c].notna().sum()) for c in cols}
+    ranked = sorted(cols, key=lambda c: (c not in prefer, -filled[c], c))
+    return [c for c in ranked if filled[c] or c in prefer][:limit]
+
+
+def fetch_page(
+    notebook: str | None,
+    filter: str | None,
+    sort_by: str,
+    page: int,
+    page_size: int,
+    max_params: int = 4,
+    max_metrics: int = 4,
+) -> Page:
+    """Query one page of runs (raises ``nbtrack.errors.InvalidInput`` for a bad filter).
+
+    Parameters
+    ----------
+    notebook : str or None
+        Only this notebook's runs; ``None`` for every run of the workspace.
+    filter : str or None
+        A filter expression (see :func:`build_filter`).
+    sort_by : str
+        ``"-started"``, ``"metrics.acc desc"``, ``"name"``...
+    page, page_size : int
+        Zero-based page number and rows per page; ``page`` is clamped to the last page.
+    """
+    import nbtrack
+
+    where = {"notebook": notebook} if notebook else {}
+    total = nbtrack.count_runs(filter=filter, **where)
+    pages = max(1, -(-total // page_size))
+    page = min(max(0, page), pages - 1)
+    frame = nbtrack.runs(filter=filter, order_by=order_expr(sort_by), limit=page_size,
+                         offset=page * page_size, notebook=notebook)
+    column, _ = parse_sort(sort_by)
+    return Page(frame, total, page, page_size,
+                key_columns(frame, "params.", max_params, (column,)),
+                key_columns(frame, "metrics.", max_metrics, (column,)))
