@@ -92,7 +92,7 @@ def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, e
     except IntegrityError:  # PostgreSQL: someone inserted the alias first
         done = 0
     if done != 1:
-        raise Conflict(_conflict(name, alias, current, "something else"), expected=current)
+        raise Conflict(_conflict(name, alias, current, "something else"), expected=current, current=None)
     to = target.version if target is not None else None
     info = {"from": current, "to": to, **(detail or {})}
     eid = events.record(conn, action, events.alias_target(name, alias), info, reason, who)
@@ -131,9 +131,22 @@ def set_alias(name: str, alias: str, version: int | str, *, expected: Any = ANY,
     """
     check_name(name), check_alias(alias)
     ws = workspace or get_workspace()
+    try:
+        with ws.meta.write() as conn:
+            target = resolve(conn, _ref(name, version), ws)
+            return move(conn, target, name, alias, _expected(conn, name, expected), "alias.set", reason)
+    except Conflict as e:
+        audit_conflict(ws, name, alias, "alias.set", e, str(version), reason)
+        raise
+
+
+def audit_conflict(ws: Workspace, name: str, alias: str, action: str, e: Conflict, wanted: str,
+                   reason: str | None) -> None:
+    """A lost race is part of what happened: record it (in its own transaction; nothing else changes)."""
+    detail = {"attempted": action, "wanted": wanted, "expected": e.fields.get("expected"),
+              "current": e.fields.get("current")}
     with ws.meta.write() as conn:
-        target = resolve(conn, _ref(name, version), ws)
-        return move(conn, target, name, alias, _expected(conn, name, expected), "alias.set", reason)
+        events.record(conn, "alias.conflict", events.alias_target(name, alias), detail, reason)
 
 
 def delete_alias(name: str, alias: str, *, expected: Any = ANY, reason: str | None = None,

@@ -28,7 +28,7 @@ from ..snapshot.models import ModelVersion, check_name, dataset_version_id, reco
 from ..store.schema import evaluations
 from ..workspace import Workspace, get_workspace
 from . import events
-from .aliases import check_alias, held, move
+from .aliases import audit_conflict, check_alias, held, move
 from .models import run_metrics
 
 _OPS = {ast.Gt: (operator.gt, ">"), ast.GtE: (operator.ge, ">="), ast.Lt: (operator.lt, "<"),
@@ -245,15 +245,19 @@ def promote(
         result = _evaluate(conn, cand, to, gate, vs, metric, higher_is_better, seen_vs, ws)
     result.previous = seen_to
     detail = {"gate": gate, "vs": vs, "metric": metric, "conditions": [asdict(c) for c in result.conditions]}
-    with ws.meta.write() as conn:
-        if vs is not None and held(conn, name, vs)[1] != seen_vs:
-            raise Conflict(f"{name}@{vs} moved while the gate was checked; nothing was changed, retry the promotion")
-        if not result.accepted:
-            result.event_id = events.record(conn, "alias.promote_refused", events.alias_target(name, to),
-                                            {"from": seen_to, "to": cand.version, **detail}, reason)
-        else:
-            change = move(conn, cand, name, to, seen_to, "alias.promote", reason, detail)
-            result.event_id = change.event_id
+    try:
+        with ws.meta.write() as conn:
+            if vs is not None and held(conn, name, vs)[1] != seen_vs:
+                raise Conflict(f"{name}@{vs} moved while the gate was checked; nothing was changed, retry the "
+                               "promotion", expected=seen_vs, current=held(conn, name, vs)[1])
+            if not result.accepted:
+                result.event_id = events.record(conn, "alias.promote_refused", events.alias_target(name, to),
+                                                {"from": seen_to, "to": cand.version, **detail}, reason)
+            else:
+                result.event_id = move(conn, cand, name, to, seen_to, "alias.promote", reason, detail).event_id
+    except Conflict as e:
+        audit_conflict(ws, name, to, "alias.promote", e, cand.ref, reason)
+        raise
     if not result.accepted and raise_on_refusal:
         raise GateFailed(result.summary(), result=result)
     return result
