@@ -127,6 +127,47 @@ class TrackMagics(Magics):
 
         return runs(filter=line.strip() or None)
 
+    # -- ui: the version browser and quick views (logic in nbtrack/ui) -----------------------
+    @line_magic
+    def track_browser(self, line: str):
+        """%track_browser [NOTEBOOK | *]: the version browser widget (this notebook's runs; * for all)."""
+        from ..ui import browser
+        from .data_hook import restore
+
+        nb = line.strip() or notebook_path(self.shell.user_ns) or ""
+        return browser(notebook="" if nb == "*" else nb, restore=lambda run_id: restore(run_id, self.shell))
+
+    @magic_arguments()
+    @argument("cell", nargs="?", default=None, help="cell (%%track NAME) or run name; default: the last tracked cell")
+    @argument("-a", type=int, default=None, help="diff from this version (default: the one before -b)")
+    @argument("-b", type=int, default=None, help="diff to this version (default: the latest)")
+    @line_magic
+    def track_history(self, line: str):
+        """Versions of a tracked cell with their metrics and a code diff (HTML, or text outside notebooks)."""
+        from IPython.core.error import UsageError
+
+        from ..errors import NbtrackError
+        from ..ui import history
+
+        args = parse_argstring(self.track_history, line)
+        try:
+            return history(args.cell, notebook_path(self.shell.user_ns), a=args.a, b=args.b)
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+
+    @line_magic
+    def track_compare(self, line: str):
+        """%track_compare RUN RUN ...: params and metrics side by side, differences highlighted, with plots."""
+        from IPython.core.error import UsageError
+
+        from ..errors import NbtrackError
+        from ..ui import compare
+
+        try:
+            return compare(*line.split())
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+
     # -- events ---------------------------------------------------------------------
     def pre_run_cell(self, info) -> None:
         raw = getattr(info, "raw_cell", "") or ""
@@ -273,7 +314,7 @@ class TrackMagics(Magics):
             run.end("failed", error, **fields)
         for w in ctx.warnings:
             print(f"nbtrack: capturing {w} failed; the run was recorded without it", file=sys.stderr)
-        if cell.args.summary:
+        if cell.args.summary or os.environ.get("NBTRACK_SUMMARY") == "1":
             self._summary(run)
 
     def _summary(self, run) -> None:
