@@ -39,7 +39,7 @@ def _update_numpy(h: xxhash.xxh3_128, a: np.ndarray) -> None:
     h.update(f"{a.dtype.str}|{a.shape}".encode())
     if a.dtype.kind == "O":
         raise TypeError("object arrays are hashed by value")
-    h.update(memoryview(np.ascontiguousarray(a)).cast("B"))
+    h.update(np.ascontiguousarray(a).view(np.uint8).data)
 
 
 def _update_values(h: xxhash.xxh3_128, values: Any) -> None:

@@ -19,6 +19,7 @@ import base64
 import json
 import math
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -73,7 +74,9 @@ def to_arrow(frame: Any) -> pa.Table:
         dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise InvalidInput(f"duplicate column names {dup}: rename them before snapshotting")
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=None)
+        with warnings.catch_warnings():  # pyarrow reads tz-aware .values, deprecated in pandas 3.1
+            warnings.filterwarnings("ignore", message=".*drops timezone information")
+            table = pa.Table.from_pandas(frame, preserve_index=None)
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise InvalidInput(_bad_column_message(frame, e)) from None
     for i, field in enumerate(table.schema):
@@ -115,7 +118,8 @@ def _object_info(frame: Any) -> dict[str, Any]:
             if frame.dtypes.iloc[i] == object}
     idx = frame.index
     levels = [i for i in range(idx.nlevels) if idx.get_level_values(i).dtype == object]
-    return {"columns": cols, "index_levels": levels}
+    freq = getattr(idx, "freqstr", None) if idx.nlevels == 1 else None
+    return {"columns": cols, "index_levels": levels, **({"index_freq": freq} if freq else {})}
 
 
 # -- chunking and encoding ---------------------------------------------------------------
@@ -233,6 +237,8 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     frame = table.to_pandas()
     if positions is not None:
         frame.index = positions
+    elif not manifest["chunks"]:  # no columns at all: the rows exist only as a RangeIndex
+        frame = frame.reindex(_range_index(meta, pd))
     _restore_objects(frame, manifest["objects"])
     for pos, b64 in manifest["objects"].get("empty_categories", {}).items():
         cats = pa.ipc.open_stream(base64.b64decode(b64)).read_all().column(0).to_pandas()
@@ -242,6 +248,13 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
         s.name = manifest["series_name"]
         return s
     return frame
+
+
+def _range_index(meta: dict[str, Any], pd: Any) -> Any:
+    idx = (meta.get("index_columns") or [None])[0]
+    if isinstance(idx, dict) and idx.get("kind") == "range":
+        return pd.RangeIndex(idx["start"], idx["stop"], idx["step"], name=idx.get("name"))
+    return pd.RangeIndex(0)
 
 
 def chunk_starts(manifest: dict[str, Any]) -> list[int]:
@@ -280,6 +293,8 @@ def _restore_objects(frame: Any, objects: dict[str, Any]) -> None:
         if sentinel == "none":
             col = col.where(col.notna(), None)
         frame.isetitem(i, col)
+    if objects.get("index_freq"):
+        frame.index.freq = objects["index_freq"]
     levels = objects["index_levels"]
     if levels:
         idx = frame.index
