@@ -188,6 +188,9 @@ def run_pipeline(
     GateFailed
         The run finished but a gate failed; ``error.fields["result"]`` is the result.
     """
+    from ..capture import env
+
+    env.start_background()  # the run's environment fingerprint, computed while papermill imports
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
     values = validate(pv.parameters, params, param_texts, pipeline=pv.label)
@@ -195,6 +198,8 @@ def run_pipeline(
     parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
     pins = dict(pv.pins if pins is None else pins)
+    import papermill  # noqa: F401  (imported here, overlapping the fingerprint thread)
+
     run = _start(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
     _execute(ws, run, pv, given, pins, output, timeout, progress)
     metrics = gates_mod.gate_metrics(ws, run.id)

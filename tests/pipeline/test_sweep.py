@@ -1,0 +1,74 @@
+"""Sweeps with real kernels: local worker processes and a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+import nbtrack
+from nbtrack.cli import cli
+from nbtrack.errors import InvalidInput
+from nbtrack.pipeline.sweep import expand, parse_space, plot_sweep
+
+BEST_AUC = round(1 - 1 / 7 + 0.01, 6)  # C=2, penalty=l1, n=3
+
+
+def _check_structure(sweep_id: str, n: int, failed: int) -> None:
+    sweep = nbtrack.get_run(sweep_id)
+    assert sweep.kind == "sweep" and sweep.status == "finished"
+    kids = nbtrack.runs(parent=sweep_id)
+    assert len(kids) == n and set(kids.kind) == {"pipeline"}
+    assert (kids.status == "failed").sum() == failed
+    for rid in kids[kids.status == "finished"].id:
+        cells = nbtrack.runs(parent=rid)
+        assert list(cells.kind) == ["cell"] and cells["metrics.auc"].notna().all()
+    assert sweep.metrics["runs"] == n and sweep.metrics["failed_runs"] == failed
+
+
+def test_space_parsing_and_random_draws():
+    space, texts = parse_space([("C", "0.1,1,10"), ("penalty", "l1,l2")])
+    assert space == {"C": [0.1, 1, 10], "penalty": ["l1", "l2"]} and texts["C"] == ["0.1", "1", "10"]
+    assert len(expand(space)) == 6
+    a, b = expand(space, 4, seed=7), expand(space, 4, seed=7)
+    assert a == b and len({tuple(sorted(d.items())) for d in a}) == 4
+    with pytest.raises(InvalidInput):
+        parse_space([("C", "1,,2")])
+
+
+def test_local_sweep_with_two_workers_lists_failures_and_picks_the_best(approve, workspace):
+    approve("train.ipynb", "churn-train")
+    res = CliRunner().invoke(cli, ["sweep", "churn-train", "-p", "C", "0,0.5,1,2", "-p", "penalty", "l1,l2",
+                                   "--parallel", "2", "--select", "metrics.auc"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    sweep_id = nbtrack.runs(kind="sweep").id[0]
+    _check_structure(sweep_id, 8, failed=2)
+    assert f"best: run" in res.output and f"auc={BEST_AUC:.6g}" in res.output
+    assert "2 failed run(s):" in res.output and "C must be positive" in res.output
+    assert "[8/8]" in res.output  # a line per run when not on a terminal
+    assert nbtrack.get_run(sweep_id).tags["nbtrack.best_run"]
+    table = nbtrack.runs(parent=sweep_id)
+    assert table["metrics.auc"].max() == pytest.approx(BEST_AUC)
+    fig = plot_sweep(sweep_id, "metrics.auc")
+    assert [ax.get_xlabel() for ax in fig.axes] == ["C", "penalty"]
+
+
+def test_invalid_values_stop_the_sweep_before_it_starts(approve, workspace):
+    approve("train.ipynb", "churn-train")
+    with pytest.raises(InvalidInput, match="parameter 'C': expected float"):
+        nbtrack.sweep("churn-train", {"C": [1, "big"]}, progress=False)
+    assert len(nbtrack.runs()) == 0
+
+
+def test_dask_local_cluster_sweep(approve, workspace):
+    distributed = pytest.importorskip("distributed")
+    approve("train.ipynb", "churn-train")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = nbtrack.sweep("churn-train", {"C": [0.5, 1, 2], "penalty": ["l1", "l2"]}, dask=cluster.scheduler_address,
+                            select="metrics.auc", progress=False)
+    assert res.exit_code == 0 and not res.failed
+    assert res.best["params"] == {"C": 2.0, "penalty": "l1"}
+    assert res.best["metrics"]["auc"] == pytest.approx(BEST_AUC)
+    _check_structure(res.sweep_id, 6, failed=0)
+    hosts = set(nbtrack.runs(parent=res.sweep_id).id.map(lambda i: nbtrack.get_run(i).tags.get("nbtrack.sweep")))
+    assert hosts == {res.sweep_id}
