@@ -14,6 +14,35 @@ from .schema import artifacts, experiments, latest_metrics, metrics, params, run
 
 
 _stmts: dict[tuple, Any] = {}
+_compiled: dict[tuple, tuple[str, Any]] = {}
+
+
+def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
+    """Execute a cached Core statement straight through the DBAPI cursor.
+
+    On the run hot path SQLAlchemy's per-execution bookkeeping costs more than
+    SQLite itself, so the statement is compiled once per dialect and column set
+    and its parameters are handed to the driver directly (same connection, same
+    transaction).
+    """
+    if not rows:
+        return
+    cols = tuple(rows[0])
+    key = (id(stmt), conn.dialect.name, cols)
+    hit = _compiled.get(key)
+    if hit is None:
+        compiled = stmt.compile(dialect=conn.dialect, column_keys=list(cols))
+        hit = _compiled[key] = (compiled.string, compiled.positiontup)
+    sql, order = hit
+    data = [tuple(r[k] for k in order) for r in rows] if order is not None else list(rows)
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        if len(data) == 1:
+            cur.execute(sql, data[0])
+        else:
+            cur.executemany(sql, data)
+    finally:
+        cur.close()
 
 
 def _upsert_stmt(dialect: str, table, keys: tuple[str, ...], cols: tuple[str, ...], newer_only: bool):
@@ -41,7 +70,7 @@ def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str], n
     if not rows:
         return
     cols = tuple(c for c in rows[0] if c not in keys)
-    conn.execute(_upsert_stmt(conn.dialect.name, table, tuple(keys), cols, newer_only), list(rows))
+    fast_execute(conn, _upsert_stmt(conn.dialect.name, table, tuple(keys), cols, newer_only), rows)
 
 
 def insert_ignore(conn: Connection, table, row: dict, keys: Sequence[str]) -> None:
@@ -116,7 +145,7 @@ def write_metrics(conn: Connection, run_id: str, points: Iterable[tuple[str, flo
     rows = [{"run_id": run_id, "key": k, "value": v, "step": s, "ts": t} for k, v, s, t in points]
     if not rows:
         return
-    conn.execute(_INSERT_METRICS, rows)
+    fast_execute(conn, _INSERT_METRICS, rows)
     last: dict[str, dict] = {}
     for row in rows:  # the latest value per key: highest step, then newest
         cur = last.get(row["key"])
@@ -130,7 +159,7 @@ def write_artifacts(conn: Connection, run_id: str, rows: Iterable[dict]) -> None
 
 
 def insert_run(conn: Connection, row: dict) -> None:
-    conn.execute(_INSERT_RUN, row)
+    fast_execute(conn, _INSERT_RUN, [row])
 
 
 def next_cell_version(conn: Connection, cell_key: str) -> int:
@@ -146,7 +175,7 @@ def update_run(conn: Connection, run_id: str, **values: Any) -> None:
         stmt = _stmts[("update_run", cols)] = (
             update(runs).where(runs.c.id == bindparam("run_id_")).values({c: bindparam(c) for c in cols})
         )
-    conn.execute(stmt, {"run_id_": run_id, **values})
+    fast_execute(conn, stmt, [{"run_id_": run_id, **values}])
 
 
 def mark_interrupted(conn: Connection, host: str, alive) -> list[str]:
