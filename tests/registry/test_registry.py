@@ -105,6 +105,7 @@ def test_lower_is_better_metrics(workspace):
 def test_register_sources_and_dedupe(workspace):
     rid, model = trained_run(1.0, 0.9)
     a = nbtrack.register_model("churn", run=rid[:8])
+    assert a.new and a.ref == "churn@1"
     again = nbtrack.register_model("churn", run=rid)
     assert (again.ref, again.new) == ("churn@1", False)
     b = nbtrack.register_model("copy", version="churn@1", description="mirror")

@@ -72,7 +72,7 @@ def register_model(
             return source
         with ws.meta.write() as conn:
             _finish(conn, source, metrics, reason, None)
-            return resolve(conn, source.ref, ws)
+            return _fresh(conn, source.ref, ws)
     with ws.meta.write() as conn:
         source = resolve(conn, version, ws) if version is not None else run_candidate(conn, run, variable, ws)
         mid = model_id(conn, name, create=True)
@@ -88,7 +88,13 @@ def register_model(
         created = row_to_version(conn.execute(version_query().where(mv_t.c.id == vid)).first(), ws, True)
         _copy_evaluations(conn, source.id, vid)
         _finish(conn, created, metrics, reason, source)
-        return resolve(conn, created.ref, ws)
+        return _fresh(conn, created.ref, ws)
+
+
+def _fresh(conn: Connection, ref: str, ws: Workspace) -> ModelVersion:
+    mv = resolve(conn, ref, ws)
+    mv.new = True
+    return mv
 
 
 def _finish(conn: Connection, mv: ModelVersion, metrics: dict | None, reason: str | None,

@@ -188,11 +188,29 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     return name, n
 
 
+def pinned_version(name: str) -> int | None:
+    """The version of ``name`` pinned for this pipeline run, if any.
+
+    ``nbtrack run`` gives the kernel ``NBTRACK_PINS`` (JSON ``{dataset: version}``,
+    the versions the approved notebook was validated with), so an unversioned
+    ``load("customers")`` inside a pipeline reads the pinned version, not the latest.
+    """
+    import os
+
+    try:
+        v = json.loads(os.environ.get("NBTRACK_PINS") or "{}").get(name)
+    except (ValueError, AttributeError):
+        return None
+    return None if v is None else int(v)
+
+
 def get_version(ref: str | DatasetVersion, workspace: Workspace | None = None) -> DatasetVersion:
     """The dataset version named by ``ref`` (``name@N``, ``name`` or ``name@latest``)."""
     if isinstance(ref, DatasetVersion):
         return ref
     name, version = parse_ref(ref)
+    if version is None and "@" not in ref:
+        version = pinned_version(name)  # inside `nbtrack run`: the approved pin, not the latest
     ws = _ws(workspace)
     with ws.meta.read() as conn:
         did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
