@@ -56,8 +56,8 @@ NOTEBOOKS = {
     # Reads the dataset "customers" (pinned at approval).
     "pinned.ipynb": [
         params('dataset = "customers"'),
-        new_code_cell("%load_ext nbtrack\nimport nbtrack"),
-        new_code_cell("%%track\ndf = nbtrack.load(dataset)\nrows = len(df)\ntotal = float(df['x'].sum())"),
+        new_code_cell("%load_ext nbtrack\nimport nbtrack\ncustomers = nbtrack.load(dataset)"),
+        new_code_cell("%%track\nrows = len(customers)\ntotal = float(customers['x'].sum())"),
     ],
 }
 
