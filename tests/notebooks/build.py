@@ -53,6 +53,12 @@ NOTEBOOKS = {
         params("code = 3"),
         new_code_cell("import os\nos._exit(code)"),
     ],
+    # Logs a (tiny, non-scikit-learn) model, so runs can be registered and promoted.
+    "model.ipynb": [
+        params("w = 0.5"),
+        new_code_cell("%load_ext nbtrack\nimport nbtrack"),
+        new_code_cell('%%track fit\nnbtrack.log_model({"w": w}, "weights")\nauc = round(0.5 + w / 2, 6)'),
+    ],
     # Reads the dataset "customers" (pinned at approval).
     "pinned.ipynb": [
         params('dataset = "customers"'),
@@ -65,6 +71,8 @@ NOTEBOOKS = {
 def main() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=cells)
+        for i, cell in enumerate(nb.cells):  # stable ids: rebuilding changes nothing
+            cell.id = f"{name.split('.')[0]}-{i}"
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         nbformat.write(nb, HERE / name)

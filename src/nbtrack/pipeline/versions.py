@@ -63,8 +63,10 @@ def get_version(name: str, version: int | str | None = None, workspace: Workspac
     ApprovalRequired
         The version was revoked.
     """
+    from ..registry.approve import get_pipeline
+
     base, number = split_name(name, version)
-    row = _approved_row(base, number, workspace)
+    row = get_pipeline(base, version=number, workspace=workspace)
     pins = _get(row, "pins")
     params = _get(row, "parameters")
     return PipelineVersion(
@@ -77,29 +79,3 @@ def get_version(name: str, version: int | str | None = None, workspace: Workspac
         env_oid=_get(row, "env_oid"),
     )
 
-
-def _approved_row(name: str, version: int | None, workspace: Workspace | None):
-    try:
-        from ..registry.approve import get_pipeline
-    except ImportError:  # TEMPORARY: the registry's approval (issue #4) has not landed yet
-        return _read_row(name, version, workspace)
-    return get_pipeline(name, version=version, workspace=workspace)
-
-
-def _read_row(name: str, version: int | None, workspace: Workspace | None) -> dict:
-    from sqlalchemy import select
-
-    from ..errors import ApprovalRequired, NotFound
-    from ..store.schema import pipeline_versions as pv, pipelines as p
-    from ..workspace import get_workspace
-
-    ws = workspace or get_workspace(create=False)
-    q = select(pv).join(p, p.c.id == pv.c.pipeline_id).where(p.c.name == name)
-    q = q.where(pv.c.version == version) if version is not None else q.where(pv.c.status == "approved")
-    with ws.meta.read() as conn:
-        row = conn.execute(q.order_by(pv.c.version.desc()).limit(1)).mappings().first()
-    if row is None:
-        raise NotFound(f"no approved pipeline {name!r}{'' if version is None else f' version {version}'}")
-    if row["status"] != "approved":
-        raise ApprovalRequired(f"pipeline {name}@{row['version']} is {row['status']}")
-    return dict(row)
