@@ -87,8 +87,26 @@ def find_folder(start: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+_resolved: dict[tuple, tuple[str, str, str | None, bool]] = {}
+
+
 def resolve(start: str | os.PathLike | None = None) -> tuple[str, str, str | None, bool]:
-    """Return (meta_url, objects_url, folder, exists) without touching anything."""
+    """Return (meta_url, objects_url, folder, exists) without touching anything.
+
+    Found workspaces are cached per (explicit, NBTRACK_URI, start directory):
+    tracked cells resolve on every run and walking up the tree costs more than the run.
+    """
+    key = (_explicit, os.environ.get("NBTRACK_URI"), os.environ.get("NBTRACK_OBJECTS"), str(start or os.getcwd()))
+    hit = _resolved.get(key)
+    if hit is not None:
+        return hit
+    found = _resolve(start)
+    if found[3]:
+        _resolved[key] = found
+    return found
+
+
+def _resolve(start: str | os.PathLike | None) -> tuple[str, str, str | None, bool]:
     uri = _explicit or os.environ.get("NBTRACK_URI")
     if uri:
         if "://" in uri and not uri.startswith("file://"):
@@ -170,4 +188,5 @@ def reset_cache() -> None:
         for ws in _cache.values():
             ws.close()
         _cache.clear()
+        _resolved.clear()
     _explicit = None

@@ -30,6 +30,7 @@ class CellInfo:
     writes: set[str] = field(default_factory=set)
     assigned: set[str] = field(default_factory=set)
     syntax_error: str | None = None
+    tree: ast.Module | None = field(default=None, repr=False)
 
 
 def _literal(node: ast.AST) -> tuple[bool, Any]:
@@ -196,19 +197,23 @@ def analyze(source: str) -> CellInfo:
         k: v for k, v in scanner.literal_values.items() if k not in scanner.non_literal and not k.startswith("_")
     }
     info.reads -= {"get_ipython", "display"}
+    info.tree = tree
     return info
 
 
-def mask_secrets(source: str) -> str:
+def mask_secrets(source: str, tree: ast.Module | None = None, line_offset: int = 0) -> str:
     """The source with literal values assigned to secret-looking names replaced by '***'.
 
     Covers ``api_token = "..."`` (and annotated assignments) and keyword
-    arguments such as ``connect(password="...")``.
+    arguments such as ``connect(password="...")``. ``tree`` may be given when the
+    caller already parsed the same code, shifted down by ``line_offset`` lines.
     """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return _mask_by_line(source)
+    if tree is None:
+        line_offset = 0
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return _mask_by_line(source)
     spans: list[tuple[int, int, int, int]] = []
     for node in ast.walk(tree):
         value, names = None, []
@@ -234,6 +239,7 @@ def mask_secrets(source: str) -> str:
     if not spans:
         return source
     lines = source.splitlines(keepends=True)
+    spans = [(l1 - line_offset, c1, l2 - line_offset, c2) for l1, c1, l2, c2 in spans]
     for l1, c1, l2, c2 in sorted(spans, reverse=True):
         # ast offsets are UTF-8 byte offsets within a line
         first = lines[l1 - 1].encode()

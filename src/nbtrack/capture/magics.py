@@ -229,7 +229,9 @@ class TrackMagics(Magics):
             cell_id=cell_id,
             cell_key=f"{notebook or ''}::{label}",
         )
-        ws_run.fields["source_oid"] = ws_run.put_object(mask_secrets(body).encode())
+        # the transformed cell is usually the body under a blank line: reuse its parse tree
+        tree = info.tree if source == "\n" + body else None
+        ws_run.fields["source_oid"] = ws_run.put_object(mask_secrets(body, tree, line_offset=1).encode())
         ws_run.fields["reads"] = json.dumps(sorted(info.reads))
         ws_run.fields["writes"] = json.dumps(sorted(info.writes))
         for tag in args.tag:

@@ -45,6 +45,23 @@ def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
         cur.close()
 
 
+def fast_scalar(conn: Connection, stmt, params: dict) -> Any:
+    """The first column of the first row of a cached statement, through the DBAPI cursor."""
+    key = (id(stmt), conn.dialect.name, None)
+    hit = _compiled.get(key)
+    if hit is None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        hit = _compiled[key] = (compiled.string, compiled.positiontup)
+    sql, order = hit
+    cur = conn.connection.driver_connection.cursor()
+    try:
+        cur.execute(sql, tuple(params[k] for k in order) if order is not None else params)
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    return None if row is None else row[0]
+
+
 def _upsert_stmt(dialect: str, table, keys: tuple[str, ...], cols: tuple[str, ...], newer_only: bool):
     """Build (once) an INSERT ... ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
     cache_key = (dialect, table.name, keys, cols, newer_only)
@@ -162,9 +179,12 @@ def insert_run(conn: Connection, row: dict) -> None:
     fast_execute(conn, _INSERT_RUN, [row])
 
 
+_MAX_CELL_VERSION = select(func.max(runs.c.cell_version)).where(runs.c.cell_key == bindparam("cell_key"))
+
+
 def next_cell_version(conn: Connection, cell_key: str) -> int:
-    """1 + the highest version recorded for this cell's history."""
-    last = conn.execute(select(func.max(runs.c.cell_version)).where(runs.c.cell_key == cell_key)).scalar()
+    """1 + the highest version recorded for this cell's history (index-only lookup)."""
+    last = fast_scalar(conn, _MAX_CELL_VERSION, {"cell_key": cell_key})
     return (last or 0) + 1
 
 

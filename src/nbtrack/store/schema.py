@@ -59,7 +59,7 @@ runs = Table(
     Column("reads", Text),
     Column("writes", Text),
     Index("ix_runs_experiment_started", "experiment_id", "started"),
-    Index("ix_runs_cell_key", "cell_key", "started"),
+    Index("ix_runs_cell_key", "cell_key", "cell_version"),
     Index("ix_runs_parent", "parent_id"),
     Index("ix_runs_notebook", "notebook", "started"),
     Index("ix_runs_started", "started"),

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("writes", sa.Text),
     )
     op.create_index("ix_runs_experiment_started", "runs", ["experiment_id", "started"])
-    op.create_index("ix_runs_cell_key", "runs", ["cell_key", "started"])
+    op.create_index("ix_runs_cell_key", "runs", ["cell_key", "cell_version"])
     op.create_index("ix_runs_parent", "runs", ["parent_id"])
     op.create_index("ix_runs_notebook", "runs", ["notebook", "started"])
     op.create_index("ix_runs_started", "runs", ["started"])
