@@ -41,9 +41,17 @@ def runs_cmd(filter_, order_by, limit, experiment, parent, fmt) -> None:
     from ..query import runs
 
     df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent)
+    title = f"{len(df)} run(s)"
     if fmt == "table":
         df = compact(df)
-    print_frame(df, fmt, title=f"{len(df)} run(s)")
+        if limit and len(df) == limit:
+            from ..query import count_runs
+
+            total = count_runs(filter_, experiment=experiment, parent_id=parent)
+            if total > limit:
+                title = f"newest {limit} of {total} runs (--limit 0 shows all)" if not order_by else \
+                    f"first {limit} of {total} runs (--limit 0 shows all)"
+    print_frame(df, fmt, title=title)
 
 
 def compact(df):

@@ -105,7 +105,11 @@ def count_runs(filter: str | None = None, workspace: Workspace | None = None, **
     c = compile_filter(filter)
     q = select(func.count()).select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id))
     q = c.apply(q)
-    conds = [runs_t.c[col] == v for col, v in where.items() if v]
+    try:
+        conds = [(experiments.c.name if col == "experiment" else runs_t.c[col]) == v
+                 for col, v in where.items() if v]
+    except KeyError as e:
+        raise InvalidInput(f"count_runs: unknown column {e.args[0]!r}") from None
     if c.where is not None:
         conds.append(c.where)
     if conds:
