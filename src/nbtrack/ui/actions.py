@@ -111,6 +111,7 @@ class RunPanel(Panel):
         super().__init__(browser)
         self.run = None
         self.io: dict | None = None
+        self.last_message = ""
         self.w_pick = widgets.Dropdown(options=[("choose a run\u2026", "")], value="", description="run",
                                        layout=widgets.Layout(width="360px"), style={"description_width": "32px"})
         self.w_pick.observe(self._picked, "value")
@@ -127,7 +128,8 @@ class RunPanel(Panel):
         self.w_figures = widgets.HBox()
         self.w_io = widgets.VBox()
         self.w_name = widgets.Text(placeholder="model name", layout=widgets.Layout(width="160px"))
-        self.w_out = widgets.Output()
+        self.w_msg = widgets.HTML()  # what the last action did
+        self.w_more = widgets.VBox()  # and what it offers next (links, code)
 
     def set_choices(self, records: list[dict]) -> None:
         """Offer the runs of the browser's page (and the current run) in the run picker."""
@@ -164,7 +166,8 @@ class RunPanel(Panel):
         self.io = run_io(self.run.id)
         self.w_io.children = self._io_rows()
         self.set_choices(table_records(self.browser))
-        self.children = [self.w_pick, self.w_details, self.w_figures, self._actions(), self.w_io, self.w_out]
+        self.children = [self.w_pick, self.w_details, self.w_figures, self._actions(), self.w_io, self.w_msg,
+                         self.w_more]
 
     def _figures(self) -> list:
         figs = [a for a in self.run.artifacts if a.get("media_type") == "image/png"][:MAX_FIGURES]
@@ -202,38 +205,31 @@ class RunPanel(Panel):
         The code is shown rather than put in a new cell: a widget callback has
         no cell to put it after.
         """
+        from .diff import source_html
+
         result = self._do(lambda: self.browser.restore_fn(self.run.id), "restored")
         if isinstance(result, dict):
             done = ", ".join(f"{k} = {v}" for k, v in result.items()) or "no input datasets"
             self._say(f"restored {done}; the run's code:")
-            with self.w_out:
-                from IPython.display import HTML, display
-
-                from .diff import source_html
-
-                display(HTML(source_html(self.run.source or "")))
+            self.w_more.children = [widgets.HTML(source_html(self.run.source or ""))]
         return result
 
     def register(self, name: str | None = None) -> Any:
         """Register the run's model as ``name`` (default: the text box) with ``nbtrack.register_model``."""
         name = (name or self.w_name.value).strip()
         if not name:
-            return self._say("type a model name first")
+            return self._say("type a model name first", error=True)
         return self._do(lambda: api("register_model")(name, run=self.run.id), "registered")
 
     def open_version(self, item: dict) -> None:
         """Show how to load a dataset/model version and the runs that produced and used it."""
         made_by, used_by = version_runs(item)
-        self._clear()
-        with self.w_out:
-            from IPython.display import HTML, display
-
-            display(HTML(f"<code>{esc(load_snippet(item))}</code>"))
-            links = [button(f"made by {r[:8]}", lambda r=r: setattr(self.browser, "run_id", r)) for r in made_by]
-            links += [button(f"used by {r[:8]}", lambda r=r: setattr(self.browser, "run_id", r))
-                      for r in used_by if r != self.run.id][:8]
-            if links:
-                display(widgets.HBox(links, layout=widgets.Layout(flex_flow="row wrap")))
+        self.last_message = load_snippet(item)
+        self.w_msg.value = f"<code>{esc(self.last_message)}</code>"
+        links = [button(f"made by {r[:8]}", lambda r=r: self.browser.open_run(r)) for r in made_by]
+        links += [button(f"used by {r[:8]}", lambda r=r: self.browser.open_run(r))
+                  for r in used_by if r != self.run.id][:8]
+        self.w_more.children = [widgets.HBox(links, layout=widgets.Layout(flex_flow="row wrap"))] if links else []
 
     def _do(self, action, verb: str) -> Any:
         try:
@@ -244,14 +240,10 @@ class RunPanel(Panel):
         return result
 
     def _clear(self) -> None:
-        if self.w_out.outputs:
-            self.w_out.outputs = ()
+        self.w_msg.value, self.w_more.children = "", ()
 
     def _say(self, text: str, error: bool = False) -> None:
         self.last_message = text
         color = "#cf222e" if error else "#1a7f37"
-        self._clear()
-        with self.w_out:
-            from IPython.display import HTML, display
-
-            display(HTML(f'<span style="color:{color}">{esc(text)}</span>'))
+        self.w_msg.value = f'<span style="color:{color}">{esc(text)}</span>'
+        self.w_more.children = ()

@@ -40,7 +40,7 @@ class HistoryPanel(Panel):
         self.w_body = widgets.HTML()
         for w, name in ((self.w_a, "a"), (self.w_b, "b"), (self.w_mode, "mode")):
             widgets.link((w, "value"), (self, name))
-        self.w_open = button("open 'to' run", lambda: setattr(self.browser, "run_id", self.b))
+        self.w_open = button("open 'to' run", lambda: self.browser.open_run(self.b))
 
     def render(self) -> None:
         import nbtrack

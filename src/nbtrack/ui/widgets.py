@@ -259,6 +259,11 @@ class Browser(widgets.VBox):
         for name, panel in zip(VIEWS, (self.run_panel, self.history_panel, self.compare_panel)):
             panel.show(name == view)
 
+    def open_run(self, run_id: str) -> None:
+        """Show ``run_id`` in the Run tab."""
+        self.run_id = run_id
+        self.view = "run"
+
     # -- read back ---------------------------------------------------------------------
     @property
     def rows(self) -> list[str]:
