@@ -8,6 +8,7 @@ makes concurrent writers from many processes safe.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,13 +48,34 @@ def sequential(specs: list[dict]) -> Iterator[dict]:
         yield run_one(spec)
 
 
-def processes(specs: list[dict], workers: int) -> Iterator[dict]:
-    """``workers`` local processes (spawned: no inherited database connections or threads)."""
+def _fresh_worker() -> None:
+    """Pool initializer: never use a database connection inherited through fork."""
+    from .. import workspace
+    from ..capture import run
+
+    _workspaces.clear()
+    workspace._cache.clear()  # dropped, not disposed: the parent still owns those connections
+    run._exp_ids.clear()  # keyed by id(workspace), which a new object may reuse
+    run._env_oids.clear()
+
+
+def _context():
+    """``fork`` where it is safe (Linux): workers start instantly with papermill already imported
+    (importing it costs seconds per process); ``spawn`` elsewhere."""
     import multiprocessing
+
+    if sys.platform.startswith("linux"):
+        import papermill  # noqa: F401  (imported once here, inherited by every worker)
+
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def processes(specs: list[dict], workers: int) -> Iterator[dict]:
+    """``workers`` local processes; each opens its own connections to the workspace."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_fresh_worker) as pool:
         futures = [pool.submit(run_one, s) for s in specs]
         try:
             for f in as_completed(futures):
