@@ -60,11 +60,12 @@ def _fresh_worker() -> None:
 
 
 def _context():
-    """``fork`` where it is safe (Linux): workers start instantly with papermill already imported
-    (importing it costs seconds per process); ``spawn`` elsewhere."""
+    """``fork`` where it is safe (Linux, not inside a Jupyter kernel with its zmq threads): workers
+    start instantly with papermill already imported (importing it costs seconds per process);
+    ``spawn`` elsewhere."""
     import multiprocessing
 
-    if sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux") and "ipykernel" not in sys.modules:
         import papermill  # noqa: F401  (imported once here, inherited by every worker)
 
         return multiprocessing.get_context("fork")
