@@ -67,6 +67,13 @@ def test_round_trip_predicts_identically(workspace):
     reg = LinearRegression().fit(X, X["income"] * 2)
     nbtrack.log_model(reg, "reg")
     np.testing.assert_array_equal(nbtrack.load_model("reg").predict(X), reg.predict(X))
+    from sklearn.ensemble import RandomForestClassifier  # trees: skops' reduce path, nested tuples
+
+    _, y = _data()
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    assert nbtrack.log_model(forest, "forest").ref == "forest@1"
+    assert not nbtrack.log_model(RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y), "forest").new
+    np.testing.assert_array_equal(nbtrack.load_model("forest").predict_proba(X), forest.predict_proba(X))
 
 
 def test_versions_dedupe_and_references(workspace):
@@ -101,6 +108,10 @@ def test_bytes_are_canonical_across_processes(workspace, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "clf@1"
     assert model_io.skops_dumps(model) == model_io.skops_dumps(model)
+    import skops.io as sio  # the fast path writes exactly what canonicalizing skops' own archive gives
+
+    assert model_io.canonical_zip(sio.dumps(model)) == model_io.skops_dumps(model)
+    assert model_io.canonical_zip(sio.dumps(model)) == model_io._archive(*model_io._public_state(model))
     assert first.workspace.objects.get(first.oid) == model_io.skops_dumps(model)
 
 

@@ -44,13 +44,54 @@ def dumps(obj: Any, allow_pickle: bool = True) -> tuple[bytes, str]:
 
 
 def skops_dumps(obj: Any) -> bytes:
-    import skops.io as sio
-
+    """A canonical skops archive of ``obj`` (raises :class:`UnsavableModel`)."""
     try:
-        raw = sio.dumps(obj)
+        state, files = _skops_state(obj)
     except Exception as e:  # skops raises TypeError, PicklingError, ... for unsupported objects
         raise UnsavableModel(f"{type(e).__name__}: {e}") from e
-    return canonical_zip(raw)
+    return _archive(state, files)
+
+
+class _Members:
+    """Stands in for skops' ZipFile while it saves: keeps the array files in memory."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def namelist(self) -> list[str]:
+        return list(self.files)
+
+    def writestr(self, name: str, data: Any) -> None:
+        self.files[name] = bytes(data)
+
+
+def _skops_state(obj: Any) -> tuple[dict, dict[str, bytes]]:
+    """skops' schema and files, as ``skops.io.dumps`` builds them, without its zip/JSON round trip.
+
+    skops serializes the schema with ``json.dumps(indent=2)``, which runs the pure-Python
+    encoder and dominates the time for small models; taking the state directly saves that
+    and our re-parse. If skops' internals move, the public ``dumps`` path is used instead.
+    """
+    try:
+        import skops
+        from skops.io._utils import SaveContext, get_state
+    except ImportError:
+        return _public_state(obj)
+    members = _Members()
+    ctx = SaveContext(zip_file=members)  # type: ignore[arg-type]
+    state = get_state(obj, ctx)
+    ctx.clear_memo()
+    state["protocol"] = ctx.protocol
+    state["_skops_version"] = skops.__version__
+    return state, members.files
+
+
+def _public_state(obj: Any) -> tuple[dict, dict[str, bytes]]:
+    import skops.io as sio
+
+    with zipfile.ZipFile(io.BytesIO(sio.dumps(obj))) as src:
+        state = json.loads(src.read("schema.json"))
+        return state, {n: src.read(n) for n in src.namelist() if n != "schema.json"}
 
 
 def joblib_dumps(obj: Any) -> bytes:
@@ -65,19 +106,24 @@ def joblib_dumps(obj: Any) -> bytes:
 
 
 def canonical_zip(raw: bytes) -> bytes:
-    """Rewrite a skops archive so that equal models give equal bytes."""
+    """Rewrite an archive written by ``skops.io.dumps`` canonically."""
     with zipfile.ZipFile(io.BytesIO(raw)) as src:
-        schema = json.loads(src.read("schema.json"))
-        ids: dict[int, int] = {}
-        _renumber(schema, ids)
-        files = {name: src.read(name) for name in src.namelist() if name != "schema.json"}
-    renamed = {_rename(name, ids): data for name, data in files.items()}
-    schema = _rename_refs(schema, {name: _rename(name, ids) for name in files})
+        state = json.loads(src.read("schema.json"))
+        files = {n: src.read(n) for n in src.namelist() if n != "schema.json"}
+    return _archive(state, files)
+
+
+def _archive(schema: dict, files: dict[str, bytes]) -> bytes:
+    """Ids renumbered in order of appearance, fixed timestamps, sorted members, compact JSON."""
+    ids: dict[int, int] = {}
+    _renumber(schema, ids)
+    names = {name: _rename(name, ids) for name in files}
+    schema = _rename_refs(schema, names)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
-        for name in sorted(renamed):
-            dst.writestr(zipfile.ZipInfo(name, _FIXED_TIME), renamed[name])
-        dst.writestr(zipfile.ZipInfo("schema.json", _FIXED_TIME), json.dumps(schema, indent=1))
+        for old, new in sorted(names.items(), key=lambda kv: kv[1]):
+            dst.writestr(zipfile.ZipInfo(new, _FIXED_TIME), files[old])
+        dst.writestr(zipfile.ZipInfo("schema.json", _FIXED_TIME), json.dumps(schema, separators=(",", ":")))
     return out.getvalue()
 
 
@@ -89,7 +135,7 @@ def _renumber(node: Any, ids: dict[int, int]) -> None:
             node["__id__"] = ids.setdefault(old, len(ids) + 1)
         for value in node.values():
             _renumber(value, ids)
-    elif isinstance(node, list):
+    elif isinstance(node, (list, tuple)):  # the in-memory state has tuples where the JSON has lists
         for value in node:
             _renumber(value, ids)
 
@@ -105,7 +151,7 @@ def _rename(name: str, ids: dict[int, int]) -> str:
 def _rename_refs(node: Any, names: dict[str, str]) -> Any:
     if isinstance(node, dict):
         return {k: _rename_refs(v, names) for k, v in node.items()}
-    if isinstance(node, list):
+    if isinstance(node, (list, tuple)):
         return [_rename_refs(v, names) for v in node]
     if isinstance(node, str) and node in names:
         return names[node]
