@@ -77,3 +77,27 @@ print("LOADED", nbtrack.load_model("maj@1", trust=["__main__.Majority"]).predict
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "REFUSED" in text and "__main__.Majority" in text and "trust=['__main__.Majority']" in text
     assert "LOADED [1, 1, 1]" in text or "LOADED [0, 0, 0]" in text
+
+
+def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
+    split = ("from sklearn.model_selection import train_test_split\n"
+             "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)")
+    fit = ("%%track\nclf = LogisticRegression().fit(X_train, y_train)\n"
+           "acc = float((clf.predict(X_test) == y_test).mean())")
+    run_notebook(["%load_ext nbtrack", SETUP, split, fit])
+    from nbtrack.store.schema import dataset_versions, datasets, evaluations
+
+    v = nbtrack.get_model_version("clf@1", workspace)
+    with workspace.meta.read() as conn:
+        def name_of(dv):
+            return conn.execute(select(datasets.c.name).join(
+                dataset_versions, dataset_versions.c.dataset_id == datasets.c.id).where(dataset_versions.c.id == dv)).scalar()
+
+        assert name_of(v.dataset_version_id) == "X_train"
+        rows = conn.execute(select(evaluations.c.dataset_version_id, evaluations.c.metric, evaluations.c.value)
+                            .where(evaluations.c.model_version_id == v.id)).all()
+    assert [r[1] for r in rows] == ["acc"]
+    assert rows[0][2] > 0.9
+    with workspace.meta.read() as conn:
+        assert conn.execute(select(datasets.c.name).join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
+                            .where(dataset_versions.c.id == rows[0][0])).scalar() == "X_test"
