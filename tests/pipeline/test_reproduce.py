@@ -66,3 +66,12 @@ def test_script_runs_cannot_be_reproduced(workspace):
         pass
     with pytest.raises(InvalidInput, match="script run"):
         nbtrack.reproduce(run.id)
+
+
+def test_tracked_cell_gets_its_recorded_dataframe_inputs_back(run_notebook, workspace):
+    run_notebook(["%load_ext nbtrack\nimport pandas as pd\nraw = pd.DataFrame({'x': [1.0, 2.0, 4.0]})",
+                  "%%track\ntotal = float(raw['x'].sum())"])
+    cell = nbtrack.runs(kind="cell").iloc[0]
+    result = nbtrack.reproduce(cell.id)
+    assert result.matched, result.metrics
+    assert nbtrack.get_run(result.reproduced).metrics["total"] == 7.0

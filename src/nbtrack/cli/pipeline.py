@@ -14,6 +14,17 @@ PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, meta
                      help="a parameter, parsed like papermill -p (repeatable)")
 
 
+def skip_slow_optional_imports() -> None:
+    """Keep jsonschema from importing ``rfc3987_syntax`` in this (our own) process.
+
+    jsonschema imports it, when installed, only to check ``iri`` string formats, which
+    notebook validation never uses; building its grammar costs seconds at every start
+    (papermill -> nbformat -> jsonschema), more than the rest of ``nbtrack run``.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def _echo_gates(gates) -> None:
     for g in gates:
         click.echo(f"  {g}")
@@ -38,6 +49,7 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
 
     In Python: nbtrack.run_pipeline(PIPELINE, params={...}, gates=[...])
     """
+    skip_slow_optional_imports()
     from ..pipeline.parameters import parse_pairs
     from ..pipeline.run import run_pipeline
 
@@ -93,6 +105,7 @@ def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select,
 
     In Python: nbtrack.sweep(PIPELINE, {"C": [0.1, 1]}, parallel=2, select="metrics.auc")
     """
+    skip_slow_optional_imports()
     from ..pipeline.sweep import parse_space, sweep
 
     if not params:
@@ -141,6 +154,7 @@ def reproduce_cmd(run_id, tolerance, timeout) -> None:
 
     In Python: nbtrack.reproduce(RUN_ID, tolerance=1e-9)
     """
+    skip_slow_optional_imports()
     from ..pipeline.reproduce import reproduce
 
     res = reproduce(run_id, tolerance=tolerance, timeout=timeout)

@@ -10,20 +10,19 @@ import time
 from sqlalchemy import select
 
 from ..errors import InvalidInput, NotebookExecutionError
-from ..store.schema import dataset_versions, datasets, lineage, runs as runs_t, tags
+from ..store.schema import runs as runs_t, tags
 from ..workspace import Workspace
 
 TAG = "nbtrack.reproduces"
 
 
 def recorded_inputs(ws: Workspace, run_id: str) -> dict[str, str]:
-    """``{variable: "dataset@version"}`` for each input dataset version the run read."""
-    q = (select(lineage.c.variable, datasets.c.name, dataset_versions.c.version)
-         .join(dataset_versions, dataset_versions.c.id == lineage.c.dataset_version_id)
-         .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
-         .where(lineage.c.run_id == run_id, lineage.c.direction == "input"))
-    with ws.meta.read() as conn:
-        return {var: f"{name}@{v}" for var, name, v in conn.execute(q) if var and var.isidentifier()}
+    """``{variable: "dataset@version"}`` for each input dataset version the run read (its lineage)."""
+    from ..snapshot.lineage import run_lineage
+
+    items = run_lineage(run_id, workspace=ws)["inputs"]
+    return {i["variable"]: i["ref"] for i in items
+            if i["kind"] == "dataset" and i["variable"] and i["variable"].isidentifier()}
 
 
 def cell_notebook(source: str, inputs: dict[str, str], run_id: str):
