@@ -101,13 +101,14 @@ def _specs(ws: Workspace, pv, sets: list[dict], texts: list[dict], parent: str, 
     return [{**base, "index": i, "params": p, "texts": t} for i, (p, t) in enumerate(zip(sets, texts))]
 
 
-def _texts_for(sets: list[dict], space: dict[str, list], space_texts: dict[str, list[str]] | None) -> list[dict]:
-    if not space_texts:
-        return [{} for _ in sets]
-    out = []
-    for s in sets:
-        out.append({k: space_texts[k][space[k].index(v)] for k, v in s.items() if k in space_texts})
-    return out
+def _sets(space: dict[str, list], space_texts: dict[str, list[str]] | None, n_random: int | None,
+          seed: int | None) -> tuple[list[dict], list[dict]]:
+    """Parameter sets and the command-line text of each value (kept for ``str`` parameters)."""
+    texts = space_texts or {}
+    items = {k: list(zip(v, texts.get(k) or [None] * len(v))) for k, v in space.items()}
+    combos = expand(items, n_random, seed)
+    return ([{k: v for k, (v, _) in c.items()} for c in combos],
+            [{k: t for k, (_, t) in c.items() if t is not None} for c in combos])
 
 
 def sweep(
@@ -159,8 +160,7 @@ def sweep(
         raise InvalidInput(f"--parallel must be at least 1, got {parallel}")
     if register and not select:
         raise InvalidInput("--register needs --select METRIC to choose the best run")
-    sets = expand(space, random, seed)
-    texts = _texts_for(sets, space, space_texts)
+    sets, texts = _sets(space, space_texts, random, seed)
     checked = []  # every set is checked before the first run starts
     for s, t in zip(sets, texts):
         values = validate(pv.parameters, s, t, pipeline=pv.label)
