@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
 from registry.regfixtures import move_alias_at_barrier, promote_at_barrier, trained_run
 
 import nbtrack
 
 
-def test_two_processes_race_on_one_alias(workspace):
+STORES = [pytest.param("workspace", id="sqlite"), pytest.param("pg_workspace", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_two_processes_race_on_one_alias(store, request):
+    request.getfixturevalue(store)
     for C, auc in ((0.01, 0.8), (1.0, 0.9), (100.0, 0.85)):
         nbtrack.register_model("churn", run=trained_run(C, auc)[0])
     nbtrack.set_alias("churn", "production", 1)
@@ -39,8 +45,10 @@ def test_two_processes_race_on_one_alias(workspace):
     assert len(rows) == 3
 
 
-def test_racing_promotions_never_lose_an_update(workspace):
+@pytest.mark.parametrize("store", STORES)
+def test_racing_promotions_never_lose_an_update(store, request):
     """Gated promotions racing: whatever the timing, every move starts where the previous one ended."""
+    request.getfixturevalue(store)
     for C, auc in ((0.01, 0.8), (1.0, 0.9), (100.0, 0.85)):
         nbtrack.register_model("churn", run=trained_run(C, auc)[0])
     nbtrack.set_alias("churn", "production", 1)

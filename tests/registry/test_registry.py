@@ -10,7 +10,10 @@ import nbtrack
 from nbtrack.errors import GateFailed, InvalidInput, NotFound
 
 
-def test_full_lifecycle_and_audit_trail(workspace, monkeypatch):
+@pytest.mark.parametrize("store", [
+    pytest.param("workspace", id="sqlite"), pytest.param("pg_workspace", id="postgres", marks=pytest.mark.postgres)])
+def test_full_lifecycle_and_audit_trail(store, request, monkeypatch):
+    request.getfixturevalue(store)
     monkeypatch.setenv("NBTRACK_USER", "alice")
     X, _ = frame()
     r1, m1 = trained_run(0.01, 0.80)

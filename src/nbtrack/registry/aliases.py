@@ -53,13 +53,15 @@ def held(conn: Connection, name: str, alias: str, lock: bool = False) -> tuple[i
     mid = model_id(conn, name)
     if mid is None:
         return None, None
-    q = (select(aliases.c.version_id, model_versions.c.version)
-         .join(model_versions, model_versions.c.id == aliases.c.version_id)
-         .where(aliases.c.model_id == mid, aliases.c.alias == alias))
+    q = select(aliases.c.version_id).where(aliases.c.model_id == mid, aliases.c.alias == alias)
     if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update(of=aliases)
-    row = conn.execute(q).first()
-    return (row[0], row[1]) if row else (None, None)
+        # Lock the alias row alone: with a join, PostgreSQL re-checks the join against the
+        # old row after waiting for a concurrent update and would report the alias unset.
+        q = q.with_for_update()
+    vid = conn.execute(q).scalar()
+    if vid is None:
+        return None, None
+    return vid, conn.execute(select(model_versions.c.version).where(model_versions.c.id == vid)).scalar()
 
 
 def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, expected: Any, action: str,
