@@ -133,10 +133,11 @@ class ComparePanel(Panel):
             self.param = param if param in params else compare.default_param(self.runs, params)
         finally:
             self.busy = False
+        self.draw_plots()  # before showing the images: an empty image shows as a broken icon
         note = [] if len(self.runs) > 1 else [hint("Tick one more run to compare.")]
+        images = [w for w in (self.w_history, self.w_scatter) if w.value]
         self.children = note + [self.w_table, widgets.HBox([self.w_metric, self.w_param]),
-                                widgets.HBox([self.w_history, self.w_scatter])]
-        self.draw_plots()
+                                widgets.HBox(images, layout=widgets.Layout(flex_flow="row wrap"))]
 
     def draw_plots(self) -> None:
         """Redraw both plots for the chosen metric and param."""

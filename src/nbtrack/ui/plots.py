@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-FIGSIZE = (6.0, 3.2)
+FIGSIZE = (5.4, 3.0)
 
 
 def _figure():
@@ -66,6 +66,7 @@ def scatter_figure(xs: Sequence[Any], ys: Sequence[float], labels: Sequence[str]
         pos = [float(cats.index(str(x))) for x in xs]
         ax.set_xticks(range(len(cats)), cats)
     ax.scatter(pos, [float(y) for y in ys])
+    ax.margins(0.15)  # keep the points (and their labels) off the frame
     for x, y, label in zip(pos, ys, labels):
         ax.annotate(label, (x, float(y)), fontsize="x-small", xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(xlabel)

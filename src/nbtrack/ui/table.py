@@ -14,7 +14,7 @@ from .pages import Page, parse_sort
 
 CELL = ("display:inline-block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;"
         "padding:0 6px;box-sizing:border-box;vertical-align:middle;")
-ROW = "display:flex;align-items:center;font-size:12px;line-height:22px;font-family:var(--jp-ui-font-family, sans-serif)"
+ROW = "display:inline-flex;align-items:center;vertical-align:middle;font-size:12px;line-height:22px;font-family:var(--jp-ui-font-family, sans-serif)"
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ BASE = (
     Column("id", "run", 76, "id"),
     Column("name", "name", 170),
     Column("status", "status", 80, "status"),
-    Column("started", "started (UTC)", 140, "time"),
+    Column("started", "started (UTC)", 150, "time"),
     Column("duration", "duration", 70, "duration"),
     Column("cell_version", "v", 36),
 )
@@ -68,7 +68,8 @@ def row_html(cols: list[Column], record: dict) -> str:
         align = "text-align:right;" if col.kind in ("value", "duration") else ""
         cells.append(f'<span title="{esc(text)}" style="{CELL}{align}width:{col.width}px">'
                      f'{cell_html(col, record.get(col.key))}</span>')
-    return f'<div class="nbtrack-row" data-run-id="{esc(record.get("id"))}" style="{ROW}">{"".join(cells)}</div>'
+    # a <span>: the row is a checkbox label, where frontends keep phrasing content only
+    return f'<span class="nbtrack-row" data-run-id="{esc(record.get("id"))}" style="{ROW}">{"".join(cells)}</span>'
 
 
 def header_html(cols: list[Column], sort_by: str, indent: int = 0) -> str:
@@ -79,7 +80,7 @@ def header_html(cols: list[Column], sort_by: str, indent: int = 0) -> str:
         arrow = (" \u25bc" if desc else " \u25b2") if col.key == key else ""
         cells.append(f'<span title="{esc(col.key)}" style="{CELL}font-weight:600;width:{col.width}px">'
                      f'{esc(col.title)}{arrow}</span>')
-    return f'<div class="nbtrack-header" style="{ROW};border-bottom:2px solid #888">{"".join(cells)}</div>'
+    return f'<div class="nbtrack-header" style="{ROW};display:flex;border-bottom:2px solid #888">{"".join(cells)}</div>'
 
 
 def records(page: Page) -> list[dict]:

@@ -9,6 +9,7 @@ Drive it from code (or tests) through its traits: ``filter_text``,
 
 from __future__ import annotations
 
+import os
 import time
 
 import ipywidgets as widgets
@@ -41,6 +42,7 @@ class RowView(widgets.Checkbox):
     def show(self, record: dict, cols, selected: set[str]) -> None:
         self.run_id = record["id"]
         self.description = table.row_html(cols, record)
+        self.tooltip = f"run {self.run_id}: tick to compare it and see it in the Run tab"
         self.value = self.run_id in selected
 
     def _checked(self, change) -> None:
@@ -171,8 +173,8 @@ class Browser(widgets.VBox):
         self._draw(page)
 
     def _draw(self, page: Page | None) -> None:
-        where = f"runs of {self.notebook}" if self.notebook else "all runs"
-        self.w_title.value = f'<b>nbtrack</b> \u00b7 {esc(where)}'
+        where = f"runs of {os.path.basename(self.notebook)}" if self.notebook else "all runs"
+        self.w_title.value = f'<b>nbtrack</b> \u00b7 <span title="{esc(self.notebook)}">{esc(where)}</span>'
         self.w_message.value = (f'<span style="color:#cf222e">{esc(self.message)}</span>'
                                 if self.message else "")
         records = table.records(page) if page is not None else []
