@@ -157,6 +157,7 @@ def _big(n: int = 20_000) -> pd.DataFrame:
 
 def test_changed_region_rewrites_only_its_chunks(monkeypatch):
     monkeypatch.setattr(frames, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(frames, "MIN_CHUNK_ROWS", 256)
     df = _big()
     store = MemStore()
     _, a = roundtrip(df, store)
@@ -178,6 +179,7 @@ def test_previous_chunk_rows_are_reused():
 
 def test_partial_decode_keeps_labels(monkeypatch):
     monkeypatch.setattr(frames, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(frames, "MIN_CHUNK_ROWS", 256)
     df = _big(5000)
     df.index = pd.RangeIndex(start=10, step=3, stop=10 + 3 * 5000)
     store = MemStore()

@@ -19,6 +19,7 @@ from nbtrack.store.schema import dataset_chunks, dataset_versions
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(frames, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(frames, "MIN_CHUNK_ROWS", 256)
 
 
 def frame(n: int = 10_000, seed: int = 0) -> pd.DataFrame:

@@ -21,6 +21,7 @@ def frame(n: int = 8000) -> pd.DataFrame:
 @pytest.fixture
 def small_chunks(monkeypatch):
     monkeypatch.setattr(frames, "CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(frames, "MIN_CHUNK_ROWS", 256)
 
 
 # -- lineage -------------------------------------------------------------------------------

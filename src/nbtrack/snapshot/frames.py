@@ -29,11 +29,12 @@ import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
 from ..store.objects import hash_bytes
-from .stats import table_stats
+from .stats import one_column, sample_table
 
 FORMAT = "nbtrack.frame/1"
 CHUNK_BYTES = 8 << 20
-MIN_CHUNK_ROWS = 1024
+MIN_CHUNK_ROWS = 8192  # below this, per-file overhead outweighs finer deduplication
+MIN_CHUNKS = 64
 COMPRESSION = "snappy"
 # A small dictionary page limit: low-cardinality columns stay dictionary-encoded, the
 # others fall back to plain encoding after a few thousand values instead of paying for
@@ -123,10 +124,25 @@ def _object_info(frame: Any) -> dict[str, Any]:
 
 
 # -- chunking and encoding ---------------------------------------------------------------
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """One long-lived pool per size: starting threads on every snapshot costs milliseconds."""
+    pool = _pools.get(threads)
+    if pool is None:
+        pool = _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="nbtrack-snapshot")
+    return pool
+
+
 def chunk_rows(table: pa.Table, previous: int | None = None) -> int:
-    """Rows per chunk: a power of two near CHUNK_BYTES, or the previous version's if close."""
+    """Rows per chunk: a power of two, at most about CHUNK_BYTES and about 1/MIN_CHUNKS
+    of the rows (so a small edit rewrites a small share), at least MIN_CHUNK_ROWS; or
+    the previous version's row count while it stays within 4x of that."""
     per_row = max(1.0, table.nbytes / max(1, table.num_rows))
-    ideal = max(MIN_CHUNK_ROWS, 2 ** int(math.log2(max(1.0, CHUNK_BYTES / per_row))))
+    by_bytes = 2 ** int(math.log2(max(1.0, CHUNK_BYTES / per_row)))
+    by_count = 2 ** int(math.log2(max(1.0, table.num_rows / MIN_CHUNKS)))
+    ideal = max(MIN_CHUNK_ROWS, min(by_bytes, by_count))
     if previous and ideal / 4 <= previous <= ideal * 4:
         return previous
     return ideal
@@ -169,10 +185,12 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         put(oid, data)
         return oid, bound[1], len(data)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        stats_future = pool.submit(table_stats, table, [str(c) for c in table.column_names])
-        chunks = list(pool.map(write, bounds))
-        stats = stats_future.result()
+    sample, step = sample_table(table)
+    pool = _pool(threads)
+    # chunk writes and per-column statistics share the pool (pyarrow and numpy release the GIL)
+    stat_jobs = [pool.submit(one_column, table, sample, step, i) for i in range(table.num_columns)]
+    chunks = list(pool.map(write, bounds))
+    stats = {str(name): job.result() for name, job in zip(table.column_names, stat_jobs)}
     schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
     if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
         objects["empty_categories"] = _categories(table)
@@ -227,8 +245,7 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     def read(i: int) -> pa.Table:
         return pq.read_table(pa.BufferReader(get(manifest["chunks"][i])), schema=schema)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        tables = list(pool.map(read, picked))
+    tables = list(_pool(threads).map(read, picked))
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     meta, positions = manifest["pandas"], None
     if chunks is not None:
