@@ -220,3 +220,26 @@ def test_manifest_statistics():
     assert st_["c"]["top"] == [["a", 2], ["b", 1]]
     assert st_["s"]["top"][0] == ["u", 3]
     assert st_["t"]["min"].startswith("2020-01-01")
+
+
+# -- the fast fingerprint ------------------------------------------------------------------
+def test_fingerprint_follows_values_names_and_dtypes():
+    df = pd.DataFrame({"a": np.arange(5), "s": pd.Series(list("abcde"), dtype=object)})
+    same = pd.DataFrame({"a": np.arange(5), "s": pd.Series(["".join(c) for c in "abcde"], dtype=object)})
+    assert fingerprint(df) == fingerprint(same)  # object columns are hashed by value, not by pointer
+    variants = [
+        df.assign(a=df["a"].astype("uint64")),  # same bytes, other dtype
+        df.rename(columns={"a": "b"}),
+        df.set_axis(pd.RangeIndex(1, 6)),
+        df.assign(s=pd.Series(list("abcdf"), dtype=object)),
+        df.assign(s=pd.Series(["a", None, "c", "d", "e"], dtype=object)),
+        df.assign(s=pd.Series(["a", np.nan, "c", "d", "e"], dtype=object)),
+        df.assign(s=df["s"].astype("category")),
+        df["a"],
+    ]
+    prints = {fingerprint(v) for v in variants}
+    assert len(prints) == len(variants) and fingerprint(df) not in prints
+    mutated = df.copy()
+    before = fingerprint(mutated)
+    mutated.loc[2, "a"] = 100
+    assert fingerprint(mutated) != before

@@ -62,11 +62,11 @@ class DataHook:
     def _snapshot(self, ctx: CellContext, var: str, obj: Any, run_id: str | None) -> Any:
         from ..snapshot.datasets import snapshot_frame
 
-        size, limit = _size(obj), max_bytes()
-        if size > limit:
-            ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
-            return None
         try:
+            size, limit = _size(obj), max_bytes()
+            if size > limit:
+                ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
+                return None
             return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws)
         except Exception as e:  # one frame failing never stops the others, nor the cell
             ctx.warnings.append(f"dataset {var!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
