@@ -152,6 +152,9 @@ def test_signature_params_and_lineage(workspace):
     assert sig["n_features"] == 3
     assert sig["output"] == {"kind": "classifier", "classes": [0, 1]}
     assert "predict_proba" in sig["methods"]
+    import sklearn
+
+    assert sig["packages"]["sklearn"] == sklearn.__version__ and "numpy" in sig["packages"]
     assert v.params["logisticregression__C"] == 1.0 and v.run_id == run.id
     assert nbtrack.get_run(run.id).params["clf.logisticregression__C"] == 1.0
     with workspace.meta.read() as conn:

@@ -75,7 +75,20 @@ def signature(obj: Any, X: Any = None) -> dict[str, Any]:
         "n_features": int(n) if n is not None else (len(names) if names else None),
         "output": output_kind(obj),
         "methods": [m for m in ("predict", "predict_proba", "decision_function", "transform") if hasattr(obj, m)],
+        "packages": packages(obj),
     }
+
+
+def packages(obj: Any) -> dict[str, str]:
+    """Versions of the model's own package and of numpy/scipy/skops, as loaded now (no new imports)."""
+    roots = {type(obj).__module__.split(".", 1)[0], "numpy", "scipy", "skops", "joblib"}
+    out = {}
+    for root in sorted(roots):
+        mod = sys.modules.get(root)
+        version = getattr(mod, "__version__", None) if mod is not None else None
+        if isinstance(version, str):
+            out[root] = version
+    return out
 
 
 def _frame_dtypes(X: Any) -> dict[str, str]:
