@@ -170,3 +170,17 @@ def test_numpy_functions_are_not_trusted_by_default():
     assert model_io.default_trusted("numpy.ndarray")
     assert not model_io.default_trusted("numpy.load")
     assert not model_io.default_trusted("builtins.eval")
+
+
+def test_version_mismatch_warns(workspace):
+    import json
+
+    from nbtrack.store.schema import model_versions
+
+    model, _ = _clf()
+    v = nbtrack.log_model(model, "clf")
+    sig = dict(v.signature, packages={"sklearn": "0.0.1"})
+    with workspace.meta.write() as conn:
+        conn.execute(model_versions.update().where(model_versions.c.id == v.id).values(signature=json.dumps(sig)))
+    with pytest.warns(UserWarning, match="saved with sklearn 0.0.1"):
+        nbtrack.load_model("clf@1")

@@ -57,10 +57,25 @@ class ModelVersion:
     def load(self, trust: bool | list[str] | None = None) -> Any:
         """The model object (see :func:`load_model` for ``trust``)."""
         ws = self.workspace or get_workspace()
-        return model_io.loads(ws.objects.get(self.oid), self.format, trust, what=f"model {self.ref}")
+        obj = model_io.loads(ws.objects.get(self.oid), self.format, trust, what=f"model {self.ref}")
+        _warn_versions(self, obj)
+        return obj
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "workspace"}
+
+
+def _warn_versions(mv: ModelVersion, obj: Any) -> None:
+    """Warn when the model's own package is loaded at another version than it was saved with."""
+    import sys
+    import warnings
+
+    saved = (mv.signature or {}).get("packages") or {}
+    root = type(obj).__module__.split(".", 1)[0]
+    now = getattr(sys.modules.get(root), "__version__", None)
+    if root in saved and now and saved[root] != now:
+        warnings.warn(f"model {mv.ref} was saved with {root} {saved[root]} and is loaded with {now}; "
+                      "its predictions may differ", stacklevel=3)
 
 
 def check_name(name: str) -> str:
