@@ -162,3 +162,13 @@ def test_browser_widget_renders_and_lists_the_runs(lab, page, tmp_path):
     assert shot.stat().st_size > 10_000
     if os.environ.get("NBTRACK_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(shot, DOCS_PNG)
+
+    widget.locator(".lm-TabBar-tabLabel", has_text="Cell history").click()  # the ticked run's cell
+    diff = widget.locator(".nbtrack-diff")
+    expect(diff).to_be_visible()
+    expect(diff.locator(".nbtrack-add")).to_contain_text(["lr = 0.05", "epochs = 5"])
+    expect(widget.locator(".nbtrack-versions tr")).to_have_count(3)  # header + 2 versions
+    widget.screenshot(path=str(tmp_path / "history.png"))
+    widget.locator(".lm-TabBar-tabLabel", has_text="Run").click()
+    expect(widget.locator(".nbtrack-run-params")).to_contain_text("lr")
+    widget.screenshot(path=str(tmp_path / "run.png"))
