@@ -72,11 +72,23 @@ try:
 except UntrustedModel as e:
     print("REFUSED", e)
 print("LOADED", nbtrack.load_model("maj@1", trust=["__main__.Majority"]).predict(X[:3]).tolist())
+class Odd:
+    z = None
+odd = Odd(); odd.z = 1 + 2j  # skops cannot save complex numbers: joblib, unsafe
+v = nbtrack.log_model(odd, "odd")
+print("FORMAT", v.format, v.unsafe)
+try:
+    nbtrack.load_model("odd")
+except UntrustedModel as e:
+    print("PICKLE REFUSED", e)
+print("PICKLE LOADED", nbtrack.load_model("odd", trust=True).z)
 """
     nb = run_notebook(["%load_ext nbtrack", SETUP, custom, "%%track\nmaj = Majority().fit(X, y)", load])
     text = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "REFUSED" in text and "__main__.Majority" in text and "trust=['__main__.Majority']" in text
     assert "LOADED [1, 1, 1]" in text or "LOADED [0, 0, 0]" in text
+    assert "FORMAT joblib True" in text and "PICKLE LOADED (1+2j)" in text
+    assert "PICKLE REFUSED" in text and "trust=True" in text
 
 
 def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
