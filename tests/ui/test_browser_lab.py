@@ -172,3 +172,12 @@ def test_browser_widget_renders_and_lists_the_runs(lab, page, tmp_path):
     widget.locator(".lm-TabBar-tabLabel", has_text="Run").click()
     expect(widget.locator(".nbtrack-run-params")).to_contain_text("lr")
     widget.screenshot(path=str(tmp_path / "run.png"))
+
+
+def test_missing_browser_skips_locally_but_fails_in_ci(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="required in CI"):
+        _missing("chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _missing("chromium")

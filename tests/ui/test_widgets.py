@@ -160,3 +160,14 @@ def test_fallback_html_for_frontends_without_widgets(big):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/html"].count('class="nbtrack-row"') == 5
     assert "run-09999" in bundle["text/plain"] and "of 10,000" in bundle["text/plain"]
+
+
+def test_no_workspace_yet_is_a_message(tmp_path, monkeypatch):
+    from nbtrack import workspace as ws_mod
+
+    ws_mod.reset_cache()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NBTRACK_URI", raising=False)
+    b = ui.browser(notebook="x.ipynb")
+    assert b.message.startswith("NotFound: no nbtrack workspace") and b.rows == []
+    assert not (tmp_path / ".nbtrack").exists()  # browsing never creates one
