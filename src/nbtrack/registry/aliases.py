@@ -94,7 +94,9 @@ def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, e
     except IntegrityError:  # PostgreSQL: someone inserted the alias first
         done = 0
     if done != 1:
-        raise Conflict(_conflict(name, alias, current, "something else"), expected=current, current=None)
+        raise Conflict(f"{name}@{alias} changed concurrently while it was being moved; nothing was changed. "
+                       f"Check `nbtrack events --target {name}@{alias}` and retry if still wanted",
+                       expected=current, current=None)
     to = target.version if target is not None else None
     info = {"from": current, "to": to, **(detail or {})}
     eid = events.record(conn, action, events.alias_target(name, alias), info, reason, who)
