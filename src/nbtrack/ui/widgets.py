@@ -130,8 +130,8 @@ class Browser(widgets.VBox):
         self.row_layout, self.row_style = widgets.Layout(width="100%"), CheckboxStyle()
         self.w_rows = widgets.VBox()
         self.w_pager = widgets.HTML()
-        self.w_prev = widgets.Button(description="\u25c0 newer", layout=small)
-        self.w_next = widgets.Button(description="older \u25b6", layout=small)
+        self.w_prev = widgets.Button(description="\u25c0 prev", layout=small)
+        self.w_next = widgets.Button(description="next \u25b6", layout=small)
         self.w_prev.on_click(lambda _b: setattr(self, "page", max(0, self.page - 1)))
         self.w_next.on_click(lambda _b: setattr(self, "page", self.page + 1))
         self.run_panel, self.history_panel, self.compare_panel = (
