@@ -51,7 +51,8 @@ def test_tracked_fit_creates_one_version(run_notebook, workspace):
 
 def test_untracked_and_non_model_cells_make_nothing(run_notebook, workspace):
     run_notebook(["%load_ext nbtrack", SETUP, "clf = LogisticRegression().fit(X, y)",
-                  "%%track\nunfitted = LogisticRegression()\nz = X.sum()"])
+                  "%%track\nunfitted = LogisticRegression()\nz = X.sum()",
+                  "%%track --no-models\nclf2 = LogisticRegression().fit(X, y)"])
     assert _outputs(workspace) == []
 
 

@@ -90,6 +90,7 @@ class TrackMagics(Magics):
     @argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
     @argument("--no-params", action="store_true", help="do not log literal assignments as params")
     @argument("--no-data", action="store_true", help="do not snapshot DataFrames the cell reads or writes")
+    @argument("--no-models", action="store_true", help="do not store fitted scikit-learn models as model versions")
     @argument("--summary", action="store_true", help="show a one-line summary of the run")
     @cell_magic
     def track(self, line: str, cell: str) -> None:

@@ -8,7 +8,8 @@ columns match ``feature_names_in_`` (see the data hook's
 ``ctx.state["datasets"]``); a matching frame named like ``X_test``/``valid``
 is evaluation data, and the cell's metrics are recorded as evaluations on it.
 
-The hook costs a dictionary lookup when scikit-learn was never imported.
+The hook costs a dictionary lookup when scikit-learn was never imported;
+``%%track --no-models`` switches it off for a cell.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ModelHook:
         return None
 
     def after(self, ctx: CellContext) -> None:
-        if ctx.error is not None or sys.modules.get("sklearn") is None:
+        if ctx.error is not None or sys.modules.get("sklearn") is None or getattr(ctx.args, "no_models", False):
             return
         from ..snapshot.signature import is_fitted
 
