@@ -79,3 +79,20 @@ def promote_at_barrier(barrier, results, version: int, user: str) -> None:
         results.put((user, "ok" if res.accepted else "refused", version))
     except Conflict as e:
         results.put((user, "conflict", str(e)))
+
+
+def log_models_at_barrier(barrier, results, seed: int, n: int) -> None:
+    """Child process of the version-numbering race: log ``n`` different models under one name."""
+    from sklearn.linear_model import LogisticRegression
+
+    import nbtrack
+    from nbtrack import workspace
+
+    workspace.reset_cache()
+    X, y = frame(seed)
+    fitted = [LogisticRegression(C=0.5 + seed * 100 + i).fit(X, y) for i in range(n)]
+    barrier.wait(timeout=60)
+    try:
+        results.put([nbtrack.log_model(m, "m").version for m in fitted])
+    except Exception as e:  # report, do not hang the parent
+        results.put(f"{type(e).__name__}: {e}")

@@ -86,9 +86,7 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
     with ws.meta.write() as conn:
         pins, env_oid = notebook_inputs(conn, path)
         env_oid = env_oid or _current_env(ws)
-        pid = conn.execute(select(pl.c.id).where(pl.c.name == name)).scalar()
-        if pid is None:
-            pid = conn.execute(insert(pl).values(name=name, created=time.time())).inserted_primary_key[0]
+        pid = _pipeline_id(conn, name)
         last = conn.execute(select(func.max(pv.c.version)).where(pv.c.pipeline_id == pid)).scalar() or 0
         row = {"pipeline_id": pid, "version": last + 1, "notebook_path": path, "notebook_oid": oid,
                "parameters": json.dumps(schema), "pins": json.dumps(pins, sort_keys=True), "env_oid": env_oid,
@@ -98,6 +96,21 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
                       {"notebook": path, "notebook_oid": oid, "parameters": [p["name"] for p in schema],
                        "pins": pins, "env_oid": env_oid}, reason)
         return _row(conn.execute(_query().where(pl.c.id == pid, pv.c.version == last + 1)).first())
+
+
+def _pipeline_id(conn: Connection, name: str) -> int:
+    """Pipeline ``name``'s id, created if missing; locked on PostgreSQL while its next version is numbered."""
+    q = select(pl.c.id).where(pl.c.name == name)
+    pg = conn.dialect.name == "postgresql"
+    if conn.execute(q).scalar() is None:
+        if pg:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(pl).values(name=name, created=time.time()).on_conflict_do_nothing(
+                index_elements=["name"]))
+        else:
+            conn.execute(insert(pl).values(name=name, created=time.time()))
+    return conn.execute(q.with_for_update() if pg else q).scalar()
 
 
 def _paths(path: str) -> list[str]:

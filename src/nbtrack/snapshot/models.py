@@ -115,10 +115,26 @@ def _loads(text: str | None) -> Any:
 
 
 def model_id(conn: Connection, name: str, create: bool = False, now: float | None = None) -> int | None:
-    found = conn.execute(select(models.c.id).where(models.c.name == name)).scalar()
-    if found is not None or not create:
+    """The id of model ``name``; with ``create``, made if missing and locked for numbering a version.
+
+    SQLite write transactions are already serialized (``BEGIN IMMEDIATE``); on
+    PostgreSQL the insert tolerates a concurrent one and the row is locked so two
+    writers cannot both take the same next version number.
+    """
+    q = select(models.c.id).where(models.c.name == name)
+    found = conn.execute(q).scalar()
+    if not create:
         return found
-    return conn.execute(insert(models).values(name=name, created=now or time.time())).inserted_primary_key[0]
+    pg = conn.dialect.name == "postgresql"
+    if found is None:
+        if pg:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(pg_insert(models).values(name=name, created=now or time.time())
+                         .on_conflict_do_nothing(index_elements=["name"]))
+        else:
+            conn.execute(insert(models).values(name=name, created=now or time.time()))
+    return conn.execute(q.with_for_update() if pg else q).scalar()
 
 
 def resolve(conn: Connection, ref: str, ws: Workspace | None = None) -> ModelVersion:
