@@ -28,7 +28,7 @@ def _numeric(values) -> bool:
 def plot_sweep(sweep_id: str, metric: str, workspace: Workspace | None = None):
     """One panel per swept parameter: ``metric`` of each run against the parameter's value.
 
-    Numeric parameters spanning more than two decades get a log axis; others are
+    Numeric parameters spanning two decades or more get a log axis; others are
     categories. Failed runs (no metric) are left out.
 
     Returns
@@ -53,7 +53,7 @@ def plot_sweep(sweep_id: str, metric: str, workspace: Workspace | None = None):
         if _numeric(xs):
             ax.scatter(xs, ys)
             pos = [x for x in xs if x > 0]
-            if len(pos) == len(xs) and pos and max(pos) / min(pos) > 100:
+            if len(pos) == len(xs) and pos and max(pos) / min(pos) >= 100:
                 ax.set_xscale("log")
         else:
             labels = sorted({json.dumps(x) if not isinstance(x, str) else x for x in xs})

@@ -59,13 +59,19 @@ def _fresh_worker() -> None:
     run._env_oids.clear()
 
 
+def _in_kernel() -> bool:
+    """True inside a running Jupyter kernel (merely importing ipykernel does not count)."""
+    app = sys.modules.get("ipykernel.kernelapp")
+    return bool(app is not None and app.IPKernelApp.initialized())
+
+
 def _context():
     """``fork`` where it is safe (Linux, not inside a Jupyter kernel with its zmq threads): workers
     start instantly with papermill already imported (importing it costs seconds per process);
     ``spawn`` elsewhere."""
     import multiprocessing
 
-    if sys.platform.startswith("linux") and "ipykernel" not in sys.modules:
+    if sys.platform.startswith("linux") and not _in_kernel():
         import papermill  # noqa: F401  (imported once here, inherited by every worker)
 
         return multiprocessing.get_context("fork")
