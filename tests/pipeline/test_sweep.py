@@ -72,3 +72,15 @@ def test_dask_local_cluster_sweep(approve, workspace):
     _check_structure(res.sweep_id, 6, failed=0)
     hosts = set(nbtrack.runs(parent=res.sweep_id).id.map(lambda i: nbtrack.get_run(i).tags.get("nbtrack.sweep")))
     assert hosts == {res.sweep_id}
+
+
+def test_workers_fork_outside_a_kernel_even_after_ipykernel_was_imported():
+    import sys
+
+    import ipykernel.kernelapp  # noqa: F401  (jupyter_client imports it when it finds kernelspecs)
+
+    from nbtrack.pipeline import workers
+
+    assert not workers._in_kernel()
+    if sys.platform.startswith("linux"):
+        assert workers._context().get_start_method() == "fork"
