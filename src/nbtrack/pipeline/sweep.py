@@ -138,7 +138,8 @@ def sweep(
     space : dict
         Values to try per parameter: ``{"C": [0.1, 1], "penalty": ["l1", "l2"]}``.
     random, seed : int, optional
-        Draw ``random`` sets from the grid instead of running all of it.
+        Draw ``random`` distinct sets from the grid instead of running all of it
+        (with repetition only when ``random`` exceeds the grid's size).
     parallel : int
         Local worker processes (1: one after the other in this process).
     dask : str or distributed.Client, optional
