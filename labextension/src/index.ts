@@ -20,13 +20,20 @@ const REFRESH_DELAY_MS = 300;
 class NotebookAccess implements INotebookAccess {
   constructor(private readonly tracker: INotebookTracker) {}
 
-  restore(source: string, cellId: string | null): string | null {
+  restore(source: string, cellId: string | null, label: string | null): string | null {
     const panel = this.tracker.currentWidget;
     if (!panel) {
       return null;
     }
     const nb = panel.content;
     let index = cellId ? nb.widgets.findIndex(c => c.model.id === cellId) : -1;
+    if (index < 0 && label) {
+      // runs executed outside JupyterLab (nbclient, papermill) carry no cell id
+      index = nb.widgets.findIndex(c => {
+        const first = c.model.sharedModel.getSource().split('\n', 1)[0].trim();
+        return first.startsWith('%%track') && first.split(/\s+/)[1] === label;
+      });
+    }
     if (index < 0) {
       index = nb.activeCellIndex;
     }

@@ -60,6 +60,10 @@ export class VersionsModel {
   model: IModel | null = null;
   /** ms from a refresh's start until its first page of runs arrived. */
   firstPageMs: number | null = null;
+  /** performance.now() when the last refresh started (for the render timing). */
+  refreshStartedAt = 0;
+  /** ms from the last refresh's start until its first rows were in the DOM (set by RunList). */
+  firstRenderMs: number | null = null;
 
   /** Follow another notebook (path relative to the server root), or none. */
   async setNotebook(path: string | null): Promise<void> {
@@ -79,6 +83,8 @@ export class VersionsModel {
   async refresh(): Promise<void> {
     const gen = ++this._generation;
     const t0 = performance.now();
+    this.refreshStartedAt = t0;
+    this.firstRenderMs = null;
     this._pages.clear();
     this._loading.clear();
     if (!this.notebook) {
@@ -214,14 +220,14 @@ export class VersionsModel {
   /** Put run `id`'s source into its notebook cell (undoable). */
   async restore(id: string): Promise<void> {
     try {
-      const src = await requestAPI<{ source: string | null; cell_id: string | null }>(
+      const src = await requestAPI<{ source: string | null; cell_id: string | null; label: string | null }>(
         `runs/${encodeURIComponent(id)}/source`,
         { query: { notebook: this.notebook } }
       );
       if (src.source === null) {
         this.notice = { kind: 'error', text: 'This run has no recorded source.' };
       } else {
-        const where = this.access.restore(src.source, src.cell_id);
+        const where = this.access.restore(src.source, src.cell_id, src.label);
         this.notice = where
           ? { kind: 'info', text: `Restored the code of run ${id.slice(0, 8)} into ${where} (Ctrl-Z undoes it).` }
           : { kind: 'error', text: 'Open the notebook and select a cell to restore into.' };
@@ -283,7 +289,10 @@ export class VersionsModel {
   private async _act(path: string, body: unknown, done: string): Promise<boolean> {
     try {
       const r = await requestAPI<{ result: unknown }>(path, { method: 'POST', body });
-      this.notice = { kind: 'info', text: done, detail: r.result };
+      const refused = (r.result as { accepted?: boolean } | null)?.accepted === false;
+      this.notice = refused
+        ? { kind: 'error', text: `Refused by the gate: ${done}`, detail: r.result }
+        : { kind: 'info', text: done, detail: r.result };
       this._emit();
       return true;
     } catch (e) {

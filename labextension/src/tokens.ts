@@ -95,7 +95,15 @@ export interface IRunDetail {
   stdout: string;
   /** key -> [[step, value], ...] */
   metric_history: Record<string, Array<[number, number | null]>>;
-  lineage: unknown;
+  /** Data and model versions the run read and produced (null: no lineage API). */
+  lineage: { inputs: ILineageItem[]; outputs: ILineageItem[] } | null;
+}
+
+export interface ILineageItem {
+  /** dataset | model | run */
+  kind: string;
+  label: string;
+  relation: string;
 }
 
 export interface IMetricDelta {
@@ -119,16 +127,18 @@ export type Row = Record<string, unknown>;
 export interface IModel {
   name: string;
   versions: Row[];
-  aliases: unknown;
+  /** e.g. "production=2,staging=3" */
+  aliases: string | null;
 }
 
 /** What the panel may do to the open notebook (implemented in index.ts). */
 export interface INotebookAccess {
   /**
-   * Put `source` into the notebook cell with id `cellId` (else the active cell),
+   * Put `source` into the notebook cell it came from: the cell with id `cellId`,
+   * else the cell whose first line is `%%track <label>`, else the active cell;
    * keeping its `%%track` line. Undoable with Ctrl-Z.
    *
    * @returns a description of the cell changed, or null if there is none
    */
-  restore(source: string, cellId: string | null): string | null;
+  restore(source: string, cellId: string | null, label: string | null): string | null;
 }

@@ -77,8 +77,22 @@ def make_runs(root: Path) -> Data:
     for i in range(130):
         data.cell_b.append(cell_run("loop", "cell-b", f"i = {i}\n", {"i": float(i)}, {"i": i}))
     data.other = cell_run("elsewhere", "cell-x", "x = 1\n", {}, {}, notebook=str(root / "other.ipynb"))
+    register_models()
     ws_mod.reset_cache()
     return data
+
+
+def register_models() -> None:
+    """Model ``churn`` with versions 1 (accuracy 0.8) and 2 (accuracy 0.9), if this nbtrack has a registry."""
+    import nbtrack
+
+    if "register_model" not in nbtrack.__all__:
+        return
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = [[0.0], [1.0], [0.2], [0.9]], [0, 1, 0, 1]
+    for acc in (0.8, 0.9):
+        nbtrack.register_model("churn", model=LogisticRegression(C=acc).fit(X, y), metrics={"accuracy": acc})
 
 
 class Server:

@@ -105,7 +105,8 @@ def test_run_by_unique_prefix(server, data):
 def test_run_source(server, data):
     status, body = server.get(f"runs/{data.cell_a[0]}/source?{NB}")
     assert status == 200
-    assert body == {"id": data.cell_a[0], "cell_id": "cell-a", "cell_version": 1, "source": "lr = 0.1\nacc = 0.7\n"}
+    assert body == {"id": data.cell_a[0], "cell_id": "cell-a", "cell_key": f"{data.notebook_abs}::train",
+                    "label": "train", "cell_version": 1, "source": "lr = 0.1\nacc = 0.7\n"}
 
 
 @pytest.mark.parametrize("path", ["runs/0123456789abcdef", "runs/0123456789abcdef/source",
@@ -183,6 +184,45 @@ def test_no_workspace_yet_and_extension_missing(tmp_path):
 def test_every_route_needs_the_token(server, path, method, token):
     status, body = server.request(path, method=method, token=token, body={} if method == "POST" else None)
     assert status == 403, (path, status, body)
+
+
+def test_models_promote_with_gate_and_rollback(server, data):
+    _, info = server.get(f"info?{NB}")
+    if not info["features"]["models"]:
+        pytest.skip("this nbtrack has no registry")
+    status, body = server.get(f"models?{NB}")
+    assert status == 200 and [m["name"] for m in body["models"]] == ["churn"]
+    status, model = server.get(f"models/churn?{NB}")
+    assert status == 200 and [v["version"] for v in model["versions"]] == [2, 1]
+    assert model["versions"][0]["metrics.accuracy"] == 0.9
+    assert server.get(f"models/nope?{NB}")[0] == 404
+
+    url = f"models/churn/aliases?{NB}"
+    status, body = server.request(url, method="POST", body={"action": "promote", "alias": "production",
+                                                             "version": 2, "gate": "accuracy >= 0.95"})
+    assert status == 200 and body["result"]["accepted"] is False
+    assert body["result"]["conditions"][0]["detail"] == "accuracy = 0.9"
+    status, body = server.request(url, method="POST", body={"action": "promote", "alias": "production",
+                                                             "version": 1, "gate": "accuracy >= 0.5"})
+    assert status == 200 and body["result"]["accepted"] is True
+    server.request(url, method="POST", body={"action": "promote", "alias": "production", "version": 2})
+    assert server.get(f"models/churn?{NB}")[1]["aliases"] == "production=2"
+    status, body = server.request(url, method="POST", body={"action": "rollback", "alias": "production"})
+    assert status == 200 and body["result"]["version"] == 1 and body["result"]["previous"] == 2
+    status, body = server.request(url, method="POST", body={"action": "explode", "alias": "production"})
+    assert status == 400
+
+    status, body = server.get(f"events?{NB}&limit=2")
+    assert status == 200 and [e["action"] for e in body["events"]] == ["alias.rollback", "alias.promote"]
+
+
+def test_optional_api_missing_is_not_available():
+    from nbtrack.errors import NbtrackError
+    from nbtrack.jupyter import optional
+
+    with pytest.raises(NbtrackError) as e:
+        optional.call("no_such_function_yet")
+    assert type(e.value).__name__ == "NotAvailable" and e.value.http_status == 501
 
 
 def test_registry_routes_answer_json(server, data):

@@ -59,6 +59,7 @@ export function ModelsSection(props: { model: VersionsModel }): JSX.Element {
       </ul>
       {model.model && (
         <div data-testid="nbtrack-model-detail">
+          <div className="nbtrack-dim">aliases: {model.model.aliases || 'none'}</div>
           <div className="nbtrack-form">
             <input className="jp-mod-styled nbtrack-input" value={alias} onChange={e => setAlias(e.target.value)} title="alias" />
             <input

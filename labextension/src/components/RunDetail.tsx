@@ -3,7 +3,7 @@ import * as React from 'react';
 import { requestAPI } from '../api';
 import { fmtDuration, fmtTime, fmtValue, shortId } from '../format';
 import { VersionsModel } from '../model';
-import { IArtifact, IRunDetail } from '../tokens';
+import { IArtifact, ILineageItem, IRunDetail } from '../tokens';
 
 /** One run: params, metrics with history charts, figures, data lineage, source. */
 export function RunDetail(props: { model: VersionsModel; run: IRunDetail }): JSX.Element {
@@ -160,13 +160,35 @@ function Figure(props: { artifact: IArtifact }): JSX.Element {
 /** Data inputs/outputs and model candidates, when this nbtrack records lineage. */
 function Lineage(props: { run: IRunDetail }): JSX.Element | null {
   const { run } = props;
-  const hasLineage = run.lineage !== null && run.lineage !== undefined;
-  if (!hasLineage && !run.reads.length && !run.writes.length) {
+  const io = run.lineage;
+  const items = (list: ILineageItem[], testId: string) => (
+    <ul className="nbtrack-lineage" data-testid={testId}>
+      {list.map((it, i) => (
+        <li key={i}>
+          <span className={`nbtrack-kind nbtrack-kind-${it.kind}`}>{it.kind === 'model' ? 'model candidate' : it.kind}</span>{' '}
+          {it.label}
+        </li>
+      ))}
+    </ul>
+  );
+  if (!io?.inputs.length && !io?.outputs.length && !run.reads.length && !run.writes.length) {
     return null;
   }
   return (
     <section data-testid="nbtrack-lineage">
       <h4>Data</h4>
+      {io && io.inputs.length > 0 && (
+        <div>
+          <span className="nbtrack-dim">inputs</span>
+          {items(io.inputs, 'nbtrack-inputs')}
+        </div>
+      )}
+      {io && io.outputs.length > 0 && (
+        <div>
+          <span className="nbtrack-dim">outputs</span>
+          {items(io.outputs, 'nbtrack-outputs')}
+        </div>
+      )}
       {run.reads.length > 0 && (
         <div>
           <span className="nbtrack-dim">reads</span> {run.reads.join(', ')}
@@ -177,7 +199,6 @@ function Lineage(props: { run: IRunDetail }): JSX.Element | null {
           <span className="nbtrack-dim">writes</span> {run.writes.join(', ')}
         </div>
       )}
-      {hasLineage && <pre className="nbtrack-code">{JSON.stringify(run.lineage, null, 1)}</pre>}
     </section>
   );
 }

@@ -77,7 +77,7 @@ class RunHandler(NbtrackHandler):
                 return f"artifacts/{quote(run.id, safe='')}/{quote(name, safe='')}{suffix}"
 
             d = serialize.run_detail(run, run.metric_history(), url)
-            d["lineage"] = optional.jsonable(optional.call("lineage", run.id, workspace=ws)) \
+            d["lineage"] = serialize.run_io(optional.call("lineage", run.id, depth=1, workspace=ws)) \
                 if optional.has("lineage") else None
             return d
 
@@ -89,7 +89,9 @@ class SourceHandler(NbtrackHandler):
     async def get(self, run_id: str) -> None:
         def source() -> dict[str, Any]:
             run = nbtrack.get_run(run_id, workspace=self.workspace())
-            return {"id": run.id, "cell_id": run.cell_id, "cell_version": run.cell_version, "source": run.source}
+            label = run.cell_key.split("::", 1)[1] if run.cell_key and "::" in run.cell_key else None
+            return {"id": run.id, "cell_id": run.cell_id, "cell_key": run.cell_key, "label": label,
+                    "cell_version": run.cell_version, "source": run.source}
 
         self.reply(await self.call(source))
 
@@ -158,8 +160,8 @@ class ModelHandler(NbtrackHandler):
         def model() -> dict[str, Any]:
             ws = self.workspace()
             versions = optional.jsonable(optional.call("model_versions", name, workspace=ws))
-            aliases = optional.jsonable(optional.call("aliases", name, workspace=ws)) if optional.has("aliases") \
-                else None
+            rows = optional.jsonable(optional.call("models", workspace=ws))
+            aliases = next((r.get("aliases") for r in rows if r.get("name") == name), None)
             return {"name": name, "versions": versions, "aliases": aliases}
 
         self.reply(await self.call(model))
@@ -180,7 +182,8 @@ class AliasesHandler(NbtrackHandler):
             if action == "set":
                 return optional.call("set_alias", name, alias, version, workspace=ws, reason=reason)
             if action == "promote":
-                return optional.call("promote", name, version, alias=alias, gate=gate, workspace=ws, reason=reason)
+                return optional.call("promote", name, version, to=alias, gate=gate, workspace=ws, reason=reason,
+                                     raise_on_refusal=False)
             if action == "rollback":
                 return optional.call("rollback", name, alias, workspace=ws, reason=reason)
             raise InvalidInput(f"action must be set, promote or rollback, got {action!r}")
@@ -207,7 +210,8 @@ class ApprovalsHandler(NbtrackHandler):
             if not os.path.isfile(path):
                 raise NotFound(f"no notebook {notebook!r} under the server's root directory")
             ws = get_workspace(create=False, start=os.path.dirname(path))
-            return optional.call("approve", path, workspace=ws, reason=body.get("reason"), name=body.get("name"))
+            name = body.get("name") or os.path.splitext(os.path.basename(path))[0]
+            return optional.call("approve", path, name, workspace=ws, reason=body.get("reason"))
 
         result = await self.call(approve)
         self.reply({"notebook": notebook, "result": optional.jsonable(result)}, status=201)
@@ -228,8 +232,8 @@ class EventsHandler(NbtrackHandler):
         limit = self.int_arg("limit", 100, lo=1, hi=PAGE_MAX)
 
         def events() -> dict[str, Any]:
-            evs = optional.jsonable(optional.call("events", workspace=self.workspace()))
-            return {"events": evs[:limit] if isinstance(evs, list) else evs}
+            evs = optional.jsonable(optional.call("events", workspace=self.workspace()))  # oldest first
+            return {"events": evs[::-1][:limit] if isinstance(evs, list) else evs}
 
         self.reply(await self.call(events))
 

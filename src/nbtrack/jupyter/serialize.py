@@ -86,3 +86,18 @@ def diff(a, b) -> dict[str, Any]:
               for k in sorted(set(a.params) | set(b.params)) if a.params.get(k) != b.params.get(k)]
     return {"a": a.id, "b": b.id, "diff": text, "same_source": src_a == src_b, "metrics": metrics,
             "params": params}
+
+
+def run_io(graph) -> dict[str, list[dict[str, Any]]]:
+    """A run's direct inputs and outputs (datasets, model versions) from its lineage graph."""
+    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
+    for source, target, relation in sorted(graph.edges):
+        if target == graph.root:
+            out["inputs"].append({"relation": relation, **graph.nodes[source]})
+        elif source == graph.root:
+            out["outputs"].append({"relation": relation, **graph.nodes[target]})
+    for items in out.values():
+        for item in items:
+            for k, v in list(item.items()):
+                item[k] = scalar(v) if not isinstance(v, (dict, list)) else v
+    return out
