@@ -76,6 +76,8 @@ export class VersionsModel {
     this.compare = [];
     this.diff = null;
     this.notice = null;
+    this.models = null;
+    this.model = null;
     await this.refresh();
   }
 

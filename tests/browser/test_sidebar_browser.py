@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from labbrowser import open_notebook, open_panel, start_lab
+from labserver import register_models
 
 pytestmark = pytest.mark.slow
 
@@ -45,13 +46,15 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("labroot")
     ws_mod.reset_cache()
     nbtrack.init(root)
+    register_models()  # churn v1 (accuracy 0.8), v2 (accuracy 0.9)
     ws_mod.reset_cache()
     path = root / NOTEBOOK
     path.parent.mkdir()
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell("%load_ext nbtrack\nimport nbtrack\nimport matplotlib.pyplot as plt"),
-                nbformat.v4.new_code_cell("%%track train\n" + V1)]
+                nbformat.v4.new_code_cell("%%track train\n" + V1),
+                nbformat.v4.new_code_cell("epochs = 5", metadata={"tags": ["parameters"]})]
     _execute(nb, path)
     nb.cells[1].source = "%%track train\n" + V2  # edit the same cell (same id) and run it again
     _execute(nb, path)
@@ -140,7 +143,53 @@ def test_cells_runs_diff_restore_and_refresh(page, lab):
     expect(cell).to_contain_text("3 v", timeout=60_000)
     expect(runs.nth(0)).to_contain_text("v3")
     expect(runs.nth(0)).to_contain_text("acc=0.95")
+
+    # approve the notebook with a reason
+    notice = panel.locator("[data-testid=nbtrack-notice]")
+    approve = panel.locator("[data-testid=nbtrack-approve]")
+    approve.locator("input").fill("reviewed: accuracy up")
+    approve.locator("button").click()
+    expect(notice).to_contain_text("Notebook approved")
+
+    # promote through a gate (refused, result shown), promote, roll back
+    panel.locator("[data-testid=nbtrack-models] .nbtrack-cell", has_text="churn").click()
+    md = panel.locator("[data-testid=nbtrack-model-detail]")
+    gate = md.locator("input").nth(1)
+    gate.fill("accuracy >= 0.95")
+    md.locator("tr", has_text="v2").get_by_role("button", name="Promote").click()
+    expect(notice).to_contain_text("Refused by the gate")
+    expect(notice).to_contain_text("accuracy = 0.9")
+    gate.fill("")
+    md.locator("tr", has_text="v1").get_by_role("button", name="Promote").click()
+    expect(md).to_contain_text("production=1")
+    gate.fill("accuracy >= 0.85")
+    md.locator("tr", has_text="v2").get_by_role("button", name="Promote").click()
+    expect(notice).to_contain_text("Promoted: churn @production")
+    expect(md).to_contain_text("production=2")
+    md.get_by_role("button", name="Rollback @production").click()
+    expect(notice).to_contain_text("Rolled back")
+    expect(md).to_contain_text("production=1")
     assert not [c for c in console if c.startswith("error") and "nbtrack" in c], console
+
+
+def test_no_workspace_yet(page, tmp_path):
+    import nbformat
+
+    root = tmp_path / "empty"
+    root.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nbformat.write(nb, root / "new.ipynb")
+    lab = start_lab(root, tmp_path / "scratch")
+    try:
+        open_notebook(page, lab, "new.ipynb")
+        open_panel(page)
+        from playwright.sync_api import expect
+
+        expect(page.locator("[data-testid=nbtrack-no-workspace]")).to_contain_text("No workspace yet")
+        assert not (root / ".nbtrack").exists()
+    finally:
+        lab.stop()
 
 
 @pytest.fixture(scope="module")
