@@ -142,7 +142,8 @@ def table(results: list[dict], args) -> str:
     import pandas as pd
     import pyarrow
 
-    lines = ["| frame | what | peer | peer (median) | nbtrack (median) | ratio | target |",
+    lines = ["| frame | what | peer | peer (median) | nbtrack (median) | ratio (peer time ÷ nbtrack time, "
+             "or share) | target |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
         gb = r["bytes"] / 1e9
@@ -152,10 +153,10 @@ def table(results: list[dict], args) -> str:
             f"| {f} | first snapshot | `df.to_parquet` | {thr(r['parquet'])} | {thr(r['first'])} | "
             f"{r['parquet'] / r['first']:.2f}× the speed | ≥ 0.5× (stretch 0.8×) |",
             f"| {f} | first snapshot | `to_parquet` + `mlflow.log_artifact` | {r['mlflow_artifact']:.3f} s | "
-            f"{r['first']:.3f} s | {r['mlflow_artifact'] / r['first']:.2f}× faster | — |",
+            f"{r['first']:.3f} s | {r['mlflow_artifact'] / r['first']:.2f}× | — |",
             f"| {f} | first snapshot | `mlflow.log_input(from_pandas(df))` (digest only, no data) | "
             f"{r['mlflow_input']:.3f} s{' (1 run)' if r['label'] == 'large' else ''} | {r['first']:.3f} s | "
-            f"{r['mlflow_input'] / r['first']:.2f}× faster | — |",
+            f"{r['mlflow_input'] / r['first']:.2f}× | — |",
             f"| {f} | re-snapshot, unchanged | first snapshot | {r['first']:.3f} s | {r['again'] * 1000:.1f} ms | "
             f"{100 * r['again'] / r['first']:.2f}% of first | ≤ 10% (stretch 3%) |",
             f"| {f} | re-snapshot, unchanged, cold cache (kernel restart) | first snapshot | {r['first']:.3f} s | "
@@ -170,11 +171,13 @@ def table(results: list[dict], args) -> str:
     meta = (f"\nMedians of {args.repeat} alternating repetitions after a warm-up (re-snapshot: "
             f"{max(5, args.repeat)}); {date.today().isoformat()}; Python {sys.version.split()[0]}, "
             f"pandas {pd.__version__}, pyarrow {pyarrow.__version__}, MLflow {mlflow.__version__} (SQLite backend); "
-            "2-core shared machine, page-cached writes on both sides. Stored bytes: nbtrack "
+            "2-core shared machine under load from other jobs (absolute times are slow, ratios hold), "
+            "page-cached writes on both sides. Stored bytes: nbtrack "
             f"{results[0]['stored_bytes'] / 1e6:,.0f} MB vs parquet file {results[0]['parquet_bytes'] / 1e6:,.0f} MB "
             f"for the large frame. Scattered edits touch every chunk, so every chunk is new (as for any "
             "file- or chunk-level store). `python benchmarks/bench_snapshot.py --gb "
-            f"{args.gb} --markdown docs/benchmarks.md`")
+            f"{args.gb} --markdown docs/benchmarks.md`. Targets are the issue's, for the large frame; the small "
+            "frame has only 3 chunks (8,192 rows at least per chunk), so a 1% edit rewrites one of them.")
     return "\n".join(lines) + "\n" + meta
 
 
