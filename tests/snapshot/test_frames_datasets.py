@@ -180,3 +180,28 @@ def test_encoding_cache_survives_gc_of_its_objects(workspace):
     v = nbtrack.snapshot(df, "raw")  # the cached encoding's objects are gone: encoded again
     assert str(v) == "raw@1" and all(workspace.objects.exists(o) for o in [v.manifest_oid, *v.manifest["chunks"]])
     pd.testing.assert_frame_equal(nbtrack.load("raw"), df)
+
+
+def test_after_a_kernel_restart_the_disk_cache_avoids_encoding(workspace, monkeypatch):
+    df = frame(2000)
+    v1 = nbtrack.snapshot(df, "raw")
+    ds_mod._cache.clear()  # a new kernel: nothing in memory
+
+    def boom(*a, **k):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(frames, "encode", boom)
+    assert nbtrack.snapshot(df.copy(deep=True), "raw").id == v1.id
+    assert str(nbtrack.snapshot(df, "other")) == "other@1"
+
+
+def test_a_stale_disk_cache_entry_is_a_miss(workspace):
+    df = frame(2000)
+    nbtrack.snapshot(df, "raw")
+    ds_mod._cache.clear()
+    folder = os.path.join(workspace.root, "cache", "frames")
+    (entry,) = os.listdir(folder)
+    with open(os.path.join(folder, entry), "w") as f:
+        f.write("0" * 64)  # points at an object that does not exist
+    assert str(nbtrack.snapshot(df, "raw")) == "raw@1"
+    pd.testing.assert_frame_equal(nbtrack.load("raw"), df)

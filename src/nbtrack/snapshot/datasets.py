@@ -2,17 +2,16 @@
 
 Versions count from 1 per name. A new version is recorded only when the content
 differs from the latest version's (same content returns the latest version).
-Re-snapshotting a frame already seen in this process costs one fingerprint pass
-over its buffers and one small query: the encoded chunks are looked up in a
-process-local cache keyed by the content fingerprint, never by ``id()``.
+Re-snapshotting a frame whose content was already encoded costs one fingerprint
+pass over its buffers and one small query: the encoding is looked up by content
+fingerprint (never by ``id()``) in memory, or after a kernel restart in the
+workspace's ``cache/frames`` folder (see :mod:`.cache`).
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,12 +20,10 @@ from sqlalchemy import func, insert, select
 from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
-from . import frames
+from . import cache, frames
 from .fingerprint import fingerprint
 
-CACHE_SIZE = 256
-_cache: OrderedDict[tuple[str, str], frames.Encoded] = OrderedDict()
-_cache_lock = threading.Lock()
+_cache = cache.memory  # the in-process cache (tests clear it to simulate a new kernel)
 
 
 @dataclass(frozen=True)
@@ -96,24 +93,18 @@ def _latest(conn: Any, dataset_id: int) -> Any:
 
 # -- write ---------------------------------------------------------------------------
 def _encoded(obj: Any, name: str, ws: Workspace) -> frames.Encoded:
-    """Encode ``obj`` (or reuse what this process already encoded for the same content)."""
+    """Encode ``obj``, or reuse the stored encoding of the same content (see :mod:`.cache`)."""
     try:
-        key: tuple[str, str] | None = (ws.objects.url, fingerprint(obj))
+        fp: str | None = fingerprint(obj)
     except Exception:  # an unusual column type: skip the cache, encode() says what is wrong
-        key = None
-    with _cache_lock:
-        hit = _cache.get(key) if key else None
-        if hit is not None:
-            _cache.move_to_end(key)
-    if hit is not None and ws.objects.exists(hit.manifest_oid):
+        fp = None
+    hit = cache.lookup(ws, fp) if fp else None
+    if hit is not None:
         return hit
     enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=_previous_chunk_rows(name, ws))
     enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
-    if key:
-        with _cache_lock:
-            _cache[key] = enc
-            while len(_cache) > CACHE_SIZE:
-                _cache.popitem(last=False)
+    if fp:
+        cache.remember(ws, fp, enc)
     return enc
 
 

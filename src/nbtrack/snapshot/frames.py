@@ -194,17 +194,32 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
     schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
     if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
         objects["empty_categories"] = _categories(table)
-    content = {"format": FORMAT, "kind": kind, "series_name": _jsonable(series_name), "schema": schema_b64,
-               "pandas": pandas_meta, "objects": objects, "chunks": [c[0] for c in chunks]}
     manifest = {
-        **content,
+        "format": FORMAT, "kind": kind, "series_name": _jsonable(series_name), "schema": schema_b64,
+        "pandas": pandas_meta, "objects": objects, "chunks": [c[0] for c in chunks],
         "n_rows": len(frame), "n_cols": frame.shape[1] if kind == "frame" else 1, "chunk_rows": rows,
         "chunk_sizes": [[c[1], c[2]] for c in chunks],
         "columns": [{"name": _jsonable(c), "dtype": str(d)} for c, d in frame.dtypes.items()],
         "stats": stats,
     }
-    fp = hash_bytes(json.dumps(content, sort_keys=True).encode())
-    return Encoded(manifest, json.dumps(manifest, sort_keys=True).encode(), chunks, fp, sum(c[2] for c in chunks))
+    return Encoded(manifest, json.dumps(manifest, sort_keys=True).encode(), chunks, content_fingerprint(manifest),
+                   sum(c[2] for c in chunks))
+
+
+_CONTENT_KEYS = ("format", "kind", "series_name", "schema", "pandas", "objects", "chunks")
+
+
+def content_fingerprint(manifest: dict[str, Any]) -> str:
+    """The content id of a version: schema, pandas metadata and chunk ids (not statistics)."""
+    content = {k: manifest[k] for k in _CONTENT_KEYS}
+    return hash_bytes(json.dumps(content, sort_keys=True).encode())
+
+
+def from_manifest(manifest: dict[str, Any], manifest_bytes: bytes, manifest_oid: str) -> Encoded:
+    """The :class:`Encoded` of an already stored manifest (what the snapshot cache keeps)."""
+    chunks = [(oid, rows, size) for oid, (rows, size) in zip(manifest["chunks"], manifest["chunk_sizes"])]
+    return Encoded(manifest, manifest_bytes, chunks, content_fingerprint(manifest), sum(c[2] for c in chunks),
+                   manifest_oid)
 
 
 def _categories(table: pa.Table) -> dict[str, str]:
