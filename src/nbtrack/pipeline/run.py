@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,7 @@ def kernel_env(ws: Workspace, run_id: str, notebook: str, pins: dict[str, Any]) 
     return env
 
 
-def _start(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
+def _prepare(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
            tags: dict | None) -> ActiveRun:
     run = ActiveRun(pv.name, "pipeline", parent_id=parent, workspace=ws, notebook=pv.notebook_path)
     run.log_params(values)
@@ -79,7 +80,37 @@ def _start(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent:
     run.set_tag(TAG_PINS, json.dumps(pins, sort_keys=True))
     for k, v in (tags or {}).items():
         run.set_tag(k, v)
-    return run.start()
+    return run
+
+
+class _Starting:
+    """``run.start()`` in a thread while the kernel starts (the main thread only waits then).
+
+    Recording the start costs the environment fingerprint (hundreds of ms of package
+    metadata) and a write; overlapping it with kernel start-up keeps ``nbtrack run``
+    close to plain papermill. The kernel only needs the run's id, known already.
+    """
+
+    def __init__(self, run: ActiveRun) -> None:
+        self.run, self.error = run, None
+        self.thread = threading.Thread(target=self._start, name="nbtrack-run-start", daemon=True)
+        self.thread.start()
+
+    def _start(self) -> None:
+        try:
+            self.run.start()
+        except BaseException as e:  # re-raised by wait() in the caller's thread
+            self.error = e
+
+    @property
+    def ok(self) -> bool:
+        return not self.thread.is_alive() and self.error is None
+
+    def wait(self) -> None:
+        """Every write about the run happens after this (the row must exist)."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None:
@@ -98,28 +129,35 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
     tmp = tempfile.mkdtemp(prefix="nbtrack-run-")
     base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
     src, out = os.path.join(tmp, base), os.path.join(tmp, "executed-" + base)
+    starting: _Starting | None = None
     try:
         with open(src, "wb") as f:
             f.write(pv.notebook_bytes(ws))
         env = kernel_env(ws, run.id, pv.notebook_path or base, pins)
+        starting = _Starting(run)
         try:
             execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress)
-        except KeyboardInterrupt as e:
-            _store_notebook(run, out, output)
-            run.end("interrupted", e)
-            raise
-        except NotebookExecutionError as e:
-            e.fields["run_id"] = run.id
-            _store_notebook(run, out, output)
-            e.message += f" (run {run.id}; executed notebook: {output or 'artifact ' + ARTIFACT + ' of the run'})"
-            e.args = (e.message,)
-            run.set_tag("nbtrack.failed_cell", e.fields.get("cell_index"))
-            run.end("failed", e)
-            raise
-        except BaseException as e:
-            run.end("failed", e)
+        finally:
+            starting.wait()  # a failed start (store unavailable) wins: nothing could be recorded
+        _store_notebook(run, out, output)
+    except KeyboardInterrupt as e:
+        if starting is None or not starting.ok:
             raise
         _store_notebook(run, out, output)
+        run.end("interrupted", e)
+        raise
+    except NotebookExecutionError as e:
+        e.fields["run_id"] = run.id
+        _store_notebook(run, out, output)
+        e.message += f" (run {run.id}; executed notebook: {output or 'artifact ' + ARTIFACT + ' of the run'})"
+        e.args = (e.message,)
+        run.set_tag("nbtrack.failed_cell", e.fields.get("cell_index"))
+        run.end("failed", e)
+        raise
+    except BaseException as e:
+        if starting is not None and starting.ok and not run.ended:
+            run.end("failed", e)
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -200,7 +238,7 @@ def run_pipeline(
     pins = dict(pv.pins if pins is None else pins)
     import papermill  # noqa: F401  (imported here, overlapping the fingerprint thread)
 
-    run = _start(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
+    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
     _execute(ws, run, pv, given, pins, output, timeout, progress)
     metrics = gates_mod.gate_metrics(ws, run.id)
     own = run_metrics(ws, run.id)
