@@ -181,7 +181,7 @@ def table(results: list[dict], args) -> str:
     meta = (f"\nMedians of {args.repeat} alternating repetitions after a warm-up (re-snapshot: "
             f"{max(5, args.repeat)}); {date.today().isoformat()}; Python {sys.version.split()[0]}, "
             f"pandas {pd.__version__}, pyarrow {pyarrow.__version__}, MLflow {mlflow.__version__} (SQLite backend); "
-            "2-core shared machine under load from other jobs (absolute times are slow, ratios hold), "
+            "2-core machine shared with other jobs (absolute times vary from run to run; compare the ratios), "
             "page-cached writes on both sides. Stored bytes: nbtrack "
             f"{results[0]['stored_bytes'] / 1e6:,.0f} MB vs parquet file {results[0]['parquet_bytes'] / 1e6:,.0f} MB "
             f"for the large frame. Scattered edits touch every chunk, so every chunk is new (as for any "
