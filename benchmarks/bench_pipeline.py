@@ -20,13 +20,13 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 
 
-def trivial_notebook(path: Path) -> None:
+def trivial_notebook(path: Path, body: str = "y = x + 1") -> None:
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
     params = new_code_cell("x = 1")
     params.metadata["tags"] = ["parameters"]
-    nb = new_notebook(cells=[params, new_code_cell("y = x + 1")])
+    nb = new_notebook(cells=[params, new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
 
@@ -80,14 +80,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--sweep-reps", type=int, default=2)
+    ap.add_argument("--only-sweeps", action="store_true")
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env = {**os.environ, "NBTRACK_URI": str(folder / ".nbtrack")}
     env.pop("NBTRACK_PARENT_RUN", None)
     trivial_notebook(folder / "trivial.ipynb")
+    # about one second of pure-Python work per run, like a small training step
+    trivial_notebook(folder / "work.ipynb", "y = sum(i * i for i in range(4_000_000 + x))")
     subprocess.run([BIN / "nbtrack", "init", str(folder)], env=env, check=True, capture_output=True)
-    subprocess.run([BIN / "nbtrack", "approve", "trivial.ipynb", "--name", "trivial", "--reason", "bench"],
-                   cwd=folder, env=env, check=True, capture_output=True)
+    for nb in ("trivial", "work"):
+        subprocess.run([BIN / "nbtrack", "approve", f"{nb}.ipynb", "--name", nb, "--reason", "bench"],
+                       cwd=folder, env=env, check=True, capture_output=True)
 
     run = lambda: timed([str(BIN / "nbtrack"), "run", "trivial", "-p", "x", "2", "--output", "a.ipynb"], folder, env)
     pm = lambda: timed([str(BIN / "papermill"), "trivial.ipynb", "b.ipynb", "-p", "x", "2", "--no-progress-bar"],
@@ -97,13 +101,17 @@ def main() -> None:
     pm_skip = lambda: timed([sys.executable, "-c", "import sys; sys.modules['rfc3987_syntax'] = None; "
                              "from papermill.cli import papermill; papermill()", "trivial.ipynb", "c.ipynb",
                              "-p", "x", "2", "--no-progress-bar"], folder, env)
-    t_run, t_pm = alternate(run, pm, args.reps)
-    t_run2, t_pm_skip = alternate(run, pm_skip, args.reps)
-    t_api, t_pm_api = in_process(folder, args.reps)
+    none: list[float] = [float("nan")]
+    t_run = t_pm = t_run2 = t_pm_skip = t_api = t_pm_api = none
+    if not args.only_sweeps:
+        t_run, t_pm = alternate(run, pm, args.reps)
+        t_run2, t_pm_skip = alternate(run, pm_skip, args.reps)
+        t_api, t_pm_api = in_process(folder, args.reps)
     values = ",".join(str(i) for i in range(1, 9))
-    sweep = lambda k: lambda: timed([str(BIN / "nbtrack"), "sweep", "trivial", "-p", "x", values, "--parallel", str(k)],
-                                    folder, env)
-    t_par, t_seq = alternate(sweep(2), sweep(1), args.sweep_reps)
+    sweep = lambda nb, k: lambda: timed([str(BIN / "nbtrack"), "sweep", nb, "-p", "x", values, "--parallel", str(k)],
+                                        folder, env)
+    t_par, t_seq = alternate(sweep("trivial", 2), sweep("trivial", 1), args.sweep_reps)
+    t_wpar, t_wseq = alternate(sweep("work", 2), sweep("work", 1), args.sweep_reps)
 
     import papermill
 
@@ -116,7 +124,9 @@ def main() -> None:
     print(row("same, in process (`run_pipeline` vs `papermill.execute_notebook`)", "papermill API", t_api, t_pm_api))
     print(row("sweep of 8 runs, `--parallel 2` (speed-up = 1/ratio)", "`--parallel 1`", t_par, t_seq)
           + f" speed-up {statistics.median(t_seq) / statistics.median(t_par):.2f}x")
-    print("raw:", {"run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_skip": t_pm_skip, "api": t_api, "papermill_api": t_pm_api,
+    print(row("sweep of 8 runs of ~1 s of work each, `--parallel 2`", "`--parallel 1`", t_wpar, t_wseq)
+          + f" speed-up {statistics.median(t_wseq) / statistics.median(t_wpar):.2f}x")
+    print("raw:", {"work_par2": t_wpar, "work_seq": t_wseq, "run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_skip": t_pm_skip, "api": t_api, "papermill_api": t_pm_api,
                    "sweep_par2": t_par, "sweep_seq": t_seq})
 
 
