@@ -86,7 +86,7 @@ def main() -> None:
     env = {**os.environ, "NBTRACK_URI": str(folder / ".nbtrack")}
     env.pop("NBTRACK_PARENT_RUN", None)
     trivial_notebook(folder / "trivial.ipynb")
-    # about one second of pure-Python work per run, like a small training step
+    # about half a second of pure-Python work per run, like a small training step
     trivial_notebook(folder / "work.ipynb", "y = sum(i * i for i in range(4_000_000 + x))")
     subprocess.run([BIN / "nbtrack", "init", str(folder)], env=env, check=True, capture_output=True)
     for nb in ("trivial", "work"):
@@ -124,7 +124,7 @@ def main() -> None:
     print(row("same, in process (`run_pipeline` vs `papermill.execute_notebook`)", "papermill API", t_api, t_pm_api))
     print(row("sweep of 8 runs, `--parallel 2` (speed-up = 1/ratio)", "`--parallel 1`", t_par, t_seq)
           + f" speed-up {statistics.median(t_seq) / statistics.median(t_par):.2f}x")
-    print(row("sweep of 8 runs of ~1 s of work each, `--parallel 2`", "`--parallel 1`", t_wpar, t_wseq)
+    print(row("sweep of 8 runs with ~0.5 s of Python work each, `--parallel 2`", "`--parallel 1`", t_wpar, t_wseq)
           + f" speed-up {statistics.median(t_wseq) / statistics.median(t_wpar):.2f}x")
     print("raw:", {"work_par2": t_wpar, "work_seq": t_wseq, "run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_skip": t_pm_skip, "api": t_api, "papermill_api": t_pm_api,
                    "sweep_par2": t_par, "sweep_seq": t_seq})
