@@ -39,13 +39,33 @@ def git_state(cwd: str | None = None) -> tuple[str | None, bool | None]:
 
 
 def distributions() -> dict[str, str]:
-    from importlib import metadata
+    """Installed distributions and versions, from the names of ``*.dist-info`` folders.
 
+    Reading every package's METADATA file (importlib.metadata) costs ~0.3 s with
+    a few hundred packages; the folder names carry the same name and version.
+    ``.egg-info`` folders (old-style installs) are read through importlib.metadata.
+    """
     out: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
-        if name:
-            out[name.lower().replace("_", "-")] = dist.version
+    eggs = False
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for n in names:
+            if n.endswith(".dist-info"):
+                name, sep, version = n[: -len(".dist-info")].partition("-")
+                if sep:
+                    out.setdefault(name.lower().replace("_", "-"), version)
+            elif n.endswith(".egg-info"):
+                eggs = True
+    if eggs or not out:
+        from importlib import metadata
+
+        for dist in metadata.distributions():
+            name = dist.metadata.get("Name")
+            if name:
+                out.setdefault(name.lower().replace("_", "-"), dist.version)
     return dict(sorted(out.items()))
 
 
