@@ -205,3 +205,15 @@ def test_a_stale_disk_cache_entry_is_a_miss(workspace):
         f.write("0" * 64)  # points at an object that does not exist
     assert str(nbtrack.snapshot(df, "raw")) == "raw@1"
     pd.testing.assert_frame_equal(nbtrack.load("raw"), df)
+
+
+def test_reading_an_older_version_back_reuses_it(workspace):
+    import pandas as pd
+
+    from nbtrack.snapshot.datasets import snapshot_frame
+
+    nbtrack.snapshot(pd.DataFrame({"a": [1, 2, 3]}), "pinned")
+    nbtrack.snapshot(pd.DataFrame({"a": [1, 2, 4]}), "pinned")
+    old = nbtrack.load("pinned@1")
+    assert snapshot_frame(old, "pinned", reuse_any=True).version == 1
+    assert len(nbtrack.dataset_versions("pinned")) == 2

@@ -67,7 +67,8 @@ class DataHook:
             if size > limit:
                 ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
                 return None
-            return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws)
+            # inputs (run_id None) resolve to any version with the same content, e.g. a pinned one
+            return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws, reuse_any=run_id is None)
         except Exception as e:  # one frame failing never stops the others, nor the cell
             ctx.warnings.append(f"dataset {var!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
             return None

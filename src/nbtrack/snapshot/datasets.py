@@ -121,7 +121,7 @@ def _previous_chunk_rows(name: str, ws: Workspace) -> int | None:
 
 
 def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
-                   workspace: Workspace | None = None) -> DatasetVersion:
+                   workspace: Workspace | None = None, reuse_any: bool = False) -> DatasetVersion:
     """Store a DataFrame/Series as the next version of dataset ``name``.
 
     Parameters
@@ -131,11 +131,15 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
         Dataset name (no ``@``).
     run_id : str, optional
         The run that produced this content (recorded on a new version).
+    reuse_any : bool
+        Return an older version with the same content rather than a new one.
 
     Returns
     -------
     DatasetVersion
-        The new version, or the latest one when its content is identical.
+        The new version, or the latest one when its content is identical. With
+        ``reuse_any`` (inputs a cell reads), any version with identical content is
+        returned instead of making a new one.
     """
     name = check_name(name)
     ws = _ws(workspace, create=True)
@@ -148,6 +152,12 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
         latest = _latest(conn, did)
         if latest is not None and latest.fingerprint == enc.fingerprint:
             return _row_to_version(latest, name, ws)
+        # Reading data identical to an older version (e.g. a pinned input loaded back): that version.
+        same = None if not reuse_any else conn.execute(select(dataset_versions).where(
+            dataset_versions.c.dataset_id == did, dataset_versions.c.fingerprint == enc.fingerprint)
+            .order_by(dataset_versions.c.version.desc()).limit(1)).first()
+        if same is not None:
+            return _row_to_version(same, name, ws)
         row = {"dataset_id": did, "version": (latest.version if latest else 0) + 1,
                "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
                "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
