@@ -118,3 +118,13 @@ def test_console_script_entry_point(two_runs):
                          text=True, env=os.environ)
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout)) == 2
+
+
+def test_show_lists_data_inputs_and_outputs(runner, run_notebook):
+    run_notebook([
+        "%load_ext nbtrack\nimport pandas as pd\nraw = pd.DataFrame({'x': [1, 2, 3]})",
+        "%%track features\nfeatures = raw.assign(y=raw.x * 2)",
+    ])
+    run_id = nbtrack.runs(filter="name == 'features'").id[0]
+    out = runner.invoke(cli, ["show", run_id, "--no-source"]).output
+    assert "inputs    raw@1" in out and "outputs   features@1" in out

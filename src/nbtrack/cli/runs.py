@@ -107,6 +107,10 @@ def show(run_id: str, fmt: str, source: bool) -> None:
                                               for k, v in run.metrics.items()))
     if run.tags:
         lines.append("tags      " + ", ".join(f"{k}={v}" for k, v in run.tags.items()))
+    if getattr(run, "inputs", None):
+        lines.append("inputs    " + ", ".join(run.inputs))
+    if getattr(run, "outputs", None):
+        lines.append("outputs   " + ", ".join(run.outputs))
     for a in run.artifacts:
         lines.append(f"artifact  {a['name']}  {a['media_type']}  {a['size']:,} bytes  {a['oid'][:12]}")
     click.echo("\n".join(lines))
