@@ -24,7 +24,9 @@ def _missing(what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: a live sync Playwright keeps an asyncio loop running in
+# this thread, which breaks every later test that starts its own sync Playwright.
+@pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
         _missing(f"chromium ({CHROMIUM}; apt-get install chromium)")
