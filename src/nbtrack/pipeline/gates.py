@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ..errors import InvalidInput
+from ..registry.gates import metric_name
 from ..store.schema import latest_metrics, runs as runs_t
 from ..workspace import Workspace
 
@@ -63,14 +64,10 @@ class GateResult:
 
 
 def _metric_name(node: ast.AST, text: str) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "metrics":
-        return node.attr
-    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "metrics"
-            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
-        return node.slice.value
-    raise InvalidInput(f"gate {text!r}: the left side must be a metric (metrics.auc or auc)")
+    name = metric_name(node)  # the registry's gates read metric names the same way
+    if name is None:
+        raise InvalidInput(f"gate {text!r}: the left side must be a metric (metrics.auc or auc)")
+    return name
 
 
 def parse_gate(text: str) -> Gate:
