@@ -8,21 +8,42 @@ import click
 
 from ..errors import GateFailed
 from . import cli
-from .output import print_frame
+from .output import print_frame, print_rows
 
 PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
                      help="a parameter, parsed like papermill -p (repeatable)")
 
 
-def skip_slow_optional_imports() -> None:
-    """Keep jsonschema from importing ``rfc3987_syntax`` in this (our own) process.
+# papermill imports a handler for every remote store it supports when the package
+# behind it happens to be installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s;
+# boto3 with s3fs; gcsfs; PyGithub; azure). Pipelines execute local files only.
+PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity", "azure.storage.blob",
+                       "azure.datalake.store")
 
-    jsonschema imports it, when installed, only to check ``iri`` string formats, which
-    notebook validation never uses; building its grammar costs seconds at every start
-    (papermill -> nbformat -> jsonschema), more than the rest of ``nbtrack run``.
+
+def skip_slow_optional_imports() -> None:
+    """Start-up trims for our own CLI process (never applied to a user's kernel or session).
+
+    * jsonschema imports ``rfc3987_syntax``, when installed, only to check ``iri``
+      string formats, which notebook validation never uses; building its grammar
+      costs seconds at every start (papermill -> nbformat -> jsonschema), more than
+      the rest of ``nbtrack run``.
+    * papermill is imported without its remote-storage handlers (see
+      :data:`PAPERMILL_REMOTE_IO`); those modules stay importable afterwards.
     """
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
+    if "papermill" in sys.modules:
+        return
+    hidden = [m for m in PAPERMILL_REMOTE_IO if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None
+    try:
+        import papermill.iorw  # noqa: F401
+    finally:
+        for m in hidden:
+            if m in sys.modules and sys.modules[m] is None:
+                del sys.modules[m]
 
 
 def _echo_gates(gates) -> None:
@@ -123,12 +144,11 @@ def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select,
 
 
 def _sweep_report(res) -> None:
-    import pandas as pd
-
-    rows = [{"run": (o["run_id"] or "-")[:10], "status": o["status"], **{f"params.{k}": v for k, v in o["params"].items()},
-             **({f"metrics.{res.metric}": o["metrics"].get(res.metric)} if res.metric else {})}
-            for o in res.outcomes]
-    print_frame(pd.DataFrame(rows), title=f"sweep {res.sweep_id}: {len(rows)} run(s)")
+    names = list(dict.fromkeys(k for o in res.outcomes for k in o["params"]))
+    columns = ["run", "status", *(f"params.{k}" for k in names)] + ([f"metrics.{res.metric}"] if res.metric else [])
+    rows = [[(o["run_id"] or "-")[:10], o["status"], *(o["params"].get(k) for k in names)]
+            + ([o["metrics"].get(res.metric)] if res.metric else []) for o in res.outcomes]
+    print_rows(columns, rows, title=f"sweep {res.sweep_id}: {len(rows)} run(s)")
     if res.best is not None:
         click.echo(f"best: run {res.best['run_id']} {res.metric}={res.best['metrics'][res.metric]:.6g} "
                    f"{res.best['params']}")

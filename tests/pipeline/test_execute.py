@@ -1,0 +1,68 @@
+"""How pipeline kernels start: ipykernel's launcher without debugpy, Unix sockets, our CLI's import trims."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from nbtrack.pipeline.execute import LAUNCHER, execute, kernel_command
+
+
+def test_kernel_command_replaces_only_the_ipykernel_launcher_module():
+    cmd = ["/env/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "/c.json"]
+    assert kernel_command(cmd) == ["/env/bin/python", "-Xfrozen_modules=off", "-c", LAUNCHER, "-f", "/c.json"]
+    other = ["/usr/bin/R", "--slave", "-e", "IRkernel::main()", "--args", "/c.json"]
+    assert kernel_command(other) == other
+    custom = ["python", "-m", "my_kernel", "-f", "/c.json"]
+    assert kernel_command(custom) == custom
+
+
+def _notebook(path, source: str) -> None:
+    nb = new_notebook(cells=[new_code_cell(source)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+PROBE = """\
+import json, os, sys
+import ipykernel.debugger
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+import debugpy  # still importable by the notebook itself
+print(json.dumps({"debugger": ipykernel.debugger._is_debugpy_available, "transport": app.transport,
+                  "cwd": os.getcwd(), "env": os.environ.get("PROBE_VALUE"), "path0": sys.path[0],
+                  "debugpy": debugpy.__name__}))
+"""
+
+
+def test_pipeline_kernel_has_no_debugger_and_talks_over_private_unix_sockets(tmp_path):
+    pytest.importorskip("debugpy")
+    src, out, cwd = tmp_path / "probe.ipynb", tmp_path / "out.ipynb", tmp_path / "cwd"
+    cwd.mkdir()
+    _notebook(src, PROBE)
+    nb = execute(str(src), str(out), {}, cwd=str(cwd), env={"PROBE_VALUE": "42"})
+    seen = json.loads(nb.cells[-1].outputs[0]["text"])
+    assert seen["debugger"] is False and seen["debugpy"] == "debugpy"
+    assert seen["transport"] == ("ipc" if os.name == "posix" else "tcp")
+    assert seen["cwd"] == str(cwd) and seen["env"] == "42"
+    assert os.listdir(cwd) == []  # no sockets or connection files in the notebook's folder
+
+
+def test_cli_trims_keep_the_hidden_modules_importable():
+    """papermill loses only its remote handlers; pyarrow.fs etc. still import for everyone else."""
+    code = ("import sys\n"
+            "from nbtrack.cli.pipeline import PAPERMILL_REMOTE_IO, skip_slow_optional_imports\n"
+            "skip_slow_optional_imports()\n"
+            "assert 'papermill.iorw' in sys.modules and 'pyarrow.fs' not in sys.modules, 'HDFS handler loaded'\n"
+            "assert not any(sys.modules.get(m, 0) is None for m in PAPERMILL_REMOTE_IO), 'left hidden'\n"
+            "import pyarrow.fs\n"
+            "print('ok', 'pyarrow.fs' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok", "True"]
