@@ -116,8 +116,10 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
 @click.option("--register", metavar="MODEL", help="register the best run's model under this name")
 @click.option("--promote-to", metavar="ALIAS", help="then promote it (gated by the registry)")
 @click.option("--timeout", type=float, help="seconds any one cell may run")
+@click.option("--warm/--no-warm", default=True, show_default=True,
+              help="each worker starts its next run's kernel while the current run executes")
 def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select, minimize, register,
-              promote_to, timeout) -> None:
+              promote_to, timeout, warm) -> None:
     """Run PIPELINE for every parameter set (grid, or --random N), each a run under one sweep run.
 
     A failed run does not stop the sweep; failures are listed at the end. Exit
@@ -135,7 +137,7 @@ def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select,
     try:
         res = sweep(pipeline, space, version=version, random=n_random, seed=seed, parallel=parallel, dask=dask,
                     select=select, maximize=not minimize, register=register, promote_to=promote_to,
-                    timeout=timeout, progress="auto", space_texts=texts)
+                    timeout=timeout, progress="auto", warm=warm, space_texts=texts)
     except KeyboardInterrupt:
         click.echo("interrupted: the sweep was stopped and recorded as interrupted", err=True)
         sys.exit(130)

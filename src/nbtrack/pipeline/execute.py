@@ -8,6 +8,7 @@ and the executed notebook always carries papermill's error banner.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -136,9 +137,41 @@ def _socket_folder() -> str | None:
     return folder
 
 
+@functools.cache
+def _warm_engine() -> str:
+    """papermill's nbclient engine, on a kernel that is already running (see :mod:`.kernels`).
+
+    nbclient leaves a kernel it did not start running, and its client connected;
+    this engine closes the client, and :func:`execute` shuts the kernel down.
+    """
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs.pop("input_path", None)
+            client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
+                                             kernel_name=kernel_name, log=logger, log_output=log_output,
+                                             stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            try:
+                return client.execute()
+            finally:
+                if client.kc is not None:
+                    client.kc.stop_channels()
+
+    papermill_engines.register(WARM_ENGINE, WarmKernelEngine)
+    return WARM_ENGINE
+
+
+WARM_ENGINE = "nbtrack-warm-kernel"
+
+
 def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cwd: str,
             env: dict[str, str], timeout: float | None = None, progress: bool = False,
-            kernel_name: str | None = None):
+            kernel_name: str | None = None, kernel=None):
     """Run ``input_path`` with papermill; return the executed notebook.
 
     Parameters
@@ -154,6 +187,9 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         Variables added to the kernel's environment.
     timeout : float, optional
         Seconds any one cell may run (papermill's ``execution_timeout``).
+    kernel : nbtrack.pipeline.kernels.Kernel, optional
+        A kernel already launched for this run (with ``cwd`` and ``env``); it is
+        shut down here when the notebook is done, like a kernel papermill starts.
 
     Raises
     ------
@@ -164,15 +200,17 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    sockets = _socket_folder()
+    if kernel is not None:
+        sockets, how = None, {"engine_name": _warm_engine(), "km": kernel.km}
+    else:
+        sockets = _socket_folder()
+        how = {"kernel_manager_class": _kernel_manager_class(env, sockets)}
     try:
         return papermill.execute_notebook(
             # The kernel's cwd through nbclient's resources, not papermill's cwd=, which
             # would chdir this whole process (unsafe with threads, e.g. a Dask worker).
             input_path, output_path, parameters=parameters, resources={"metadata": {"path": cwd}},
-            progress_bar=progress,
-            kernel_name=kernel_name, execution_timeout=timeout,
-            kernel_manager_class=_kernel_manager_class(env, sockets),
+            progress_bar=progress, kernel_name=kernel_name, execution_timeout=timeout, **how,
         )
     except PapermillExecutionError as e:
         nb = nbformat.read(output_path, as_version=4)
@@ -194,5 +232,9 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         nbformat.write(nb, output_path)
         raise err from e
     finally:
+        if kernel is not None:
+            from .kernels import shutdown
+
+            shutdown(kernel)
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)

@@ -72,8 +72,10 @@ def kernel_env(ws: Workspace, run_id: str, notebook: str, pins: dict[str, Any]) 
 
 
 def _prepare(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
-           tags: dict | None) -> ActiveRun:
+             tags: dict | None, run_id: str | None = None) -> ActiveRun:
     run = ActiveRun(pv.name, "pipeline", parent_id=parent, workspace=ws, notebook=pv.notebook_path)
+    if run_id:
+        run.id = run_id  # chosen when its (warm) kernel was launched
     run.log_params(values)
     run.set_tag(TAG_PIPELINE, pv.name)
     run.set_tag(TAG_VERSION, pv.version)
@@ -124,19 +126,27 @@ def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None
 
 
 def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, output: str | None,
-             timeout: float | None, progress: bool) -> None:
-    """Run the notebook in a fresh temp folder; record a failure or interruption and re-raise."""
-    tmp = tempfile.mkdtemp(prefix="nbtrack-run-")
+             timeout: float | None, progress: bool, kernel=None, launch_next=None) -> None:
+    """Run the notebook in a fresh temp folder; record a failure or interruption and re-raise.
+
+    ``kernel``: a warm kernel launched for this run (its folder is the run's folder);
+    ``launch_next``: called once this run's kernel is on its way, to warm the next one.
+    """
+    tmp = kernel.cwd if kernel is not None else tempfile.mkdtemp(prefix="nbtrack-run-")
     base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
     src, out = os.path.join(tmp, base), os.path.join(tmp, "executed-" + base)
     starting: _Starting | None = None
+    handed = kernel is None  # from the call on, execute() shuts the warm kernel down
     try:
         with open(src, "wb") as f:
             f.write(pv.notebook_bytes(ws))
         env = kernel_env(ws, run.id, pv.notebook_path or base, pins)
         starting = _Starting(run)
         try:
-            execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress)
+            if launch_next is not None:
+                launch_next()
+            handed = True
+            execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress, kernel=kernel)
         finally:
             starting.wait()  # a failed start (store unavailable) wins: nothing could be recorded
         _store_notebook(run, out, output)
@@ -159,6 +169,10 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
             run.end("failed", e)
         raise
     finally:
+        if not handed:
+            from .kernels import discard
+
+            discard(kernel)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -179,6 +193,8 @@ def run_pipeline(
     progress: bool = False,
     pins: dict[str, Any] | None = None,
     workspace: Workspace | None = None,
+    kernels=None,
+    warm_next: bool = False,
 ) -> PipelineResult:
     """Execute approved pipeline ``name`` with papermill and record it as a pipeline run.
 
@@ -212,6 +228,9 @@ def run_pipeline(
     pins : dict, optional
         Dataset versions to use instead of the approved ones (``reproduce`` passes
         the recorded pins).
+    kernels : nbtrack.pipeline.kernels.WarmKernels, optional
+        A sweep worker's warm kernels: run on the kernel launched for this run if
+        there is one, and with ``warm_next``, launch the next run's kernel now.
 
     Returns
     -------
@@ -238,8 +257,12 @@ def run_pipeline(
     pins = dict(pv.pins if pins is None else pins)
     import papermill  # noqa: F401  (imported here, overlapping the fingerprint thread)
 
-    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
-    _execute(ws, run, pv, given, pins, output, timeout, progress)
+    kernel = launch_next = None
+    if kernels is not None:
+        kernel, launch_next = _warm(ws, pv, pins, kernels, warm_next)
+    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags,
+                   run_id=kernel.run_id if kernel is not None else None)
+    _execute(ws, run, pv, given, pins, output, timeout, progress, kernel, launch_next)
     metrics = gates_mod.gate_metrics(ws, run.id)
     own = run_metrics(ws, run.id)
     run.log_metrics({k: v for k, v in metrics.items() if k not in own and v is not None}, step=0)
@@ -260,6 +283,20 @@ def run_pipeline(
 
         register_and_promote(ws, result, register, promote_to, vs)
     return result
+
+
+def _warm(ws: Workspace, pv: PipelineVersion, pins: dict, kernels, warm_next: bool):
+    """The warm kernel launched for this run, if any, and how to launch the next one."""
+    from .kernels import kernel_name_of
+
+    try:
+        name = kernel_name_of(pv.notebook_bytes(ws))
+    except ValueError:
+        return None, None  # papermill will say what is wrong with the notebook
+    base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
+    env = kernel_env(ws, "", pv.notebook_path or base, pins)
+    kernel = kernels.take(name, env)
+    return kernel, ((lambda: kernels.prepare(name, env)) if warm_next else None)
 
 
 def run_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:

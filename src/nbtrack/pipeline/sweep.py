@@ -125,6 +125,7 @@ def sweep(
     promote_to: str | None = None,
     timeout: float | None = None,
     progress: str | bool | None = True,
+    warm: bool = True,
     *,
     space_texts: dict[str, list[str]] | None = None,
     workspace: Workspace | None = None,
@@ -150,6 +151,10 @@ def sweep(
         Register the best run's model under this name and promote it.
     progress : {True, "rich", "lines", False}
         A tqdm bar (in a notebook: a widget), a rich bar, a line per run, or nothing.
+    warm : bool
+        Each local worker launches its next run's kernel while the current run
+        executes (every run still gets a new kernel and a clean folder).
+        ``False``: one kernel per worker at a time. Not used with Dask.
 
     Returns
     -------
@@ -171,14 +176,14 @@ def sweep(
     run.log_params({k: list(v) for k, v in space.items()})
     for k, v in {"nbtrack.pipeline": pv.name, "nbtrack.pipeline_version": pv.version,
                  "nbtrack.sweep_mode": "random" if random else "grid", "nbtrack.select": select or "",
-                 "nbtrack.executor": "dask" if dask else f"processes:{parallel}"}.items():
+                 "nbtrack.executor": "dask" if dask else f"processes:{parallel}" + ("" if warm else ",cold")}.items():
         run.set_tag(k, v)
     if random is not None:
         run.log_param("seed", seed)
     run.start()
     result = SweepResult(run.id, pv.name, pv.version, _metric_key(select))
     try:
-        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress)
+        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress, warm)
     except KeyboardInterrupt as e:
         run.end("interrupted", e)
         raise
@@ -194,13 +199,14 @@ def sweep(
     return result
 
 
-def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress) -> None:
+def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress,
+             warm: bool = True) -> None:
     if dask is not None:
         it, slots = workers.dask(specs, dask), workers.dask_slots(dask) or len(specs)
     elif parallel > 1 and len(specs) > 1:
-        it, slots = workers.processes(specs, min(parallel, len(specs))), parallel
+        it, slots = workers.processes(specs, min(parallel, len(specs)), warm), parallel
     else:
-        it, slots = workers.sequential(specs), 1
+        it, slots = workers.sequential(specs, warm), 1
     best_value = None
     with SweepProgress(len(specs), f"sweep {result.pipeline}", progress) as bar:
         for out in it:

@@ -13,6 +13,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 _workspaces: dict[tuple[str, str], Any] = {}
+_kernels: Any = None  # this worker's WarmKernels (local executors only)
+
+
+def _warm_kernels():
+    global _kernels
+    if _kernels is None:
+        from .kernels import WarmKernels
+
+        _kernels = WarmKernels()
+    return _kernels
+
+
+def _close_kernels() -> None:
+    if _kernels is not None:
+        _kernels.close()
 
 
 def _workspace(spec: dict):
@@ -26,7 +41,11 @@ def _workspace(spec: dict):
 
 
 def run_one(spec: dict) -> dict:
-    """Execute one parameter set as a pipeline run under the sweep; never raises for a failed run."""
+    """Execute one parameter set as a pipeline run under the sweep; never raises for a failed run.
+
+    With ``spec["warm"]`` (local executors), the run uses the kernel this worker
+    launched for it, if any, and when the value is true launches the next one.
+    """
     from ..errors import NbtrackError
     from .run import run_pipeline
 
@@ -34,7 +53,8 @@ def run_one(spec: dict) -> dict:
     try:
         res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
                            param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
-                           tags={"nbtrack.sweep": spec["parent"]}, workspace=_workspace(spec))
+                           tags={"nbtrack.sweep": spec["parent"]}, workspace=_workspace(spec),
+                           kernels=_warm_kernels() if "warm" in spec else None, warm_next=bool(spec.get("warm")))
         out.update(run_id=res.run_id, metrics=res.metrics, status="finished")
     except NbtrackError as e:
         out.update(run_id=e.fields.get("run_id"), status="failed", error=str(e))
@@ -43,15 +63,32 @@ def run_one(spec: dict) -> dict:
     return out
 
 
-def sequential(specs: list[dict]) -> Iterator[dict]:
-    for spec in specs:
-        yield run_one(spec)
+def with_warm_kernels(specs: list[dict], workers: int) -> list[dict]:
+    """Mark which runs launch a kernel for a next run: all but the last ``workers`` ones
+    (a worker that gets no further run would only waste the kernel it warmed)."""
+    n = len(specs)
+    return [{**s, "warm": i < n - workers} for i, s in enumerate(specs)]
+
+
+def sequential(specs: list[dict], warm: bool = True) -> Iterator[dict]:
+    try:
+        for spec in (with_warm_kernels(specs, 1) if warm else specs):
+            yield run_one(spec)
+    finally:
+        _close_kernels()
 
 
 def _fresh_worker() -> None:
-    """Pool initializer: never use a database connection inherited through fork."""
+    """Pool initializer: never use a database connection or kernel inherited through fork;
+    shut this worker's warm kernel down when it exits."""
+    from multiprocessing import util
+
     from .. import workspace
     from ..capture import run
+
+    global _kernels
+    _kernels = None
+    util.Finalize(None, _close_kernels, exitpriority=10)
 
     _workspaces.clear()
     workspace._cache.clear()  # dropped, not disposed: the parent still owns those connections
@@ -78,12 +115,12 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
-def processes(specs: list[dict], workers: int) -> Iterator[dict]:
+def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[dict]:
     """``workers`` local processes; each opens its own connections to the workspace."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_fresh_worker) as pool:
-        futures = [pool.submit(run_one, s) for s in specs]
+        futures = [pool.submit(run_one, s) for s in (with_warm_kernels(specs, workers) if warm else specs)]
         try:
             for f in as_completed(futures):
                 yield _result(f.result, specs, futures.index(f))

@@ -1,0 +1,159 @@
+"""Warm kernels for sweeps: the next run's kernel boots while the current run executes.
+
+A trivial pipeline run spends most of its time waiting for a fresh kernel to boot
+(~0.7 s: importing ipykernel, IPython, zmq) and then to shut down (~0.3 s). In a
+sweep, one worker runs many parameter sets one after the other, so each worker
+launches the kernel of its *next* run as soon as the current run starts, in a
+fresh working directory of its own, with the next run's id already in its
+environment. Every run still gets a brand-new kernel process and a clean folder:
+nothing is shared between runs but the time.
+
+One :class:`WarmKernels` per worker (process or thread) holds at most one waiting
+kernel; :meth:`WarmKernels.close` shuts it down when the worker is done.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+# nbclient starts IPython kernels with an in-memory history (its ``ipython_hist_file``
+# default); a kernel launched here must behave the same.
+IPYTHON_ARGS = ["--HistoryManager.hist_file=:memory:"]
+
+
+@dataclass
+class Kernel:
+    """A launched kernel and the run it was launched for."""
+
+    km: Any  # the kernel manager (an AsyncKernelManager subclass)
+    run_id: str
+    cwd: str  # the run's clean working directory (the kernel's cwd)
+    sockets: str | None  # private folder of its Unix sockets
+    key: tuple  # what it was launched with: (kernel name, environment without the run id)
+
+
+def env_key(kernel_name: str, env: dict[str, str]) -> tuple:
+    return kernel_name, tuple(sorted((k, v) for k, v in env.items() if k != "NBTRACK_PARENT_RUN"))
+
+
+def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> Kernel:
+    """Start a kernel for a (future) run: a new run id, clean folder and private sockets."""
+    from jupyter_core.utils import run_sync
+
+    from .execute import _kernel_manager_class, _socket_folder
+
+    run_id = run_id or uuid.uuid4().hex[:16]
+    cwd = tempfile.mkdtemp(prefix="nbtrack-run-")
+    sockets = _socket_folder()
+    full = {**env, "NBTRACK_PARENT_RUN": run_id}
+    km = _kernel_manager_class(full, sockets)(kernel_name=kernel_name)
+    try:
+        args = IPYTHON_ARGS if getattr(km, "ipykernel", False) else []
+        run_sync(km.start_kernel)(extra_arguments=list(args), cwd=cwd)
+    except BaseException:
+        remove_folders(cwd, sockets)
+        raise
+    return Kernel(km, run_id, cwd, sockets, env_key(kernel_name, env))
+
+
+def shutdown(kernel: Kernel) -> None:
+    """Shut the kernel down gracefully (the notebook's ``atexit`` handlers run), then kill if needed."""
+    from jupyter_core.utils import run_sync
+
+    km = kernel.km
+    try:
+        if run_sync(km.is_alive)():
+            run_sync(km.shutdown_kernel)(now=False)
+    except RuntimeError as e:  # "No kernel is running!"
+        if "No kernel is running" not in str(e):
+            raise
+    finally:
+        try:
+            run_sync(km.cleanup_resources)()
+        finally:
+            remove_folders(None, kernel.sockets)
+
+
+def remove_folders(cwd: str | None, sockets: str | None) -> None:
+    for folder in (cwd, sockets):
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class WarmKernels:
+    """At most one kernel waiting for this worker's next run."""
+
+    def __init__(self) -> None:
+        self._waiting: Kernel | None = None
+        self._lock = threading.Lock()
+
+    def take(self, kernel_name: str, env: dict[str, str]) -> Kernel | None:
+        """The waiting kernel if it was launched for this notebook and environment (else shut down)."""
+        with self._lock:
+            kernel, self._waiting = self._waiting, None
+        if kernel is None:
+            return None
+        if kernel.key == env_key(kernel_name, env) and _alive(kernel):
+            return kernel
+        discard(kernel)
+        return None
+
+    def prepare(self, kernel_name: str, env: dict[str, str]) -> None:
+        """Launch the kernel of the next run now; a failure only means the next run starts cold."""
+        try:
+            kernel = launch(kernel_name, env)
+        except Exception:
+            return
+        with self._lock:
+            old, self._waiting = self._waiting, kernel
+        if old is not None:
+            discard(old)
+
+    def close(self) -> None:
+        with self._lock:
+            kernel, self._waiting = self._waiting, None
+        if kernel is not None:
+            discard(kernel)
+
+
+def discard(kernel: Kernel) -> None:
+    """Stop a kernel that never ran a notebook (no user code, no ``atexit`` to honour) and
+    remove its folders. Killed outright: the interrupt that precedes a graceful shutdown
+    would make a kernel still booting print a fatal-error traceback."""
+    from jupyter_core.utils import run_sync
+
+    km = kernel.km
+    try:
+        if km.has_kernel:
+            run_sync(km.provisioner.kill)()
+            run_sync(km.provisioner.wait)()
+        run_sync(km.cleanup_resources)()
+    except Exception:
+        pass
+    finally:
+        remove_folders(kernel.cwd, kernel.sockets)
+
+
+def _alive(kernel: Kernel) -> bool:
+    from jupyter_core.utils import run_sync
+
+    try:
+        return bool(run_sync(kernel.km.is_alive)())
+    except Exception:
+        return False
+
+
+def kernel_name_of(notebook_bytes: bytes) -> str:
+    """The kernel papermill would choose for this notebook (its kernelspec name)."""
+    import json
+
+    meta = json.loads(notebook_bytes).get("metadata", {})
+    name = (meta.get("kernelspec") or {}).get("name")
+    if not name:
+        raise ValueError("the notebook names no kernel (metadata.kernelspec.name)")
+    return name

@@ -1,0 +1,130 @@
+"""Warm kernels in sweeps: every run still gets its own new kernel, clean folder and parent run."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+import nbtrack
+from nbtrack.pipeline import kernels as kernels_mod
+from nbtrack.pipeline.workers import with_warm_kernels
+
+PROBE = """\
+%%track probe
+import json, os
+seen = sorted(os.listdir("."))
+open("scratch.txt", "w").write("left behind by this run")
+nbtrack.log_metric("pid", os.getpid())
+nbtrack.log_metric("files_at_start", len(seen))
+nbtrack.log_metric("x", x)
+print(json.dumps({"seen": seen, "parent": os.environ["NBTRACK_PARENT_RUN"], "cwd": os.getcwd()}))
+"""
+
+
+@pytest.fixture
+def probe(workspace, tmp_path):
+    params = new_code_cell("x = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell("import nbtrack\n%load_ext nbtrack"), new_code_cell(PROBE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "probe.ipynb"
+    nbformat.write(nb, path)
+    nbtrack.approve(str(path), name="probe", reason="test")
+    return "probe"
+
+
+@pytest.fixture
+def own_tmp(tmp_path, monkeypatch):
+    """Temporary folders of this test only, to check that none is left behind."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _kernel_processes() -> set[int]:
+    """Pids of kernels started from this process that are still running."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == os.getpid() and b"launch_new_instance" in cmd and b"(" not in cmd[:1]:
+            found.add(int(pid))
+    return found
+
+
+def test_which_runs_warm_a_kernel_for_a_next_one():
+    specs = [{"index": i} for i in range(5)]
+    assert [s["warm"] for s in with_warm_kernels(specs, 1)] == [True, True, True, True, False]
+    assert [s["warm"] for s in with_warm_kernels(specs, 2)] == [True, True, True, False, False]
+    assert [s["warm"] for s in with_warm_kernels(specs[:1], 2)] == [False]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_folder(probe, own_tmp):
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False)
+    assert res.exit_code == 0 and not res.failed, res.outcomes
+    pipes = nbtrack.runs(parent=res.sweep_id, order_by="params.x")
+    assert list(pipes["params.x"]) == [1, 2, 3, 4]
+    pids = set()
+    for rid, x in zip(pipes.id, pipes["params.x"]):
+        cells = nbtrack.runs(parent=rid)  # the %%track cell became a child of *its* pipeline run
+        assert len(cells) == 1 and cells["metrics.x"].iloc[0] == x
+        assert cells["metrics.files_at_start"].iloc[0] == 2  # a clean folder: the notebook and papermill's output
+        nb = nbformat.reads(nbtrack.get_run(rid).artifact("executed.ipynb").decode(), as_version=4)
+        seen = json.loads(nb.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
+        assert seen["parent"] == rid and seen["seen"] == ["executed-probe.ipynb", "probe.ipynb"]
+        pids.add(cells["metrics.pid"].iloc[0])
+    assert len(pids) == 4  # a new kernel process per run
+    assert _kernel_processes() == set()  # the kernel warmed last was not left running
+    assert os.listdir(own_tmp) == []  # no run folder or socket folder left behind
+
+
+def test_cold_sweep_and_warm_sweep_record_the_same_results(probe, own_tmp):
+    warm = nbtrack.sweep(probe, {"x": [5, 6]}, progress=False)
+    cold = nbtrack.sweep(probe, {"x": [5, 6]}, progress=False, warm=False)
+    assert nbtrack.get_run(cold.sweep_id).tags["nbtrack.executor"] == "processes:1,cold"
+    for res in (warm, cold):
+        assert sorted(o["metrics"]["x"] for o in res.outcomes) == [5, 6]
+    assert os.listdir(own_tmp) == []
+
+
+def test_parallel_sweep_on_warm_kernels(probe, own_tmp):
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4, 5, 6]}, parallel=2, progress=False)
+    assert res.exit_code == 0 and not res.failed, res.outcomes
+    pipes = nbtrack.runs(parent=res.sweep_id)
+    assert sorted(pipes["params.x"]) == [1, 2, 3, 4, 5, 6]
+    for rid in pipes.id:
+        cells = nbtrack.runs(parent=rid)
+        assert len(cells) == 1 and cells["metrics.files_at_start"].iloc[0] == 2
+    pids = {nbtrack.runs(parent=rid)["metrics.pid"].iloc[0] for rid in pipes.id}
+    assert len(pids) == 6
+    assert os.listdir(own_tmp) == []  # the workers shut their last warm kernels down on exit
+
+
+def test_a_warm_kernel_for_another_notebook_or_environment_is_not_used(own_tmp):
+    warm = kernels_mod.WarmKernels()
+    env = {"NBTRACK_URI": "/somewhere", "NBTRACK_PINS": "{}"}
+    warm.prepare("python3", env)
+    try:
+        assert warm.take("python3", {**env, "NBTRACK_PINS": '{"customers": 2}'}) is None  # shut down instead
+        warm.prepare("python3", env)
+        kernel = warm.take("python3", {**env, "NBTRACK_PARENT_RUN": "ignored"})
+        assert kernel is not None and len(kernel.run_id) == 16 and os.path.isdir(kernel.cwd)
+        kernels_mod.discard(kernel)
+        assert not os.path.exists(kernel.cwd)
+    finally:
+        warm.close()
+    assert os.listdir(own_tmp) == []
