@@ -114,10 +114,12 @@ def main() -> None:
         t_run2, t_pm_skip = alternate(run, pm_skip, args.reps)
         t_api, t_pm_api = in_process(folder, args.reps)
     values = ",".join(str(i) for i in range(1, 9))
-    sweep = lambda nb, k: lambda: timed([str(BIN / "nbtrack"), "sweep", nb, "-p", "x", values, "--parallel", str(k)],
-                                        folder, env)
+    sweep = lambda nb, k, *extra: lambda: timed([str(BIN / "nbtrack"), "sweep", nb, "-p", "x", values,
+                                                 "--parallel", str(k), *extra], folder, env)
     t_par, t_seq = alternate(sweep("trivial", 2), sweep("trivial", 1), args.sweep_reps)
     t_wpar, t_wseq = alternate(sweep("work", 2), sweep("work", 1), args.sweep_reps)
+    t_cpar, t_cseq = alternate(sweep("trivial", 2, "--no-warm"), sweep("trivial", 1, "--no-warm"), args.sweep_reps)
+    t_cwpar, t_cwseq = alternate(sweep("work", 2, "--no-warm"), sweep("work", 1, "--no-warm"), args.sweep_reps)
 
     import papermill
 
@@ -128,13 +130,18 @@ def main() -> None:
     print(row("`nbtrack run` of a trivial approved notebook (CLI, end to end)", "`papermill` CLI", t_run, t_pm))
     print(row("same, papermill CLI given the same start-up trims", "`papermill` CLI (trimmed)", t_run2, t_pm_skip))
     print(row("same, in process (`run_pipeline` vs `papermill.execute_notebook`)", "papermill API", t_api, t_pm_api))
-    print(row("sweep of 8 runs, `--parallel 2` (speed-up = 1/ratio)", "`--parallel 1`", t_par, t_seq)
-          + f" speed-up {statistics.median(t_seq) / statistics.median(t_par):.2f}x")
-    print(row("sweep of 8 runs with ~0.5 s of Python work each, `--parallel 2`", "`--parallel 1`", t_wpar, t_wseq)
-          + f" speed-up {statistics.median(t_wseq) / statistics.median(t_wpar):.2f}x")
-    print("raw:", {"work_par2": t_wpar, "work_seq": t_wseq, "run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_skip": t_pm_skip, "api": t_api, "papermill_api": t_pm_api,
-                   "sweep_par2": t_par, "sweep_seq": t_seq})
-
+    med = statistics.median
+    for what, par, seq in (("8 trivial runs", t_par, t_seq), ("8 runs with ~0.5 s of Python work each", t_wpar, t_wseq),
+                           ("8 trivial runs, `--no-warm` both", t_cpar, t_cseq),
+                           ("8 runs with ~0.5 s of work, `--no-warm` both", t_cwpar, t_cwseq)):
+        print(row(f"sweep of {what}: `--parallel 2`", "`--parallel 1`", par, seq)
+              + f" speed-up {med(seq) / med(par):.2f}x")
+    print(f"| default `--parallel 2` vs strictly one kernel at a time (`--parallel 1 --no-warm`) | "
+          f"trivial {med(t_cseq) / med(t_par):.2f}x | work {med(t_cwseq) / med(t_wpar):.2f}x | |")
+    print("raw:", {"run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_trimmed": t_pm_skip, "api": t_api,
+                   "papermill_api": t_pm_api, "sweep_par2": t_par, "sweep_seq": t_seq, "work_par2": t_wpar,
+                   "work_seq": t_wseq, "cold_par2": t_cpar, "cold_seq": t_cseq, "cold_work_par2": t_cwpar,
+                   "cold_work_seq": t_cwseq})
 
 if __name__ == "__main__":
     main()
