@@ -116,10 +116,9 @@ def main() -> None:
     values = ",".join(str(i) for i in range(1, 9))
     sweep = lambda nb, k, *extra: lambda: timed([str(BIN / "nbtrack"), "sweep", nb, "-p", "x", values,
                                                  "--parallel", str(k), *extra], folder, env)
-    t_par, t_seq = alternate(sweep("trivial", 2), sweep("trivial", 1), args.sweep_reps)
-    t_wpar, t_wseq = alternate(sweep("work", 2), sweep("work", 1), args.sweep_reps)
-    t_cpar, t_cseq = alternate(sweep("trivial", 2, "--no-warm"), sweep("trivial", 1, "--no-warm"), args.sweep_reps)
-    t_cwpar, t_cwseq = alternate(sweep("work", 2, "--no-warm"), sweep("work", 1, "--no-warm"), args.sweep_reps)
+    modes = {"default": (), "--warm": ("--warm",), "--no-warm": ("--no-warm",)}
+    sweeps = {(nb, mode): alternate(sweep(nb, 2, *flags), sweep(nb, 1, *flags), args.sweep_reps)
+              for mode, flags in modes.items() for nb in ("trivial", "work")}
 
     import papermill
 
@@ -131,17 +130,12 @@ def main() -> None:
     print(row("same, papermill CLI given the same start-up trims", "`papermill` CLI (trimmed)", t_run2, t_pm_skip))
     print(row("same, in process (`run_pipeline` vs `papermill.execute_notebook`)", "papermill API", t_api, t_pm_api))
     med = statistics.median
-    for what, par, seq in (("8 trivial runs", t_par, t_seq), ("8 runs with ~0.5 s of Python work each", t_wpar, t_wseq),
-                           ("8 trivial runs, `--no-warm` both", t_cpar, t_cseq),
-                           ("8 runs with ~0.5 s of work, `--no-warm` both", t_cwpar, t_cwseq)):
-        print(row(f"sweep of {what}: `--parallel 2`", "`--parallel 1`", par, seq)
+    for (nb, mode), (par, seq) in sweeps.items():
+        what = "8 trivial runs" if nb == "trivial" else "8 runs with ~0.5 s of Python work each"
+        print(row(f"sweep of {what}, {mode}: `--parallel 2`", "`--parallel 1`", par, seq)
               + f" speed-up {med(seq) / med(par):.2f}x")
-    print(f"| default `--parallel 2` vs strictly one kernel at a time (`--parallel 1 --no-warm`) | "
-          f"trivial {med(t_cseq) / med(t_par):.2f}x | work {med(t_cwseq) / med(t_wpar):.2f}x | |")
     print("raw:", {"run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_trimmed": t_pm_skip, "api": t_api,
-                   "papermill_api": t_pm_api, "sweep_par2": t_par, "sweep_seq": t_seq, "work_par2": t_wpar,
-                   "work_seq": t_wseq, "cold_par2": t_cpar, "cold_seq": t_cseq, "cold_work_par2": t_cwpar,
-                   "cold_work_seq": t_cwseq})
+                   "papermill_api": t_pm_api, **{f"{nb} {mode}": v for (nb, mode), v in sweeps.items()}})
 
 if __name__ == "__main__":
     main()

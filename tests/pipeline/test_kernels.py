@@ -65,6 +65,18 @@ def _kernel_processes() -> set[int]:
     return found
 
 
+def test_warm_by_default_only_with_a_core_to_spare(monkeypatch):
+    from nbtrack.pipeline import sweep as sweep_mod
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert sweep_mod._warm(None, 1) and not sweep_mod._warm(None, 2)
+    assert sweep_mod._warm(True, 2) and not sweep_mod._warm(False, 1)
+    assert not sweep_mod._warm(None, 0)  # Dask
+    assert sweep_mod._executor(4, None, None, 3) == "processes:3"
+    assert sweep_mod._executor(1, None, None, 3) == "processes:1,warm"
+    assert sweep_mod._executor(2, "tcp://x:8786", True, 3) == "dask"
+
+
 def test_which_runs_warm_a_kernel_for_a_next_one():
     specs = [{"index": i} for i in range(5)]
     assert [s["warm"] for s in with_warm_kernels(specs, 1)] == [True, True, True, True, False]
@@ -74,7 +86,7 @@ def test_which_runs_warm_a_kernel_for_a_next_one():
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_folder(probe, own_tmp):
-    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False)
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False, warm=True)
     assert res.exit_code == 0 and not res.failed, res.outcomes
     pipes = nbtrack.runs(parent=res.sweep_id, order_by="params.x")
     assert list(pipes["params.x"]) == [1, 2, 3, 4]
@@ -93,16 +105,18 @@ def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_
 
 
 def test_cold_sweep_and_warm_sweep_record_the_same_results(probe, own_tmp):
-    warm = nbtrack.sweep(probe, {"x": [5, 6]}, progress=False)
+    warm = nbtrack.sweep(probe, {"x": [5, 6]}, progress=False, warm=True)
     cold = nbtrack.sweep(probe, {"x": [5, 6]}, progress=False, warm=False)
-    assert nbtrack.get_run(cold.sweep_id).tags["nbtrack.executor"] == "processes:1,cold"
+    assert nbtrack.get_run(warm.sweep_id).tags["nbtrack.executor"] == "processes:1,warm"
+    assert nbtrack.get_run(cold.sweep_id).tags["nbtrack.executor"] == "processes:1"
     for res in (warm, cold):
         assert sorted(o["metrics"]["x"] for o in res.outcomes) == [5, 6]
     assert os.listdir(own_tmp) == []
 
 
 def test_parallel_sweep_on_warm_kernels(probe, own_tmp):
-    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4, 5, 6]}, parallel=2, progress=False)
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4, 5, 6]}, parallel=2, progress=False, warm=True)
+    assert nbtrack.get_run(res.sweep_id).tags["nbtrack.executor"] == "processes:2,warm"
     assert res.exit_code == 0 and not res.failed, res.outcomes
     pipes = nbtrack.runs(parent=res.sweep_id)
     assert sorted(pipes["params.x"]) == [1, 2, 3, 4, 5, 6]
