@@ -117,3 +117,45 @@ def test_restore_brings_back_data_and_code(run_notebook, workspace):
 def test_restore_unknown_run_is_a_usage_error(run_notebook, workspace):
     nb = run_notebook(["%load_ext nbtrack", "%track_restore ffffffff"], allow_errors=True)
     assert "UsageError" in outputs_text(nb.cells[1]) and "no run" in outputs_text(nb.cells[1])
+
+
+DATA = """\
+import pandas as pd, nbtrack
+nbtrack.snapshot(pd.DataFrame({"a": [1, 2, 3]}), "customers")
+nbtrack.snapshot(pd.DataFrame({"a": [1, 2, 3, 4]}), "customers")
+"""
+
+USE = """%%track use
+df = nbtrack.load("customers")
+summary = nbtrack.load("customers@1").describe()
+"""
+
+CHANGE = """%%track change
+df2 = nbtrack.load("customers")
+df2["b"] = df2["a"] * 2
+"""
+
+
+def test_datasets_loaded_in_a_tracked_cell_are_its_inputs(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", DATA, USE, CHANGE])
+    for cell in nb.cells:
+        assert "nbtrack:" not in outputs_text(cell), outputs_text(cell)
+    use, change = _cell_runs(workspace)
+    # `df = nbtrack.load(...)` is the version itself, not a new dataset "df"; what was only read counts too
+    assert sorted(use.inputs) == ["customers@1", "customers@2"]
+    assert use.outputs == ["summary@1"]
+    assert not any(d == "df" for d in nbtrack.datasets(workspace)["name"])
+    with workspace.meta.read() as conn:
+        variables = dict(conn.execute(select(lineage.c.variable, lineage.c.dataset_version_id)
+                                      .where(lineage.c.run_id == use.id, lineage.c.direction == "input")).all())
+    assert set(variables) == {"df", None}
+    # changed in place after loading: still an input, and the changed frame is an output
+    assert change.inputs == ["customers@2"] and change.outputs == ["df2@1"]
+
+
+def test_dataset_loaded_inside_a_script_run_is_an_input(workspace):
+    nbtrack.snapshot(pd.DataFrame({"a": [1.0, 2.0]}), "prices")
+    with nbtrack.track("script-load") as run:
+        nbtrack.load("prices")
+    assert nbtrack.get_run(run.id).inputs == ["prices@1"]
+    nbtrack.load("prices")  # outside any run: nothing to record, nothing fails

@@ -85,22 +85,45 @@ class DataHook:
 
     def after(self, ctx: CellContext) -> None:
         state = ctx.state.setdefault("datasets", {"inputs": {}, "outputs": {}})
+        loaded = dict(getattr(ctx.run, "loaded", {}))  # frames nbtrack.load() returned in this cell
         if not self._enabled(ctx):
+            self._link(ctx, state, loaded)
             return
         inputs = state["inputs"]
         # outputs: what the cell bound, plus inputs it changed in place (a new version, or the same one)
         names = set(ctx.writes) | (set(inputs) - set(ctx.writes))
         for var, obj in _frames(ctx, names).items():
+            if var in ctx.writes and id(obj) in loaded and _unchanged(obj, loaded[id(obj)][1]):
+                inputs[var] = loaded.pop(id(obj))[0]  # `df = nbtrack.load("customers")`: an input
+                continue
             v = self._snapshot(ctx, var, obj, ctx.run.id)
             if v is not None and (var in ctx.writes or v.id != inputs.get(var)):
                 state["outputs"][var] = v.id
-        if inputs or state["outputs"]:
-            from ..snapshot.lineage import link
+        self._link(ctx, state, loaded)
 
-            with ctx.run.ws.meta.write() as conn:
-                for direction, key in (("input", "inputs"), ("output", "outputs")):
-                    for var, vid in state[key].items():
-                        link(conn, ctx.run.id, direction, vid, var)
+    def _link(self, ctx: CellContext, state: dict, loaded: dict) -> None:
+        """Write the cell's lineage: inputs, outputs, and versions loaded but not kept in a variable."""
+        other = list(dict.fromkeys(vid for vid, _fp in loaded.values()))
+        if not (state["inputs"] or state["outputs"] or other):
+            return
+        from ..snapshot.lineage import link
+
+        with ctx.run.ws.meta.write() as conn:
+            for direction, key in (("input", "inputs"), ("output", "outputs")):
+                for var, vid in state[key].items():
+                    link(conn, ctx.run.id, direction, vid, var)
+            for vid in other:
+                if vid not in state["inputs"].values():
+                    link(conn, ctx.run.id, "input", vid, None)
+
+
+def _unchanged(obj: Any, fp: str | None) -> bool:
+    from ..snapshot.fingerprint import fingerprint
+
+    try:
+        return fp is not None and fingerprint(obj) == fp
+    except Exception:
+        return False
 
 
 HOOK = DataHook()

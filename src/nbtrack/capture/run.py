@@ -92,6 +92,8 @@ class ActiveRun:
         self._metrics: list[tuple[str, float | None, int, float]] = []
         self._steps: dict[str, int] = {}
         self._artifacts: list[dict] = []
+        self._inputs: list[tuple[int, str | None]] = []  # dataset versions read (nbtrack.load)
+        self.loaded: dict[int, tuple[int, str | None]] = {}  # id(frame) -> (version id, fingerprint)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self.status = "running"
@@ -154,13 +156,18 @@ class ActiveRun:
 
     def flush(self, run_values: dict[str, Any] | None = None) -> None:
         with self._lock:
-            p, t, m, a = self._params, self._tags, self._metrics, self._artifacts
-            self._params, self._tags, self._metrics, self._artifacts = {}, {}, [], []
+            p, t, m, a, i = self._params, self._tags, self._metrics, self._artifacts, self._inputs
+            self._params, self._tags, self._metrics, self._artifacts, self._inputs = {}, {}, [], [], []
         with self.ws.meta.write() as conn:
             store_runs.write_params(conn, self.id, p)
             store_runs.write_tags(conn, self.id, t)
             store_runs.write_metrics(conn, self.id, m)
             store_runs.write_artifacts(conn, self.id, a)
+            if i:
+                from ..snapshot.lineage import link
+
+                for version_id, variable in dict.fromkeys(i):
+                    link(conn, self.id, "input", version_id, variable)
             if run_values:
                 store_runs.update_run(conn, self.id, **run_values)
         self._last_flush = time.monotonic()
@@ -202,6 +209,20 @@ class ActiveRun:
         oid = self.ws.objects.put(data)
         self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": len(data)})
         return oid
+
+    def use_dataset(self, version_id: int, frame: Any = None, fingerprint: str | None = None,
+                    variable: str | None = None) -> None:
+        """Record that this run read dataset version ``version_id`` (an input in its lineage).
+
+        ``nbtrack.load()`` calls it for the active run. With ``frame`` (a tracked
+        cell), the cell's data hook links the version under the variable that holds
+        the frame, and snapshots it as an output only if the cell changed it.
+        """
+        with self._lock:
+            if frame is not None:
+                self.loaded[id(frame)] = (version_id, fingerprint)
+            else:
+                self._inputs.append((version_id, variable))
 
     def put_object(self, data: bytes) -> str:
         return self.ws.objects.put(data)

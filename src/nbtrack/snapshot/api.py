@@ -66,6 +66,12 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
 def load(ref: str | DatasetVersion, workspace: Workspace | None = None) -> Any:
     """Load a dataset version: ``load("customers@3")``, ``load("customers")`` (latest).
 
+    Inside ``nbtrack run`` a bare name resolves to the pipeline's pinned version.
+    Inside a run (a ``%%track`` cell, ``with nbtrack.track():``) the version is
+    recorded as one of the run's inputs; ``df = nbtrack.load("customers")`` in a
+    tracked cell links ``customers@N`` under the variable ``df`` rather than
+    snapshotting ``df`` again (unless the cell changes it).
+
     Parameters
     ----------
     ref : str or DatasetVersion

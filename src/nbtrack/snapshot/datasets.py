@@ -243,12 +243,34 @@ def version_by_id(version_id: int, workspace: Workspace | None = None) -> Datase
 def load(ref: str | DatasetVersion, workspace: Workspace | None = None):
     """Load a dataset version back as the DataFrame (or Series) that was snapshotted.
 
+    Inside a run (a ``%%track`` cell, ``with nbtrack.track():``, a pipeline's
+    cells) the version becomes an input of that run in its lineage.
+
     Parameters
     ----------
     ref : str or DatasetVersion
         ``"name@3"``, ``"name"`` or ``"name@latest"``.
     """
-    return get_version(ref, workspace).load()
+    version = get_version(ref, workspace)
+    frame = version.load()
+    _note_input(version, frame)
+    return frame
+
+
+def _note_input(version: DatasetVersion, frame: Any) -> None:
+    from ..capture.run import active_run
+
+    run = active_run()
+    if run is None or run.ended or run.ws.meta_url != getattr(version.workspace, "meta_url", None):
+        return
+    if run.kind == "cell":  # the data hook links it under the variable that holds it
+        try:
+            fp = fingerprint(frame)
+        except Exception:
+            fp = None
+        run.use_dataset(version.id, frame=frame, fingerprint=fp)
+    else:
+        run.use_dataset(version.id)
 
 
 def list_datasets(workspace: Workspace | None = None):
