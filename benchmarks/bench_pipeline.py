@@ -116,7 +116,7 @@ def main() -> None:
     values = ",".join(str(i) for i in range(1, 9))
     sweep = lambda nb, k, *extra: lambda: timed([str(BIN / "nbtrack"), "sweep", nb, "-p", "x", values,
                                                  "--parallel", str(k), *extra], folder, env)
-    modes = {"default": (), "--warm": ("--warm",), "--no-warm": ("--no-warm",)}
+    modes = {"--warm": ("--warm",), "--no-warm": ("--no-warm",)}
     sweeps = {(nb, mode): alternate(sweep(nb, 2, *flags), sweep(nb, 1, *flags), args.sweep_reps)
               for mode, flags in modes.items() for nb in ("trivial", "work")}
 
@@ -134,6 +134,10 @@ def main() -> None:
         what = "8 trivial runs" if nb == "trivial" else "8 runs with ~0.5 s of Python work each"
         print(row(f"sweep of {what}, {mode}: `--parallel 2`", "`--parallel 1`", par, seq)
               + f" speed-up {med(seq) / med(par):.2f}x")
+    for nb in ("trivial", "work"):
+        par, seq = sweeps[(nb, "--warm")][0], sweeps[(nb, "--no-warm")][1]
+        print(f"| {nb}: default `--parallel 2` (warm) vs strictly one kernel at a time "
+              f"(`--parallel 1 --no-warm`) | {med(seq):.2f} s | {med(par):.2f} s | speed-up {med(seq) / med(par):.2f}x |")
     print("raw:", {"run": t_run, "papermill": t_pm, "run2": t_run2, "papermill_trimmed": t_pm_skip, "api": t_api,
                    "papermill_api": t_pm_api, **{f"{nb} {mode}": v for (nb, mode), v in sweeps.items()}})
 

@@ -65,15 +65,11 @@ def _kernel_processes() -> set[int]:
     return found
 
 
-def test_warm_by_default_only_with_a_core_to_spare(monkeypatch):
+def test_executor_tag_says_whether_kernels_were_warmed():
     from nbtrack.pipeline import sweep as sweep_mod
 
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert sweep_mod._warm(None, 1) and not sweep_mod._warm(None, 2)
-    assert sweep_mod._warm(True, 2) and not sweep_mod._warm(False, 1)
-    assert not sweep_mod._warm(None, 0)  # Dask
-    assert sweep_mod._executor(4, None, None, 3) == "processes:3"
-    assert sweep_mod._executor(1, None, None, 3) == "processes:1,warm"
+    assert sweep_mod._executor(4, None, True, 3) == "processes:3,warm"
+    assert sweep_mod._executor(1, None, False, 3) == "processes:1"
     assert sweep_mod._executor(2, "tcp://x:8786", True, 3) == "dask"
 
 
@@ -86,7 +82,7 @@ def test_which_runs_warm_a_kernel_for_a_next_one():
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_folder(probe, own_tmp):
-    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False, warm=True)
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False)  # warm by default
     assert res.exit_code == 0 and not res.failed, res.outcomes
     pipes = nbtrack.runs(parent=res.sweep_id, order_by="params.x")
     assert list(pipes["params.x"]) == [1, 2, 3, 4]

@@ -38,6 +38,18 @@ def test_filter_metrics_params_tags(populated):
     assert q("started > '2000-01-01'") == sorted(["rf-0.95", "rf-0.85", "svm-0.92", "lr-0.7", "broken"])
 
 
+def test_substring_match_on_text_fields(populated):
+    assert q("'RF' in name") == ["rf-0.85", "rf-0.95"]  # any case
+    assert q("'0.9' in name and 'rf' not in name") == ["svm-0.92"]
+    assert q("'v' in params.model") == ["svm-0.92"]
+    assert q("'%' in name") == [] and q("'_' in name") == []  # LIKE wildcards are literal
+    assert q("'re' in tags.family") == ["rf-0.85", "rf-0.95"]
+    with pytest.raises(InvalidInput, match="text inside a text field"):
+        nbtrack.runs(filter="'1' in metrics.acc")
+    with pytest.raises(InvalidInput, match="text inside a text field"):
+        nbtrack.runs(filter="1 in name")
+
+
 def test_filter_is_compiled_to_sql_not_evaluated():
     from sqlalchemy.dialects import sqlite
 

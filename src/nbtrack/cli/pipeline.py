@@ -116,9 +116,8 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
 @click.option("--register", metavar="MODEL", help="register the best run's model under this name")
 @click.option("--promote-to", metavar="ALIAS", help="then promote it (gated by the registry)")
 @click.option("--timeout", type=float, help="seconds any one cell may run")
-@click.option("--warm/--no-warm", default=None,
-              help="each worker starts its next run's kernel while the current run executes "
-                   "[default: when a core is left over beyond the workers]")
+@click.option("--warm/--no-warm", default=True, show_default=True,
+              help="each worker starts its next run's kernel while the current run executes")
 def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select, minimize, register,
               promote_to, timeout, warm) -> None:
     """Run PIPELINE for every parameter set (grid, or --random N), each a run under one sweep run.

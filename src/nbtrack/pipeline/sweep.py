@@ -125,7 +125,7 @@ def sweep(
     promote_to: str | None = None,
     timeout: float | None = None,
     progress: str | bool | None = True,
-    warm: bool | None = None,
+    warm: bool = True,
     *,
     space_texts: dict[str, list[str]] | None = None,
     workspace: Workspace | None = None,
@@ -151,12 +151,10 @@ def sweep(
         Register the best run's model under this name and promote it.
     progress : {True, "rich", "lines", False}
         A tqdm bar (in a notebook: a widget), a rich bar, a line per run, or nothing.
-    warm : bool, optional
+    warm : bool
         Each local worker launches its next run's kernel while the current run
         executes (every run still gets a new kernel and a clean folder).
-        ``False``: one kernel per worker at a time. Default: warm when the machine
-        has a core to spare beyond the workers (else the kernels booting ahead
-        only compete with the running ones). Not used with Dask.
+        ``False``: strictly one kernel per worker at a time. Not used with Dask.
 
     Returns
     -------
@@ -205,14 +203,11 @@ def _workers(parallel: int, dask: Any, n: int) -> int:
     return 0 if dask is not None else (min(parallel, n) if parallel > 1 and n > 1 else 1)
 
 
-def _warm(warm: bool | None, workers: int) -> bool:
-    """Warm kernels by default when a core is left over for the kernels booting ahead."""
-    import os
-
-    return workers > 0 and (warm if warm is not None else workers < (os.cpu_count() or 1))
+def _warm(warm: bool, workers: int) -> bool:
+    return bool(warm) and workers > 0  # Dask workers start kernels when a run starts
 
 
-def _executor(parallel: int, dask: Any, warm: bool | None, n: int) -> str:
+def _executor(parallel: int, dask: Any, warm: bool, n: int) -> str:
     workers = _workers(parallel, dask, n)
     if not workers:
         return "dask"
@@ -220,7 +215,7 @@ def _executor(parallel: int, dask: Any, warm: bool | None, n: int) -> str:
 
 
 def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress,
-             warm: bool | None = None) -> None:
+             warm: bool = True) -> None:
     warm = _warm(warm, _workers(parallel, dask, len(specs)))
     if dask is not None:
         it, slots = workers.dask(specs, dask), workers.dask_slots(dask) or len(specs)

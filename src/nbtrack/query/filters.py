@@ -8,7 +8,8 @@ Fields: ``metrics.NAME``, ``params.NAME``, ``tags.NAME`` (``metrics["val/acc"]``
 for names that are not identifiers) and run attributes: ``id``, ``name``,
 ``kind``, ``status``, ``parent``, ``notebook``, ``cell_version``, ``started``,
 ``ended``, ``duration``, ``user``, ``experiment``. Operators: ``== != < <= > >=``,
-``in``, ``not in``, ``is None``, ``is not None``, ``and``, ``or``, ``not``.
+``in``, ``not in``, ``is None``, ``is not None``, ``and``, ``or``, ``not``; a text
+``in`` a field is a case-insensitive substring match (``'churn' in name``).
 """
 
 from __future__ import annotations
@@ -124,8 +125,22 @@ def _timestamp(s: str) -> float:
     return dt.timestamp()
 
 
+def _contains(c: Compiled, needle: ast.AST, op: ast.cmpop, f: Field, text: str) -> ColumnElement:
+    """``'churn' in name``: the field's text contains the string (any case; % and _ are literal)."""
+    value = _literal(needle, text)
+    if not isinstance(value, str) or f.group == "metrics" or (f.group == "attr" and f.key in (
+            "started", "ended", "duration", "cell_version")):
+        raise InvalidInput(f"filter {text!r}: `'text' in FIELD` matches text inside a text field, "
+                           "e.g. 'churn' in name or 'rf' in params.model")
+    col = ATTRIBUTES[f.key] if f.group == "attr" else c.alias(f.group, f.key).c.value
+    match = col.icontains(value, autoescape=True)
+    return match if isinstance(op, ast.In) else or_(col.is_(None), not_(match))
+
+
 def _compare(c: Compiled, left: ast.AST, op: ast.cmpop, right: ast.AST, text: str) -> ColumnElement:
     lf, rf = _field(left, text), _field(right, text)
+    if lf is None and rf is not None and isinstance(op, (ast.In, ast.NotIn)):
+        return _contains(c, left, op, rf, text)
     if lf is None and rf is not None:  # 0.9 < metrics.acc
         flipped = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
         left, right, lf, rf = right, left, rf, lf

@@ -14,7 +14,6 @@ from typing import Any
 
 STATUSES = ("finished", "failed", "running", "interrupted", "capture_failed")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PREFIX_END = "\U0010ffff"
 
 
 def this_notebook() -> str | None:
@@ -40,12 +39,11 @@ def quote(text: str) -> str:
 
 
 def text_filter(text: str) -> str | None:
-    """Runs whose name or id starts with ``text`` (the filter language has no substring match)."""
+    """Runs whose name or id contains ``text``, in any case."""
     text = (text or "").strip()
     if not text:
         return None
-    lo, hi = quote(text), quote(text + _PREFIX_END)
-    return f"(name >= {lo} and name < {hi}) or (id >= {lo} and id < {hi})"
+    return f"{quote(text)} in name or {quote(text)} in id"
 
 
 def combine(*parts: str | None) -> str | None:
