@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from labserver import TOKEN, free_port
-
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               "--no-first-run"]
+from jupyterproc import CHROME_ARGS, CHROMIUM, TOKEN, quiet_lab_settings, start_jupyter, stop_process  # noqa: F401
 PANEL_TAB = '.jp-SideBar.jp-mod-left [data-id="nbtrack-versions"]'
 
 
@@ -29,39 +20,15 @@ class Lab:
         return f"{self.base}/{path}{sep}token={TOKEN}"
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 def start_lab(root: Path, scratch: Path) -> Lab:
     """``jupyter lab`` on a free port with isolated settings (no news toast)."""
-    port = free_port()
-    settings = scratch / "lab_settings"
-    notif = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notif.parent.mkdir(parents=True, exist_ok=True)
-    notif.write_text(json.dumps({"fetchNews": "false"}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBTRACK_", "JPY_"))}
-    env.update(JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(scratch / "lab_workspaces"))
-    log = scratch / f"lab-{port}.log"
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-           "--LabApp.news_url=None", "--ServerApp.jpserver_extensions={'nbtrack.jupyter': True}"]
-    proc = subprocess.Popen(cmd, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            req = urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {TOKEN}"})
-            urllib.request.urlopen(req, timeout=2).read()
-            return Lab(root, base, proc, log)
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"jupyter lab did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+    scratch.mkdir(parents=True, exist_ok=True)
+    log = scratch / f"lab-{os.getpid()}-{len(list(scratch.glob('lab-*.log')))}.log"
+    base, proc = start_jupyter("lab", root, log, env=quiet_lab_settings(scratch))
+    return Lab(root, base, proc, log)
 
 
 def labextension_installed() -> bool:

@@ -4,25 +4,17 @@ over a root directory whose workspace holds known runs."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TOKEN = "nbtrack-test-token"
+from jupyterproc import TOKEN, start_jupyter, stop_process
+
 NOTEBOOK = "sub/dir/analysis.ipynb"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -123,33 +115,9 @@ class Server:
 
 
 def start_server(root: Path, log: Path, *, extension: bool = True) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NBTRACK_", "JPY_"))}
-    cmd = [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}"]
-    if extension:
-        cmd.append("--ServerApp.jpserver_extensions={'nbtrack.jupyter': True}")
-    else:
-        cmd.append("--ServerApp.jpserver_extensions={'nbtrack.jupyter': False}")
-    out = open(log, "w")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            req = urllib.request.Request(f"{base}/api/status", headers={"Authorization": f"token {TOKEN}"})
-            urllib.request.urlopen(req, timeout=2).read()
-            return Server(base, proc, log)
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"jupyter server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
+    base, proc = start_jupyter("server", root, log, extension=extension, timeout=60)
+    return Server(base, proc, log)
 
 
 def stop(server: Server) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
+    stop_process(server.proc, timeout=15)

@@ -8,22 +8,14 @@ writes the screenshot to ``docs/browser.png``.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "nbtrack-ui-test"
+from jupyterproc import CHROME_ARGS as ARGS, CHROMIUM, TOKEN, quiet_lab_settings, start_jupyter, stop_process
 DOCS_PNG = Path(__file__).resolve().parents[2] / "docs" / "browser.png"
 CELLS = [
     "%load_ext nbtrack",
@@ -41,12 +33,6 @@ def _missing(what: str):
     pytest.skip(f"{what} is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A throw-away JupyterLab whose kernels write to their own nbtrack workspace."""
@@ -59,37 +45,10 @@ def lab(tmp_path_factory):
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
     root.mkdir()
-    notif = base / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    notif.parent.mkdir(parents=True)
-    notif.write_text(json.dumps({"fetchNews": "false"}))  # no "Jupyter news?" toast over the page
-    env = dict(os.environ, NBTRACK_URI=str(base / "ws" / ".nbtrack"), JUPYTERLAB_SETTINGS_DIR=str(notif.parents[2]),
-               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"))
-    for var in ("NBTRACK_NOTEBOOK", "JPY_SESSION_NAME", "NBTRACK_PARENT_RUN"):
-        env.pop(var, None)
-    port = _free_port()
-    log = open(base / "lab.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}",
-                             "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-                             f"--ServerApp.root_dir={root}"], stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            req = urllib.request.Request(f"{url}/api/status", headers={"Authorization": f"token {TOKEN}"})
-            urllib.request.urlopen(req, timeout=2).read()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"jupyter lab did not start; see {log.name}") from None
-            time.sleep(0.5)
+    env = {"NBTRACK_URI": str(base / "ws" / ".nbtrack"), **quiet_lab_settings(base)}
+    url, proc = start_jupyter("lab", root, base / "lab.log", env=env, extension=None)
     yield url, root
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    stop_process(proc)
 
 
 @pytest.fixture

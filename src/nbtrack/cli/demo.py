@@ -29,6 +29,7 @@ def demo(keep: str | None, timeout: int) -> None:
     import nbformat
     from nbclient import NotebookClient
 
+    from ..pipeline.execute import _kernel_manager_class, _socket_folder
     from ..query import runs
     from ..workspace import use_workspace
     from .output import print_frame
@@ -42,18 +43,23 @@ def demo(keep: str | None, timeout: int) -> None:
     env_before = dict(os.environ)
     os.environ["NBTRACK_URI"] = str(folder / ".nbtrack")
     os.environ["NBTRACK_NOTEBOOK"] = str(nb_path)
+    sockets = _socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
     try:
         click.echo(f"executing {nb_path} ...", err=True)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(folder)}}).execute()
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+                       kernel_manager_class=_kernel_manager_class({}, sockets)).execute()
         nbformat.write(nb, nb_path)
         use_workspace(folder / ".nbtrack")
         df = runs(order_by="started")
         cols = [c for c in ("id", "name", "kind", "status", "cell_version", "duration") if c in df]
-        cols += [c for c in df.columns if c.startswith(("params.", "metrics."))]
+        # the notebook's own params and metrics; estimator hyper-parameters (params.clf.*) stay in `nbtrack show`
+        cols += [c for c in df.columns if c.startswith(("params.", "metrics.")) and "." not in c.split(".", 1)[1]
+                 and df[c].notna().any()]
         print_frame(compact(df[cols]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
         click.echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
     finally:
+        if sockets:
+            shutil.rmtree(sockets, ignore_errors=True)
         os.environ.clear()
         os.environ.update(env_before)
         use_workspace(None)
