@@ -99,7 +99,7 @@ def main() -> None:
     # papermill's CLI given the same start-up trims as `nbtrack run` (see
     # nbtrack.cli.pipeline.skip_slow_optional_imports): no rfc3987_syntax grammar, no
     # remote-storage handlers. What remains is the work itself.
-    from nbtrack.cli.pipeline import PAPERMILL_REMOTE_IO
+    from nbtrack.pipeline.execute import PAPERMILL_REMOTE_IO
 
     trims = ("import sys; sys.modules['rfc3987_syntax'] = None; "
              f"hidden = {PAPERMILL_REMOTE_IO!r}; sys.modules.update(dict.fromkeys(hidden)); "

@@ -57,8 +57,10 @@ def test_pipeline_kernel_has_no_debugger_and_talks_over_private_unix_sockets(tmp
 def test_cli_trims_keep_the_hidden_modules_importable():
     """papermill loses only its remote handlers; pyarrow.fs etc. still import for everyone else."""
     code = ("import sys\n"
-            "from nbtrack.cli.pipeline import PAPERMILL_REMOTE_IO, skip_slow_optional_imports\n"
+            "from nbtrack.cli.pipeline import skip_slow_optional_imports\n"
+            "from nbtrack.pipeline.execute import PAPERMILL_REMOTE_IO, import_papermill\n"
             "skip_slow_optional_imports()\n"
+            "import_papermill()\n"
             "assert 'papermill.iorw' in sys.modules and 'pyarrow.fs' not in sys.modules, 'HDFS handler loaded'\n"
             "assert not any(sys.modules.get(m, 0) is None for m in PAPERMILL_REMOTE_IO), 'left hidden'\n"
             "import pyarrow.fs\n"

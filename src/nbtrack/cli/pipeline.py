@@ -14,13 +14,6 @@ PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, meta
                      help="a parameter, parsed like papermill -p (repeatable)")
 
 
-# papermill imports a handler for every remote store it supports when the package
-# behind it happens to be installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s;
-# boto3 with s3fs; gcsfs; PyGithub; azure). Pipelines execute local files only.
-PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity", "azure.storage.blob",
-                       "azure.datalake.store")
-
-
 def skip_slow_optional_imports() -> None:
     """Start-up trims for our own CLI process (never applied to a user's kernel or session).
 
@@ -28,22 +21,15 @@ def skip_slow_optional_imports() -> None:
       string formats, which notebook validation never uses; building its grammar
       costs seconds at every start (papermill -> nbformat -> jsonschema), more than
       the rest of ``nbtrack run``.
-    * papermill is imported without its remote-storage handlers (see
-      :data:`PAPERMILL_REMOTE_IO`); those modules stay importable afterwards.
+    * papermill, when it is imported, comes without its remote-storage handlers
+      (see :func:`nbtrack.pipeline.execute.import_papermill`). It is imported late,
+      while the run's kernel boots.
     """
+    from ..pipeline import execute
+
     if "jsonschema" not in sys.modules:
         sys.modules.setdefault("rfc3987_syntax", None)
-    if "papermill" in sys.modules:
-        return
-    hidden = [m for m in PAPERMILL_REMOTE_IO if m not in sys.modules]
-    for m in hidden:
-        sys.modules[m] = None
-    try:
-        import papermill.iorw  # noqa: F401
-    finally:
-        for m in hidden:
-            if m in sys.modules and sys.modules[m] is None:
-                del sys.modules[m]
+    execute.TRIM_PAPERMILL_IMPORT = True
 
 
 def _echo_gates(gates) -> None:

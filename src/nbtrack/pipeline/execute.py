@@ -18,6 +18,37 @@ from ..errors import NotebookExecutionError
 
 INJECTED_TAG = "injected-parameters"
 
+# papermill imports a handler for every remote store it supports when the package
+# behind it happens to be installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s;
+# boto3 with s3fs; gcsfs; PyGithub; azure). Pipelines execute local files only.
+PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity", "azure.storage.blob",
+                       "azure.datalake.store")
+TRIM_PAPERMILL_IMPORT = False  # set by nbtrack's own CLI processes (see nbtrack.cli.pipeline)
+
+
+def import_papermill():
+    """``import papermill``; in our CLI's processes without its remote-storage handlers.
+
+    The hidden modules stay importable afterwards; only papermill's optional handlers
+    for them are not registered (paths here are always local files).
+    """
+    import sys
+
+    if "papermill" in sys.modules or not TRIM_PAPERMILL_IMPORT:
+        import papermill
+
+        return papermill
+    hidden = [m for m in PAPERMILL_REMOTE_IO if m not in sys.modules]
+    for m in hidden:
+        sys.modules[m] = None
+    try:
+        import papermill
+    finally:
+        for m in hidden:
+            if m in sys.modules and sys.modules[m] is None:
+                del sys.modules[m]
+    return papermill
+
 
 # Pipeline kernels are headless: nobody attaches a debugger to them, yet ipykernel
 # imports debugpy at start-up when it is installed (~0.2 s of CPU, a fifth of a
@@ -197,7 +228,8 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         A cell raised, a cell timed out or the kernel died.
     """
     import nbformat
-    import papermill
+
+    papermill = import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
     if kernel is not None:

@@ -28,7 +28,7 @@ from ..errors import GateFailed, NotebookExecutionError
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
 from . import gates as gates_mod
-from .execute import execute
+from .execute import execute, import_papermill
 from .parameters import validate
 from .versions import PipelineVersion, get_version
 
@@ -255,13 +255,21 @@ def run_pipeline(
     parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
     pins = dict(pv.pins if pins is None else pins)
-    import papermill  # noqa: F401  (imported here, overlapping the fingerprint thread)
-
     kernel = launch_next = None
     if kernels is not None:
         kernel, launch_next = _warm(ws, pv, pins, kernels, warm_next)
-    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags,
-                   run_id=kernel.run_id if kernel is not None else None)
+    else:
+        kernel = _early_kernel(ws, pv, pins)
+    try:
+        import_papermill()  # while the kernel boots and the fingerprint thread runs
+        run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags,
+                       run_id=kernel.run_id if kernel is not None else None)
+    except BaseException:
+        if kernel is not None:
+            from .kernels import discard
+
+            discard(kernel)
+        raise
     _execute(ws, run, pv, given, pins, output, timeout, progress, kernel, launch_next)
     metrics = gates_mod.gate_metrics(ws, run.id)
     own = run_metrics(ws, run.id)
@@ -285,18 +293,41 @@ def run_pipeline(
     return result
 
 
-def _warm(ws: Workspace, pv: PipelineVersion, pins: dict, kernels, warm_next: bool):
-    """The warm kernel launched for this run, if any, and how to launch the next one."""
+def _kernel_spec(ws: Workspace, pv: PipelineVersion, pins: dict) -> tuple[str, dict[str, str]] | None:
+    """(kernel name, kernel environment without the run id) of this pipeline, or None."""
     from .kernels import kernel_name_of
 
     try:
         name = kernel_name_of(pv.notebook_bytes(ws))
     except ValueError:
-        return None, None  # papermill will say what is wrong with the notebook
+        return None  # papermill will say what is wrong with the notebook
     base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
-    env = kernel_env(ws, "", pv.notebook_path or base, pins)
+    return name, kernel_env(ws, "", pv.notebook_path or base, pins)
+
+
+def _warm(ws: Workspace, pv: PipelineVersion, pins: dict, kernels, warm_next: bool):
+    """The warm kernel launched for this run, if any, and how to launch the next one."""
+    spec = _kernel_spec(ws, pv, pins)
+    if spec is None:
+        return None, None
+    name, env = spec
     kernel = kernels.take(name, env)
     return kernel, ((lambda: kernels.prepare(name, env)) if warm_next else None)
+
+
+def _early_kernel(ws: Workspace, pv: PipelineVersion, pins: dict):
+    """Launch this run's kernel now, so that it boots while papermill is imported and the
+    run is recorded (~0.7 s). Any failure: None, and papermill starts the kernel itself
+    (and reports what is wrong, e.g. a kernel that is not installed)."""
+    from .kernels import launch
+
+    spec = _kernel_spec(ws, pv, pins)
+    if spec is None:
+        return None
+    try:
+        return launch(*spec)
+    except Exception:
+        return None
 
 
 def run_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:

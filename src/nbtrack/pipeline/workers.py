@@ -109,7 +109,9 @@ def _context():
     import multiprocessing
 
     if sys.platform.startswith("linux") and not _in_kernel():
-        import papermill  # noqa: F401  (imported once here, inherited by every worker)
+        from .execute import import_papermill
+
+        import_papermill()  # imported once here, inherited by every worker
 
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
