@@ -92,7 +92,7 @@ class ActiveRun:
         self._metrics: list[tuple[str, float | None, int, float]] = []
         self._steps: dict[str, int] = {}
         self._artifacts: list[dict] = []
-        self._inputs: list[tuple[int, str | None]] = []  # dataset versions read (nbtrack.load)
+        self._inputs: list[int] = []  # dataset versions read (nbtrack.load)
         self.loaded: dict[int, tuple[int, str | None]] = {}  # id(frame) -> (version id, fingerprint)
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
@@ -166,8 +166,8 @@ class ActiveRun:
             if i:
                 from ..snapshot.lineage import link
 
-                for version_id, variable in dict.fromkeys(i):
-                    link(conn, self.id, "input", version_id, variable)
+                for version_id in dict.fromkeys(i):
+                    link(conn, self.id, "input", version_id)
             if run_values:
                 store_runs.update_run(conn, self.id, **run_values)
         self._last_flush = time.monotonic()
@@ -210,8 +210,7 @@ class ActiveRun:
         self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": len(data)})
         return oid
 
-    def use_dataset(self, version_id: int, frame: Any = None, fingerprint: str | None = None,
-                    variable: str | None = None) -> None:
+    def use_dataset(self, version_id: int, frame: Any = None, fingerprint: str | None = None) -> None:
         """Record that this run read dataset version ``version_id`` (an input in its lineage).
 
         ``nbtrack.load()`` calls it for the active run. With ``frame`` (a tracked
@@ -222,7 +221,7 @@ class ActiveRun:
             if frame is not None:
                 self.loaded[id(frame)] = (version_id, fingerprint)
             else:
-                self._inputs.append((version_id, variable))
+                self._inputs.append(version_id)
 
     def put_object(self, data: bytes) -> str:
         return self.ws.objects.put(data)

@@ -29,7 +29,7 @@ def demo(keep: str | None, timeout: int) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    from ..pipeline.execute import _kernel_manager_class, _socket_folder
+    from ..pipeline.execute import kernel_manager_class, socket_folder
     from ..query import runs
     from ..workspace import use_workspace
     from .output import print_frame
@@ -43,11 +43,11 @@ def demo(keep: str | None, timeout: int) -> None:
     env_before = dict(os.environ)
     os.environ["NBTRACK_URI"] = str(folder / ".nbtrack")
     os.environ["NBTRACK_NOTEBOOK"] = str(nb_path)
-    sockets = _socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
+    sockets = socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
     try:
         click.echo(f"executing {nb_path} ...", err=True)
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
-                       kernel_manager_class=_kernel_manager_class({}, sockets)).execute()
+                       kernel_manager_class=kernel_manager_class({}, sockets)).execute()
         nbformat.write(nb, nb_path)
         use_workspace(folder / ".nbtrack")
         df = runs(order_by="started")

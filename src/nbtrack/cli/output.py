@@ -42,8 +42,6 @@ def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool
 
     ``numeric`` says which columns to right-align; by default, those whose values are all numbers.
     """
-    import sys
-
     from rich.console import Console
     from rich.table import Table
 

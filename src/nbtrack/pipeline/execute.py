@@ -78,7 +78,7 @@ def kernel_command(cmd: list[str]) -> list[str]:
     return list(cmd)
 
 
-def _kernel_manager_class(env: dict[str, str], sockets: str | None = None):
+def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
     """An nbclient kernel manager that starts the kernel with ``env`` added.
 
     A class per call (not ``os.environ``) so concurrent executions in one process
@@ -157,7 +157,7 @@ def _mark_stopped_cell(nb, ename: str, evalue: str) -> NotebookExecutionError:
     return err
 
 
-def _socket_folder() -> str | None:
+def socket_folder() -> str | None:
     """A private folder for the kernel's Unix sockets, or None (TCP) where they can't be used."""
     if os.name != "posix":
         return None
@@ -235,8 +235,8 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
     if kernel is not None:
         sockets, how = None, {"engine_name": _warm_engine(), "km": kernel.km}
     else:
-        sockets = _socket_folder()
-        how = {"kernel_manager_class": _kernel_manager_class(env, sockets)}
+        sockets = socket_folder()
+        how = {"kernel_manager_class": kernel_manager_class(env, sockets)}
     try:
         return papermill.execute_notebook(
             # The kernel's cwd through nbclient's resources, not papermill's cwd=, which

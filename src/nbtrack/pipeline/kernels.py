@@ -41,17 +41,17 @@ def env_key(kernel_name: str, env: dict[str, str]) -> tuple:
     return kernel_name, tuple(sorted((k, v) for k, v in env.items() if k != "NBTRACK_PARENT_RUN"))
 
 
-def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> Kernel:
+def launch(kernel_name: str, env: dict[str, str]) -> Kernel:
     """Start a kernel for a (future) run: a new run id, clean folder and private sockets."""
     from jupyter_core.utils import run_sync
 
-    from .execute import _kernel_manager_class, _socket_folder
+    from .execute import kernel_manager_class, socket_folder
 
-    run_id = run_id or uuid.uuid4().hex[:16]
+    run_id = uuid.uuid4().hex[:16]
     cwd = tempfile.mkdtemp(prefix="nbtrack-run-")
-    sockets = _socket_folder()
+    sockets = socket_folder()
     full = {**env, "NBTRACK_PARENT_RUN": run_id}
-    km = _kernel_manager_class(full, sockets)(kernel_name=kernel_name)
+    km = kernel_manager_class(full, sockets)(kernel_name=kernel_name)
     try:
         args = IPYTHON_ARGS if getattr(km, "ipykernel", False) else []
         run_sync(km.start_kernel)(extra_arguments=list(args), cwd=cwd)

@@ -203,20 +203,15 @@ def _workers(parallel: int, dask: Any, n: int) -> int:
     return 0 if dask is not None else (min(parallel, n) if parallel > 1 and n > 1 else 1)
 
 
-def _warm(warm: bool, workers: int) -> bool:
-    return bool(warm) and workers > 0  # Dask workers start kernels when a run starts
-
-
 def _executor(parallel: int, dask: Any, warm: bool, n: int) -> str:
     workers = _workers(parallel, dask, n)
     if not workers:
         return "dask"
-    return f"processes:{workers}" + (",warm" if _warm(warm, workers) else "")
+    return f"processes:{workers}" + (",warm" if warm else "")  # Dask workers start kernels per run
 
 
 def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress,
              warm: bool = True) -> None:
-    warm = _warm(warm, _workers(parallel, dask, len(specs)))
     if dask is not None:
         it, slots = workers.dask(specs, dask), workers.dask_slots(dask) or len(specs)
     elif parallel > 1 and len(specs) > 1:
