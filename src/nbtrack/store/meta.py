@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from ..errors import StoreUnavailable
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 BUSY_TIMEOUT_S = 60.0
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 

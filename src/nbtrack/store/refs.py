@@ -78,3 +78,14 @@ def _version_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]
             q = q.where(col == oid)
         for ref, name, version in conn.execute(q):
             yield ref, what.format(name, version)
+
+
+@register
+def _contract_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]]:
+    from .schema import contracts
+
+    q = select(contracts.c.oid, contracts.c.name, contracts.c.version)
+    if oid is not None:
+        q = q.where(contracts.c.oid == oid)
+    for ref, name, version in conn.execute(q):
+        yield ref, f"contract {name}@{version}"

@@ -271,3 +271,32 @@ pipeline_versions = Table(
     Column("created", Float, nullable=False),
     UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_version"),
 )
+
+# -- monitoring (migration 0003) -------------------------------------------------------
+
+# Data contracts: versioned per name (usually the dataset they guard); the pandera
+# schema is stored as a JSON object (``oid``), ``source`` is what it was inferred from.
+contracts = Table(
+    "contracts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("oid", String(64), nullable=False),
+    Column("source", Text),
+    Column("creator", String(255)),
+    Column("created", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_contracts_version"),
+)
+
+# Alert rules of `nbtrack monitor add`: a model reference and a JSON spec
+# (thresholds, metric conditions, sinks, retraining).
+monitor_rules = Table(
+    "monitor_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(255), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("creator", String(255)),
+    Column("created", Float, nullable=False),
+)
