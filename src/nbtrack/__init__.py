@@ -29,7 +29,7 @@ _API = {
     "log_artifact": "nbtrack.capture.run",
     "set_tag": "nbtrack.capture.run",
     "set_experiment": "nbtrack.capture.run",
-    "active_run": "nbtrack.capture.run",
+    "active_run": "nbtrack.context",
     "end_run": "nbtrack.capture.run",
     "runs": "nbtrack.query.runs",
     "count_runs": "nbtrack.query.runs",
@@ -76,7 +76,8 @@ _API = {
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .capture.run import (active_run, end_run, log_artifact, log_metric, log_metrics, log_param,
+    from .context import active_run
+    from .capture.run import (end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
     from .maintenance import fsck, gc
     from .snapshot.api import dataset_version, dataset_versions, datasets, diff, lineage, load, snapshot

@@ -48,12 +48,12 @@ class FsckReport:
 
 def fsck(workspace: Workspace | None = None, progress=None) -> FsckReport:
     """Verify every object's hash, every reference and the database itself."""
-    from .capture.run import HOST, _pid_alive
+    from .context import HOST, pid_alive
 
     ws = workspace or get_workspace(create=False)
     rep = FsckReport()
     with ws.meta.write() as conn:
-        rep.interrupted = mark_interrupted(conn, HOST, _pid_alive)
+        rep.interrupted = mark_interrupted(conn, HOST, pid_alive)
     with ws.meta.read() as conn:
         if conn.dialect.name == "sqlite":
             msg = conn.execute(text("PRAGMA integrity_check")).scalar()

@@ -10,11 +10,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import getpass
 import json
 import math
 import os
-import socket
 import sys
 import threading
 import time
@@ -23,15 +21,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .._secrets import mask_value
+from ..context import HOST, active_run, default_parent, pid_alive, pop, push, user
 from ..errors import InvalidInput, StoreUnavailable
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
 from . import env
 
 FLUSH_EVERY_S = 5.0
-HOST = socket.gethostname()
-_stack: list[ActiveRun] = []
-_stack_lock = threading.RLock()
 _experiment: str | None = None
 _cleaned: set[int] = set()
 _exp_ids: dict[tuple[int, str], int] = {}
@@ -46,26 +42,6 @@ def set_experiment(name: str | None) -> None:
 
 def current_experiment() -> str:
     return _experiment or os.environ.get("NBTRACK_EXPERIMENT") or "default"
-
-
-def user() -> str:
-    ident = os.environ.get("NBTRACK_USER")
-    if ident:
-        return ident
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class ActiveRun:
@@ -126,7 +102,7 @@ class ActiveRun:
         exp = current_experiment()
         with ws.meta.write() as conn:
             if key not in _cleaned:
-                store_runs.mark_interrupted(conn, HOST, _pid_alive)
+                store_runs.mark_interrupted(conn, HOST, pid_alive)
                 _cleaned.add(key)
             exp_id = _exp_ids.get((key, exp))
             if exp_id is None:
@@ -256,27 +232,6 @@ def _artifact_bytes(obj: Any, name: str | None) -> tuple[bytes, str, str, str]:
             raise InvalidInput(f"{obj[:80]!r} is not a file; to log text, pass name='something.txt'")
         return obj.encode(), name, "text", "text/plain"
     raise InvalidInput(f"cannot log a {type(obj).__name__} as an artifact: pass a path, bytes, text or a figure")
-
-
-# -- the current run -----------------------------------------------------------------
-def active_run() -> ActiveRun | None:
-    return _stack[-1] if _stack else None
-
-
-def push(run: ActiveRun) -> None:
-    with _stack_lock:
-        _stack.append(run)
-
-
-def pop(run: ActiveRun) -> None:
-    with _stack_lock:
-        if run in _stack:
-            _stack.remove(run)
-
-
-def default_parent() -> str | None:
-    cur = active_run()
-    return cur.id if cur is not None else os.environ.get("NBTRACK_PARENT_RUN") or None
 
 
 class track(contextlib.ContextDecorator):

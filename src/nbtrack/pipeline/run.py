@@ -23,7 +23,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..capture.run import ActiveRun, current_experiment, default_parent
+from ..capture.run import ActiveRun, current_experiment
+from ..context import default_parent
 from ..errors import GateFailed, NotebookExecutionError
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace

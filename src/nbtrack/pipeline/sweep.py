@@ -14,7 +14,8 @@ import random as random_mod
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..capture.run import ActiveRun, default_parent
+from ..capture.run import ActiveRun
+from ..context import default_parent
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
 from . import workers

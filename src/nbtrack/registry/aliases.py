@@ -67,7 +67,7 @@ def held(conn: Connection, name: str, alias: str, lock: bool = False) -> tuple[i
 def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, expected: Any, action: str,
          reason: str | None, detail: dict | None = None) -> AliasChange:
     """Compare-and-set ``name@alias`` to ``target`` (None deletes) and record the event."""
-    from ..capture.run import user
+    from ..context import user
 
     mid = model_id(conn, name)
     if mid is None:

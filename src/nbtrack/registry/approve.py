@@ -74,7 +74,7 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
         No cell tagged ``parameters`` (the message explains how to tag one), or
         a parameter default that is not a literal.
     """
-    from ..capture.run import user
+    from ..context import user
 
     if not isinstance(name, str) or not name.strip() or "@" in name:
         raise InvalidInput(f"pipeline name {name!r} must be non-empty and without '@'")

@@ -27,7 +27,7 @@ ALIAS_ACTIONS = ("alias.set", "alias.delete", "alias.promote", "alias.rollback")
 def record(conn: Connection, action: str, target: str, detail: dict[str, Any] | None = None,
            reason: str | None = None, actor: str | None = None) -> int:
     """Append one event inside the caller's transaction; returns its id."""
-    from ..capture.run import user
+    from ..context import user
 
     row = {"ts": time.time(), "actor": actor or user(), "action": action, "target": target,
            "detail": json.dumps(detail or {}, sort_keys=True, default=str), "reason": reason}

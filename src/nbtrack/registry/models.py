@@ -81,7 +81,7 @@ def register_model(
             return row_to_version(last, ws, new=False)
         values = {k: getattr(source, k) for k in _COPIED}
         values.update(source_version_id=source.id, description=description or source.description)
-        from ..capture.run import user
+        from ..context import user
 
         values["creator"] = user()
         vid = insert_version(conn, mid, values)

@@ -49,7 +49,7 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
         from .models import log_model
 
         return log_model(obj, name, run=run, workspace=workspace)
-    from ..capture.run import active_run
+    from ..context import active_run
     from .lineage import link
     from .datasets import snapshot_frame
 

@@ -258,7 +258,7 @@ def load(ref: str | DatasetVersion, workspace: Workspace | None = None):
 
 
 def _note_input(version: DatasetVersion, frame: Any) -> None:
-    from ..capture.run import active_run
+    from ..context import active_run
 
     run = active_run()
     if run is None or run.ended or run.ws.meta_url != getattr(version.workspace, "meta_url", None):

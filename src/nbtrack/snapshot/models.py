@@ -237,7 +237,7 @@ def log_model(
     ModelVersion
         ``.new`` is False when an equal version already was the latest.
     """
-    from ..capture.run import active_run, user
+    from ..context import active_run, user
 
     check_name(name)
     run = run if run is not None else active_run()

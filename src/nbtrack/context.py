@@ -1,0 +1,67 @@
+"""Who and what is current: the user, the host, the stack of active runs.
+
+A low module (it imports nothing of nbtrack) so that capture, snapshot, registry
+and maintenance can ask "who is acting" and "which run is recording" without
+importing each other.
+
+The active-run stack is a :class:`contextvars.ContextVar` holding a tuple: every
+thread and every asyncio task sees its own stack (a new thread starts empty; a
+task starts with a copy of its creator's), so two runs recorded at the same time
+in one process never attach their logs to each other.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import getpass
+import os
+import socket
+from typing import Any
+
+HOST = socket.gethostname()
+
+_stack: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar("nbtrack_active_runs", default=())
+
+
+def user() -> str:
+    """The acting user: ``NBTRACK_USER``, else the login name, else ``unknown``."""
+    ident = os.environ.get("NBTRACK_USER")
+    if ident:
+        return ident
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` on this host still exists."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def active_run() -> Any | None:
+    """The innermost run being recorded in this thread or task, or None."""
+    stack = _stack.get()
+    return stack[-1] if stack else None
+
+
+def push(run: Any) -> None:
+    _stack.set((*_stack.get(), run))
+
+
+def pop(run: Any) -> None:
+    stack = _stack.get()
+    if run in stack:
+        _stack.set(tuple(r for r in stack if r is not run))
+
+
+def default_parent() -> str | None:
+    """The id a new run takes as parent: the active run's, else ``NBTRACK_PARENT_RUN``."""
+    cur = active_run()
+    return cur.id if cur is not None else os.environ.get("NBTRACK_PARENT_RUN") or None
