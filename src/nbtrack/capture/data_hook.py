@@ -168,7 +168,7 @@ def _tracked_source(run: Any, source: str) -> str:
     """The run's cell source with its ``%%track`` line, ready to run again."""
     if run.kind != "cell":
         return source
-    from .magics import _title
+    from .recorder import _title
 
     name = run.name if run.name and run.name != _title(source) else None
     head = "%%track" + (f" {shlex.quote(name)}" if name else "")
