@@ -111,12 +111,12 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ip) -> None:
     """``%load_ext nbtrack``: registers ``%%track`` and friends."""
-    from .capture.recorder import load
+    from .ipython.extension import load
 
     load(ip)
 
 
 def unload_ipython_extension(ip) -> None:
-    from .capture.recorder import unload
+    from .ipython.extension import unload
 
     unload(ip)

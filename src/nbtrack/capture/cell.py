@@ -183,6 +183,18 @@ def _free_names(node: ast.AST) -> set[str]:
     return loads - stores
 
 
+def cell_title(source: str) -> str | None:
+    """A cell's title: the text of its first line when that line is a comment."""
+    for line in source.splitlines():
+        s = line.strip()
+        if not s:
+            continue
+        if s.startswith("#"):
+            return s.lstrip("#").strip()[:120] or None
+        return None
+    return None
+
+
 def analyze(source: str) -> CellInfo:
     """Params, reads and writes of a cell's source (IPython syntax already removed)."""
     try:

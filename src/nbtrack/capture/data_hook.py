@@ -22,6 +22,7 @@ import shlex
 import sys
 from typing import Any
 
+from .cell import cell_title
 from .hooks import CellContext
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -168,8 +169,6 @@ def _tracked_source(run: Any, source: str) -> str:
     """The run's cell source with its ``%%track`` line, ready to run again."""
     if run.kind != "cell":
         return source
-    from .recorder import _title
-
-    name = run.name if run.name and run.name != _title(source) else None
+    name = run.name if run.name and run.name != cell_title(source) else None
     head = "%%track" + (f" {shlex.quote(name)}" if name else "")
     return f"{head}\n{source.lstrip(chr(10))}"

@@ -1,0 +1,107 @@
+"""``%%track`` and the ``%track_*`` magics: argument parsing and display, nothing else.
+
+The cell is *not* re-run by ``%%track``: an input transformer blanks the magic
+line (keeping line numbers), IPython runs the body exactly as it would without
+the magic, and the events (:mod:`.events`) record the run around it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from ..capture.data_hook import restore
+from ..capture.recorder import TrackOptions, notebook_path
+from ..errors import NbtrackError
+from ..ui import browser, compare, history
+
+MAGIC_LINE = re.compile(r"^%%track(\s|$)")
+
+
+def blank_magic_line(lines: list[str]) -> list[str]:
+    """Input transformer: `%%track ...` on the first line becomes an empty line."""
+    if lines and MAGIC_LINE.match(lines[0]):
+        return ["\n", *lines[1:]]
+    return lines
+
+
+@magics_class
+class TrackMagics(Magics):
+    @magic_arguments()
+    @argument("name", nargs="?", default=None, help="run name; also names the cell's history")
+    @argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
+    @argument("--no-params", action="store_true", help="do not log literal assignments as params")
+    @argument("--no-data", action="store_true", help="do not snapshot DataFrames the cell reads or writes")
+    @argument("--no-models", action="store_true", help="do not store fitted scikit-learn models as model versions")
+    @argument("--summary", action="store_true", help="show a one-line summary of the run")
+    @cell_magic
+    def track(self, line: str, cell: str) -> None:
+        """Record this cell's execution as a run: code, params, metrics, figures, stdout.
+
+        Literal top-level assignments (``lr = 0.1``) are params, numbers the cell
+        computes are metrics, new matplotlib figures are PNG artifacts. Use
+        ``nbtrack.log_metric`` etc. inside the cell for anything else.
+        """
+        # Reached only when called programmatically (run_cell_magic): normally the
+        # input transformer removes the magic line and the events do the work.
+        self.shell.run_cell(f"%%track {line}\n{cell}", store_history=False)
+
+    # -- data: %track_restore (logic in capture/data_hook.py) ---------------------------------
+    @line_magic
+    def track_restore(self, line: str) -> None:
+        """%track_restore RUN_ID: load the run's input DataFrames back under their variable
+        names and put its cell source into the next input cell, ready to run again."""
+        try:
+            restored = restore(line, self.shell)
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+        done = ", ".join(f"{var} = {ref}" for var, ref in restored.items()) or "no input datasets"
+        print(f"nbtrack: restored {done}; the run's code is in the next cell")
+
+    @line_magic
+    def track_runs(self, line: str):
+        """Show the runs table (same arguments as nbtrack.runs: a filter expression)."""
+        from ..query import runs  # pandas + SQLAlchemy: on use, not at %load_ext
+
+        return runs(filter=line.strip() or None)
+
+    # -- ui: the version browser and quick views (logic in nbtrack/ui) -----------------------
+    @line_magic
+    def track_browser(self, line: str):
+        """%track_browser [NOTEBOOK | *]: the version browser widget (this notebook's runs; * for all)."""
+        nb = line.strip() or notebook_path(self.shell.user_ns) or ""
+        return browser(notebook="" if nb == "*" else nb, restore=lambda run_id: restore(run_id, self.shell))
+
+    @magic_arguments()
+    @argument("cell", nargs="?", default=None, help="cell (%%track NAME) or run name; default: the last tracked cell")
+    @argument("-a", type=int, default=None, help="diff from this version (default: the one before -b)")
+    @argument("-b", type=int, default=None, help="diff to this version (default: the latest)")
+    @line_magic
+    def track_history(self, line: str):
+        """Versions of a tracked cell with their metrics and a code diff (HTML, or text outside notebooks)."""
+        args = parse_argstring(self.track_history, line)
+        try:
+            return history(args.cell, notebook_path(self.shell.user_ns), a=args.a, b=args.b)
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+
+    @line_magic
+    def track_compare(self, line: str):
+        """%track_compare RUN RUN ...: params and metrics side by side, differences highlighted, with plots."""
+        try:
+            return compare(*line.split())
+        except NbtrackError as e:
+            raise UsageError(str(e)) from None
+
+
+def parse_track_line(first: str) -> TrackOptions:
+    """The options of a ``%%track ...`` first line, as the magic's own parser reads them."""
+    try:
+        ns = parse_argstring(TrackMagics.track, first[len("%%track"):])
+    except Exception as e:
+        raise ValueError(f"bad %%track arguments: {e}") from None
+    return TrackOptions(name=ns.name, tag=list(ns.tag), no_params=ns.no_params, no_data=ns.no_data,
+                        no_models=ns.no_models, summary=ns.summary)
