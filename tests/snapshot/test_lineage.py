@@ -9,7 +9,7 @@ import pytest
 import nbtrack
 from nbtrack.errors import NotFound
 from nbtrack.snapshot import frames
-from nbtrack.snapshot.lineage import link, run_lineage
+from nbtrack.query.lineage import link, run_lineage
 
 
 def frame(n: int = 8000) -> pd.DataFrame:

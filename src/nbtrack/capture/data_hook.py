@@ -107,7 +107,7 @@ class DataHook:
         other = list(dict.fromkeys(vid for vid, _fp in loaded.values()))
         if not (state["inputs"] or state["outputs"] or other):
             return
-        from ..snapshot.lineage import link
+        from ..query.lineage import link
 
         with ctx.run.ws.meta.write() as conn:
             for direction, key in (("input", "inputs"), ("output", "outputs")):
@@ -146,7 +146,7 @@ def restore(run_id: str, shell: Any) -> dict[str, str]:
         ``{variable: "name@N"}`` of the frames put back.
     """
     from ..errors import InvalidInput
-    from ..snapshot.lineage import run_lineage
+    from ..query.lineage import run_lineage
     from ..query.runs import get_run
     from ..snapshot.datasets import version_by_id
 

@@ -18,7 +18,7 @@ TAG = "nbtrack.reproduces"
 
 def recorded_inputs(ws: Workspace, run_id: str) -> dict[str, str]:
     """``{variable: "dataset@version"}`` for each input dataset version the run read (its lineage)."""
-    from ..snapshot.lineage import run_lineage
+    from ..query.lineage import run_lineage
 
     items = run_lineage(run_id, workspace=ws)["inputs"]
     return {i["variable"]: i["ref"] for i in items

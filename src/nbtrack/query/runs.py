@@ -258,7 +258,7 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         arts = [dict(r) for r in conn.execute(
             select(artifacts.c.name, artifacts.c.oid, artifacts.c.kind, artifacts.c.media_type, artifacts.c.size)
             .where(artifacts.c.run_id == rid).order_by(artifacts.c.name)).mappings()]
-        from ..snapshot.lineage import run_refs
+        from .lineage import run_refs
 
         inputs, outputs = run_refs(conn, rid)
     return Run(

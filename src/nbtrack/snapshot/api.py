@@ -50,7 +50,7 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
 
         return log_model(obj, name, run=run, workspace=workspace)
     from ..context import active_run
-    from .lineage import link
+    from ..query.lineage import link
     from .datasets import snapshot_frame
 
     run = run if run is not None else active_run()
@@ -123,7 +123,7 @@ def diff(a: str | DatasetVersion, b: str | DatasetVersion, workspace: Workspace 
 
 
 def lineage(target: Any, depth: int = 10, workspace: Workspace | None = None):
-    """The lineage graph around a run or a version. See :func:`nbtrack.snapshot.lineage.lineage`."""
-    from .lineage import lineage as _lineage
+    """The lineage graph around a run or a version. See :func:`nbtrack.query.lineage.lineage`."""
+    from ..query.lineage import lineage as _lineage
 
     return _lineage(target, depth=depth, workspace=workspace)

@@ -84,7 +84,7 @@ def run_lineage(run_id: str, workspace: Workspace | None = None) -> dict[str, li
         ``{"inputs": [...], "outputs": [...]}``; each item has ``kind`` (dataset or
         model), ``ref`` (``name@N``), ``id`` (version id) and ``variable``.
     """
-    from ..query.runs import resolve_run_id
+    from .runs import resolve_run_id
 
     ws = workspace or get_workspace(create=False)
     with ws.meta.read() as conn:
@@ -197,7 +197,7 @@ class _Walker:
 
 
 def _resolve(conn: Connection, target: Any) -> tuple[str, Any]:
-    from ..query.runs import resolve_run_id
+    from .runs import resolve_run_id
 
     if hasattr(target, "fingerprint") and hasattr(target, "manifest_oid"):  # DatasetVersion
         return "dataset", target.id
