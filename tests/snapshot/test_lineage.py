@@ -9,7 +9,8 @@ import pytest
 import nbtrack
 from nbtrack.errors import NotFound
 from nbtrack.snapshot import frames
-from nbtrack.query.lineage import link, run_lineage
+from nbtrack.query.lineage import run_lineage
+from nbtrack.store.lineage import link
 
 
 def frame(n: int = 8000) -> pd.DataFrame:

@@ -107,7 +107,7 @@ class DataHook:
         other = list(dict.fromkeys(vid for vid, _fp in loaded.values()))
         if not (state["inputs"] or state["outputs"] or other):
             return
-        from ..query.lineage import link
+        from ..store.lineage import link
 
         with ctx.run.ws.meta.write() as conn:
             for direction, key in (("input", "inputs"), ("output", "outputs")):

@@ -140,7 +140,7 @@ class ActiveRun:
             store_runs.write_metrics(conn, self.id, m)
             store_runs.write_artifacts(conn, self.id, a)
             if i:
-                from ..query.lineage import link
+                from ..store.lineage import link
 
                 for version_id in dict.fromkeys(i):
                     link(conn, self.id, "input", version_id)

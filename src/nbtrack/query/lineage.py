@@ -13,26 +13,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_versions, datasets, lineage as lineage_t, model_versions, models, runs
 from ..workspace import Workspace, get_workspace
-
-
-
-def link(conn: Connection, run_id: str, direction: str, dataset_version_id: int,
-         variable: str | None = None) -> None:
-    """Record that ``run_id`` used (``input``) or produced (``output``) a dataset version (idempotent)."""
-    if direction not in ("input", "output"):
-        raise InvalidInput(f"direction must be 'input' or 'output', got {direction!r}")
-    cond = and_(lineage_t.c.run_id == run_id, lineage_t.c.direction == direction,
-                lineage_t.c.dataset_version_id == dataset_version_id,
-                lineage_t.c.variable.is_(None) if variable is None else lineage_t.c.variable == variable)
-    if conn.execute(select(lineage_t.c.id).where(cond)).first() is None:
-        conn.execute(insert(lineage_t).values(run_id=run_id, direction=direction,
-                                              dataset_version_id=dataset_version_id, variable=variable))
+from .ids import resolve_run_id
 
 
 def _edge_rows(conn: Connection, where: Any) -> list[dict[str, Any]]:
@@ -84,8 +71,6 @@ def run_lineage(run_id: str, workspace: Workspace | None = None) -> dict[str, li
         ``{"inputs": [...], "outputs": [...]}``; each item has ``kind`` (dataset or
         model), ``ref`` (``name@N``), ``id`` (version id) and ``variable``.
     """
-    from .runs import resolve_run_id
-
     ws = workspace or get_workspace(create=False)
     with ws.meta.read() as conn:
         return run_items(conn, resolve_run_id(conn, run_id))
@@ -197,8 +182,6 @@ class _Walker:
 
 
 def _resolve(conn: Connection, target: Any) -> tuple[str, Any]:
-    from .runs import resolve_run_id
-
     if hasattr(target, "fingerprint") and hasattr(target, "manifest_oid"):  # DatasetVersion
         return "dataset", target.id
     if hasattr(target, "format") and hasattr(target, "oid"):  # ModelVersion

@@ -13,6 +13,8 @@ from ..store.runs import decode_param
 from ..store.schema import artifacts, experiments, latest_metrics, metrics, params, runs as runs_t, tags
 from ..workspace import Workspace, get_workspace
 from .filters import compile_filter, compile_order
+from .ids import resolve_run_id
+from .lineage import run_refs
 
 BASE_COLUMNS = ["id", "name", "experiment", "kind", "status", "parent", "notebook", "cell_version",
                 "started", "duration"]
@@ -220,26 +222,6 @@ class Run:
         return d
 
 
-def resolve_run_id(conn, run_id: str) -> str:
-    """A full id from a unique prefix (at least 4 characters), like git."""
-    if not isinstance(run_id, str) or not run_id.strip():
-        raise InvalidInput("a run id is required")
-    run_id = run_id.strip()
-    exact = conn.execute(select(runs_t.c.id).where(runs_t.c.id == run_id)).scalar()
-    if exact:
-        return exact
-    if len(run_id) < 4:
-        raise NotFound(f"no run {run_id!r} (give at least 4 characters of its id)")
-    found = conn.execute(
-        select(runs_t.c.id).where(runs_t.c.id >= run_id, runs_t.c.id < run_id + "\uffff").limit(2)
-    ).scalars().all()
-    if not found:
-        raise NotFound(f"no run {run_id!r}; `nbtrack runs` lists them")
-    if len(found) > 1:
-        raise InvalidInput(f"run id {run_id!r} is ambiguous; give more characters")
-    return found[0]
-
-
 def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
     """One run with its params, last metrics, tags and artifacts (id or unique prefix)."""
     ws = _ws(workspace)
@@ -258,8 +240,6 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         arts = [dict(r) for r in conn.execute(
             select(artifacts.c.name, artifacts.c.oid, artifacts.c.kind, artifacts.c.media_type, artifacts.c.size)
             .where(artifacts.c.run_id == rid).order_by(artifacts.c.name)).mappings()]
-        from .lineage import run_refs
-
         inputs, outputs = run_refs(conn, rid)
     return Run(
         id=row["id"], name=row["name"], experiment=row["experiment_name"], kind=row["kind"], status=row["status"],

@@ -116,7 +116,7 @@ def run_metrics(conn: Connection, run_id: str | None) -> dict[str, float]:
 
 def run_candidate(conn: Connection, run: str, variable: str | None, ws: Workspace) -> ModelVersion:
     """The model version a run produced (its lineage output)."""
-    from ..query.runs import resolve_run_id
+    from ..query.ids import resolve_run_id
 
     run_id = resolve_run_id(conn, run)
     q = (version_query().join(lineage, lineage.c.model_version_id == mv_t.c.id)

@@ -50,7 +50,7 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
 
         return log_model(obj, name, run=run, workspace=workspace)
     from ..context import active_run
-    from ..query.lineage import link
+    from ..store.lineage import link
     from .datasets import snapshot_frame
 
     run = run if run is not None else active_run()
