@@ -11,7 +11,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from nbtrack.pipeline.execute import LAUNCHER, execute, kernel_command
+from nbtrack.pipeline.execute import execute
+from nbtrack.pipeline.kernels import LAUNCHER, kernel_command
 
 
 def test_kernel_command_replaces_only_the_ipykernel_launcher_module():

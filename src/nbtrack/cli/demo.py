@@ -29,7 +29,7 @@ def demo(keep: str | None, timeout: int) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    from ..pipeline.execute import kernel_manager_class, socket_folder
+    from ..pipeline.kernels import kernel_manager_class, socket_folder
     from ..query import runs
     from ..workspace import use_workspace
     from .output import print_frame

@@ -14,6 +14,7 @@ kernel; :meth:`WarmKernels.close` shuts it down when the worker is done.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -24,6 +25,75 @@ from typing import Any
 # nbclient starts IPython kernels with an in-memory history (its ``ipython_hist_file``
 # default); a kernel launched here must behave the same.
 IPYTHON_ARGS = ["--HistoryManager.hist_file=:memory:"]
+
+
+# Pipeline kernels are headless: nobody attaches a debugger to them, yet ipykernel
+# imports debugpy at start-up when it is installed (~0.2 s of CPU, a fifth of a
+# trivial kernel's whole life). The kernel is started with ipykernel's own launcher
+# code, with debugpy hidden while ipykernel decides whether to use it; afterwards
+# the notebook can still ``import debugpy`` itself.
+LAUNCHER = (
+    "import sys\n"
+    "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
+    "_hidden = 'debugpy' not in sys.modules\n"
+    "if _hidden: sys.modules['debugpy'] = None\n"
+    "try:\n"
+    "    import ipykernel.debugger\n"
+    "finally:\n"
+    "    if _hidden and sys.modules.get('debugpy', 0) is None: del sys.modules['debugpy']\n"
+    "del _hidden\n"
+    "from ipykernel import kernelapp\n"
+    "kernelapp.launch_new_instance()\n"
+)
+
+
+def kernel_command(cmd: list[str]) -> list[str]:
+    """``python -m ipykernel_launcher ...`` with :data:`LAUNCHER` instead; any other command as is."""
+    for i in range(len(cmd) - 1):
+        if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
+            return [*cmd[:i], "-c", LAUNCHER, *cmd[i + 2:]]
+    return list(cmd)
+
+
+def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
+    """An nbclient kernel manager that starts the kernel with ``env`` added.
+
+    A class per call (not ``os.environ``) so concurrent executions in one process
+    (threads of a Dask worker) never see each other's variables. With ``sockets``
+    (a private folder), the kernel talks over Unix sockets there instead of TCP
+    ports on localhost: nothing listens on the network, and the kernel has no
+    "running over TCP without encryption" warning to print.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    extra = dict(env)
+
+    class NbtrackKernelManager(AsyncKernelManager):
+        def __init__(self, **kw: Any) -> None:
+            if sockets:
+                kw.setdefault("transport", "ipc")
+                kw.setdefault("ip", os.path.join(sockets, "kernel"))
+            super().__init__(**kw)
+
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+            return kernel_command(super().format_kernel_cmd(extra_arguments))
+
+        async def start_kernel(self, **kw: Any) -> None:
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
+            return await super().start_kernel(**kw)
+
+    return NbtrackKernelManager
+
+
+def socket_folder() -> str | None:
+    """A private folder for the kernel's Unix sockets, or None (TCP) where they can't be used."""
+    if os.name != "posix":
+        return None
+    folder = tempfile.mkdtemp(prefix="nbtrack-k-")  # mode 0700: only this user can connect
+    if len(os.path.join(folder, "kernel-00000")) > 100:  # AF_UNIX paths are limited to ~104 bytes
+        os.rmdir(folder)
+        return None
+    return folder
 
 
 @dataclass
@@ -44,8 +114,6 @@ def env_key(kernel_name: str, env: dict[str, str]) -> tuple:
 def launch(kernel_name: str, env: dict[str, str]) -> Kernel:
     """Start a kernel for a (future) run: a new run id, clean folder and private sockets."""
     from jupyter_core.utils import run_sync
-
-    from .execute import kernel_manager_class, socket_folder
 
     run_id = uuid.uuid4().hex[:16]
     cwd = tempfile.mkdtemp(prefix="nbtrack-run-")
