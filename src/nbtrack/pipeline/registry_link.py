@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..errors import NotFound
+from ..store import runs as store_runs
 from ..store.schema import lineage
 from ..workspace import Workspace
 from .gates import VsGate, descendants
@@ -51,7 +52,6 @@ def register_and_promote(ws: Workspace, result: Any, name: str, promote_to: str 
     """
     from ..errors import GateFailed
     from ..registry.models import register_model
-    from .run import tag_run
 
     metrics = {k: v for k, v in (result.metrics or {}).items() if v is not None}
     mv = register_model(name, run=model_run(ws, result.run_id), metrics=metrics,
@@ -73,3 +73,9 @@ def register_and_promote(ws: Workspace, result: Any, name: str, promote_to: str 
         raise
     result.promoted = f"{name}@{promote_to}"
     tag_run(ws, result.run_id, {"nbtrack.promotion": f"{mv.ref} -> {promote_to}"})
+
+
+def tag_run(ws: Workspace, run_id: str, tags: dict[str, Any]) -> None:
+    """Add tags to a finished run (model registered, promotion outcome)."""
+    with ws.meta.write() as conn:
+        store_runs.write_tags(conn, run_id, {k: str(v) for k, v in tags.items()})

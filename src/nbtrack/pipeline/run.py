@@ -341,8 +341,3 @@ def run_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:
         return dict(conn.execute(select(latest_metrics.c.key, latest_metrics.c.value)
                                  .where(latest_metrics.c.run_id == run_id)).all())
 
-
-def tag_run(ws: Workspace, run_id: str, tags: dict[str, Any]) -> None:
-    """Add tags to a finished run (model registered, promotion outcome)."""
-    with ws.meta.write() as conn:
-        store_runs.write_tags(conn, run_id, {k: str(v) for k, v in tags.items()})
