@@ -1,9 +1,9 @@
 """The cell recorder: what happens around one tracked cell's execution.
 
 The IPython shell (``nbtrack.ipython``) recognises ``%%track``, parses its
-options and calls :meth:`CellRecorder.begin` from ``pre_run_cell``,
-:meth:`CellRecorder.after_execute` from ``post_execute`` and
-:meth:`CellRecorder.finish` from ``post_run_cell``; IPython itself runs the cell
+options and calls :meth:`CellRecorder.begin` from ``pre_run_cell`` and
+:meth:`CellRecorder.finish` from ``post_run_cell`` (figures come from the
+display path, see :mod:`.figures`: nothing of ours runs in ``post_execute``); IPython itself runs the cell
 body exactly as it would without the magic. Every step is guarded by the
 caller: a failure in tracking prints one warning line and never changes what
 the cell does.
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
 from .cell import analyze, cell_title, mask_secrets
+from .figures import FigureCapture
 from .stdout import capture_stdout
 
 if TYPE_CHECKING:
@@ -71,9 +72,8 @@ class _Cell:
 
     def __init__(self, args, body: str, source: str, info, run, hooks_ctx) -> None:
         self.args, self.body, self.source, self.info, self.run, self.ctx = args, body, source, info, run, hooks_ctx
-        self.figs_before: set[int] = set()
+        self.figures: FigureCapture | None = None
         self.stdout = None
-        self.figures_done = False
 
 
 class CellRecorder:
@@ -117,9 +117,6 @@ class CellRecorder:
             ws_run.set_tag(k.strip(), v.strip())
         ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes, args)
         cell = _Cell(args, body, source, info, ws_run, ctx)
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is not None:
-            cell.figs_before = set(plt.get_fignums())
         for hook in hooks_mod.hooks():
             try:
                 hook.before(ctx)
@@ -128,19 +125,10 @@ class CellRecorder:
         ws_run.start()
         push(ws_run)
         self.cell = cell
+        cell.figures = FigureCapture(ws_run)
+        cell.figures.start()
         cell.stdout = capture_stdout()
         cell.stdout.start()
-
-    def after_execute(self) -> None:
-        """Save the figures the cell made (before matplotlib-inline closes them)."""
-        cell = self.cell
-        if cell is None or cell.figures_done:
-            return
-        cell.figures_done = True
-        try:
-            self._save_figures(cell)
-        except Exception as e:
-            cell.ctx.warnings.append(f"saving figures ({type(e).__name__}: {e})")
 
     def finish(self, result) -> ActiveRun | None:
         """Record what the cell did and end its run; the run, or None when there was none or
@@ -148,7 +136,10 @@ class CellRecorder:
         cell = self.cell
         if cell is None:
             return None
-        self.after_execute()
+        try:
+            cell.ctx.warnings.extend(f"saving {w}" for w in cell.figures.finish())
+        except Exception as e:
+            cell.ctx.warnings.append(f"saving figures ({type(e).__name__}: {e})")
         try:
             self._finish(cell, result)
         except Exception as e:
@@ -157,16 +148,6 @@ class CellRecorder:
         finally:
             self.abort()
         return cell.run
-
-    def _save_figures(self, cell: _Cell) -> None:
-        plt = sys.modules.get("matplotlib.pyplot")
-        if plt is None:
-            return
-        new = [n for n in plt.get_fignums() if n not in cell.figs_before]
-        for n in new:
-            fig = plt.figure(n) if n in plt.get_fignums() else None
-            if fig is not None:
-                cell.run.log_artifact(fig, name=f"figure-{n}.png")
 
     def _finish(self, cell: _Cell, result) -> None:
         run, ns, ctx = cell.run, self.shell.user_ns, cell.ctx
@@ -224,5 +205,7 @@ class CellRecorder:
         cell, self.cell = self.cell, None
         if cell is not None and cell.stdout is not None:
             cell.stdout.stop()
+        if cell is not None and cell.figures is not None:
+            cell.figures.abort()
         if cell is not None and not cell.run.ended:
             pop(cell.run)

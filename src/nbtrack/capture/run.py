@@ -186,6 +186,11 @@ class ActiveRun:
         self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": len(data)})
         return oid
 
+    def add_artifact(self, oid: str, name: str, kind: str, media_type: str, size: int) -> None:
+        """Record an already stored object as an artifact of this run."""
+        with self._lock:
+            self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media_type, "size": size})
+
     def use_dataset(self, version_id: int, frame: Any = None, fingerprint: str | None = None) -> None:
         """Record that this run read dataset version ``version_id`` (an input in its lineage).
 

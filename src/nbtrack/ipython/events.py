@@ -1,8 +1,9 @@
 """IPython's cell events handed to the cell recorder (:mod:`nbtrack.capture.recorder`).
 
 ``pre_run_cell`` recognises a ``%%track`` cell and starts its run,
-``post_execute`` saves its figures (first in line, before matplotlib-inline
-closes them), ``post_run_cell`` ends the run and shows the summary when asked.
+``post_run_cell`` ends the run and shows the summary when asked. Nothing runs
+in ``post_execute``: figures are taken from the display path
+(:mod:`nbtrack.ipython.display`), so matplotlib's own callbacks run untouched.
 A failure in any of them is one warning line; the cell itself is untouched.
 """
 
@@ -32,13 +33,9 @@ class TrackEvents:
             first, _, body = raw.partition("\n")
             args = parse_track_line(first)
             self.recorder.begin(args, body, getattr(info, "cell_id", None), getattr(info, "transformed_cell", None))
-            self._put_first("post_execute", self.post_execute)
         except Exception as e:
             self.recorder.abort()
             warn("starting the run", e)
-
-    def post_execute(self) -> None:
-        self.recorder.after_execute()
 
     def post_run_cell(self, result) -> None:
         cell = self.recorder.cell
@@ -50,17 +47,6 @@ class TrackEvents:
                 show_summary(run.id)
             except Exception as e:
                 warn("showing the summary", e)
-
-    def _put_first(self, event: str, fn) -> None:
-        # matplotlib-inline shows and closes figures in its own post_execute
-        # callback: ours must run before it to save them.
-        cbs = self.shell.events.callbacks[event]
-        if cbs and cbs[0] != fn:
-            try:
-                cbs.remove(fn)
-            except ValueError:
-                pass
-            cbs.insert(0, fn)
 
     def register(self) -> None:
         for event, fn in self._callbacks():
@@ -74,5 +60,4 @@ class TrackEvents:
                 pass
 
     def _callbacks(self):
-        return (("pre_run_cell", self.pre_run_cell), ("post_execute", self.post_execute),
-                ("post_run_cell", self.post_run_cell))
+        return (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell))

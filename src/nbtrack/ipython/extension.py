@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..capture import data_hook, env, hooks, model_hook
+from . import display
 from .events import TrackEvents
 from .magics import TrackMagics, blank_magic_line
 
@@ -18,6 +19,7 @@ def load(shell) -> TrackEvents:
         transforms.insert(0, blank_magic_line)
     events = TrackEvents(shell)
     events.register()
+    display.install(shell)
     shell._nbtrack_events = events
     env.start_background()
     hooks.register(data_hook.HOOK)
@@ -30,6 +32,7 @@ def unload(shell) -> None:
     if events is None:
         return
     events.unregister()
+    display.uninstall(shell)
     transforms = shell.input_transformer_manager.line_transforms
     if blank_magic_line in transforms:
         transforms.remove(blank_magic_line)

@@ -1,0 +1,90 @@
+"""Figures in real kernels: every figure a tracked cell shows is saved once, from the bytes shown,
+and the cell's output (matplotlib's own errors included) is exactly what it is untracked."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+import pytest
+
+import nbtrack
+
+pytestmark = pytest.mark.slow
+
+# counts renders, so tracked and untracked notebooks can be compared
+SETUP = """\
+import matplotlib.pyplot as plt
+from matplotlib.backend_bases import FigureCanvasBase
+from IPython.display import display
+renders = []
+_pf = FigureCanvasBase.print_figure
+def _count(self, *a, **k):
+    renders.append(k.get("format"))
+    return _pf(self, *a, **k)
+FigureCanvasBase.print_figure = _count
+"""
+
+CELLS = [
+    # 1: plt.show() at the end (the inline backend closes the figure before post_execute)
+    "plt.plot([1, 2, 3]); plt.title('shown'); plt.show()",
+    # 2: a loop of shown figures
+    "for i in range(3):\n    plt.figure(); plt.plot([i, 1, i]); plt.show()",
+    # 3: several figures left open at the end; an empty one is not shown
+    "f1 = plt.figure(); plt.plot([1, 3]); f2 = plt.figure(); plt.plot([2, 0]); f3 = plt.figure()",
+    # 4: display(fig), savefig, then the same figure flushed again at the end of the cell
+    "fig, ax = plt.subplots(); ax.plot([3, 1]); display(fig); fig.savefig('x.png')",
+    # 5: a figure as the cell's value
+    "fig, ax = plt.subplots(); ax.bar([1, 2], [2, 1]); plt.close(fig); fig",
+    # 6: a figure that fails to draw: matplotlib's own messages
+    "plt.plot([1, 2]); plt.title(r'$\\frac{$')",
+    # 7: nothing shown
+    "x = 1",
+]
+SHOWN = [1, 3, 2, 1, 1, 0, 0]  # distinct figures each cell shows
+
+
+def _norm(outputs) -> list:
+    out = []
+    for o in outputs:
+        if o["output_type"] == "stream":
+            out.append((o["name"], re.sub(r" at 0x[0-9a-f]+", "", o["text"])))
+        elif o["output_type"] == "error":
+            out.append(("error", o["ename"], o["evalue"]))
+        else:
+            out.append((o["output_type"], sorted(o["data"]), o["data"].get("image/png")))
+    return out
+
+
+def test_shown_figures_saved_once_from_the_shown_bytes(run_notebook):
+    untracked = run_notebook([SETUP, *CELLS, "print(len(renders))"], name="plain.ipynb", allow_errors=True)
+    tracked = run_notebook(["%load_ext nbtrack\n" + SETUP, *[f"%%track c{i}\n{c}" for i, c in enumerate(CELLS, 1)],
+                            "print(len(renders))"], allow_errors=True)
+    for plain, cell in zip(untracked.cells[1:], tracked.cells[1:]):
+        assert _norm(cell.outputs) == _norm(plain.outputs), cell.source
+    assert "Error in callback" in "".join(o.get("text", "") for o in tracked.cells[6].outputs)
+    # drawn exactly as often as untracked: the saved PNG is the one displayed
+    assert tracked.cells[-1].outputs[0]["text"] == untracked.cells[-1].outputs[0]["text"]
+
+    runs = {r.name: nbtrack.get_run(r.id) for r in nbtrack.runs().itertuples()}
+    for i, (cell, n) in enumerate(zip(tracked.cells[1:-1], SHOWN), 1):
+        run = runs[f"c{i}"]
+        figs = [a for a in run.artifacts if a["kind"] == "figure"]
+        assert len(figs) == n, (cell.source, figs)
+        assert "capture_warnings" not in run.tags
+        shown = {base64.b64decode(o["data"]["image/png"]) for o in cell.outputs if "image/png" in o.get("data", {})}
+        saved = {run.artifact(f["name"]) for f in figs}
+        assert saved == shown, cell.source  # the bytes the user saw, not a second rendering
+        assert sorted(f["name"] for f in figs) == [f"figure-{k}.png" for k in range(1, n + 1)]
+
+
+def test_open_figures_without_inline_display_are_rendered(run_notebook):
+    run_notebook([
+        "%load_ext nbtrack\nimport matplotlib\nmatplotlib.use('agg')\nimport matplotlib.pyplot as plt",
+        "%%track agg\nfig, ax = plt.subplots(); ax.plot([1, 2]); empty = plt.figure()",
+        "%%track again\nax.set_title('same figure, not new')",
+    ])
+    runs = {r.name: nbtrack.get_run(r.id) for r in nbtrack.runs().itertuples()}
+    assert [a["name"] for a in runs["agg"].artifacts] == ["figure-1.png"]
+    assert runs["agg"].artifact("figure-1.png").startswith(b"\x89PNG")
+    assert runs["again"].artifacts == []
