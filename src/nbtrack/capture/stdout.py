@@ -1,16 +1,29 @@
-"""A bounded tee of sys.stdout: the cell's output still goes where it went."""
+"""A bounded copy of what a tracked cell prints: the output still goes where it went.
+
+In a Jupyter kernel, ``sys.stdout`` is ipykernel's ``OutStream``. Its ``write``
+is wrapped on the instance, so ``sys.stdout`` stays the kernel's own object
+(``isinstance`` checks, ``fileno()``, ``%%capture`` all behave as untracked), and
+output written at the C level to file descriptor 1 (libsvm's verbose log,
+``os.write(1, ...)``) is kept too: ipykernel's fd watcher thread forwards it
+through the same ``write``. Before the copy is closed, the watcher's pipe is
+drained so output that is already written is not lost. Elsewhere (a terminal,
+a script) ``sys.stdout`` is replaced by a :class:`Tee` for the cell.
+"""
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 MAX_STDOUT = 1_000_000  # characters kept per run; the rest is counted, not stored
+DRAIN_S = 0.5  # longest wait for the kernel's fd watcher to forward C-level output
 
 
 class Tee:
-    def __init__(self, stream: Any, limit: int = MAX_STDOUT) -> None:
+    def __init__(self, stream: Any, limit: int = MAX_STDOUT, write: Any = None) -> None:
         self._stream = stream
+        self._write = write or stream.write
         self._parts: list[str] = []
         self._size = 0
         self._limit = limit
@@ -26,7 +39,7 @@ class Tee:
                 self.dropped += max(0, len(s) - max(room, 0))
         except Exception:
             pass
-        return self._stream.write(s)
+        return self._write(s)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -39,22 +52,88 @@ class Tee:
 
 
 class capture_stdout:
-    """Install a Tee on sys.stdout; ``stop()`` restores the previous stream."""
+    """Copy what is written to ``sys.stdout`` until ``stop()``."""
 
     def __init__(self) -> None:
         self.tee: Tee | None = None
         self._prev: Any = None
+        self._patched: Any = None  # the stream whose write() is wrapped
+        self._had_own_write = False
 
     def start(self) -> None:
-        self._prev = sys.stdout
-        self.tee = Tee(sys.stdout)
+        stream = self._prev = sys.stdout
+        if _is_kernel_stream(stream):
+            try:
+                self._had_own_write = "write" in vars(stream)
+                self.tee = Tee(stream, write=stream.write)
+                stream.write = self.tee.write
+                self._patched = stream
+                return
+            except Exception:
+                self._patched = None
+        self.tee = Tee(stream)
         sys.stdout = self.tee
 
     def stop(self) -> str:
         if self.tee is None:
             return ""
-        if sys.stdout is self.tee:
+        stream, tee = self._patched, self.tee
+        if stream is not None:
+            try:
+                drain_fd_watcher(stream)
+            finally:
+                if self._had_own_write:
+                    stream.write = tee._write
+                else:
+                    vars(stream).pop("write", None)
+        elif sys.stdout is tee:
             sys.stdout = self._prev
-        text = self.tee.text()
-        self.tee = None
+        text = tee.text()
+        self.tee = self._patched = None
         return text
+
+
+def _is_kernel_stream(stream: Any) -> bool:
+    cls = type(stream)
+    return cls.__name__ == "OutStream" and cls.__module__.startswith("ipykernel") and hasattr(stream, "__dict__")
+
+
+def drain_fd_watcher(stream: Any, timeout: float = DRAIN_S) -> None:
+    """Wait (briefly) until ipykernel's fd watcher has forwarded what is in its pipe."""
+    fid = getattr(stream, "_fid", None)
+    thread = getattr(stream, "watch_fd_thread", None)
+    if fid is None or thread is None or not thread.is_alive():
+        return
+    deadline = time.monotonic() + timeout
+    while _pending(fid) or not _watcher_idle(thread):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+
+
+def _pending(fid: int) -> int:
+    try:
+        import array
+        import fcntl
+        import termios
+
+        buf = array.array("i", [0])
+        fcntl.ioctl(fid, termios.FIONREAD, buf)
+        return buf[0]
+    except Exception:
+        return 0
+
+
+def _watcher_idle(thread: Any) -> bool:
+    """True when the watcher thread is blocked reading its pipe (not forwarding a chunk)."""
+    frame = sys._current_frames().get(thread.ident)
+    if frame is None:
+        return True
+    if frame.f_code.co_name != "_watch_pipe_fd":
+        return False
+    try:
+        import linecache
+
+        return "os.read" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    except Exception:
+        return True
