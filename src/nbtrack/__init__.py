@@ -71,6 +71,7 @@ _API = {
     "revoke": "nbtrack.registry.approve",
     "pipelines": "nbtrack.registry.approve",
     "get_pipeline": "nbtrack.registry.approve",
+    "serve": "nbtrack.serve.server",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry.events import events
     from .registry.models import model_versions, models, register_model
     from .registry.promote import log_evaluation, promote
+    from .serve.server import serve
 
 
 def __getattr__(name: str) -> Any:

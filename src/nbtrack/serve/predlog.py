@@ -1,0 +1,171 @@
+"""The prediction log: sampled requests appended as rows of dataset ``NAME.predictions``.
+
+A request's rows are put in memory (one list append under a lock) and a
+background thread writes them every ``flush_every`` seconds, or sooner once
+``max_batch`` rows wait, as the next version of ``NAME.predictions`` (see
+:func:`nbtrack.snapshot.append.append_frame`). Each row holds the validated
+input columns (categoricals as strings), then:
+
+- ``prediction``: what the model answered for that row;
+- ``version``: the model version that answered (int);
+- ``timestamp``: when the request was answered (UTC);
+- ``request_id``: the ``X-Request-Id`` of the request (sent by the client or generated).
+
+(A feature with one of those names keeps it; the log column is then prefixed ``nbtrack_``.)
+The server runs as a run of kind ``serve``: its lineage has the served model
+versions as inputs and every ``NAME.predictions`` version it wrote as outputs.
+
+The log never slows or fails a request: if the store cannot be written, rows
+stay buffered (up to ``max_buffer`` per model) and are retried; beyond that the
+oldest are dropped and counted in ``nbtrack_prediction_log_dropped_total``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+log = logging.getLogger("nbtrack.serve")
+
+META = ("prediction", "version", "timestamp", "request_id")
+
+
+def log_columns(features: list[str]) -> dict[str, str]:
+    """Log column name of each meta field (prefixed when a feature already has that name)."""
+    taken = set(features)
+    return {m: (f"nbtrack_{m}" if m in taken else m) for m in META}
+
+
+class PredictionLog:
+    """Buffers sampled predictions and appends them to ``NAME.predictions`` in the background."""
+
+    def __init__(self, workspace: Any, *, sample: float = 1.0, flush_every: float = 5.0, max_batch: int = 10_000,
+                 max_buffer: int = 100_000, metrics: Any = None, run_id: str | None = None) -> None:
+        if not 0 <= sample <= 1:
+            raise ValueError(f"the prediction-log sample rate must be between 0 and 1, got {sample}")
+        self.ws, self.sample, self.flush_every = workspace, sample, flush_every
+        self.max_batch, self.max_buffer, self.metrics, self.run_id = max_batch, max_buffer, metrics, run_id
+        self._pending: dict[str, list[tuple]] = defaultdict(list)
+        self._rows: dict[str, int] = defaultdict(int)
+        self.dropped: dict[str, int] = defaultdict(int)
+        self.written: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.versions: list[Any] = []  # DatasetVersions written (newest last)
+
+    # -- request path: O(1), never raises ----------------------------------------------
+    def record(self, served: Any, request_id: str, X: Any, predictions: Any) -> None:
+        if self.sample < 1 and random.random() >= self.sample:
+            return
+        n = len(X)
+        with self._lock:
+            if self._rows[served.name] + n > self.max_buffer:
+                self.dropped[served.name] += n
+                if self.metrics is not None:
+                    self.metrics.log_dropped.labels(served.name).inc(n)
+                return
+            self._pending[served.name].append((served.version, request_id, time.time(), X, predictions))
+            self._rows[served.name] += n
+            full = self._rows[served.name] >= self.max_batch
+        if full:
+            self._wake.set()
+
+    # -- background ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="nbtrack-prediction-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is buffered (one last attempt) and stop the thread."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_every)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.flush()
+
+    def flush(self) -> int:
+        """Write every buffered row now; returns the rows written."""
+        done = 0
+        with self._lock:
+            names = list(self._pending)
+        for name in names:
+            with self._lock:
+                items, self._pending[name] = self._pending[name], []
+                self._rows[name] = 0
+            if items:
+                done += self._write(name, items)
+        return done
+
+    def _write(self, name: str, items: list[tuple]) -> int:
+        from ..snapshot.append import append_frame
+
+        try:
+            frame = rows_frame(items)
+            version = append_frame(frame, f"{name}.predictions", run_id=self.run_id, workspace=self.ws)
+        except Exception as e:
+            self._requeue(name, items)
+            if self.metrics is not None:
+                self.metrics.log_failures.labels(name).inc()
+            log.warning("nbtrack serve: cannot write the prediction log of %s (%s); %d rows kept for a retry",
+                        name, str(e).splitlines()[0][:200] if str(e) else type(e).__name__, self._rows[name])
+            return 0
+        self.versions.append(version)
+        self.written[name] += len(frame)
+        if self.metrics is not None:
+            self.metrics.log_rows.labels(name).inc(len(frame))
+        return len(frame)
+
+    def _requeue(self, name: str, items: list[tuple]) -> None:
+        """Put rows back in front; drop the oldest beyond ``max_buffer`` (counted)."""
+        with self._lock:
+            merged = items + self._pending[name]
+            rows = sum(len(it[3]) for it in merged)
+            while merged and rows > self.max_buffer:
+                old = merged.pop(0)
+                rows -= len(old[3])
+                self.dropped[name] += len(old[3])
+                if self.metrics is not None:
+                    self.metrics.log_dropped.labels(name).inc(len(old[3]))
+            self._pending[name], self._rows[name] = merged, rows
+
+    def update_metrics(self) -> None:
+        if self.metrics is None:
+            return
+        with self._lock:
+            for name, rows in self._rows.items():
+                self.metrics.log_buffered.labels(name).set(rows)
+
+
+def rows_frame(items: list[tuple]):
+    """One DataFrame from buffered ``(version, request_id, time, X, predictions)`` items."""
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for version, rid, ts, X, pred in items:
+        X = X.reset_index(drop=True)
+        cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        if cats:
+            X = X.astype({c: X[c].cat.categories.dtype for c in cats})
+        frames.append(X.assign(**{"\0pred": np.asarray(pred).reshape(len(X), -1)[:, 0] if len(X) else [],
+                                  "\0version": version, "\0ts": ts, "\0rid": rid}))
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    names = log_columns([c for c in df.columns if not str(c).startswith("\0")])
+    df["\0version"] = df["\0version"].astype("int64")
+    df["\0ts"] = pd.to_datetime(df["\0ts"], unit="s", utc=True).astype("datetime64[us, UTC]")
+    df["\0rid"] = df["\0rid"].astype("str")
+    return df.rename(columns={"\0pred": names["prediction"], "\0version": names["version"],
+                              "\0ts": names["timestamp"], "\0rid": names["request_id"]})
