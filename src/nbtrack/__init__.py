@@ -72,6 +72,9 @@ _API = {
     "pipelines": "nbtrack.registry.approve",
     "get_pipeline": "nbtrack.registry.approve",
     "serve": "nbtrack.serve.server",
+    "predict": "nbtrack.serve.batch",
+    "bundle": "nbtrack.serve.bundle",
+    "check_bundle": "nbtrack.serve.bundle",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -95,6 +98,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry.events import events
     from .registry.models import model_versions, models, register_model
     from .registry.promote import log_evaluation, promote
+    from .serve.batch import predict
+    from .serve.bundle import bundle, check_bundle
     from .serve.server import serve
 
 

@@ -1,0 +1,216 @@
+"""Batch scoring: ``nbtrack predict NAME@ALIAS input.parquet -o out.parquet``.
+
+The input is read ``chunk_rows`` rows at a time (parquet batches, a folder of
+parquet files, or CSV chunks), each chunk validated against the version's
+signature exactly as the server does, scored, and appended to the output; the
+next chunk is read in a background thread while the current one is scored,
+so memory stays bounded by a few chunks whatever the file size.
+
+With ``dask="tcp://scheduler:8786"`` the parquet row groups are scored on the
+cluster's workers: each task gets the model's bytes (never a workspace path)
+and reads its row groups itself, so the input must be reachable from the
+workers (a shared folder or an fsspec URL such as ``s3://``); results come back
+in order and are written by the client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import InvalidInput
+from ..workspace import Workspace, get_workspace
+from .served import ServedModel
+from .validation import InvalidRows, Schema
+
+
+@dataclass
+class BatchResult:
+    """What :func:`predict` wrote."""
+
+    model: str
+    version: int
+    rows: int
+    output: str
+    seconds: float
+
+
+def _kind(path: str) -> str:
+    p = path.lower().rstrip("/")
+    if p.endswith((".parquet", ".pq")) or os.path.isdir(path):
+        return "parquet"
+    if p.endswith((".csv", ".csv.gz", ".txt")):
+        return "csv"
+    raise InvalidInput(f"{path}: expected a .parquet or .csv file (or a folder of parquet files)")
+
+
+def _parquet_chunks(path: str, rows: int) -> tuple[Iterator[Any], int | None]:
+    import pyarrow.dataset as ds
+
+    data = ds.dataset(path, format="parquet")
+    total = data.count_rows()
+    return (b.to_pandas() for b in data.to_batches(batch_size=rows) if b.num_rows), total
+
+
+def _csv_chunks(path: str, rows: int) -> tuple[Iterator[Any], int | None]:
+    import pandas as pd
+
+    return iter(pd.read_csv(path, chunksize=rows)), None
+
+
+def _prefetched(chunks: Iterator[Any]) -> Iterator[Any]:
+    """Read the next chunk in a thread while the caller scores this one (pyarrow releases the GIL)."""
+    sentinel = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="nbtrack-predict-read") as pool:
+        pending = pool.submit(next, chunks, sentinel)
+        while True:
+            chunk = pending.result()
+            if chunk is sentinel:
+                return
+            pending = pool.submit(next, chunks, sentinel)
+            yield chunk
+
+
+def score(served: ServedModel, frame: Any, proba: bool, keep: list[str], offset: int = 0) -> Any:
+    """Validated, scored rows of one chunk: ``keep`` columns, ``prediction`` [, ``proba_<class>``]."""
+    import pandas as pd
+
+    missing = [c for c in keep if c not in frame.columns]
+    if missing:
+        raise InvalidInput(f"--keep column(s) {missing} are not in the input")
+    kept = frame[keep].reset_index(drop=True) if keep else None
+    names = set(served.schema.names)
+    if names:  # other columns (ids, labels) are not the model's business
+        frame = frame[[c for c in frame.columns if c in names]]
+    X = served.schema.validate(frame)
+    out = {}
+    if proba:
+        p, pred = served.predict_proba(X)
+        out["prediction"] = pred
+        for i, c in enumerate(served.classes or range(p.shape[1])):
+            out[f"proba_{c}"] = p[:, i]
+    else:
+        out["prediction"] = served.predict(X)
+    result = pd.DataFrame(out, index=pd.RangeIndex(offset, offset + len(X)))
+    if kept is not None:
+        kept.index = result.index
+        result = pd.concat([kept, result], axis=1)
+    return result
+
+
+class _Writer:
+    def __init__(self, path: str) -> None:
+        self.path, self.kind, self._pq = path, _kind(path), None
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = f"{path}.tmp-{os.getpid()}"
+
+    def write(self, frame: Any) -> None:
+        if self.kind == "csv":
+            frame.to_csv(self._tmp, mode="a", header=self._pq is None, index=False)
+            self._pq = True
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._pq is None:
+            self._pq = pq.ParquetWriter(self._tmp, table.schema)
+        self._pq.write_table(table.cast(self._pq.schema) if table.schema != self._pq.schema else table)
+
+    def close(self, ok: bool) -> None:
+        if self._pq is not None and self._pq is not True:
+            self._pq.close()
+        if ok and os.path.exists(self._tmp):
+            os.replace(self._tmp, self.path)
+        elif os.path.exists(self._tmp):
+            os.remove(self._tmp)
+
+
+def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, proba: bool = False,
+            chunk_rows: int = 100_000, keep: list[str] | None = None, dask: str | None = None,
+            trust: bool | list[str] | None = None, progress: bool = False,
+            workspace: Workspace | None = None) -> BatchResult:
+    """Score a parquet/CSV file with a model version and write the predictions.
+
+    Parameters
+    ----------
+    ref : str
+        ``"churn@production"``, ``"churn@3"``...
+    source, output : path
+        Input ``.parquet`` (file or folder) or ``.csv``; output ``.parquet`` or ``.csv``
+        (written to a temporary name and renamed when complete).
+    proba : bool
+        Also write ``proba_<class>`` columns.
+    chunk_rows : int
+        Rows scored at a time (memory stays bounded by a few chunks).
+    keep : list of str
+        Input columns copied to the output (an id column, say).
+    dask : str, optional
+        A Dask scheduler address: score parquet row groups on its workers.
+    trust : bool or list of str
+        As for :func:`nbtrack.load_model`.
+    progress : bool
+        Show a progress bar (tqdm) on stderr.
+
+    Returns
+    -------
+    BatchResult
+        Model, version, rows scored, output path and seconds.
+
+    Raises
+    ------
+    InvalidInput
+        When a chunk does not match the signature (the problems are named, with
+        the chunk's first row number); nothing is written then.
+    """
+    from .source import load_served
+
+    if chunk_rows < 1:
+        raise InvalidInput("chunk_rows must be at least 1")
+    source, output = os.fspath(source), os.fspath(output)
+    kind = _kind(source)
+    _kind(output)
+    t0 = time.perf_counter()
+    ws = workspace or get_workspace()
+    if dask:
+        from .batch_dask import predict_dask
+
+        served = load_served(ref, trust, ws)
+        rows = predict_dask(ref, served, source, output, proba, list(keep or []), chunk_rows, dask, trust, ws,
+                            progress)
+        return BatchResult(served.name, served.version, rows, output, time.perf_counter() - t0)
+    served = load_served(ref, trust, ws)
+    chunks, total = (_parquet_chunks if kind == "parquet" else _csv_chunks)(source, chunk_rows)
+    writer, rows, ok = _Writer(output), 0, False
+    bar = _bar(progress, total, served)
+    try:
+        for frame in _prefetched(chunks):
+            try:
+                writer.write(score(served, frame, proba, list(keep or []), rows))
+            except InvalidRows as e:
+                raise InvalidInput(f"rows {rows}..{rows + len(frame) - 1} of {source} do not match "
+                                   f"{served.ref}: {e}") from None
+            rows += len(frame)
+            if bar is not None:
+                bar.update(len(frame))
+        ok = True
+    finally:
+        writer.close(ok)
+        if bar is not None:
+            bar.close()
+    return BatchResult(served.name, served.version, rows, output, time.perf_counter() - t0)
+
+
+def _bar(progress: bool, total: int | None, served: ServedModel):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="rows", unit_scale=True, desc=f"{served.name}@{served.version}")
+
+
+__all__ = ["BatchResult", "predict", "score", "Schema"]
