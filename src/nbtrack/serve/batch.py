@@ -19,13 +19,12 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
-from .served import ServedModel
-from .validation import InvalidRows, Schema
+from .scoring import Writer, file_kind, progress_bar, score
+from .validation import InvalidRows
 
 
 @dataclass
@@ -37,15 +36,6 @@ class BatchResult:
     rows: int
     output: str
     seconds: float
-
-
-def _kind(path: str) -> str:
-    p = path.lower().rstrip("/")
-    if p.endswith((".parquet", ".pq")) or os.path.isdir(path):
-        return "parquet"
-    if p.endswith((".csv", ".csv.gz", ".txt")):
-        return "csv"
-    raise InvalidInput(f"{path}: expected a .parquet or .csv file (or a folder of parquet files)")
 
 
 def _parquet_chunks(path: str, rows: int) -> tuple[Iterator[Any], int | None]:
@@ -73,61 +63,6 @@ def _prefetched(chunks: Iterator[Any]) -> Iterator[Any]:
                 return
             pending = pool.submit(next, chunks, sentinel)
             yield chunk
-
-
-def score(served: ServedModel, frame: Any, proba: bool, keep: list[str], offset: int = 0) -> Any:
-    """Validated, scored rows of one chunk: ``keep`` columns, ``prediction`` [, ``proba_<class>``]."""
-    import pandas as pd
-
-    missing = [c for c in keep if c not in frame.columns]
-    if missing:
-        raise InvalidInput(f"--keep column(s) {missing} are not in the input")
-    kept = frame[keep].reset_index(drop=True) if keep else None
-    names = set(served.schema.names)
-    if names:  # other columns (ids, labels) are not the model's business
-        frame = frame[[c for c in frame.columns if c in names]]
-    X = served.schema.validate(frame)
-    out = {}
-    if proba:
-        p, pred = served.predict_proba(X)
-        out["prediction"] = pred
-        for i, c in enumerate(served.classes or range(p.shape[1])):
-            out[f"proba_{c}"] = p[:, i]
-    else:
-        out["prediction"] = served.predict(X)
-    result = pd.DataFrame(out, index=pd.RangeIndex(offset, offset + len(X)))
-    if kept is not None:
-        kept.index = result.index
-        result = pd.concat([kept, result], axis=1)
-    return result
-
-
-class _Writer:
-    def __init__(self, path: str) -> None:
-        self.path, self.kind, self._pq = path, _kind(path), None
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = f"{path}.tmp-{os.getpid()}"
-
-    def write(self, frame: Any) -> None:
-        if self.kind == "csv":
-            frame.to_csv(self._tmp, mode="a", header=self._pq is None, index=False)
-            self._pq = True
-            return
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._pq is None:
-            self._pq = pq.ParquetWriter(self._tmp, table.schema)
-        self._pq.write_table(table.cast(self._pq.schema) if table.schema != self._pq.schema else table)
-
-    def close(self, ok: bool) -> None:
-        if self._pq is not None and self._pq is not True:
-            self._pq.close()
-        if ok and os.path.exists(self._tmp):
-            os.replace(self._tmp, self.path)
-        elif os.path.exists(self._tmp):
-            os.remove(self._tmp)
 
 
 def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, proba: bool = False,
@@ -172,8 +107,8 @@ def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, p
     if chunk_rows < 1:
         raise InvalidInput("chunk_rows must be at least 1")
     source, output = os.fspath(source), os.fspath(output)
-    kind = _kind(source)
-    _kind(output)
+    kind = file_kind(source)
+    file_kind(output)
     t0 = time.perf_counter()
     ws = workspace or get_workspace()
     if dask:
@@ -185,8 +120,8 @@ def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, p
         return BatchResult(served.name, served.version, rows, output, time.perf_counter() - t0)
     served = load_served(ref, trust, ws)
     chunks, total = (_parquet_chunks if kind == "parquet" else _csv_chunks)(source, chunk_rows)
-    writer, rows, ok = _Writer(output), 0, False
-    bar = _bar(progress, total, served)
+    writer, rows, ok = Writer(output), 0, False
+    bar = progress_bar(progress, total, served)
     try:
         for frame in _prefetched(chunks):
             try:
@@ -203,14 +138,3 @@ def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, p
         if bar is not None:
             bar.close()
     return BatchResult(served.name, served.version, rows, output, time.perf_counter() - t0)
-
-
-def _bar(progress: bool, total: int | None, served: ServedModel):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="rows", unit_scale=True, desc=f"{served.name}@{served.version}")
-
-
-__all__ = ["BatchResult", "predict", "score", "Schema"]

@@ -44,7 +44,7 @@ def score_piece(model_bytes: bytes, fmt: str, trust: Any, schema: dict, info: di
     import pyarrow.parquet as pq
 
     from ..snapshot.model_io import loads
-    from .batch import score
+    from .scoring import score
     from .served import ServedModel
     from .validation import Schema
 
@@ -64,15 +64,15 @@ def predict_dask(ref: str, served: Any, source: str, output: str, proba: bool, k
     from distributed import Client
 
     from ..snapshot.models import get_model_version
-    from .batch import _bar, _kind, _Writer
+    from .scoring import Writer, file_kind, progress_bar
 
-    if _kind(source) != "parquet":
+    if file_kind(source) != "parquet":
         raise InvalidInput("--dask scores parquet input (a file or folder); convert the CSV to parquet first")
     mv = get_model_version(ref, ws)
     pieces = _pieces(source, chunk_rows)
     info = {"name": served.name, "version": served.version, "ref": served.ref}
-    writer, rows, ok = _Writer(output), 0, False
-    bar = _bar(progress, sum(p[2] for p in pieces), served)
+    writer, rows, ok = Writer(output), 0, False
+    bar = progress_bar(progress, sum(p[2] for p in pieces), served)
     try:
         with Client(address, timeout="30s") as client:
             model = client.scatter(ws.objects.get(mv.oid), broadcast=True)

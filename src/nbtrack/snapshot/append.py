@@ -66,7 +66,7 @@ def append_frame(frame: Any, name: str, run_id: str | None = None,
 
 def _linked(version: DatasetVersion, run_id: str | None) -> DatasetVersion:
     if run_id is not None and version.workspace is not None:
-        from .lineage import link
+        from ..store.lineage import link
 
         with version.workspace.meta.write() as conn:
             link(conn, run_id, "output", version.id, None)
@@ -151,7 +151,7 @@ def _record(ws: Workspace, did: int, base_id: int, base_version: int, enc: frame
         conn.execute(insert(dataset_chunks), [{"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": n}
                                               for i, (oid, n, _s) in enumerate(enc.chunks)])
         if run_id is not None:
-            from .lineage import link
+            from ..store.lineage import link
 
             link(conn, run_id, "output", vid, None)
     return DatasetVersion(name, row["version"], vid, row["n_rows"], row["n_cols"], row["nbytes"], enc.fingerprint,
