@@ -17,7 +17,7 @@ import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._secrets import MASK, is_secret_key
+from .._secrets import mask_source
 
 _BUILTINS = set(dir(builtins))
 _LITERALS = (int, float, complex, str, bool, type(None), bytes)
@@ -214,61 +214,9 @@ def analyze(source: str) -> CellInfo:
 
 
 def mask_secrets(source: str, tree: ast.Module | None = None, line_offset: int = 0) -> str:
-    """The source with literal values assigned to secret-looking names replaced by '***'.
+    """The source with secrets replaced by '***' (see ``nbtrack._secrets.mask_source``).
 
-    Covers ``api_token = "..."`` (and annotated assignments) and keyword
-    arguments such as ``connect(password="...")``. ``tree`` may be given when the
-    caller already parsed the same code, shifted down by ``line_offset`` lines.
+    ``tree`` may be given when the caller already parsed the same code, shifted down by
+    ``line_offset`` lines.
     """
-    if tree is None:
-        line_offset = 0
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            return _mask_by_line(source)
-    spans: list[tuple[int, int, int, int]] = []
-    for node in ast.walk(tree):
-        value, names = None, []
-        if isinstance(node, ast.Assign):
-            value, names = node.value, [n for t in node.targets for n in _targets(t)]
-            names += [t.attr for t in node.targets if isinstance(t, ast.Attribute)]
-            names += [t.slice.value for t in node.targets if isinstance(t, ast.Subscript)
-                      and isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str)]
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            value, names = node.value, _targets(node.target)
-        elif isinstance(node, ast.keyword) and node.arg:
-            value, names = node.value, [node.arg]
-        elif isinstance(node, ast.Dict):
-            for k, v in zip(node.keys, node.values):
-                if isinstance(k, ast.Constant) and isinstance(k.value, str) and is_secret_key(k.value):
-                    if isinstance(v, ast.Constant) and isinstance(v.value, (str, bytes)):
-                        spans.append((v.lineno, v.col_offset, v.end_lineno, v.end_col_offset))
-            continue
-        if value is None or not any(is_secret_key(n) for n in names):
-            continue
-        if isinstance(value, (ast.Constant, ast.JoinedStr)) and not isinstance(getattr(value, "value", ""), (int, float)):
-            spans.append((value.lineno, value.col_offset, value.end_lineno, value.end_col_offset))
-    if not spans:
-        return source
-    lines = source.splitlines(keepends=True)
-    spans = [(l1 - line_offset, c1, l2 - line_offset, c2) for l1, c1, l2, c2 in spans]
-    for l1, c1, l2, c2 in sorted(spans, reverse=True):
-        # ast offsets are UTF-8 byte offsets within a line
-        first = lines[l1 - 1].encode()
-        last = lines[l2 - 1].encode()
-        merged = (first[:c1] + repr(MASK).encode() + last[c2:]).decode()
-        lines[l1 - 1:l2] = [merged]
-    return "".join(lines)
-
-
-def _mask_by_line(source: str) -> str:
-    """Fallback for sources that do not parse: mask whole `name = value` lines."""
-    out = []
-    for line in source.splitlines(keepends=True):
-        head = line.split("=", 1)[0]
-        if "=" in line and is_secret_key(head) and "==" not in line:
-            nl = "\n" if line.endswith("\n") else ""
-            out.append(f"{head}= {MASK!r}{nl}")
-        else:
-            out.append(line)
-    return "".join(out)
+    return mask_source(source, tree, line_offset)[0]

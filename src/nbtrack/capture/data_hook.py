@@ -42,7 +42,7 @@ def _frames(ctx: CellContext, names: set[str]) -> dict[str, Any]:
     out = {}
     for var in sorted(names):
         obj = ctx.user_ns.get(var)
-        if not var.startswith("_") and isinstance(obj, (pd.DataFrame, pd.Series)):
+        if not var.startswith("_") and issubclass(type(obj), (pd.DataFrame, pd.Series)):  # not obj.__class__
             out[var] = obj
     return out
 

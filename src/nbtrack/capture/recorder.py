@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
-from .cell import analyze, cell_title, mask_secrets
+from .._secrets import env_secrets, mask_source, namespace_secrets, scrub_text
+from .cell import analyze, cell_title
 from .figures import FigureCapture
 from .stdout import capture_stdout
 
@@ -48,14 +49,20 @@ def warn(what: str, e: BaseException | str) -> None:
 
 
 def _is_metric(value: Any) -> bool:
-    if isinstance(value, bool):
+    """A finite number a cell computed. Raises for a number that cannot be one (2**1279)."""
+    t = type(value)  # never value.__class__: user objects may make it raise
+    if issubclass(t, bool):
         return False
-    if isinstance(value, (int, float)):
+    if issubclass(t, (int, float)):
         return math.isfinite(value)
-    mod = type(value).__module__
-    if mod == "numpy" and getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
+    if t.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
         return value.dtype.kind in "iuf" and bool(math.isfinite(float(value)))
     return False
+
+
+def _label(masked_body: str) -> str:
+    """A cell's history label without a name or cell id: the first line of its *masked* source."""
+    return (masked_body.strip().splitlines() or [""])[0][:200]
 
 
 def notebook_path(user_ns: dict) -> str | None:
@@ -96,7 +103,10 @@ class CellRecorder:
         info = analyze(source)
         ns = self.shell.user_ns
         notebook = notebook_path(ns)
-        label = args.name or cell_id or (body.strip().splitlines() or [""])[0][:200]
+        # the transformed cell is usually the body under a blank line: reuse its parse tree
+        tree = info.tree if source == "\n" + body else None
+        masked, secrets = mask_source(body, tree, line_offset=1)
+        label = args.name or cell_id or _label(masked)
         ws_run = ActiveRun(
             args.name or cell_title(body),
             "cell",
@@ -105,9 +115,8 @@ class CellRecorder:
             cell_id=cell_id,
             cell_key=f"{notebook or ''}::{label}",
         )
-        # the transformed cell is usually the body under a blank line: reuse its parse tree
-        tree = info.tree if source == "\n" + body else None
-        ws_run.fields["source_oid"] = ws_run.put_object(mask_secrets(body, tree, line_offset=1).encode())
+        ws_run.secrets = secrets
+        ws_run.fields["source_oid"] = ws_run.put_object(masked.encode("utf-8", "replace"))
         ws_run.fields["reads"] = json.dumps(sorted(info.reads))
         ws_run.fields["writes"] = json.dumps(sorted(info.writes))
         for tag in args.tag:
@@ -154,14 +163,22 @@ class CellRecorder:
         text = cell.stdout.stop() if cell.stdout else ""
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         ctx.error = error
+        notes: list[str] = []  # values skipped: noted on the run, the rest is recorded
         if not cell.args.no_params:
-            run.log_params(cell.info.params)
+            for k, v in cell.info.params.items():
+                try:
+                    run.log_param(k, v)
+                except Exception as e:
+                    notes.append(f"param {k[:60]!r} skipped ({type(e).__name__})")
         for name in sorted(cell.info.assigned - set(cell.info.params)):
             if name.startswith("_"):
                 continue
             value = ns.get(name)
-            if _is_metric(value):
-                run.log_metric(name, value, step=0)
+            try:
+                if _is_metric(value):
+                    run.log_metric(name, value, step=0)
+            except Exception as e:
+                notes.append(f"metric {name[:60]!r} skipped ({type(e).__name__})")
         for hook in hooks_mod.hooks():
             try:
                 hook.after(ctx)
@@ -169,12 +186,15 @@ class CellRecorder:
                 ctx.warnings.append(f"{hook.name} ({type(e).__name__}: {e})")
         fields: dict[str, Any] = {}
         if text:
-            fields["stdout_oid"] = run.put_object(text.encode())
+            run.secrets += namespace_secrets(ns) + env_secrets()
+            fields["stdout_oid"] = run.put_object(scrub_text(text, run.secrets).encode("utf-8", "replace"))
         count = getattr(result, "execution_count", None)
         if count is not None:
             run.set_tag("execution_count", count)
         if ctx.warnings:
             run.set_tag("capture_warnings", "; ".join(ctx.warnings)[:2000])
+        if notes:
+            run.set_tag("capture_notes", "; ".join(notes)[:2000])
         pop(run)
         if error is None:
             run.end("finished", **fields)

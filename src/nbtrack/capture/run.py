@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .._secrets import mask_value
+from .._secrets import mask_value, scrub_text
 from ..context import HOST, active_run, default_parent, pid_alive, pop, push, user
 from ..errors import InvalidInput, StoreUnavailable
 from ..store import runs as store_runs
@@ -74,6 +74,7 @@ class ActiveRun:
         self._lock = threading.Lock()
         self.status = "running"
         self.ended = False
+        self.secrets: list[str] = []  # values masked for this run: never stored, even in messages
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> ActiveRun:
@@ -127,7 +128,7 @@ class ActiveRun:
         }
         if error is not None:
             values["error_type"] = type(error).__name__
-            values["error_message"] = str(error)[:4000]
+            values["error_message"] = scrub_text(_text(error), self.secrets)[:4000]
         self.flush(run_values=values)
 
     def flush(self, run_values: dict[str, Any] | None = None) -> None:
@@ -154,7 +155,13 @@ class ActiveRun:
 
     # -- logging -------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
-        self._params[_key(key)] = mask_value(key, value)
+        k = _key(key)
+        value = mask_value(key, value)
+        try:
+            store_runs.encode_param(value)
+        except Exception as e:  # checked now: one bad value must not fail the run's write
+            raise InvalidInput(f"param {k!r} cannot be stored ({type(e).__name__}: {_text(e)[:200]})") from None
+        self._params[k] = value
 
     def log_params(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -167,7 +174,7 @@ class ActiveRun:
         key = _key(key)
         try:
             v = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__}") from None
         if step is None:
             step = self._steps.get(key, -1) + 1
@@ -209,6 +216,13 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.name or ''} {self.status}>"
+
+
+def _text(e: BaseException) -> str:
+    try:
+        return str(e)
+    except Exception:
+        return type(e).__name__
 
 
 def _key(key: str) -> str:

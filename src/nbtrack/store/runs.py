@@ -116,7 +116,11 @@ def encode_param(value: Any) -> tuple[str | None, float | None, str]:
     if isinstance(value, bool):
         return str(value), float(value), "bool"
     if isinstance(value, int):
-        return str(value), float(value), "int"
+        try:
+            num = float(value)
+        except OverflowError:  # 2**1279: kept exactly as text, no number for filters
+            num = None
+        return str(value), num, "int"
     if isinstance(value, float):
         return repr(value), (value if math.isfinite(value) else None), "float"
     if isinstance(value, str):
