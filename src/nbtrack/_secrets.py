@@ -246,8 +246,6 @@ def mask_notebook(data: bytes, values: Iterable[str] = ()) -> bytes:
     """An executed notebook (JSON bytes) safe to store: sources masked, outputs scrubbed."""
     import json
 
-    from .capture.cell import mask_secrets
-
     values = list(values)
     try:
         nb = json.loads(data)
@@ -255,13 +253,14 @@ def mask_notebook(data: bytes, values: Iterable[str] = ()) -> bytes:
         return scrub_text(data.decode("utf-8", "replace"), values).encode()
     if not isinstance(nb, dict):
         return data
+    original = json.loads(data)
     for cell in nb.get("cells") or []:
         if not isinstance(cell, dict):
             continue
         src = cell.get("source")
         text = "".join(src) if isinstance(src, list) else src if isinstance(src, str) else None
         if text is not None and cell.get("cell_type") == "code":
-            text = scrub_text(mask_secrets(text), values)
+            text = scrub_text(mask_source(text)[0], values)
             cell["source"] = text
         elif text is not None:
             cell["source"] = scrub_text(text, values)
@@ -283,6 +282,8 @@ def mask_notebook(data: bytes, values: Iterable[str] = ()) -> bytes:
     params = (nb.get("metadata") or {}).get("papermill", {}).get("parameters")
     if isinstance(params, dict):
         nb["metadata"]["papermill"]["parameters"] = {k: mask_value(k, v) for k, v in params.items()}
+    if nb == original:
+        return data
     return json.dumps(nb, ensure_ascii=False, indent=1).encode()
 
 

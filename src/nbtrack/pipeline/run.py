@@ -119,10 +119,16 @@ class _Starting:
 def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None:
     if not os.path.exists(path):
         return None
-    run.log_artifact(path, name=ARTIFACT)
-    if output:
+    if output:  # the caller's own copy, as executed
         os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
         shutil.copyfile(path, output)
+    from .._secrets import mask_notebook
+
+    with open(path, "rb") as f:  # the stored copy: secret params and what they printed masked
+        data = mask_notebook(f.read(), run.secrets)
+    with open(path, "wb") as f:
+        f.write(data)
+    run.log_artifact(path, name=ARTIFACT)
     return output
 
 
@@ -134,6 +140,10 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
     ``launch_next``: called once this run's kernel is on its way, to warm the next one.
     """
     tmp = kernel.cwd if kernel is not None else tempfile.mkdtemp(prefix="nbtrack-run-")
+    from .._secrets import secret_values
+
+    for k, v in given.items():
+        run.secrets += secret_values(v, k)
     base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
     src, out = os.path.join(tmp, base), os.path.join(tmp, "executed-" + base)
     starting: _Starting | None = None
