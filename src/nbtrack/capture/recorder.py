@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
-from .._secrets import env_secrets, mask_source, namespace_secrets, scrub_text
+from .._secrets import PY_BODY_MAGICS, env_secrets, mask_source, namespace_secrets, scrub_text
 from .cell import analyze, cell_title
 from .figures import FigureCapture
 from .stdout import capture_stdout
@@ -58,6 +58,24 @@ def _is_metric(value: Any) -> bool:
     if t.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
         return value.dtype.kind in "iuf" and bool(math.isfinite(float(value)))
     return False
+
+
+def _python_body(body: str, shell) -> str | None:
+    """The Python under stacked cell magics that run it in the user's namespace
+    (``%%time``, ``%%capture x``): what the cell's params and metrics come from,
+    on the same line numbers. None when the body starts with no cell magic."""
+    lines = body.split("\n")
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i == len(lines) or not lines[i].startswith("%%"):
+        return None
+    while i < len(lines) and lines[i].startswith("%%"):
+        if lines[i][2:].split(None, 1)[:1] not in ([m] for m in PY_BODY_MAGICS - {"timeit"}):
+            return "\n"  # %%bash, %%html, %%timeit …: no Python that binds names here
+        lines[i] = ""
+        i += 1
+    return shell.transform_cell("\n" + "\n".join(lines))
 
 
 def _label(masked_body: str) -> str:
@@ -100,7 +118,7 @@ class CellRecorder:
 
         # IPython already transformed the cell (magic line blanked): reuse it when it says so
         source = transformed if transformed is not None else self.shell.transform_cell(body)
-        info = analyze(source)
+        info = analyze(_python_body(body, self.shell) or source)
         ns = self.shell.user_ns
         notebook = notebook_path(ns)
         # the transformed cell is usually the body under a blank line: reuse its parse tree

@@ -10,10 +10,12 @@ A failure in any of them is one warning line; the cell itself is untouched.
 from __future__ import annotations
 
 import os
+import sys
 
+from .._secrets import PY_BODY_MAGICS
 from ..capture.recorder import CellRecorder, warn
 from ..ui import show_summary
-from .magics import MAGIC_LINE, parse_track_line
+from .magics import MAGIC_LINE, find_track_line, parse_track_line
 
 
 class TrackEvents:
@@ -22,22 +24,39 @@ class TrackEvents:
     def __init__(self, shell) -> None:
         self.shell = shell
         self.recorder = CellRecorder(shell)
+        self.nested = 0  # run_cell calls made inside the tracked cell (%%capture, a cell running cells)
 
     def pre_run_cell(self, info) -> None:
+        if self.recorder.active:  # a tracked cell that runs cells: track the outer one only
+            self.nested += 1
+            return
         raw = (getattr(info, "raw_cell", "") or "").lstrip("\n")
+        transformed = getattr(info, "transformed_cell", None)
         if not MAGIC_LINE.match(raw):
-            return
-        if self.recorder.active:  # a tracked cell that runs a tracked cell: track the outer one only
-            return
+            stacked = find_track_line(raw)
+            if stacked is None:
+                return
+            outer, i = stacked
+            if not all(m in PY_BODY_MAGICS - {"timeit"} for m in outer):
+                print(f"nbtrack: %%track must be the cell's first line (it follows %%{outer[0]}); "
+                      "the cell ran without tracking it", file=sys.stderr)
+                return
+            lines = raw.split("\n")  # %%time then %%track: the body runs in this shell, track it
+            raw = "\n".join([lines[i], *lines[:i], *lines[i + 1:]])
+            transformed = None
         try:
             first, _, body = raw.partition("\n")
             args = parse_track_line(first)
-            self.recorder.begin(args, body, getattr(info, "cell_id", None), getattr(info, "transformed_cell", None))
+            self.recorder.begin(args, body, getattr(info, "cell_id", None), transformed)
+            self.nested = 0
         except Exception as e:
             self.recorder.abort()
             warn("starting the run", e)
 
     def post_run_cell(self, result) -> None:
+        if self.nested:
+            self.nested -= 1
+            return
         cell = self.recorder.cell
         if cell is None:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from IPython.core.error import UsageError
+from IPython.core.inputtransformer2 import cell_magic as cell_magic_call
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
@@ -22,10 +23,36 @@ MAGIC_LINE = re.compile(r"^%%track(\s|$)")
 
 
 def blank_magic_line(lines: list[str]) -> list[str]:
-    """Input transformer: `%%track ...` on the first line becomes an empty line."""
-    if lines and MAGIC_LINE.match(lines[0]):
-        return ["\n", *lines[1:]]
-    return lines
+    """Input transformer: `%%track ...` on the first line becomes an empty line.
+
+    A cell magic stacked under it (``%%track`` then ``%%time``, ``%%capture x``,
+    ``%%bash`` …) becomes the call IPython itself makes for that magic, so the
+    inner magic runs exactly as it would on the cell's first line."""
+    if not lines or not MAGIC_LINE.match(lines[0]):
+        return lines
+    rest = lines[1:]
+    k = 0
+    while k < len(rest) and not rest[k].strip():  # IPython drops leading blank lines too
+        k += 1
+    if k < len(rest) and rest[k].startswith("%%"):
+        return ["\n"] * (1 + k) + cell_magic_call(rest[k:])
+    return ["\n", *rest]
+
+
+def find_track_line(raw: str) -> tuple[list[str], int] | None:
+    """For a cell whose leading cell-magic lines include ``%%track`` after others
+    (``%%time`` then ``%%track``): (the magics before it, its line index); else None."""
+    if "%%track" not in raw:
+        return None
+    lines = raw.split("\n")
+    outer: list[str] = []
+    for i, line in enumerate(lines):
+        if MAGIC_LINE.match(line):
+            return (outer, i) if outer else None
+        if not line.startswith("%%"):
+            return None
+        outer.append(line[2:].split(None, 1)[0] if line[2:].strip() else "")
+    return None
 
 
 @magics_class
