@@ -229,7 +229,8 @@ def namespace_secrets(ns: dict, limit: int = 20000) -> list[str]:
     for i, (k, v) in enumerate(ns.items()):
         if i >= limit:
             break
-        if isinstance(v, str) and isinstance(k, str) and not k.startswith("_") and is_secret_key(k):
+        # type(), not isinstance(): a user object's __class__ may raise
+        if issubclass(type(v), str) and type(k) is str and not k.startswith("_") and is_secret_key(k):
             out.append(v)
     return out
 
@@ -254,31 +255,32 @@ def mask_notebook(data: bytes, values: Iterable[str] = ()) -> bytes:
     if not isinstance(nb, dict):
         return data
     original = json.loads(data)
+    def scrubbed(v, code: bool = False):
+        """``v`` (a notebook text: str or list of lines) masked, or ``v`` itself if nothing changed."""
+        text = "".join(v) if isinstance(v, list) else v
+        if not isinstance(text, str):
+            return v
+        out = scrub_text(mask_source(text)[0] if code else text, values)
+        return v if out == text else out
+
     for cell in nb.get("cells") or []:
         if not isinstance(cell, dict):
             continue
-        src = cell.get("source")
-        text = "".join(src) if isinstance(src, list) else src if isinstance(src, str) else None
-        if text is not None and cell.get("cell_type") == "code":
-            text = scrub_text(mask_source(text)[0], values)
-            cell["source"] = text
-        elif text is not None:
-            cell["source"] = scrub_text(text, values)
+        if "source" in cell:
+            cell["source"] = scrubbed(cell["source"], code=cell.get("cell_type") == "code")
         for out in cell.get("outputs") or []:
             if not isinstance(out, dict):
                 continue
-            if isinstance(out.get("text"), (str, list)):
-                t = out["text"]
-                out["text"] = scrub_text("".join(t) if isinstance(t, list) else t, values)
-            for mime, v in list((out.get("data") or {}).items()):
+            if "text" in out:
+                out["text"] = scrubbed(out["text"])
+            bundle = out.get("data") if isinstance(out.get("data"), dict) else {}
+            for mime in list(bundle):
                 if mime.startswith("text/") or mime.endswith("json"):
-                    t = "".join(v) if isinstance(v, list) else v
-                    if isinstance(t, str):
-                        out["data"][mime] = scrub_text(t, values)
-            if isinstance(out.get("evalue"), str):
-                out["evalue"] = scrub_text(out["evalue"], values)
+                    bundle[mime] = scrubbed(bundle[mime])
+            if "evalue" in out:
+                out["evalue"] = scrubbed(out["evalue"])
             if isinstance(out.get("traceback"), list):
-                out["traceback"] = [scrub_text(t, values) if isinstance(t, str) else t for t in out["traceback"]]
+                out["traceback"] = [scrubbed(t) for t in out["traceback"]]
     params = (nb.get("metadata") or {}).get("papermill", {}).get("parameters")
     if isinstance(params, dict):
         nb["metadata"]["papermill"]["parameters"] = {k: mask_value(k, v) for k, v in params.items()}
@@ -467,7 +469,9 @@ def mask_source(source: str, tree: ast.Module | None = None, line_offset: int = 
             continue
         first = lines[l1 - 1].encode()  # ast offsets are UTF-8 byte offsets within a line
         last = lines[l2 - 1].encode()
-        lines[l1 - 1:l2] = [(first[:c1] + repr(MASK).encode() + last[c2:]).decode("utf-8", "replace")]
+        # a literal over several lines keeps them, so line numbers stay those of the cell
+        mask = repr(MASK) if l1 == l2 else "(" + repr(MASK) + "\n" * (l2 - l1) + ")"
+        lines[l1 - 1:l2] = [(first[:c1] + mask.encode() + last[c2:]).decode("utf-8", "replace")]
         last_end = (l1, c1)
     text = scrub_shapes("".join(lines))
     known = [v for v in values if len(v) >= MIN_SECRET_LEN]

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import nbtrack
+from nbhelpers import outputs_text
 from nbtrack import ui
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -105,3 +106,60 @@ def test_load_ext_imports_no_widgets_pandas_or_matplotlib():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+STACKED = [  # (inner cell magic + body, what its run records as params)
+    ("%%time\ny = sum(range(1000))\nlr = 0.1\ny", {"lr": 0.1}),
+    ("%%capture cap\nprint('hidden')\nalpha = 2", {"alpha": 2}),
+    ("%%timeit -n1 -r1\nz = 1", {}),
+    ("%%writefile out.txt\nhello file", {}),
+    ("%%bash\necho from bash $((1+2))", {}),
+    ("%%html\n<b>bold</b>", {}),
+    ("%%javascript\nconsole.log(1)", {}),
+    ("%%script python3\nprint('script')", {}),
+    ("%%shout\nquiet words", {}),  # a cell magic the user registered
+]
+SHOUT = ("from IPython.core.magic import register_cell_magic\n"
+         "@register_cell_magic\ndef shout(line, cell):\n    print(cell.upper())")
+
+
+def _shown(cell) -> list:
+    import re
+
+    out: list = []
+    for o in cell["outputs"]:
+        text = o.get("text") or o.get("data", {}).get("text/plain") or o.get("ename", "")
+        kind = (o["output_type"], o.get("name"))
+        if out and kind[0] == "stream" and out[-1][0] == kind:  # front ends show these as one
+            out[-1] = (kind, out[-1][1] + text)
+        else:
+            out.append((kind, text))
+    return [(k, re.sub(r"[\d.]+ ?(ns|µs|μs|ms|s)\b", "T", t)) for k, t in out]  # timings vary
+
+
+def test_stacked_cell_magics_run_as_without_track(run_notebook, tmp_path):
+    cells = ["%load_ext nbtrack\nimport os", SHOUT]
+    for body, _ in STACKED:
+        cells += ["import os\nos.path.exists('out.txt') and os.remove('out.txt')", body,
+                  "import os\nos.path.exists('out.txt') and os.remove('out.txt')", "%%track\n" + body]
+    cells += ["print(cap.stdout)",
+              "%%time\n%%track after-time\nq = 3\nprint('tracked after %%time')",
+              "%%timeit -n1 -r1\n%%track\nw = 1"]
+    nb = run_notebook(cells)
+    for i in range(len(STACKED)):
+        plain, tracked = nb.cells[3 + 4 * i], nb.cells[5 + 4 * i]
+        assert _shown(tracked) == _shown(plain), STACKED[i][0]
+    assert outputs_text(nb.cells[-3]) == "hidden\n\n"
+    assert "tracked after %%time" in outputs_text(nb.cells[-2]) and "nbtrack" not in outputs_text(nb.cells[-2])
+    warning = [line for line in outputs_text(nb.cells[-1]).splitlines() if "nbtrack" in line]
+    assert warning == ["nbtrack: %%track must be the cell's first line (it follows %%timeit); "
+                       "the cell ran without tracking it"]
+
+    runs = nbtrack.runs(order_by="started")
+    assert len(runs) == len(STACKED) + 1 and set(runs.status) == {"finished"}
+    for (body, params), run_id in zip(STACKED, runs.id):
+        run = nbtrack.get_run(run_id)
+        assert run.source == body  # the whole cell under %%track
+        assert run.params == params, body
+    last = nbtrack.get_run(runs.id.iloc[-1])
+    assert last.name == "after-time" and last.params == {"q": 3} and "tracked after" in last.stdout

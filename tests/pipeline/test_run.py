@@ -131,3 +131,25 @@ def test_ctrl_c_stops_the_kernel_and_records_interrupted(approve, workspace, tmp
         time.sleep(0.1)
     else:
         pytest.fail(f"kernel {kernel_pid} still alive after Ctrl-C")
+
+
+def test_secret_parameters_are_masked_in_the_stored_notebook_and_child_stdout(workspace, tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell('api_token = "placeholder"\nC = 1.0', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("%load_ext nbtrack"),
+                nbformat.v4.new_code_cell("%%track fetch\nprint('calling with', api_token)\nscore = C * 2"),
+                nbformat.v4.new_code_cell("print('untracked', api_token)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "fetch.ipynb")
+    nbtrack.approve(str(tmp_path / "fetch.ipynb"), name="fetch", reason="test")
+    res = invoke("run", "fetch", "-p", "api_token", "SEKRIT-P1", "-p", "C", "2", "--output", "mine.ipynb")
+    assert res.exit_code == 0, res.output
+    assert "SEKRIT-P1" in (tmp_path / "mine.ipynb").read_text()  # the caller's own copy, as executed
+    pipe = nbtrack.get_run(nbtrack.runs(kind="pipeline").id[0])
+    child = nbtrack.get_run(nbtrack.runs(kind="cell").id[0])
+    assert pipe.params["api_token"] == "***" and pipe.params["C"] == 2.0
+    assert child.stdout == "calling with ***\n" and child.metrics == {"score": 4.0}
+    stored = pipe.artifact("executed.ipynb")
+    assert b"SEKRIT-P1" not in stored and b"untracked ***" in stored
+    store = b"".join(p.read_bytes() for p in (tmp_path / ".nbtrack").rglob("*") if p.is_file())
+    assert b"SEKRIT-P1" not in store
