@@ -1,17 +1,21 @@
-"""Keeping a workspace healthy: ``fsck`` verifies, ``gc`` removes what nothing uses."""
+"""Keeping a workspace healthy: ``fsck`` verifies (and repairs), ``gc`` removes what nothing uses."""
 
 from __future__ import annotations
 
-import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 
+from .errors import CorruptObject, NbtrackError, StoreUnavailable
 from .store import refs
+from .store.objects import REFRESH_S, ObjectStore, hash_bytes
 from .store.runs import mark_interrupted
 from .store.schema import artifacts, latest_metrics, metrics, params, runs, tags
 from .workspace import Workspace, get_workspace
+
+SHOW = 10  # stray files and repairs listed one by one; the rest are counted
 
 
 @dataclass
@@ -24,6 +28,13 @@ class FsckReport:
     stale_temporaries: list[str] = field(default_factory=list)
     database_ok: bool = True
     database_message: str = "ok"
+    stray: list[str] = field(default_factory=list)  # files under objects/ that are not objects
+    set_aside: list[str] = field(default_factory=list)  # objects a stopped gc left renamed aside
+    unreferenced: int = 0
+    unreferenced_bytes: int = 0
+    repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the healthy copy came from
+    removed: list[str] = field(default_factory=list)  # corrupt objects nothing used, deleted by --repair
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -37,45 +48,168 @@ class FsckReport:
             out.append(f"MISSING {oid}, used by {', '.join(who)}")
         for table, n in sorted(self.orphan_rows.items()):
             out.append(f"ORPHAN {n} row(s) in {table} refer to runs that do not exist")
+        out += [f"REPAIRED {oid} from {where}" for oid, where in sorted(self.repaired.items())]
+        if self.removed:
+            out.append(f"removed {len(self.removed)} corrupt object(s) that nothing used")
+        out += [f"STRAY {p} (not an nbtrack object; left alone)" for p in self.stray[:SHOW]]
+        if len(self.stray) > SHOW:
+            out.append(f"... and {len(self.stray) - SHOW} more stray file(s)")
+        if self.set_aside:
+            out.append(f"{len(self.set_aside)} object(s) set aside by a gc that stopped midway "
+                       "(`nbtrack fsck --repair` puts back those still used)")
         if self.interrupted:
             out.append(f"marked {len(self.interrupted)} run(s) whose process died as interrupted")
+        if self.unreferenced:
+            out.append(f"{self.unreferenced} unreferenced object(s), {self.unreferenced_bytes:,} bytes "
+                       "(`nbtrack gc` lists what it would delete)")
         if self.stale_temporaries:
             out.append(f"{len(self.stale_temporaries)} temporary file(s) from interrupted writes "
                        "(harmless; `nbtrack gc --force` removes them)")
+        out += self.notes
+        if self.corrupt or self.missing:
+            out.append("to repair: `nbtrack fsck --repair --from BACKUP` copies healthy objects from another "
+                       "workspace's objects folder or a backup; storing the same content again (re-running the "
+                       "snapshot or run) also repairs a damaged object")
         out.append("workspace is clean" if self.ok else "workspace has problems")
         return out
 
 
-def fsck(workspace: Workspace | None = None, progress=None) -> FsckReport:
-    """Verify every object's hash, every reference and the database itself."""
-    from .context import HOST, pid_alive
+def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False,
+         sources: Iterable[str] = ()) -> FsckReport:
+    """Verify every object's hash, every reference and the database itself.
 
+    Parameters
+    ----------
+    repair : bool
+        Restore damaged or missing objects from healthy copies (``sources``, objects
+        a stopped gc left aside, temporary files holding the right bytes), mark the
+        rest so that the next writer of the same content replaces them, and delete
+        corrupt objects nothing refers to.
+    sources : list of str
+        Other object stores to copy healthy objects from: a folder (another
+        workspace's ``.nbtrack/objects``, a backup) or an fsspec URL.
+    """
     ws = workspace or get_workspace(create=False)
     rep = FsckReport()
-    with ws.meta.write() as conn:
-        rep.interrupted = mark_interrupted(conn, HOST, pid_alive)
-    with ws.meta.read() as conn:
-        if conn.dialect.name == "sqlite":
-            msg = conn.execute(text("PRAGMA integrity_check")).scalar()
-            rep.database_ok, rep.database_message = msg == "ok", msg
-        referenced = refs.all_references(conn)
-        for table in (params, metrics, latest_metrics, tags, artifacts):
-            n = conn.execute(
-                select(text("count(*)")).select_from(table).where(table.c.run_id.not_in(select(runs.c.id)))
-            ).scalar()
-            if n:
-                rep.orphan_rows[table.name] = n
-    present = set(ws.objects)
-    todo = sorted(present)
-    for oid in (progress(todo) if progress else todo):
+    referenced = _check_database(ws, rep)
+    present, leftovers = _check_objects(ws, rep, progress)
+    if referenced is not None:
+        for oid, who in referenced.items():
+            if oid not in present:
+                rep.missing[oid] = who
+        unused = [oid for oid in present if oid not in referenced]
+        rep.unreferenced = len(unused)
+        rep.unreferenced_bytes = sum(ws.objects.size(o) for o in unused)
+    for oid in rep.corrupt:
+        ws.objects.mark_damaged(oid)
+    if repair:
+        _repair(ws, rep, referenced, leftovers, [ObjectStore(s) for s in sources])
+    return rep
+
+
+def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | None:
+    """Integrity, orphan rows and the reference map (None when the database cannot be read)."""
+    from .context import HOST, pid_alive
+
+    try:
+        if ws.meta.read_only:
+            rep.notes.append("read-only workspace: runs whose process died were not marked interrupted")
+        else:
+            with ws.meta.write() as conn:
+                rep.interrupted = mark_interrupted(conn, HOST, pid_alive)
+        with ws.meta.read() as conn:
+            if conn.dialect.name == "sqlite":
+                msg = conn.execute(text("PRAGMA integrity_check")).scalar()
+                rep.database_ok, rep.database_message = msg == "ok", msg
+            referenced = refs.all_references(conn)
+            for table in (params, metrics, latest_metrics, tags, artifacts):
+                n = conn.execute(
+                    select(text("count(*)")).select_from(table).where(table.c.run_id.not_in(select(runs.c.id)))
+                ).scalar()
+                if n:
+                    rep.orphan_rows[table.name] = n
+        return referenced
+    except NbtrackError as e:
+        rep.database_ok, rep.database_message = False, str(e)
+        rep.notes.append("objects were verified, but which of them are used is unknown until the database is fixed")
+        return None
+
+
+def _check_objects(ws: Workspace, rep: FsckReport, progress) -> tuple[set[str], dict[str, list[str]]]:
+    present = list(ws.objects)
+    leftovers: dict[str, list[str]] = {}  # oid -> files that may hold its bytes
+    for kind, oid, path in ws.objects.leftovers():
+        if kind == "temporary":
+            rep.stale_temporaries.append(path)
+        elif kind == "tomb":
+            rep.set_aside.append(path)
+            leftovers.setdefault(oid, []).append(path)
+        else:
+            rep.stray.append(path)
+    for oid in (progress(present) if progress else present):
         rep.objects_checked += 1
         if ws.objects.verify(oid) is not None:
-            rep.corrupt[oid] = referenced.get(oid, [])
-    for oid, who in referenced.items():
-        if oid not in present:
-            rep.missing[oid] = who
-    rep.stale_temporaries = ws.objects.stale_temporaries()
-    return rep
+            rep.corrupt[oid] = []
+    if rep.corrupt:
+        try:
+            with ws.meta.read() as conn:
+                for oid in rep.corrupt:
+                    rep.corrupt[oid] = refs.referrers(conn, oid)
+        except NbtrackError:
+            pass
+    return set(present), leftovers
+
+
+def _repair(ws: Workspace, rep: FsckReport, referenced, leftovers: dict[str, list[str]],
+            sources: list[ObjectStore]) -> None:
+    if ws.meta.read_only:
+        rep.notes.append("read-only workspace: nothing was repaired")
+        return
+    temps = None
+    for damaged in (rep.corrupt, rep.missing):
+        for oid in list(damaged):
+            if referenced is not None and oid in rep.corrupt and oid not in referenced:
+                ws.objects.delete(oid)  # nothing needs it; a future writer stores it anew
+                ws.objects.unmark_damaged(oid)
+                rep.removed.append(oid)
+                del damaged[oid]
+                continue
+            if any(ws.objects.restore_tomb(oid, t) for t in leftovers.get(oid, [])):
+                rep.repaired[oid] = "a copy a stopped gc had set aside"
+                del damaged[oid]
+                continue
+            data, where = _healthy_copy(oid, sources)
+            if data is None:
+                temps = temps if temps is not None else _hashed(ws, rep.stale_temporaries)
+                data, where = temps.get(oid), "a temporary file of an interrupted write"
+            if data is not None:
+                ws.objects.mark_damaged(oid)  # so put() replaces a same-size damaged file
+                ws.objects.put_with_oid(oid, data)
+                rep.repaired[oid] = where
+                del damaged[oid]
+    if rep.corrupt or rep.missing:
+        rep.notes.append(f"{len(rep.corrupt) + len(rep.missing)} object(s) have no healthy copy here: pass "
+                         "--from with a backup, or store the same content again")
+
+
+def _healthy_copy(oid: str, sources: list[ObjectStore]) -> tuple[bytes | None, str]:
+    for src in sources:
+        try:
+            return src.get(oid), src.url
+        except (CorruptObject, OSError, NbtrackError):
+            continue
+    return None, ""
+
+
+def _hashed(ws: Workspace, paths: list[str]) -> dict[str, bytes]:
+    out = {}
+    for p in paths:
+        try:
+            data = ws.objects._read(p)
+        except OSError:
+            continue
+        out[hash_bytes(data)] = data
+    return out
 
 
 @dataclass
@@ -84,12 +218,28 @@ class GcReport:
     bytes: int
     deleted: bool
     temporaries: list[str]
+    young: int = 0  # unreferenced objects kept because they are younger than min_age
+    young_bytes: int = 0
+    adopted: list[str] = field(default_factory=list)  # re-checked right before deletion: in use again
+    stray: list[str] = field(default_factory=list)
+    set_aside: int = 0  # objects a stopped gc left aside: restored or removed
+    min_age_s: float = 3600.0
 
     def lines(self) -> list[str]:
         verb = "deleted" if self.deleted else "would delete"
         out = [f"{verb} {len(self.unreferenced)} unreferenced object(s), {self.bytes:,} bytes"]
+        if self.young:
+            out.append(f"kept {self.young} unreferenced object(s), {self.young_bytes:,} bytes, younger than "
+                       f"--min-age {self.min_age_s:g} s (a run may still be writing them)")
+        if self.adopted:
+            out.append(f"kept {len(self.adopted)} object(s) that a run stored again while gc ran")
         if self.temporaries:
             out.append(f"{verb} {len(self.temporaries)} temporary file(s) from interrupted writes")
+        if self.set_aside:
+            out.append(f"{'settled' if self.deleted else 'would settle'} {self.set_aside} object(s) left aside "
+                       "by a gc that stopped midway")
+        if self.stray:
+            out.append(f"skipped {len(self.stray)} stray file(s) that are not objects, e.g. {self.stray[0]}")
         if not self.deleted and (self.unreferenced or self.temporaries):
             out.append("dry run: pass --force to delete")
         return out
@@ -99,26 +249,58 @@ def gc(force: bool = False, workspace: Workspace | None = None, min_age_s: float
     """Remove objects no metadata refers to (dry run unless ``force``).
 
     Objects younger than ``min_age_s`` are kept: a run being recorded writes its
-    objects before the rows that refer to them.
+    objects before the rows that refer to them, and storing existing content again
+    makes it young. Each deletion re-checks age and references first (see
+    :meth:`nbtrack.store.objects.ObjectStore.collect`), so a version committed while
+    gc runs never loses an object.
     """
     ws = workspace or get_workspace(create=False)
+    if force and ws.meta.read_only:
+        raise StoreUnavailable("the workspace is read-only: gc cannot delete anything (a dry run works)")
+    started = time.time()
+    if not ws.objects.local:  # writers there refresh only objects older than REFRESH_S
+        min_age_s = max(min_age_s, 2 * REFRESH_S)
+    cutoff = started - min_age_s
     with ws.meta.read() as conn:
         referenced = set(refs.all_references(conn))
-    now = time.time()
-    candidates = [oid for oid in ws.objects if oid not in referenced]
-    old = []
-    for oid in candidates:
-        try:
-            age = now - os.path.getmtime(ws.objects.path(oid)) if ws.objects._local else min_age_s
-        except OSError:
+    rep = GcReport([], 0, force, [], min_age_s=min_age_s)
+    for oid in ws.objects:
+        if oid in referenced:
             continue
-        if age >= min_age_s:
-            old.append(oid)
-    size = sum(ws.objects.size(o) for o in old)
-    temps = [t for t in ws.objects.stale_temporaries() if now - os.path.getmtime(t) >= min_age_s]
+        mtime, size = ws.objects.mtime(oid), ws.objects.file_size(ws.objects.path(oid))
+        if mtime is not None and mtime <= cutoff:
+            rep.unreferenced.append(oid)
+            rep.bytes += size
+        else:
+            rep.young += 1
+            rep.young_bytes += size
+    tombs: list[tuple[str, str]] = []
+    for kind, oid, path in ws.objects.leftovers():
+        mtime = ws.objects.file_mtime(path)
+        if kind == "temporary" and mtime is not None and mtime <= cutoff:
+            rep.temporaries.append(path)
+        elif kind == "tomb":
+            tombs.append((oid, path))
+        elif kind == "stray":
+            rep.stray.append(path)
+    rep.set_aside = len(tombs)
     if force:
-        for oid in old:
-            ws.objects.delete(oid)
-        for t in temps:
-            os.unlink(t)
-    return GcReport(old, size, force, temps)
+        _collect(ws, rep, cutoff, tombs)
+    return rep
+
+
+def _collect(ws: Workspace, rep: GcReport, cutoff: float, tombs: list[tuple[str, str]]) -> None:
+    def in_use(oid: str) -> bool:
+        with ws.meta.read() as conn:  # a fresh transaction: sees what committed since gc started
+            return bool(refs.referrers(conn, oid))
+
+    candidates, rep.unreferenced = rep.unreferenced, []
+    for oid in candidates:
+        (rep.unreferenced if ws.objects.collect(oid, cutoff, in_use) else rep.adopted).append(oid)
+    if rep.adopted:
+        rep.bytes -= sum(ws.objects.size(o) for o in rep.adopted if ws.objects.exists(o))
+    for path in rep.temporaries:
+        ws.objects.remove_file(path)
+    for oid, path in tombs:
+        if ws.objects.exists(oid) or not (in_use(oid) and ws.objects.restore_tomb(oid, path)):
+            ws.objects.remove_file(path)

@@ -37,8 +37,8 @@ class Workspace:
         self.root = root
         self.meta_url = meta_url
         self.objects_url = objects_url
-        self.meta = MetaStore(meta_url)
         self.objects = ObjectStore(objects_url, referrers=self.referrers)
+        self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty)
 
     def __repr__(self) -> str:
         return f"Workspace({self.root or self.meta_url!r})"

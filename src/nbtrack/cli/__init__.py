@@ -19,7 +19,9 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except NbtrackError as e:
-            click.echo(f"Error: {e}", err=True)
+            from .output import echo
+
+            echo(f"Error: {e}", err=True)  # messages quote user input: never let it drive the terminal
             ctx.exit(e.exit_code)
 
 

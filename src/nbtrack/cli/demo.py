@@ -32,7 +32,7 @@ def demo(keep: str | None, timeout: int) -> None:
     from ..pipeline.kernels import kernel_manager_class, socket_folder
     from ..query import runs
     from ..workspace import use_workspace
-    from .output import print_frame
+    from .output import echo, print_frame
     from .runs import compact
 
     folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="nbtrack-demo-"))
@@ -45,7 +45,7 @@ def demo(keep: str | None, timeout: int) -> None:
     os.environ["NBTRACK_NOTEBOOK"] = str(nb_path)
     sockets = socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
     try:
-        click.echo(f"executing {nb_path} ...", err=True)
+        echo(f"executing {nb_path} ...", err=True)
         NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
                        kernel_manager_class=kernel_manager_class({}, sockets)).execute()
         nbformat.write(nb, nb_path)
@@ -56,7 +56,7 @@ def demo(keep: str | None, timeout: int) -> None:
         cols += [c for c in df.columns if c.startswith(("params.", "metrics.")) and "." not in c.split(".", 1)[1]
                  and df[c].notna().any()]
         print_frame(compact(df[cols]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
-        click.echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
+        echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
     finally:
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)
@@ -64,4 +64,4 @@ def demo(keep: str | None, timeout: int) -> None:
         os.environ.update(env_before)
         use_workspace(None)
         if not keep:
-            click.echo(f"(workspace kept in {folder} for you to explore)", err=True)
+            echo(f"(workspace kept in {folder} for you to explore)", err=True)

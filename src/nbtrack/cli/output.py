@@ -1,13 +1,34 @@
-"""Printing tables and records: rich tables for people, JSON/CSV for programs."""
+"""Printing tables and records: rich tables for people, JSON/CSV for programs.
+
+Everything printed may hold user text (run names, params, tags, reasons, sources),
+so nothing is ever interpreted: table cells are rich ``Text`` (no markup), and
+terminal control characters (escape sequences, OSC hyperlinks and titles, bidi
+overrides) are shown as visible escapes such as ``\\x1b`` instead of reaching the
+terminal. :func:`echo` is ``click.echo`` with that cleaning.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from typing import Any
 
 import click
+
+# C0 controls but tab and newline, DEL, C1 controls, bidi marks, embeddings, overrides and isolates
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: Any) -> str:
+    """``text`` with every terminal control character replaced by its visible escape."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def echo(message: Any = "", err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` for text that may come from a user: control characters made visible."""
+    click.echo(safe(message), err=err, nl=nl)
 
 
 def _cell(v: Any) -> str:
@@ -28,10 +49,10 @@ def _cell(v: Any) -> str:
 
 def print_frame(df, fmt: str = "table", title: str | None = None) -> None:
     if fmt == "json":
-        click.echo(df.to_json(orient="records", date_format="iso", indent=2))
+        echo(df.to_json(orient="records", date_format="iso", indent=2))
         return
     if fmt == "csv":
-        click.echo(df.to_csv(index=False), nl=False)
+        echo(df.to_csv(index=False), nl=False)
         return
     numeric = [df[c].dtype.kind in "iuf" or str(df[c].dtype) in ("Float64", "Int64") for c in df.columns]
     print_rows(list(df.columns), df.itertuples(index=False), title=title, numeric=numeric)
@@ -44,16 +65,18 @@ def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     rows = [tuple(r) for r in rows]
     if numeric is None:
         numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in rows
                        if r[i] is not None) and any(r[i] is not None for r in rows) for i in range(len(columns))]
-    table = Table(title=title, show_lines=False, header_style="bold", title_justify="left")
+    table = Table(title=None if title is None else Text(safe(title)), show_lines=False, header_style="bold",
+                  title_justify="left")
     for col, num in zip(columns, numeric):
-        table.add_column(str(col), overflow="ellipsis", no_wrap=True, justify="right" if num else "left")
+        table.add_column(Text(safe(col)), overflow="ellipsis", no_wrap=True, justify="right" if num else "left")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(safe(_cell(v))) for v in row))
     # A pipe or file gets the whole table; a terminal gets what fits.
     Console(width=None if sys.stdout.isatty() else 100_000).print(table)
     if not rows:
@@ -61,4 +84,4 @@ def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    echo(json.dumps(data, indent=2, default=str))

@@ -8,7 +8,7 @@ import click
 
 from ..errors import GateFailed
 from . import cli
-from .output import print_frame, print_rows
+from .output import echo, print_frame, print_rows
 
 PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
                      help="a parameter, parsed like papermill -p (repeatable)")
@@ -34,7 +34,7 @@ def skip_slow_optional_imports() -> None:
 
 def _echo_gates(gates) -> None:
     for g in gates:
-        click.echo(f"  {g}")
+        echo(f"  {g}")
 
 
 @cli.command("run")
@@ -68,24 +68,24 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
                            register=register, promote_to=promote_to, output=output, timeout=timeout,
                            param_texts=texts, progress=sys.stderr.isatty())
     except KeyboardInterrupt:
-        click.echo("interrupted: the kernel was stopped and the run recorded as interrupted", err=True)
+        echo("interrupted: the kernel was stopped and the run recorded as interrupted", err=True)
         sys.exit(130)
     except GateFailed as e:
         result = e.fields.get("result")
         if result is not None and getattr(result, "gates", None):
-            click.echo(f"run {result.run_id} ({result.pipeline}@{result.version}) gates:")
+            echo(f"run {result.run_id} ({result.pipeline}@{result.version}) gates:")
             _echo_gates(result.gates)
         raise
-    click.echo(f"run {res.run_id} ({res.pipeline}@{res.version}) finished")
+    echo(f"run {res.run_id} ({res.pipeline}@{res.version}) finished")
     for k, v in sorted(res.metrics.items()):
-        click.echo(f"  {k} = {v:.6g}" if v is not None else f"  {k} = (none)")
+        echo(f"  {k} = {v:.6g}" if v is not None else f"  {k} = (none)")
     if res.gates:
-        click.echo("gates:")
+        echo("gates:")
         _echo_gates(res.gates)
     if res.model:
-        click.echo(f"registered {res.model}" + (f", promoted to {res.promoted}" if res.promoted else ""))
+        echo(f"registered {res.model}" + (f", promoted to {res.promoted}" if res.promoted else ""))
     if output:
-        click.echo(f"executed notebook: {output}")
+        echo(f"executed notebook: {output}")
 
 
 @cli.command("sweep")
@@ -125,7 +125,7 @@ def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select,
                     select=select, maximize=not minimize, register=register, promote_to=promote_to,
                     timeout=timeout, progress="auto", warm=warm, space_texts=texts)
     except KeyboardInterrupt:
-        click.echo("interrupted: the sweep was stopped and recorded as interrupted", err=True)
+        echo("interrupted: the sweep was stopped and recorded as interrupted", err=True)
         sys.exit(130)
     _sweep_report(res)
     sys.exit(res.exit_code)
@@ -138,15 +138,15 @@ def _sweep_report(res) -> None:
             + ([o["metrics"].get(res.metric)] if res.metric else []) for o in res.outcomes]
     print_rows(columns, rows, title=f"sweep {res.sweep_id}: {len(rows)} run(s)")
     if res.best is not None:
-        click.echo(f"best: run {res.best['run_id']} {res.metric}={res.best['metrics'][res.metric]:.6g} "
+        echo(f"best: run {res.best['run_id']} {res.metric}={res.best['metrics'][res.metric]:.6g} "
                    f"{res.best['params']}")
     if res.model:
-        click.echo(f"registered {res.model}" + (f", promoted to {res.promoted}" if res.promoted else ""))
+        echo(f"registered {res.model}" + (f", promoted to {res.promoted}" if res.promoted else ""))
     if res.failed:
-        click.echo(f"{len(res.failed)} failed run(s):")
+        echo(f"{len(res.failed)} failed run(s):")
         for o in res.failed:
-            click.echo(f"  {o['run_id'] or '-'} {o['params']}: {(o['error'] or '').splitlines()[0]}")
-    click.echo(f"results: nbtrack runs --parent {res.sweep_id}")
+            echo(f"  {o['run_id'] or '-'} {o['params']}: {(o['error'] or '').splitlines()[0]}")
+    echo(f"results: nbtrack runs --parent {res.sweep_id}")
 
 
 @cli.command("reproduce")
@@ -170,6 +170,6 @@ def reproduce_cmd(run_id, tolerance, timeout) -> None:
     if len(res.env):
         print_frame(res.env, title="environment differences")
     else:
-        click.echo("environment: same python and package versions")
-    click.echo("reproduced: every metric matches" if res.matched else "NOT reproduced: metrics differ")
+        echo("environment: same python and package versions")
+    echo("reproduced: every metric matches" if res.matched else "NOT reproduced: metrics differ")
     sys.exit(res.exit_code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from .output import print_frame, print_json
+from .output import echo, print_frame, print_json
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -62,7 +62,7 @@ def register(run: str, name: str, variable: str | None, description: str | None,
     from ..registry.models import register_model
 
     mv = register_model(name, run=run, variable=variable, description=description, reason=reason)
-    click.echo(f"registered {mv.ref}" if mv.new else f"{mv.ref} already holds this model (nothing registered)")
+    echo(f"registered {mv.ref}" if mv.new else f"{mv.ref} already holds this model (nothing registered)")
 
 
 @cli.group()
@@ -85,7 +85,7 @@ def alias_set(name: str, alias_name: str, version: str, expect: str | None, reas
 
     expected = ANY if expect is None else (None if expect.lower() == "none" else expect)
     change = set_alias(name, alias_name, version, expected=expected, reason=reason)
-    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
+    echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
 
 
 @alias.command("delete")
@@ -100,7 +100,7 @@ def alias_delete(name: str, alias_name: str, reason: str | None) -> None:
     from ..registry.aliases import delete_alias
 
     change = delete_alias(name, alias_name, reason=reason)
-    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> unset")
+    echo(f"{name}@{alias_name}: {_v(change.previous)} -> unset")
 
 
 def _v(version) -> str:
@@ -132,7 +132,7 @@ def promote(name, version, to, gate, vs, metric, lower_is_better, reason, fmt) -
     if fmt == "json":
         print_json(asdict(result))
     else:
-        click.echo(result.summary(), err=not result.accepted)
+        echo(result.summary(), err=not result.accepted)
     if not result.accepted:
         raise SystemExit(1)
 
@@ -149,7 +149,7 @@ def rollback(name: str, alias_name: str, reason: str | None) -> None:
     from ..registry.aliases import rollback as do_rollback
 
     change = do_rollback(name, alias_name, reason=reason)
-    click.echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
+    echo(f"{name}@{alias_name}: {_v(change.previous)} -> {_v(change.version)}")
 
 
 @cli.command()
@@ -166,7 +166,7 @@ def approve(notebook: str, name: str, reason: str | None) -> None:
     p = do_approve(notebook, name, reason)
     params = ", ".join(f"{x['name']}={x['default']!r}" for x in p.parameters) or "none"
     pins = ", ".join(f"{k}@{v}" for k, v in sorted(p.pins.items())) or "none"
-    click.echo(f"approved {p.ref}\n  parameters: {params}\n  pinned data: {pins}")
+    echo(f"approved {p.ref}\n  parameters: {params}\n  pinned data: {pins}")
 
 
 @cli.command()
@@ -180,7 +180,7 @@ def revoke(name: str, version: int, reason: str) -> None:
     """
     from ..registry.approve import revoke as do_revoke
 
-    click.echo(f"revoked {do_revoke(name, version, reason).ref}")
+    echo(f"revoked {do_revoke(name, version, reason).ref}")
 
 
 @cli.command("pipelines")

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import click
 
 from . import cli
-from .output import print_frame, print_json
+from .output import echo, print_frame, print_json
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -23,7 +23,7 @@ def init(path: str | None) -> None:
     from ..workspace import init as do_init
 
     ws = do_init(path)
-    click.echo(f"workspace ready: {ws.root}")
+    echo(f"workspace ready: {ws.root}")
 
 
 @cli.command("runs")
@@ -113,26 +113,32 @@ def show(run_id: str, fmt: str, source: bool) -> None:
         lines.append("outputs   " + ", ".join(run.outputs))
     for a in run.artifacts:
         lines.append(f"artifact  {a['name']}  {a['media_type']}  {a['size']:,} bytes  {a['oid'][:12]}")
-    click.echo("\n".join(lines))
+    echo("\n".join(lines))
     if source and run.source is not None:
-        click.echo("--- source ---")
-        click.echo(run.source.rstrip("\n"))
+        echo("--- source ---")
+        echo(run.source.rstrip("\n"))
 
 
 @cli.command()
 @click.option("--quiet", "-q", is_flag=True, help="print problems only")
-def fsck(quiet: bool) -> None:
+@click.option("--repair", is_flag=True, help="restore damaged or missing objects from healthy copies")
+@click.option("--from", "sources", multiple=True, metavar="FOLDER_OR_URL",
+              help="with --repair: another objects folder or a backup to copy healthy objects from (repeatable)")
+def fsck(quiet: bool, repair: bool, sources: tuple[str, ...]) -> None:
     """Verify every object against its hash and every reference to it.
 
-    Exits 1 when anything is corrupt or missing. In Python: nbtrack.fsck()
+    Exits 1 when anything is corrupt or missing, or the database is damaged.
+    In Python: nbtrack.fsck(repair=False, sources=[])
     """
     from ..maintenance import fsck as do_fsck
     from .progress import progress
 
-    report = do_fsck(progress=None if quiet else progress("verifying objects"))
+    if sources and not repair:
+        raise click.UsageError("--from is used with --repair")
+    report = do_fsck(progress=None if quiet else progress("verifying objects"), repair=repair, sources=sources)
     for line in report.lines():
         if not quiet or not report.ok:
-            click.echo(line)
+            echo(line)
     sys.exit(0 if report.ok else 1)
 
 
@@ -149,4 +155,4 @@ def gc(force: bool, min_age: float) -> None:
 
     report = do_gc(force=force, min_age_s=min_age)
     for line in report.lines():
-        click.echo(line)
+        echo(line)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from .output import print_frame, print_json
+from .output import echo, print_frame, print_json
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -73,11 +73,11 @@ def diff(a: str, b: str, rows: int, fmt: str) -> None:
         print_json({**d.summary(), "schema": d.schema.to_dict("records"),
                     "column_changes": d.column_changes.to_dict()})
         return
-    click.echo(repr(d))
+    echo(repr(d))
     for title, part in (("changed", d.changed), ("added", d.added), ("removed", d.removed)):
         if rows and len(part):
-            click.echo(f"--- {title} (first {min(rows, len(part))} of {len(part)}) ---")
-            click.echo(part.head(rows).to_string())
+            echo(f"--- {title} (first {min(rows, len(part))} of {len(part)}) ---")
+            echo(part.head(rows).to_string())
 
 
 @cli.command()
@@ -96,10 +96,10 @@ def lineage(target: str, depth: int, fmt: str, plot_path: str | None) -> None:
 
     g = do_lineage(target, depth=depth)
     if fmt == "text":
-        click.echo(repr(g))
+        echo(repr(g))
     else:
         print_frame(g.to_frame()[["source_label", "relation", "target_label", "source", "target"]], fmt,
                     title="lineage")
     if plot_path:
         g.plot().savefig(plot_path, bbox_inches="tight")
-        click.echo(f"graph written to {plot_path}", err=True)
+        echo(f"graph written to {plot_path}", err=True)

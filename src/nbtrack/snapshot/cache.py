@@ -37,7 +37,7 @@ def lookup(ws: Workspace, fp: str) -> frames.Encoded | None:
         if hit is not None:
             memory.move_to_end(key)
     if hit is not None:
-        return hit if ws.objects.exists(hit.manifest_oid) else None
+        return hit if _adopt(ws, hit) else None
     hit = _from_disk(ws, fp)
     if hit is not None:
         _remember_in_memory(key, hit)
@@ -55,9 +55,14 @@ def _from_disk(ws: Workspace, fp: str) -> frames.Encoded | None:
         enc = frames.from_manifest(json.loads(data), data, oid)
     except Exception:  # missing, stale or damaged entry: encode again
         return None
-    if not all(os.path.exists(ws.objects.path(oid)) for oid, _rows, _size in enc.chunks):
-        return None
-    return enc
+    return enc if _adopt(ws, enc) else None
+
+
+def _adopt(ws: Workspace, enc: frames.Encoded) -> bool:
+    """Whether every object of ``enc`` is still stored; each is refreshed as if written
+    again, so ``gc`` never deletes one under the version about to be committed."""
+    return ws.objects.refresh([(enc.manifest_oid, len(enc.manifest_bytes)),
+                               *((oid, size) for oid, _rows, size in enc.chunks)])
 
 
 def remember(ws: Workspace, fp: str, enc: frames.Encoded) -> None:

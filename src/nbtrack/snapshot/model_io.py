@@ -7,7 +7,7 @@ models give equal bytes, hence equal object ids, which is how model versions are
 deduplicated.
 
 Loading checks skops' untrusted types against a trusted list: skops' own
-defaults, scikit-learn types, numpy and scipy *types* (not functions), plus
+defaults, the reviewed classes of :mod:`.trusted_types` (never functions), plus
 whatever the caller names in ``trust``.
 """
 
@@ -23,7 +23,6 @@ from ..errors import InvalidInput, UntrustedModel
 
 SKOPS, JOBLIB = "skops", "joblib"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
-_TRUSTED_TYPE_PREFIXES = ("numpy.", "scipy.")
 
 
 class UnsavableModel(Exception):
@@ -167,10 +166,10 @@ def untrusted_types(data: bytes) -> list[str]:
 
 
 def default_trusted(name: str) -> bool:
-    """scikit-learn anything; numpy and scipy types (classes), never their functions."""
-    if name.startswith("sklearn."):
-        return True
-    if not name.startswith(_TRUSTED_TYPE_PREFIXES):
+    """Whether ``name`` is on the reviewed list of :mod:`.trusted_types` (and is a class)."""
+    from .trusted_types import TRUSTED_TYPES
+
+    if name not in TRUSTED_TYPES:
         return False
     module, _, attr = name.rpartition(".")
     try:

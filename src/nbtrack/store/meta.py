@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..errors import StoreUnavailable
 
@@ -24,13 +26,20 @@ BUSY_TIMEOUT_S = 60.0
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_engine(url: str, read_only: str | None = None) -> Engine:
+    """``read_only``: None, "ro" (we may not write) or "immutable" (a read-only file system)."""
+    if read_only:
+        path = sqlite_path(url)
+        flags = "mode=ro&immutable=1" if read_only == "immutable" else "mode=ro"
+        url = f"sqlite:///file:{path}?{flags}&uri=true"
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own is deferred only).
         dbapi_conn.isolation_level = None
+        if read_only:
+            return
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
@@ -53,12 +62,16 @@ def _sqlite_engine(url: str) -> Engine:
 class MetaStore:
     """Engine + transactions + schema migration for one metadata database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, empty_ok: Callable[[], bool] | None = None) -> None:
+        """``empty_ok`` says whether a 0-byte SQLite file may be given a new schema
+        (the workspace holds nothing it would orphan); by default it may not."""
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
+        self._empty_ok = empty_ok or (lambda: False)
+        self.read_only: str | None = _sqlite_read_only(url) if self.dialect == "sqlite" else None
         try:
             if self.dialect == "sqlite":
-                self.engine = _sqlite_engine(url)
+                self.engine = _sqlite_engine(url, self.read_only)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
         except Exception as e:  # bad URL, missing driver
@@ -92,6 +105,11 @@ class MetaStore:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction. SQLite writers queue on the lock (busy timeout)."""
+        if self.read_only:
+            raise StoreUnavailable(
+                f"the workspace holding {sqlite_path(self.url)} is read-only: it can be read and checked "
+                "(`nbtrack fsck`), not written; nothing was recorded"
+            )
         self.migrate()
         try:
             with self._connection() as conn:
@@ -101,7 +119,7 @@ class MetaStore:
                         yield conn
                 finally:
                     conn.execution_options(nbtrack_write=False)
-        except OperationalError as e:
+        except DatabaseError as e:
             raise _unavailable(self.url, e) from e
 
     @contextlib.contextmanager
@@ -111,27 +129,61 @@ class MetaStore:
             with self._connection() as conn:
                 with conn.begin():
                     yield conn
-        except OperationalError as e:
+        except DatabaseError as e:
             raise _unavailable(self.url, e) from e
 
     # -- schema ------------------------------------------------------------------
     def current_revision(self) -> str | None:
+        """The schema revision (None for a database without nbtrack's tables)."""
         with self.engine.connect() as conn:
-            try:
-                return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            except Exception:
-                return None
+            return _revision_or_none(conn)
 
     def migrate(self) -> None:
-        """Create or upgrade the schema with alembic (a no-op once at head)."""
+        """Create or upgrade the schema with alembic (a no-op once at head).
+
+        Refuses, with one line each: a damaged database, one from a newer nbtrack,
+        and an empty (0-byte) SQLite file in a workspace that holds objects — a lost
+        history is never silently replaced by a new, empty one.
+        """
         if self._migrated:
             return
         try:
-            if self.current_revision() != SCHEMA_HEAD:
+            self._check_not_emptied()
+            rev = self.current_revision()
+            if rev != SCHEMA_HEAD:
+                if rev is not None and rev not in known_revisions():
+                    raise StoreUnavailable(
+                        f"this workspace's metadata uses schema {rev}, newer than this nbtrack understands "
+                        f"(up to {SCHEMA_HEAD}): upgrade nbtrack (pip install -U nbtrack)"
+                    )
+                if self.read_only:
+                    raise StoreUnavailable(
+                        f"the read-only workspace holding {sqlite_path(self.url)} has metadata schema {rev}, "
+                        f"this nbtrack needs {SCHEMA_HEAD}: make it writable once to upgrade it"
+                    )
                 self._run_alembic()
-        except OperationalError as e:
+        except DatabaseError as e:
             raise _unavailable(self.url, e) from e
+        except StoreUnavailable:
+            raise
+        except Exception as e:  # alembic's own errors
+            raise StoreUnavailable(f"upgrading the metadata schema of {_safe_url(self.url)} failed: "
+                                   f"{type(e).__name__}: {e}") from e
         self._migrated = True
+
+    def _check_not_emptied(self) -> None:
+        if self.dialect != "sqlite":
+            return
+        path = sqlite_path(self.url)
+        if not _empty_file(path) or self._empty_ok():
+            return
+        time.sleep(0.2)  # a process creating the database writes its header within microseconds
+        if _empty_file(path):
+            raise StoreUnavailable(
+                f"{path} is empty (0 bytes) but the workspace holds objects: its history was lost "
+                "(a crash or a full disk?); nbtrack will not start a new one over it. Restore meta.db "
+                "from a backup, or move it aside (mv meta.db meta.db.empty) to start an empty history"
+            )
 
     def _run_alembic(self) -> None:
         from alembic import command
@@ -161,16 +213,80 @@ def _revision(conn: Connection) -> str | None:
     try:
         with conn.begin_nested():
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except Exception:
+    except DatabaseError as e:
+        if _no_table(e):
+            return None
+        raise
+
+
+def _revision_or_none(conn: Connection) -> str | None:
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DatabaseError as e:
+        if _no_table(e):
+            return None
+        raise
+
+
+def _empty_file(path: str) -> bool:
+    try:
+        return os.path.getsize(path) == 0 and not os.path.exists(path + "-wal")
+    except OSError:
+        return False
+
+
+def _no_table(e: Exception) -> bool:
+    return any(s in str(e) for s in ("no such table", "does not exist", "UndefinedTable"))
+
+
+def known_revisions() -> set[str]:
+    """Revision ids of the migrations this nbtrack ships."""
+    out = set()
+    folder = os.path.join(MIGRATIONS, "versions")
+    for name in os.listdir(folder):
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name)) as f:
+                m = re.search(r'^revision\s*(?::\s*\w+\s*)?=\s*["\'](\w+)["\']', f.read(), re.M)
+            if m:
+                out.add(m.group(1))
+    return out
+
+
+def sqlite_path(url: str) -> str:
+    return url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else url
+
+
+def _sqlite_read_only(url: str) -> str | None:
+    """How to open a SQLite file we cannot write: "immutable" on a read-only file
+    system (nobody can change it), "ro" when only our permissions forbid writing."""
+    path = sqlite_path(url)
+    if path in ("", ":memory:") or not os.path.exists(path):
         return None
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "immutable"
+    except (OSError, AttributeError):
+        pass
+    return None if os.access(folder, os.W_OK) and os.access(path, os.W_OK) else "ro"
 
 
 def _unavailable(url: str, e: Exception) -> StoreUnavailable:
     orig = getattr(e, "orig", e)
-    hint = "another process holds the lock for too long" if "locked" in str(orig) else (
-        "check that the workspace folder is writable and the disk is not full"
-    )
-    return StoreUnavailable(f"metadata database {_safe_url(url)} failed: {orig}; {hint}")
+    text_ = str(orig)
+    if "not a database" in text_ or "malformed" in text_ or "encrypted" in text_:
+        path = sqlite_path(url)
+        return StoreUnavailable(
+            f"metadata database {path} is damaged ({text_}): restore it from a backup, or save what SQLite "
+            f"can still read with `sqlite3 {path} .recover | sqlite3 recovered.db` and put that in its place"
+        )
+    if "readonly" in text_ or "read-only" in text_:
+        hint = "the workspace is read-only: it can be read, not written"
+    elif "locked" in text_:
+        hint = "another process holds the lock for too long"
+    else:
+        hint = "check that the workspace folder is writable and the disk is not full"
+    return StoreUnavailable(f"metadata database {_safe_url(url)} failed: {text_}; {hint}")
 
 
 def _safe_url(url: str) -> str:

@@ -4,6 +4,16 @@ Layout: ``<root>/ab/cdef...``. Writes go to a temporary name in the target folde
 and are renamed into place, so a crash never leaves a half object under a real
 name. Reads verify the hash unless the caller explicitly opts out.
 
+Storing content that already exists is cheap but not blind:
+
+* it refreshes the object's age (``os.utime`` locally; a re-write on other stores
+  when the object is older than :data:`REFRESH_S`), so ``gc``, which only deletes
+  unreferenced objects older than its ``--min-age``, never takes an object a run
+  just adopted and is about to commit (see :meth:`ObjectStore.collect`);
+* it repairs a damaged copy: when the stored size differs, or a reader or ``fsck``
+  marked the object damaged (``<root>/.damaged/<oid>``), the writer's healthy bytes
+  replace it.
+
 The local filesystem takes a direct path (``os.replace``); any other fsspec URL
 (``s3://``, ``memory://``...) goes through fsspec.
 """
@@ -11,8 +21,10 @@ The local filesystem takes a direct path (``os.replace``); any other fsspec URL
 from __future__ import annotations
 
 import os
+import time
+from datetime import timezone
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from blake3 import blake3
@@ -20,6 +32,12 @@ from blake3 import blake3
 from ..errors import CorruptObject, NotFound, StoreUnavailable
 
 HEX = set("0123456789abcdef")
+DAMAGED = ".damaged"  # folder of markers: objects a reader or fsck found damaged
+TOMB = ".gc-"  # an object gc moved aside while it re-checks that nothing adopted it
+TMP = ".tmp-"
+# On stores where refreshing an object's age costs a re-upload, deduplicated writes
+# refresh only objects older than this; gc never deletes younger than twice this there.
+REFRESH_S = 300.0
 
 
 def hash_bytes(data: bytes) -> str:
@@ -27,9 +45,13 @@ def hash_bytes(data: bytes) -> str:
 
 
 def check_oid(oid: str) -> str:
-    if len(oid) != 64 or not set(oid) <= HEX:
+    if not is_oid(oid):
         raise NotFound(f"{oid!r} is not an object id (64 hex characters)")
     return oid
+
+
+def is_oid(name: str) -> bool:
+    return len(name) == 64 and set(name) <= HEX
 
 
 class ObjectStore:
@@ -40,6 +62,7 @@ class ObjectStore:
         self._referrers = referrers or (lambda oid: [])
         self._local = "://" not in url or url.startswith("file://")
         self._known_dirs: set[str] = set()
+        self._damaged_cache: tuple[float, set[str]] = (0.0, set())
         if self._local:
             self.root = url[len("file://"):] if url.startswith("file://") else url
             self.fs: Any = None
@@ -48,13 +71,17 @@ class ObjectStore:
 
             self.fs, self.root = fsspec.core.url_to_fs(url)
 
+    @property
+    def local(self) -> bool:
+        return self._local
+
     # -- paths ---------------------------------------------------------------
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
 
     # -- write ---------------------------------------------------------------
     def put(self, data: bytes) -> str:
-        """Store ``data``; return its oid. Storing existing content is a no-op."""
+        """Store ``data``; return its oid. Storing existing content refreshes (and repairs) it."""
         oid = hash_bytes(data)
         self.put_with_oid(oid, data)
         return oid
@@ -64,23 +91,37 @@ class ObjectStore:
         path = self.path(oid)
         try:
             if self._local:
-                self._put_local(path, data)
+                self._put_local(oid, path, data)
             else:
-                self._put_fsspec(path, data)
+                self._put_fsspec(oid, path, data)
         except OSError as e:
             raise StoreUnavailable(
                 f"cannot write object {oid[:12]} to {self.url}: {e.strerror or e}; "
                 "check that the workspace is writable and the disk is not full"
             ) from e
 
-    def _put_local(self, path: str, data: bytes) -> None:
-        if os.path.exists(path):
+    def _put_local(self, oid: str, path: str, data: bytes) -> None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return self._write_local(path, data)
+        if st.st_size != len(data) or (self.is_marked_damaged(oid) and not self._sound(oid)):
+            self._write_local(path, data)  # the writer's bytes are healthy: replace the damaged copy
+            self.unmark_damaged(oid)
             return
+        try:
+            os.utime(path)  # adopted again: young in gc's eyes (see ``collect``)
+        except FileNotFoundError:  # gc moved it aside meanwhile: store it anew
+            self._write_local(path, data)
+        except PermissionError:  # another user's read-only file in a shared workspace
+            self._write_local(path, data)
+
+    def _write_local(self, path: str, data: bytes) -> None:
         parent = os.path.dirname(path)
         if parent not in self._known_dirs:
             os.makedirs(parent, exist_ok=True)
             self._known_dirs.add(parent)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        tmp = f"{parent}/{TMP}{uuid.uuid4().hex}"
         try:
             with open(tmp, "wb") as f:
                 f.write(data)
@@ -93,12 +134,21 @@ class ObjectStore:
                 pass
             raise
 
-    def _put_fsspec(self, path: str, data: bytes) -> None:
-        if self.fs.exists(path):
-            return
+    def _put_fsspec(self, oid: str, path: str, data: bytes) -> None:
+        try:
+            info = self.fs.info(path)
+        except FileNotFoundError:
+            return self._write_fsspec(path, data)
+        damaged = info.get("size") != len(data) or (self.is_marked_damaged(oid) and not self._sound(oid))
+        if damaged or self._age(path) > REFRESH_S:  # a re-write is the only portable "touch"
+            self._write_fsspec(path, data)
+            if damaged:
+                self.unmark_damaged(oid)
+
+    def _write_fsspec(self, path: str, data: bytes) -> None:
         parent = path.rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}"
+        tmp = f"{parent}/{TMP}{uuid.uuid4().hex}"
         self.fs.pipe_file(tmp, data)
         try:
             self.fs.mv(tmp, path)
@@ -109,6 +159,36 @@ class ObjectStore:
                 pass
             raise
 
+    def refresh(self, objects: Iterable[tuple[str, int | None]]) -> bool:
+        """Mark stored objects, given as (oid, expected size), as just used: a writer
+        adopts them without writing (a cache hit).
+
+        Returns False if one is missing, has another size or is marked damaged: the
+        caller then writes it again, which repairs it.
+        """
+        for oid, size in objects:
+            path = self.path(oid)
+            try:
+                if self._local:
+                    st = os.stat(path)
+                    if (size is not None and st.st_size != size) or self.is_marked_damaged(oid):
+                        return False
+                    os.utime(path)
+                else:
+                    info = self.fs.info(path)
+                    if (size is not None and info.get("size") != size) or self.is_marked_damaged(oid):
+                        return False
+                    if self._age(path) > REFRESH_S:
+                        self._write_fsspec(path, self.get(oid))
+            except PermissionError:  # another user's file: store our own copy (same bytes)
+                try:
+                    self._write_local(path, self.get(oid))
+                except (OSError, CorruptObject):
+                    return False
+            except (OSError, CorruptObject):
+                return False
+        return True
+
     # -- read ----------------------------------------------------------------
     def exists(self, oid: str) -> bool:
         path = self.path(check_oid(oid))
@@ -118,16 +198,25 @@ class ObjectStore:
         """Return the bytes of ``oid``; raise CorruptObject if they do not match."""
         path = self.path(check_oid(oid))
         try:
-            if self._local:
-                with open(path, "rb") as f:
-                    data = f.read()
-            else:
-                data = self.fs.cat_file(path)
+            data = self._read(path)
         except FileNotFoundError:
             raise CorruptObject(oid, self._referrers(oid), "it is missing") from None
         if verify and hash_bytes(data) != oid:
+            self.mark_damaged(oid)  # the next writer with the right bytes repairs it
             raise CorruptObject(oid, self._referrers(oid), "its content does not match its hash")
         return data
+
+    def _read(self, path: str) -> bytes:
+        if self._local:
+            with open(path, "rb") as f:
+                return f.read()
+        return self.fs.cat_file(path)
+
+    def _sound(self, oid: str) -> bool:
+        try:
+            return hash_bytes(self._read(self.path(oid))) == oid
+        except OSError:
+            return False
 
     def verify(self, oid: str) -> str | None:
         """Return None if the object is sound, else a short reason."""
@@ -137,46 +226,197 @@ class ObjectStore:
             return "missing" if "missing" in e.message else "hash mismatch"
         return None
 
+    def mtime(self, oid: str) -> float | None:
+        """When the object was last written or adopted (None: unknown or missing)."""
+        return self.file_mtime(self.path(oid))
+
+    def file_mtime(self, path: str) -> float | None:
+        try:
+            if self._local:
+                return os.stat(path).st_mtime
+            m = self.fs.modified(path)
+            return (m if m.tzinfo else m.replace(tzinfo=timezone.utc)).timestamp()
+        except (OSError, NotImplementedError, AttributeError, ValueError):
+            return None
+
+    def _age(self, path: str) -> float:
+        m = self.file_mtime(path)
+        return float("inf") if m is None else time.time() - m
+
+    # -- damaged markers -----------------------------------------------------
+    def _marker(self, oid: str) -> str:
+        return f"{self.root}/{DAMAGED}/{oid}"
+
+    def mark_damaged(self, oid: str) -> None:
+        try:
+            if self._local:
+                os.makedirs(f"{self.root}/{DAMAGED}", exist_ok=True)
+                open(self._marker(oid), "w").close()
+            else:
+                self.fs.pipe_file(self._marker(oid), b"")
+                self._damaged_cache = (0.0, set())
+        except Exception:  # best effort: a read-only store just cannot remember it
+            pass
+
+    def unmark_damaged(self, oid: str) -> None:
+        try:
+            if self._local:
+                os.unlink(self._marker(oid))
+            else:
+                self.fs.rm(self._marker(oid))
+                self._damaged_cache = (0.0, set())
+        except Exception:
+            pass
+
+    def is_marked_damaged(self, oid: str) -> bool:
+        if self._local:
+            return os.path.exists(self._marker(oid))
+        at, marked = self._damaged_cache  # one listing per half minute, not one request per write
+        if time.time() - at > 30:
+            try:
+                marked = {p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/{DAMAGED}", detail=False)}
+            except (FileNotFoundError, OSError):
+                marked = set()
+            self._damaged_cache = (time.time(), marked)
+        return oid in marked
+
+    def marked_damaged(self) -> list[str]:
+        try:
+            if self._local:
+                names = os.listdir(f"{self.root}/{DAMAGED}")
+            else:
+                names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/{DAMAGED}", detail=False)]
+        except (FileNotFoundError, OSError):
+            return []
+        return sorted(n for n in names if is_oid(n))
+
     # -- enumerate / delete --------------------------------------------------
     def __iter__(self) -> Iterator[str]:
-        if self._local:
-            if not os.path.isdir(self.root):
-                return
-            for shard in sorted(os.listdir(self.root)):
-                d = os.path.join(self.root, shard)
-                if len(shard) != 2 or not os.path.isdir(d):
+        """Every stored object id."""
+        for kind, oid, _path in self.scan():
+            if kind == "object":
+                yield oid
+
+    def leftovers(self) -> Iterator[tuple[str, str, str]]:
+        """What :meth:`scan` finds besides objects: temporaries, objects set aside, stray files."""
+        return (entry for entry in self.scan() if entry[0] != "object")
+
+    def scan(self) -> Iterator[tuple[str, str, str]]:
+        """Every file under the root as (kind, oid or "", path).
+
+        kind is ``object``, ``temporary`` (a writer died before renaming), ``tomb`` (gc
+        died while re-checking an object; ``oid`` says which) or ``stray`` (not ours:
+        ``.DS_Store``, an editor backup... left alone and reported).
+        """
+        for path in self._files():
+            rel = path[len(self.root):].lstrip("/")
+            parts = rel.split("/")
+            if parts[0] == DAMAGED:
+                continue
+            if len(parts) == 2 and len(parts[0]) == 2 and set(parts[0]) <= HEX:
+                shard, name = parts
+                if name.startswith(TMP):
+                    yield "temporary", "", path
                     continue
-                for rest in sorted(os.listdir(d)):
-                    if not rest.startswith(".tmp-"):
-                        yield shard + rest
-        else:
-            if not self.fs.exists(self.root):
-                return
-            for p in sorted(self.fs.find(self.root)):
-                shard, rest = p.rstrip("/").split("/")[-2:]
-                if len(shard) == 2 and not rest.startswith(".tmp-"):
-                    yield shard + rest
+                if name.startswith(TOMB) and is_oid(shard + name[len(TOMB):len(TOMB) + 62]):
+                    yield "tomb", shard + name[len(TOMB):len(TOMB) + 62], path
+                    continue
+                if is_oid(shard + name):
+                    yield "object", shard + name, path
+                    continue
+            yield "stray", "", path
+
+    def is_empty(self) -> bool:
+        return next(iter(self), None) is None
+
+    def _files(self) -> list[str]:
+        if self._local:
+            out: list[str] = []
+            if not os.path.isdir(self.root):
+                return out
+            for dirpath, dirnames, filenames in os.walk(self.root):
+                dirnames.sort()
+                out += [f"{dirpath}/{n}" for n in sorted(filenames)]
+            return out
+        if not self.fs.exists(self.root):
+            return []
+        return sorted(p.rstrip("/") for p in self.fs.find(self.root))
 
     def size(self, oid: str) -> int:
         path = self.path(oid)
         return os.path.getsize(path) if self._local else self.fs.size(path)
 
+    def file_size(self, path: str) -> int:
+        try:
+            return os.path.getsize(path) if self._local else self.fs.size(path)
+        except (OSError, FileNotFoundError):
+            return 0
+
     def delete(self, oid: str) -> None:
         path = self.path(check_oid(oid))
+        self.remove_file(path)
+
+    def remove_file(self, path: str) -> None:
         if self._local:
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
         else:
-            self.fs.rm(path)
+            try:
+                self.fs.rm(path)
+            except FileNotFoundError:
+                pass
 
-    def stale_temporaries(self) -> list[str]:
-        """Temp files left by a writer that died before renaming (safe to delete)."""
-        out: list[str] = []
-        if self._local and os.path.isdir(self.root):
-            for shard in os.listdir(self.root):
-                d = os.path.join(self.root, shard)
-                if os.path.isdir(d):
-                    out += [os.path.join(d, n) for n in os.listdir(d) if n.startswith(".tmp-")]
-        return out
+    def collect(self, oid: str, cutoff: float, referenced: Callable[[str], bool]) -> bool:
+        """Delete ``oid`` unless it was adopted since gc looked (True if deleted).
+
+        Locally the object is first renamed aside, atomically: a writer adopting it
+        from then on finds no file and writes it anew, and one that adopted it just
+        before left a fresh mtime on it. Only then are its age (``cutoff``) and its
+        references checked again; if either says "in use", it is put back.
+        On other stores the re-check happens right before the delete (a remote store
+        has no atomic rename; its writers refresh objects older than :data:`REFRESH_S`).
+        """
+        path = self.path(check_oid(oid))
+        if not self._local:
+            m = self.mtime(oid)
+            if m is None or m > cutoff or referenced(oid):
+                return False
+            self.remove_file(path)
+            return True
+        tomb = f"{os.path.dirname(path)}/{TOMB}{oid[2:]}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(path, tomb)
+        except FileNotFoundError:
+            return False
+        try:
+            keep = os.stat(tomb).st_mtime > cutoff or referenced(oid)
+        except BaseException:
+            self._restore(tomb, path)
+            raise
+        if keep:
+            self._restore(tomb, path)
+            return False
+        os.unlink(tomb)
+        return True
+
+    def _restore(self, tomb: str, path: str) -> None:
+        try:
+            os.link(tomb, path)  # never over a copy a writer stored meanwhile
+        except FileExistsError:
+            pass
+        os.unlink(tomb)
+
+    def restore_tomb(self, oid: str, tomb: str) -> bool:
+        """Put back an object a crashed gc left aside, if it is sound (True if restored)."""
+        try:
+            if hash_bytes(self._read(tomb)) != oid:
+                return False
+            if self._local:
+                self._restore(tomb, self.path(oid))
+            else:
+                self.fs.mv(tomb, self.path(oid))
+            return True
+        except OSError:
+            return False
