@@ -4,7 +4,8 @@ Resolution, like git finds a repository:
 
 1. ``NBTRACK_URI``: a workspace folder (path or ``file://``), or a database URL
    (``postgresql+psycopg://...``) together with ``NBTRACK_OBJECTS`` (any fsspec URL);
-2. the nearest ``.nbtrack/`` folder from the working directory upward;
+2. the nearest ``.nbtrack/`` folder from the working directory upward, if it is
+   safe to use (see :mod:`nbtrack.safety`: owned by you, writable by nobody else);
 3. otherwise ``./.nbtrack`` is created on the first write.
 
 A workspace folder may hold ``config.toml`` pointing metadata and objects elsewhere::
@@ -21,6 +22,7 @@ import threading
 from pathlib import Path
 
 from .errors import InvalidInput, NotFound, StoreUnavailable
+from .safety import check_discovered
 from .store.meta import MetaStore
 from .store.objects import ObjectStore
 
@@ -121,6 +123,7 @@ def _resolve(start: str | os.PathLike | None) -> tuple[str, str, str | None, boo
         return (*_from_folder(folder), folder.is_dir())
     folder = find_folder(start)
     if folder is not None:
+        check_discovered(folder)  # never adopt (or follow config.toml of) a folder others control
         return (*_from_folder(folder), True)
     folder = Path(start or os.getcwd()).resolve() / DIRNAME
     return (*_from_folder(folder), False)

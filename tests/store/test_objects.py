@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -60,3 +61,91 @@ def test_fsspec_backend(tmp_path):
     assert oid in list(store)
     store.delete(oid)
     assert not store.exists(oid)
+
+
+# -- dedup refreshes and repairs (issue 12: gc race, corrupt objects) -------------------
+def _age(store, oid, seconds):
+    t = time.time() - seconds
+    os.utime(store.path(oid), (t, t))
+
+
+def test_storing_existing_content_makes_it_young_again(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    oid = store.put(b"shared chunk")
+    _age(store, oid, 7200)
+    store.put(b"shared chunk")
+    assert time.time() - store.mtime(oid) < 60
+
+
+def test_storing_healthy_bytes_repairs_a_truncated_object(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    oid = store.put(b"0123456789" * 100)
+    os.chmod(store.path(oid), 0o644)
+    os.truncate(store.path(oid), 10)
+    store.put(b"0123456789" * 100)
+    assert store.get(oid) == b"0123456789" * 100
+
+
+def test_a_same_size_corruption_seen_by_a_reader_is_repaired_by_the_next_writer(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    oid = store.put(b"abcdef")
+    os.chmod(store.path(oid), 0o644)
+    with open(store.path(oid), "wb") as f:
+        f.write(b"abcdeX")
+    with pytest.raises(CorruptObject):
+        store.get(oid)
+    assert store.is_marked_damaged(oid)
+    store.put(b"abcdef")
+    assert store.get(oid) == b"abcdef" and not store.is_marked_damaged(oid)
+
+
+def test_refresh_refuses_a_damaged_or_missing_object(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    a, b = store.put(b"aaaa"), store.put(b"bbbb")
+    _age(store, a, 7200)
+    assert store.refresh([(a, 4), (b, None)]) and time.time() - store.mtime(a) < 60
+    assert not store.refresh([(a, 5)])  # another size than the caller stored
+    store.delete(b)
+    assert not store.refresh([(b, 4)])
+
+
+def test_stray_files_are_reported_not_objects(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    oid = store.put(b"x")
+    for stray in (f"{oid[:2]}/.DS_Store", f"{oid[:2]}/notes.txt", "README", "zz/thing"):
+        os.makedirs(os.path.dirname(tmp_path / stray), exist_ok=True)
+        (tmp_path / stray).write_text("not ours")
+    assert list(store) == [oid]
+    assert sorted(p for kind, _, p in store.leftovers() if kind == "stray") == sorted(
+        f"{tmp_path}/{s}" for s in (f"{oid[:2]}/.DS_Store", f"{oid[:2]}/notes.txt", "README", "zz/thing"))
+
+
+def test_collect_puts_back_an_object_adopted_after_it_was_set_aside(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    oid = store.put(b"adopt me")
+    _age(store, oid, 7200)
+    cutoff = time.time() - 3600
+
+    def referenced(o):  # runs while the object is renamed aside: a writer stores it meanwhile
+        store.put(b"adopt me")
+        return False
+
+    assert store.collect(oid, cutoff, referenced) is False
+    assert store.get(oid) == b"adopt me"
+    assert [k for k, _, _ in store.leftovers()] == []
+
+
+def test_fsspec_dedup_rewrites_old_objects_and_repairs_damaged_ones():
+    import uuid
+
+    store = ObjectStore(f"memory://nbtrack-dedup-{uuid.uuid4().hex}")
+    oid = store.put(b"remote chunk")
+    f = store.fs.store[store.fs._strip_protocol(store.path(oid))]
+    from datetime import datetime, timedelta, timezone
+
+    f.modified = datetime.now(timezone.utc) - timedelta(hours=2)
+    store.put(b"remote chunk")
+    assert time.time() - store.mtime(oid) < 60
+    store.fs.pipe_file(store.path(oid), b"remote")  # truncated
+    store.put(b"remote chunk")
+    assert store.get(oid) == b"remote chunk"

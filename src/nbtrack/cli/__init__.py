@@ -23,6 +23,11 @@ class Group(click.Group):
 
             echo(f"Error: {e}", err=True)  # messages quote user input: never let it drive the terminal
             ctx.exit(e.exit_code)
+        except click.ClickException as e:  # click's usage errors quote the offending value
+            from .output import safe
+
+            e.message = safe(e.message)
+            raise
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

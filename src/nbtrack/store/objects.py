@@ -399,7 +399,7 @@ class ObjectStore:
             self._restore(tomb, path)
             return False
         os.unlink(tomb)
-        return True
+        return not os.path.exists(path)  # False: a writer stored it anew meanwhile
 
     def _restore(self, tomb: str, path: str) -> None:
         try:
