@@ -15,7 +15,7 @@ import pytest
 import nbtrack
 from nbtrack import maintenance
 from nbtrack.store.objects import ObjectStore
-from nbtrack.workspace import Workspace
+from storefaults import damage_db
 
 
 def _age_all(ws, seconds):
@@ -245,7 +245,7 @@ def test_fsck_on_a_damaged_database_says_what_and_what_to_do(workspace, damage):
     with nbtrack.track("r") as run:
         run.log_metric("acc", 1.0)
     nbtrack.snapshot(pd.DataFrame({"a": np.arange(5000)}), "frame")
-    _damage_db(workspace, damage)
+    damage_db(workspace, damage)
     rep = maintenance.fsck()
     assert not rep.ok and not rep.database_ok and rep.objects_checked > 0
     msg = rep.database_message
@@ -253,26 +253,3 @@ def test_fsck_on_a_damaged_database_says_what_and_what_to_do(workspace, damage):
                 "empty": "is empty (0 bytes)"}[damage]
     assert expected in msg, msg
     assert any(w in msg.lower() for w in ("restore", "upgrade nbtrack"))
-
-
-def _damage_db(ws: Workspace, damage: str) -> None:
-    """Damage meta.db from another process (see INTERFACES.md: never a second connection here)."""
-    import subprocess
-    import sys
-
-    from nbtrack import workspace as ws_mod
-
-    db = os.path.join(ws.root, "meta.db")
-    ws_mod.reset_cache()
-    code = {
-        "truncated": f"import os; os.truncate({db!r}, 20000)",
-        "garbage": f"open({db!r}, 'r+b').write(os.urandom(8192))",
-        "newer": f"import sqlite3; c = sqlite3.connect({db!r}); c.execute(\"update alembic_version set "
-                 f"version_num='0099'\"); c.commit(); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()",
-        "empty": f"open({db!r}, 'w').close()",
-    }[damage]
-    subprocess.run([sys.executable, "-c", "import os\n" + code], check=True)
-    for suffix in ("-wal", "-shm"):
-        if damage != "newer" and os.path.exists(db + suffix):
-            os.unlink(db + suffix)
-    ws_mod.use_workspace(ws.root)

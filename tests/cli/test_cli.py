@@ -128,3 +128,25 @@ def test_show_lists_data_inputs_and_outputs(runner, run_notebook):
     run_id = nbtrack.runs(filter="name == 'features'").id[0]
     out = runner.invoke(cli, ["show", run_id, "--no-source"]).output
     assert "inputs    raw@1" in out and "outputs   features@1" in out
+
+
+# -- a broken meta.db: one clear line from every command (issue 12) -----------------------
+READ_COMMANDS = [["runs"], ["show", "abc"], ["datasets"], ["models"], ["pipelines"], ["events"],
+                 ["lineage", "abc"], ["gc"], ["diff", "a@1", "a@2"], ["fsck"]]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "newer", "empty"])
+def test_a_broken_database_is_one_line_from_every_command(runner, two_runs, workspace, damage):
+    from storefaults import damage_db
+
+    nbtrack.snapshot(__import__("pandas").DataFrame({"a": range(3000)}), "frame")
+    damage_db(workspace, damage)
+    expected = {"truncated": "is damaged", "newer": "newer than this nbtrack", "empty": "is empty (0 bytes)"}[damage]
+    for args in READ_COMMANDS:
+        result = runner.invoke(cli, args)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 1 and "Traceback" not in result.output, (args, result.output)
+        if args == ["fsck"]:  # the report: what is wrong, what to do, and the verdict
+            assert expected in lines[0] and lines[-1] == "workspace has problems", result.output
+        else:
+            assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], (args, lines)

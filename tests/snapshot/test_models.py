@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -184,3 +185,49 @@ def test_version_mismatch_warns(workspace):
         conn.execute(model_versions.update().where(model_versions.c.id == v.id).values(signature=json.dumps(sig)))
     with pytest.warns(UserWarning, match="saved with sklearn 0.0.1"):
         nbtrack.load_model("clf@1")
+
+
+# -- trust (issue 12, r12): skops' defaults plus a reviewed class list, never sklearn.* functions ----
+def test_a_stored_sklearn_function_is_not_trusted_without_trust(workspace):
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils._testing import assert_run_python_script_without_output as runpy
+
+    from nbtrack.errors import UntrustedModel
+
+    nbtrack.log_model(FunctionTransformer(func=runpy, validate=False), "evil", allow_pickle=False)
+    name = "sklearn.utils._testing.assert_run_python_script_without_output"
+    with pytest.raises(UntrustedModel, match=name.replace(".", r"\.")):
+        nbtrack.load_model("evil")
+    assert not model_io.default_trusted(name) and not model_io.default_trusted("sklearn.datasets.fetch_openml")
+    assert nbtrack.load_model("evil", trust=[name]).func is runpy  # an explicit, named decision
+
+
+@pytest.mark.parametrize("make", ["forest", "hist_gb", "knn", "gp", "mlp"])
+def test_common_fitted_estimators_load_without_trust(workspace, make):
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+
+    X = np.random.default_rng(0).random((40, 3))
+    y = (X[:, 0] > 0.5).astype(int)
+    est = {"forest": lambda: RandomForestClassifier(n_estimators=3), "hist_gb": lambda: HistGradientBoostingClassifier(
+        max_iter=3), "knn": KNeighborsClassifier, "gp": GaussianProcessRegressor,
+        "mlp": lambda: MLPClassifier(max_iter=20)}[make]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    nbtrack.log_model(est, make, allow_pickle=False)
+    assert (nbtrack.load_model(make).predict(X) == est.predict(X)).all()
+
+
+def test_the_trusted_list_holds_only_classes():
+    import importlib
+
+    from nbtrack.snapshot.trusted_types import TRUSTED_TYPES
+
+    for name in TRUSTED_TYPES:
+        module, _, attr = name.rpartition(".")
+        assert isinstance(getattr(importlib.import_module(module), attr), type), name
+        assert "PyFunc" not in name

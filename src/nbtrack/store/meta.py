@@ -268,7 +268,11 @@ def _sqlite_read_only(url: str) -> str | None:
             return "immutable"
     except (OSError, AttributeError):
         pass
-    return None if os.access(folder, os.W_OK) and os.access(path, os.W_OK) else "ro"
+    if os.access(folder, os.W_OK) and os.access(path, os.W_OK):
+        return None
+    # Reading a WAL database needs its shared-memory file; where we cannot create or
+    # write it, the file is read as a snapshot (what another writer adds later is not seen).
+    return "ro" if os.access(path + "-shm", os.W_OK) else "immutable"
 
 
 def _unavailable(url: str, e: Exception) -> StoreUnavailable:
