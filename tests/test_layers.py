@@ -29,7 +29,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "nbtrack"
 
 # rank -> (top-level names, whether names of that rank may import each other)
 RANKS: list[tuple[set[str], bool]] = [
-    ({"errors", "_secrets", "context", "expr"}, True),
+    ({"errors", "_secrets", "context", "expr", "safety"}, True),
     ({"store"}, False),
     ({"workspace"}, False),
     ({"query"}, False),
