@@ -201,7 +201,8 @@ def test_models_promote_with_gate_and_rollback(server, data):
     status, body = server.request(url, method="POST", body={"action": "promote", "alias": "production",
                                                              "version": 2, "gate": "accuracy >= 0.95"})
     assert status == 200 and body["result"]["accepted"] is False
-    assert body["result"]["conditions"][0]["detail"] == "accuracy = 0.9"
+    assert body["result"]["conditions"][0]["detail"] == "accuracy = 0.9, needs >= 0.95"
+    assert body["result"]["conditions"][0]["observed"] == 0.9 and body["result"]["conditions"][0]["threshold"] == 0.95
     status, body = server.request(url, method="POST", body={"action": "promote", "alias": "production",
                                                              "version": 1, "gate": "accuracy >= 0.5"})
     assert status == 200 and body["result"]["accepted"] is True
@@ -252,3 +253,21 @@ def test_approve_posts_to_the_api_or_is_not_available(server, data):
         assert status in (201, 400, 409), body  # an empty notebook may fail validation, never a 500
     else:
         assert status == 501 and body["error"] == "NotAvailable"
+
+
+@pytest.mark.parametrize("escape", ["status == 'finished') or (id == 'zzz'", "status != 'zz') or (status != 'zz'",
+                                    "1 == 1) or (name is not None"])
+def test_a_filter_cannot_escape_the_notebook_scope(server, escape):
+    status, body = server.get(f"runs?{NB}&filter={quote(escape)}")
+    assert status == 400 and body["error"] == "InvalidInput", body
+    _, scoped = server.get(f"runs?{NB}&filter={quote('status == ' + repr('finished') + ' or id == ' + repr('zzz'))}"
+                           "&limit=1000")
+    assert scoped["total"] == 133  # only this notebook's runs, though the filter alone matches others too
+
+
+@pytest.mark.parametrize("bad", ["params.i in [1, 'a']", "metrics.acc > 1j", "not " * 2000 + "metrics.a > 1",
+                                 " and ".join(f"metrics.m{i} > 0" for i in range(70)),
+                                 "cell_version == 99999999999999999999999"])
+def test_malformed_filters_are_400(server, bad):
+    status, body = server.get(f"runs?{NB}&filter={quote(bad)}")
+    assert status == 400 and body["error"] == "InvalidInput" and "\n" not in body["message"], body

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import nbformat
 import pandas as pd
-import pytest
 from click.testing import CliRunner
 
 import nbtrack
@@ -41,7 +40,6 @@ def _verdict(**kw) -> tuple[bool, object]:
         return False, e.fields["result"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: two gate engines disagree (fixed by the expr engine)")
 def test_pipeline_gate_vs_and_promotion_agree(workspace, tmp_path):
     nbtrack.snapshot(pd.DataFrame({"x": [1, 2, 3]}), "holdout")
     nbtrack.approve(_notebook(tmp_path / "fit.ipynb"), name="fit", reason="test")
@@ -58,7 +56,6 @@ def test_pipeline_gate_vs_and_promotion_agree(workspace, tmp_path):
     assert "on dataset version holdout@1" in str(result.gates[-1])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: two gate engines disagree (fixed by the expr engine)")
 def test_cli_gate_vs_refuses_before_registering(workspace, tmp_path):
     nbtrack.snapshot(pd.DataFrame({"x": [1, 2, 3]}), "holdout")
     nbtrack.approve(_notebook(tmp_path / "fit.ipynb"), name="fit", reason="test")
@@ -67,4 +64,4 @@ def test_cli_gate_vs_refuses_before_registering(workspace, tmp_path):
                                    "production:auc", "--register", "weights-model", "--promote-to", "production"])
     assert res.exit_code == 1, res.output
     assert "FAIL auc not worse than production" in res.output and "holdout@1" in res.output
-    assert nbtrack.models("weights-model")["version"].max() == 1  # nothing registered
+    assert nbtrack.model_versions("weights-model")["version"].max() == 1  # nothing registered

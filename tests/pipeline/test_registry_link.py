@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 import nbtrack
 from nbtrack.cli import cli
-from nbtrack.pipeline.gates import evaluate_vs, parse_vs
+from nbtrack.pipeline.gates import parse_vs
+from nbtrack.registry.gates import lower_is_better
 
 
 def invoke(*args):
@@ -17,9 +18,8 @@ def test_vs_gate_parsing_and_direction():
     g = parse_vs("production:auc", model="churn")
     assert (g.model, g.alias, g.metric) == ("churn", "production", "auc")
     assert parse_vs("churn@staging:log_loss").model == "churn"
-    assert evaluate_vs(parse_vs("churn@p:log_loss"), {"log_loss": 0.2}, 0.3).passed  # lower is better
-    assert not evaluate_vs(parse_vs("churn@p:auc"), {"auc": 0.7}, 0.8).passed
-    assert evaluate_vs(parse_vs("churn@p:auc"), {"auc": 0.7}, None).passed  # nobody holds it yet
+    assert parse_vs("churn@p:log_loss").higher_is_better is None and lower_is_better("log_loss")
+    assert parse_vs("churn@p:auc:lower").higher_is_better is False and not lower_is_better("auc")
 
 
 def test_register_promote_then_a_worse_run_is_refused(approve, workspace):
@@ -33,7 +33,8 @@ def test_register_promote_then_a_worse_run_is_refused(approve, workspace):
     worse = invoke("run", "fit", "-p", "w", "0.5", "--gate-vs", "production:auc",
                    "--register", "weights-model", "--promote-to", "production")
     assert worse.exit_code == 1
-    assert "auc = 0.75 not >= weights-model@production 0.8" in worse.output
+    assert "FAIL auc not worse than production (weights-model@1)" in worse.output
+    assert "auc = 0.75 < weights-model@1 auc = 0.8 (recorded metrics)" in worse.output
     assert nbtrack.load_model("weights-model@production", trust=True) == {"w": 0.6}
 
     better = invoke("run", "fit", "-p", "w", "0.9", "--gate-vs", "production:auc",

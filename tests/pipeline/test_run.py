@@ -75,7 +75,7 @@ def test_gates_decide_the_exit_code(approve, workspace):
     assert bad.exit_code == 1
     assert "FAIL metrics.auc>=0.99: auc = 0.75, needs >= 0.99" in bad.output
     missing = invoke("run", "churn-train", "--gate", "metrics.f1>=0.5")
-    assert missing.exit_code == 1 and "'f1' was not logged" in missing.output
+    assert missing.exit_code == 1 and "metric 'f1' not recorded" in missing.output
     tags = nbtrack.get_run(nbtrack.runs(kind="pipeline").id[1]).tags
     assert tags["nbtrack.gates"].startswith("failed:")
 

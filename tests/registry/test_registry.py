@@ -62,7 +62,7 @@ def test_refusal_can_be_returned_and_gate_errors(workspace):
     assert "auc = 0.7" in res.conditions[0].detail and "'f1' not recorded (has: auc)" in res.conditions[1].detail
     with pytest.raises(NotFound):
         nbtrack.get_model_version("m@staging")
-    with pytest.raises(InvalidInput, match="not an expression"):
+    with pytest.raises(InvalidInput, match="not a valid expression"):
         nbtrack.promote("m", 1, gate="metrics.auc >=")
     with pytest.raises(InvalidInput, match="metric="):
         nbtrack.promote("m", 1, gate="metrics.auc > 0 and metrics.f1 > 0", vs="production")

@@ -49,16 +49,14 @@ class RunsHandler(NbtrackHandler):
         order_by = self.get_argument("order_by", "") or None
         offset = self.int_arg("offset", 0)
         limit = self.int_arg("limit", 50, lo=1, hi=PAGE_MAX)
-        parts = [f"({user_filter})"] if user_filter else []
-        if notebook and not cell:
-            parts.append(f"notebook in {self.notebook_names(notebook)!r}")
-        expr = " and ".join(parts) or None
+        # the notebook scope is a structured filter; the user's filter is compiled on its own
+        scope = {"cell_key": cell, "notebook": self.notebook_names(notebook) if notebook and not cell else None}
 
         def page() -> dict[str, Any]:
             ws = self.workspace()
-            df = nbtrack.runs(filter=expr, order_by=order_by, limit=limit, offset=offset, cell_key=cell,
-                              workspace=ws)
-            total = nbtrack.count_runs(filter=expr, workspace=ws, cell_key=cell)
+            df = nbtrack.runs(filter=user_filter or None, order_by=order_by, limit=limit, offset=offset,
+                              workspace=ws, **scope)
+            total = nbtrack.count_runs(filter=user_filter or None, workspace=ws, **scope)
             return {"runs": serialize.run_rows(df), "total": total, "offset": offset, "limit": limit}
 
         self.reply(await self.call(page))

@@ -1,4 +1,4 @@
-"""From a pipeline run to the registry: the alias holder's metric, register, gated promotion.
+"""From a pipeline run to the registry: the model it produced, register, gated promotion.
 
 Only public registry functions are called; the registry owns versions, aliases,
 gates on promotion and the audit log.
@@ -17,17 +17,18 @@ from ..workspace import Workspace
 from .gates import VsGate, descendants
 
 
-def alias_metric(vs: VsGate, ws: Workspace) -> float | None:
-    """``vs.metric`` of the version holding ``model@alias`` (None: nobody holds it yet)."""
-    from ..snapshot.models import resolve
+def produced_model(ws: Workspace, conn, run_id: str):
+    """The model version pipeline run ``run_id`` (or a run below it) produced last, or None."""
+    from ..snapshot.models import row_to_version, version_query
+    from ..store.schema import model_versions
 
-    try:
-        with ws.meta.read() as conn:
-            mv = resolve(conn, f"{vs.model}@{vs.alias}", ws)
-    except NotFound:
+    ids = [run_id, *descendants(conn, run_id)]
+    vid = conn.execute(select(lineage.c.model_version_id).where(
+        lineage.c.run_id.in_(ids), lineage.c.direction == "output", lineage.c.model_version_id.is_not(None))
+        .order_by(lineage.c.id.desc()).limit(1)).scalar()
+    if vid is None:
         return None
-    value = (mv.metrics or {}).get(vs.metric)
-    return None if value is None else float(value)
+    return row_to_version(conn.execute(version_query().where(model_versions.c.id == vid)).first(), ws)
 
 
 def model_run(ws: Workspace, run_id: str) -> str:

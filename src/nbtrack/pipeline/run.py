@@ -47,14 +47,15 @@ class PipelineResult:
     params: dict[str, Any]
     pins: dict[str, Any]
     metrics: dict[str, float | None] = field(default_factory=dict)
-    gates: list[gates_mod.GateResult] = field(default_factory=list)
+    gates: list[gates_mod.Condition] = field(default_factory=list)  # every checked condition
+    verdicts: list[gates_mod.Verdict] = field(default_factory=list)  # one per gate
     output: str | None = None
     model: str | None = None
     promoted: str | None = None
 
     @property
     def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
+        return all(v.passed for v in self.verdicts)
 
     @property
     def exit_code(self) -> int:
@@ -286,12 +287,11 @@ def run_pipeline(
     own = run_metrics(ws, run.id)
     run.log_metrics({k: v for k, v in metrics.items() if k not in own and v is not None}, step=0)
     result = PipelineResult(run.id, pv.name, pv.version, values, pins, metrics, output=output)
-    result.gates = gates_mod.evaluate(parsed, metrics)
+    result.verdicts = gates_mod.evaluate(parsed, metrics)
     if vs is not None:
-        from .registry_link import alias_metric
-
-        result.gates.append(gates_mod.evaluate_vs(vs, metrics, alias_metric(vs, ws)))
-    if result.gates:
+        result.verdicts.append(gates_mod.evaluate_vs(ws, vs, metrics, run.id))
+    result.gates = [c for v in result.verdicts for c in v.conditions]
+    if result.verdicts:
         run.set_tag("nbtrack.gates", ("passed: " if result.passed else "failed: ") + gates_mod.summary(result.gates))
     run.end("finished")
     if not result.passed:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from ..errors import InvalidInput, NotFound
 from ..store.runs import decode_param
 from ..store.schema import artifacts, experiments, latest_metrics, metrics, params, runs as runs_t, tags
 from ..workspace import Workspace, get_workspace
-from .filters import compile_filter, compile_order
+from ..expr import Expr
+from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import run_refs
 
@@ -25,17 +26,70 @@ def _ws(workspace: Workspace | None) -> Workspace:
     return workspace or get_workspace(create=False)
 
 
+Match = Union[str, list[str], tuple[str, ...], None]
+
+
+def _equal(col, value: str | list[str] | tuple[str, ...] | set[str] | None, what: str):
+    """``col == value`` (or ``IN`` for a list); None when not filtering on it."""
+    if value is None or (isinstance(value, str) and not value):
+        return None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = list(value)
+        if not all(isinstance(v, str) for v in items):
+            raise InvalidInput(f"{what} must be text or a list of texts")
+        return col.in_(items)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be text or a list of texts, got {type(value).__name__}")
+    return col == value
+
+
+def scoped(
+    filter: str | Expr | None = None,
+    *,
+    experiment: Match = None,
+    parent: Match = None,
+    kind: Match = None,
+    notebook: Match = None,
+    cell_key: Match = None,
+    name: Match = None,
+    status: Match = None,
+    ids: Match = None,
+) -> Compiled:
+    """Structured filters AND-ed with the user's filter, each compiled on its own.
+
+    Structured values are bound parameters, never text spliced into an expression,
+    so ``filter="x') or ('1' == '1"`` cannot widen what they select.
+    """
+    c = compile_filter(filter)
+    conds = [x for x in (
+        _equal(experiments.c.name, experiment, "experiment"),
+        _equal(runs_t.c.parent_id, parent, "parent"),
+        _equal(runs_t.c.kind, kind, "kind"),
+        _equal(runs_t.c.notebook, notebook, "notebook"),
+        _equal(runs_t.c.cell_key, cell_key, "cell_key"),
+        _equal(runs_t.c.name, name, "name"),
+        _equal(runs_t.c.status, status, "status"),
+        _equal(runs_t.c.id, [ids] if isinstance(ids, str) else ids, "ids"),
+    ) if x is not None]
+    if conds:
+        c.where = and_(*conds) if c.where is None else and_(*conds, c.where)
+    return c
+
+
 def runs(
     experiment: str | None = None,
-    filter: str | None = None,
+    filter: str | Expr | None = None,
     order_by: str | list[str] | None = None,
     limit: int | None = None,
     *,
     offset: int = 0,
-    parent: str | None = None,
-    kind: str | None = None,
-    notebook: str | None = None,
-    cell_key: str | None = None,
+    parent: Match = None,
+    kind: Match = None,
+    notebook: Match = None,
+    cell_key: Match = None,
+    name: Match = None,
+    status: Match = None,
+    ids: Match = None,
     workspace: Workspace | None = None,
 ):
     """Runs as a DataFrame, one row per run, newest first.
@@ -46,13 +100,15 @@ def runs(
         Only runs of this experiment.
     filter : str, optional
         An expression such as ``"metrics.acc > 0.9 and params.model == 'rf'"``,
-        compiled to SQL (see :mod:`nbtrack.query.filters`).
+        compiled to SQL (see ``docs/expressions.md``).
     order_by : str or list of str, optional
         ``"metrics.acc desc"``, ``"-duration"``...; newest first by default.
     limit, offset : int, optional
         Paging.
-    parent, kind, notebook : str, optional
-        Only children of a run, runs of a kind (``cell``, ``script``...), of a notebook.
+    parent, kind, notebook, cell_key, name, status, ids : str or list of str, optional
+        Structured filters: only runs with these values (a list: any of them). They
+        are AND-ed with ``filter`` as separate conditions, so code that scopes a
+        query (a notebook's runs) never builds filter text from user input.
 
     Returns
     -------
@@ -66,7 +122,10 @@ def runs(
     ws = _ws(workspace)
     if limit is not None and limit < 0:
         raise InvalidInput(f"limit must be >= 0, got {limit}")
-    c = compile_filter(filter)
+    if offset is not None and offset < 0:
+        raise InvalidInput(f"offset must be >= 0, got {offset}")
+    c = scoped(filter, experiment=experiment, parent=parent, kind=kind, notebook=notebook, cell_key=cell_key,
+               name=name, status=status, ids=ids)
     order = compile_order(order_by, c)
     q = select(
         runs_t.c.id, runs_t.c.name, experiments.c.name.label("experiment"), runs_t.c.kind, runs_t.c.status,
@@ -74,48 +133,47 @@ def runs(
         runs_t.c.duration,
     )
     q = c.apply(q.select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
-    conds = [x for x in (
-        c.where,
-        experiments.c.name == experiment if experiment else None,
-        runs_t.c.parent_id == parent if parent else None,
-        runs_t.c.kind == kind if kind else None,
-        runs_t.c.notebook == notebook if notebook else None,
-        runs_t.c.cell_key == cell_key if cell_key else None,
-    ) if x is not None]
-    if conds:
-        q = q.where(*conds)
+    if c.where is not None:
+        q = q.where(c.where)
     q = q.order_by(*order).offset(offset or None).limit(limit)
     with ws.meta.read() as conn:
         rows = conn.execute(q).all()
-        ids = [r.id for r in rows]
-        ps, ms = _params_and_metrics(conn, ids)
+        ids_found = [r.id for r in rows]
+        ps, ms = _params_and_metrics(conn, ids_found)
     df = pd.DataFrame(rows, columns=BASE_COLUMNS)
     df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
     extra = {}
     for key in sorted({k for d in ps.values() for k in d}):
-        extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids]
+        extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids_found]
     for key in sorted({k for d in ms.values() for k in d}):
-        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids], dtype="Float64")
+        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids_found], dtype="Float64")
     if extra:
         df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
     return df
 
 
-def count_runs(filter: str | None = None, workspace: Workspace | None = None, **where: str | None) -> int:
-    """How many runs match (for paging)."""
+def count_runs(
+    filter: str | Expr | None = None,
+    workspace: Workspace | None = None,
+    *,
+    experiment: Match = None,
+    parent: Match = None,
+    kind: Match = None,
+    notebook: Match = None,
+    cell_key: Match = None,
+    name: Match = None,
+    status: Match = None,
+    ids: Match = None,
+    parent_id: Match = None,
+) -> int:
+    """How many runs match (for paging); the same filters as :func:`runs`."""
     ws = _ws(workspace)
-    c = compile_filter(filter)
-    q = select(func.count()).select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id))
-    q = c.apply(q)
-    try:
-        conds = [(experiments.c.name if col == "experiment" else runs_t.c[col]) == v
-                 for col, v in where.items() if v]
-    except KeyError as e:
-        raise InvalidInput(f"count_runs: unknown column {e.args[0]!r}") from None
+    c = scoped(filter, experiment=experiment, parent=parent or parent_id, kind=kind, notebook=notebook,
+               cell_key=cell_key, name=name, status=status, ids=ids)
+    q = c.apply(select(func.count()).select_from(
+        runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
     if c.where is not None:
-        conds.append(c.where)
-    if conds:
-        q = q.where(*conds)
+        q = q.where(c.where)
     with ws.meta.read() as conn:
         return conn.execute(q).scalar() or 0
 

@@ -3,7 +3,7 @@
 A gate has two optional parts (see :mod:`.gates`):
 
 * an expression over the version's metrics, ``"metrics.roc_auc >= 0.9 and
-  metrics.f1 > 0.5"`` (parsed with :mod:`ast`, never evaluated as code);
+  metrics.f1 > 0.5"`` (:mod:`nbtrack.expr`, never evaluated as code);
 * ``vs="production", metric="roc_auc"``: at least as good as the version the
   alias holds now. When both versions have evaluations of that metric on a
   common dataset version (:func:`log_evaluation`, or recorded by ``%%track``
@@ -16,7 +16,6 @@ with the numbers) and raises :class:`~nbtrack.errors.GateFailed`.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import asdict, dataclass, field
 
 from ..errors import Conflict, GateFailed, InvalidInput, NotFound
@@ -24,7 +23,7 @@ from ..snapshot.models import ModelVersion, check_name, dataset_version_id, reco
 from ..workspace import Workspace, get_workspace
 from . import events
 from .aliases import audit_conflict, check_alias, held, move
-from .gates import Condition, check_expression, check_versus, lower_is_better, metric_name, version_metrics
+from .gates import Condition, check_expression, check_versus, lower_is_better, metric_names, version_metrics
 
 __all__ = ["Condition", "Promotion", "log_evaluation", "promote"]
 
@@ -149,13 +148,7 @@ def _evaluate(conn, cand: ModelVersion, to: str, gate: str | None, vs: str | Non
 
 
 def _only_metric(gate: str | None) -> str:
-    names = set()
-    if gate:
-        try:
-            names = {n for node in ast.walk(ast.parse(gate, mode="eval"))
-                     if isinstance(node, (ast.Attribute, ast.Subscript)) and (n := metric_name(node))}
-        except SyntaxError:
-            pass
+    names = metric_names(gate)
     if len(names) != 1:
         raise InvalidInput("vs=ALIAS needs metric='NAME': the metric to compare the versions on")
     return names.pop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .diff import diff_html, source_html, unified_text
 from .html import Rich, esc, fmt_duration, fmt_time, fmt_value, status_html, table, text_table
-from .pages import quote, this_notebook
+from .pages import this_notebook
 
 MAX_VERSIONS = 200  # versions the browser offers to diff
 QUICK_VERSIONS = 50  # versions %track_history lists
@@ -47,7 +47,7 @@ def resolve_cell(cell: str | None = None, notebook: str | None = None) -> str:
     for where in ({"notebook": nb} if nb else None, {}):
         if where is None:
             continue
-        found = nbtrack.runs(filter=f"name == {quote(cell)} and kind == 'cell'", limit=1, **where)
+        found = nbtrack.runs(name=cell, kind="cell", limit=1, **where)
         if not found.empty:
             key = nbtrack.get_run(found["id"].iloc[0]).cell_key
             if key:

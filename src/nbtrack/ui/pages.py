@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..expr import all_of
+
 STATUSES = ("finished", "failed", "running", "interrupted", "capture_failed")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -39,7 +41,7 @@ def quote(text: str) -> str:
 
 
 def text_filter(text: str) -> str | None:
-    """Runs whose name or id contains ``text``, in any case."""
+    """Runs whose name or id contains ``text``, in any case (the text is quoted as a literal)."""
     text = (text or "").strip()
     if not text:
         return None
@@ -47,15 +49,26 @@ def text_filter(text: str) -> str | None:
 
 
 def combine(*parts: str | None) -> str | None:
-    """``(a) and (b)`` of the non-empty parts."""
-    parts = tuple(p.strip() for p in parts if p and p.strip())
-    if not parts:
-        return None
-    return " and ".join(f"({p})" for p in parts) if len(parts) > 1 else parts[0]
+    """``(a) and (b)`` of the non-empty parts, each checked to be a whole expression on its own."""
+    exprs = [_parse(p) for p in parts if p and p.strip()]
+    combined = all_of(*exprs)
+    return None if combined is None else combined.text
+
+
+def _parse(text: str):
+    from ..query.filters import parse_filter
+
+    return parse_filter(text)
+
+
+def page_filter(text: str = "", status: str = "", expression: str = ""):
+    """The browser's filter as one tree: the name/id box, and the user's expression parsed
+    on its own (the status box is a structured filter, see :func:`fetch_page`)."""
+    return all_of(*(_parse(p) for p in (text_filter(text), expression) if p and p.strip()))
 
 
 def build_filter(text: str = "", status: str = "", expression: str = "") -> str | None:
-    """The filter expression for the browser's three filter boxes."""
+    """The filter expression text for the browser's three filter boxes (for display)."""
     status_expr = f"status == {quote(status)}" if status else None
     return combine(text_filter(text), status_expr, expression)
 
@@ -110,12 +123,13 @@ def key_columns(frame, prefix: str, limit: int, prefer: tuple[str, ...] = ()) ->
 
 def fetch_page(
     notebook: str | None,
-    filter: str | None,
+    filter: Any,
     sort_by: str,
     page: int,
     page_size: int,
     max_params: int = 4,
     max_metrics: int = 4,
+    status: str | None = None,
 ) -> Page:
     """Query one page of runs (raises ``nbtrack.errors.InvalidInput`` for a bad filter).
 
@@ -123,21 +137,23 @@ def fetch_page(
     ----------
     notebook : str or None
         Only this notebook's runs; ``None`` for every run of the workspace.
-    filter : str or None
-        A filter expression (see :func:`build_filter`).
+    filter : str, Expr or None
+        A filter expression (see :func:`page_filter`).
     sort_by : str
         ``"-started"``, ``"metrics.acc desc"``, ``"name"``...
     page, page_size : int
         Zero-based page number and rows per page; ``page`` is clamped to the last page.
+    status : str, optional
+        Only runs with this status (a structured filter).
     """
     import nbtrack
 
-    where = {"notebook": notebook} if notebook else {}
+    where = {"notebook": notebook or None, "status": status or None}
     total = nbtrack.count_runs(filter=filter, **where)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)
     frame = nbtrack.runs(filter=filter, order_by=order_expr(sort_by), limit=page_size,
-                         offset=page * page_size, notebook=notebook)
+                         offset=page * page_size, **where)
     column, _ = parse_sort(sort_by)
     return Page(frame, total, page, page_size,
                 key_columns(frame, "params.", max_params, (column,)),

@@ -18,7 +18,7 @@ from ipywidgets.widgets.widget_bool import CheckboxStyle
 
 from . import table
 from .html import esc
-from .pages import STATUSES, Page, build_filter, fetch_page, parse_sort, this_notebook
+from .pages import STATUSES, Page, fetch_page, page_filter, parse_sort, this_notebook
 
 VIEWS = ("run", "history", "compare")
 BASE_SORTS = [("started", "started"), ("name", "name"), ("status", "status"),
@@ -153,9 +153,10 @@ class Browser(widgets.VBox):
     # -- the page --------------------------------------------------------------------
     def refresh(self) -> None:
         """Query the current page again and redraw the table."""
-        expr = build_filter(self.filter_text, self.status_filter, self.metric_filter)
         try:
-            page = fetch_page(self.notebook or None, expr, self.sort_by, self.page, self.page_size)
+            expr = page_filter(self.filter_text, "", self.metric_filter)
+            page = fetch_page(self.notebook or None, expr, self.sort_by, self.page, self.page_size,
+                              status=self.status_filter or None)
         except Exception as e:  # a bad filter: say so, show nothing
             self.current = None
             self.set_trait("total", 0)
