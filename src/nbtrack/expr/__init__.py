@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from .gates import Condition, Verdict, check
 from .parse import GATES, MAX_CONDITIONS, MAX_DEPTH, MAX_FIELDS, MAX_LENGTH, Schema, parse, parse_field
-from .tree import And, Compare, Expr, Field, Not, Or, all_of
+from .nodes import And, Compare, Field, Not, Or
+from .tree import Expr, all_of
 
 __all__ = ["And", "Compare", "Condition", "Expr", "Field", "GATES", "MAX_CONDITIONS", "MAX_DEPTH", "MAX_FIELDS",
            "MAX_LENGTH", "Not", "Or", "Schema", "Verdict", "all_of", "check", "parse",

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .parse import GATES, Schema, parse
-from .tree import Compare, Expr, Field, compare, lookup
+from .nodes import Compare, Field
+from .tree import Expr, compare, lookup
 
 
 @dataclass

@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import InvalidInput
-from .tree import And, Compare, Expr, Field, Node, Not, Or
+from .nodes import And, Compare, Field, Node, Not, Or
+from .tree import Expr
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 32

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, not_, or_
 from sqlalchemy.sql import ColumnElement
 
-from .tree import And, Compare, Field, Node, Not, Or
+from .nodes import And, Compare, Field, Node, Not, Or
 
 ColumnFor = Callable[[Field, str], Any]
 

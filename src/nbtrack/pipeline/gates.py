@@ -72,7 +72,6 @@ def evaluate_vs(ws: Workspace, vs: VsGate, metrics: dict[str, float | None], run
     from ..errors import NotFound
     from ..registry.gates import candidate, check_versus, lower_is_better
     from ..snapshot.models import resolve
-    from .registry_link import produced_model
 
     higher = (not lower_is_better(vs.metric)) if vs.higher_is_better is None else vs.higher_is_better
     with ws.meta.read() as conn:
@@ -111,6 +110,20 @@ def gate_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:
     merged = {k: v for k, (_, v) in latest.items()}
     merged.update(own)
     return merged
+
+
+def produced_model(ws: Workspace, conn, run_id: str):
+    """The model version pipeline run ``run_id`` (or a run below it) produced last, or None."""
+    from ..snapshot.models import row_to_version, version_query
+    from ..store.schema import lineage, model_versions
+
+    ids = [run_id, *descendants(conn, run_id)]
+    vid = conn.execute(select(lineage.c.model_version_id).where(
+        lineage.c.run_id.in_(ids), lineage.c.direction == "output", lineage.c.model_version_id.is_not(None))
+        .order_by(lineage.c.id.desc()).limit(1)).scalar()
+    if vid is None:
+        return None
+    return row_to_version(conn.execute(version_query().where(model_versions.c.id == vid)).first(), ws)
 
 
 def summary(results: list[Condition]) -> str:

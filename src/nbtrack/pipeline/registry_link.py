@@ -17,20 +17,6 @@ from ..workspace import Workspace
 from .gates import VsGate, descendants
 
 
-def produced_model(ws: Workspace, conn, run_id: str):
-    """The model version pipeline run ``run_id`` (or a run below it) produced last, or None."""
-    from ..snapshot.models import row_to_version, version_query
-    from ..store.schema import model_versions
-
-    ids = [run_id, *descendants(conn, run_id)]
-    vid = conn.execute(select(lineage.c.model_version_id).where(
-        lineage.c.run_id.in_(ids), lineage.c.direction == "output", lineage.c.model_version_id.is_not(None))
-        .order_by(lineage.c.id.desc()).limit(1)).scalar()
-    if vid is None:
-        return None
-    return row_to_version(conn.execute(version_query().where(model_versions.c.id == vid)).first(), ws)
-
-
 def model_run(ws: Workspace, run_id: str) -> str:
     """The run below pipeline run ``run_id`` that produced a model (the latest one)."""
     with ws.meta.read() as conn:
