@@ -70,3 +70,21 @@ def test_no_command_interprets_user_text(evil_workspace):
 def test_click_usage_errors_do_not_echo_control_characters(workspace):
     result = CliRunner().invoke(cli, ["runs", "--format", "\x1b]0;PWNED\x07"])
     assert result.exit_code == 2 and "\x1b" not in result.output and "\\x1b" in result.output
+
+
+def test_every_cli_module_prints_through_the_cleaning_echo():
+    """The class, not the instances: a new command that calls click.echo/print directly fails here."""
+    import pathlib
+    import re
+
+    import nbtrack.cli
+
+    folder = pathlib.Path(nbtrack.cli.__file__).parent
+    offenders = []
+    for path in folder.glob("*.py"):
+        if path.name == "output.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\bclick\.echo\(|\bclick\.secho\(|(?<![\w.])print\(", line) and "interrupted" not in line:
+                offenders.append(f"{path.name}:{n}: {line.strip()}")
+    assert not offenders, "print user text with nbtrack.cli.output.echo:\n" + "\n".join(offenders)

@@ -17,6 +17,7 @@ from typing import Callable
 import click
 
 from . import cli
+from .output import echo
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -122,7 +123,7 @@ def doctor() -> None:
     """Check the install and the workspace: one line per check, exit 1 if one fails."""
     from .. import __version__
 
-    click.echo(f"nbtrack {__version__} on Python {sys.version.split()[0]} ({sys.executable})")
+    echo(f"nbtrack {__version__} on Python {sys.version.split()[0]} ({sys.executable})")
     failed = False
     for check in checks():
         try:
@@ -130,5 +131,5 @@ def doctor() -> None:
         except Exception as e:  # a check must never crash the doctor
             status, message = FAIL, f"{check.__name__}: {e}"
         failed |= status == FAIL
-        click.echo(f"{status:>4}  {message}")
+        echo(f"{status:>4}  {message}")
     sys.exit(1 if failed else 0)

@@ -10,6 +10,7 @@ import sys
 import click
 
 from . import cli
+from .output import echo
 
 TRUST = click.option("--trust", "trust", multiple=True, metavar="TYPE|all",
                      help="trust this type in the model file (repeatable), or 'all' (needed for pickled "
@@ -53,7 +54,7 @@ def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll
 
     opts = Options(list(refs), read_token(token_file), _trust(trust), sample, poll, flush_every, max_body,
                    log_predictions=not no_log)
-    click.echo(f"serving {', '.join(refs)} at http://{host}:{port} "
+    echo(f"serving {', '.join(refs)} at http://{host}:{port} "
                f"({'token required' if opts.token else 'no token: loopback only'})", err=True)
     run(opts, host=host, port=port, workers=workers)
 
@@ -79,7 +80,7 @@ def predict_cmd(ref, source, output, proba, chunk_rows, keep, dask, trust) -> No
 
     res = predict(ref, source, output, proba=proba, chunk_rows=chunk_rows, keep=list(keep), dask=dask,
                   trust=_trust(trust), progress=sys.stderr.isatty())
-    click.echo(f"{res.rows} rows scored with {res.model}@{res.version} -> {res.output} ({res.seconds:.1f} s)")
+    echo(f"{res.rows} rows scored with {res.model}@{res.version} -> {res.output} ({res.seconds:.1f} s)")
 
 
 @cli.command("bundle")
@@ -102,9 +103,9 @@ def bundle_cmd(ref, output, check_dir, trust) -> None:
         if ref or output:
             raise click.UsageError("--check DIR takes no NAME@ALIAS and no --output")
         report = check_bundle(check_dir)
-        click.echo(f"{check_dir}: {report.files} files match the manifest ({report.model}@{report.version})")
+        echo(f"{check_dir}: {report.files} files match the manifest ({report.model}@{report.version})")
         return
     if not ref or not output:
         raise click.UsageError("give NAME@ALIAS and -o DIR (or --check DIR)")
     b = bundle(ref, output, trust=_trust(trust))
-    click.echo(f"bundle of {b.model}@{b.version} written to {b.path} ({len(b.files)} files)")
+    echo(f"bundle of {b.model}@{b.version} written to {b.path} ({len(b.files)} files)")
