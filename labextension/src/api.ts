@@ -20,11 +20,6 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
-
-  /** The API route exists but this nbtrack lacks the feature (501). */
-  get notAvailable(): boolean {
-    return this.kind === 'api' && this.name === 'NotAvailable';
-  }
 }
 
 export interface IRequestOptions {

@@ -3,22 +3,11 @@
  * and the interfaces the panel's layers share.
  */
 
-/** Optional parts of the nbtrack API the server has (others are hidden). */
-export interface IFeatures {
-  models: boolean;
-  aliases: boolean;
-  approvals: boolean;
-  datasets: boolean;
-  events: boolean;
-  lineage: boolean;
-}
-
 export interface IInfo {
   version: string;
   /** The workspace the notebook resolves to; null when there is none yet. */
   workspace: string | null;
   message?: string;
-  features: IFeatures;
 }
 
 export interface ICell {
@@ -95,15 +84,21 @@ export interface IRunDetail {
   stdout: string;
   /** key -> [[step, value], ...] */
   metric_history: Record<string, Array<[number, number | null]>>;
-  /** Data and model versions the run read and produced (null: no lineage API). */
-  lineage: { inputs: ILineageItem[]; outputs: ILineageItem[] } | null;
+  /** Data and model versions the run read and produced. */
+  lineage: { inputs: ILineageItem[]; outputs: ILineageItem[] };
 }
 
 export interface ILineageItem {
-  /** dataset | model | run */
+  /** dataset | model */
   kind: string;
+  /** name@version */
+  ref: string;
+  /** "raw@2", "model clf@1" */
   label: string;
+  /** input | output */
   relation: string;
+  /** the variable that held it in the cell, if any */
+  variable: string | null;
 }
 
 export interface IMetricDelta {

@@ -37,6 +37,8 @@ _API = {
     "cell_history": "nbtrack.query.runs",
     "cells": "nbtrack.query.cells",
     "Run": "nbtrack.query.runs",
+    "compare_runs": "nbtrack.query.compare",
+    "get_model": "nbtrack.query.models",
     "run_pipeline": "nbtrack.pipeline.run",
     "sweep": "nbtrack.pipeline.sweep",
     "plot_sweep": "nbtrack.pipeline.sweep",
@@ -66,7 +68,7 @@ _API = {
     "rollback": "nbtrack.registry.aliases",
     "promote": "nbtrack.registry.promote",
     "log_evaluation": "nbtrack.registry.promote",
-    "events": "nbtrack.registry.events",
+    "events": "nbtrack.query.events",
     "approve": "nbtrack.registry.approve",
     "revoke": "nbtrack.registry.approve",
     "pipelines": "nbtrack.registry.approve",
@@ -90,12 +92,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline.run import run_pipeline
     from .pipeline.sweep import plot_sweep, sweep
     from .query.cells import cells
+    from .query.compare import compare_runs
+    from .query.models import get_model
     from .query.runs import Run, cell_history, count_runs, get_run, runs
     from .workspace import get_workspace, init, use_workspace
     from .snapshot.models import ModelVersion, get_model_version, load_model, log_model
     from .registry.aliases import delete_alias, rollback, set_alias
     from .registry.approve import approve, get_pipeline, pipelines, revoke
-    from .registry.events import events
+    from .query.events import events
     from .registry.models import model_versions, models, register_model
     from .registry.promote import log_evaluation, promote
     from .serve.batch import predict

@@ -14,7 +14,7 @@ def test_info_reports_the_notebooks_workspace(server, data):
     status, body = server.get(f"info?{NB}")
     assert status == 200
     assert body["workspace"] == str(data.root / ".nbtrack")
-    assert set(body["features"]) >= {"models", "datasets", "events", "approvals"}
+    assert "features" not in body  # one wheel ships everything: nothing to probe
 
 
 def test_cells_of_a_notebook_with_version_counts(server, data):
@@ -187,9 +187,6 @@ def test_every_route_needs_the_token(server, path, method, token):
 
 
 def test_models_promote_with_gate_and_rollback(server, data):
-    _, info = server.get(f"info?{NB}")
-    if not info["features"]["models"]:
-        pytest.skip("this nbtrack has no registry")
     status, body = server.get(f"models?{NB}")
     assert status == 200 and [m["name"] for m in body["models"]] == ["churn"]
     status, model = server.get(f"models/churn?{NB}")
@@ -215,26 +212,15 @@ def test_models_promote_with_gate_and_rollback(server, data):
 
     status, body = server.get(f"events?{NB}&limit=2")
     assert status == 200 and [e["action"] for e in body["events"]] == ["alias.rollback", "alias.promote"]
-
-
-def test_optional_api_missing_is_not_available():
-    from nbtrack.errors import NbtrackError
-    from nbtrack.jupyter import optional
-
-    with pytest.raises(NbtrackError) as e:
-        optional.call("no_such_function_yet")
-    assert type(e.value).__name__ == "NotAvailable" and e.value.http_status == 501
+    status, body = server.get(f"events?{NB}")
+    assert status == 200 and body["events"][0]["action"] == "alias.rollback"  # newest first
+    assert len(body["events"]) > 2
 
 
 def test_registry_routes_answer_json(server, data):
-    """Models, datasets, events: data when nbtrack has the API, else 501 NotAvailable (sidebar hides them)."""
-    _, info = server.get(f"info?{NB}")
-    for path, feature in (("models", "models"), ("datasets", "datasets"), ("events", "events")):
+    for path in ("models", "datasets", "events"):
         status, body = server.get(f"{path}?{NB}")
-        if info["features"][feature]:
-            assert status == 200 and isinstance(body[path], list)
-        else:
-            assert status == 501 and body["error"] == "NotAvailable"
+        assert status == 200 and isinstance(body[path], list)
 
 
 def test_alias_and_approval_bodies_are_validated(server, data):
@@ -246,13 +232,9 @@ def test_alias_and_approval_bodies_are_validated(server, data):
     assert status == 400
 
 
-def test_approve_posts_to_the_api_or_is_not_available(server, data):
+def test_approve_posts_to_the_api(server, data):
     status, body = server.request("approvals", method="POST", body={"notebook": NOTEBOOK, "reason": "looks good"})
-    _, info = server.get(f"info?{NB}")
-    if info["features"]["approvals"]:
-        assert status in (201, 400, 409), body  # an empty notebook may fail validation, never a 500
-    else:
-        assert status == 501 and body["error"] == "NotAvailable"
+    assert status in (201, 400, 409), body  # an empty notebook may fail validation, never a 500
 
 
 @pytest.mark.parametrize("escape", ["status == 'finished') or (id == 'zzz'", "status != 'zz') or (status != 'zz'",

@@ -157,7 +157,7 @@ function Figure(props: { artifact: IArtifact }): JSX.Element {
   );
 }
 
-/** Data inputs/outputs and model candidates, when this nbtrack records lineage. */
+/** Data inputs/outputs and model candidates. */
 function Lineage(props: { run: IRunDetail }): JSX.Element | null {
   const { run } = props;
   const io = run.lineage;
@@ -171,19 +171,19 @@ function Lineage(props: { run: IRunDetail }): JSX.Element | null {
       ))}
     </ul>
   );
-  if (!io?.inputs.length && !io?.outputs.length && !run.reads.length && !run.writes.length) {
+  if (!io.inputs.length && !io.outputs.length && !run.reads.length && !run.writes.length) {
     return null;
   }
   return (
     <section data-testid="nbtrack-lineage">
       <h4>Data</h4>
-      {io && io.inputs.length > 0 && (
+      {io.inputs.length > 0 && (
         <div>
           <span className="nbtrack-dim">inputs</span>
           {items(io.inputs, 'nbtrack-inputs')}
         </div>
       )}
-      {io && io.outputs.length > 0 && (
+      {io.outputs.length > 0 && (
         <div>
           <span className="nbtrack-dim">outputs</span>
           {items(io.outputs, 'nbtrack-outputs')}

@@ -35,7 +35,6 @@ function useModel(model: VersionsModel): void {
 function VersionsView(props: { model: VersionsModel }): JSX.Element {
   const { model } = props;
   useModel(model);
-  const features = model.info?.features;
   const name = model.notebook?.split('/').pop() ?? '';
   return (
     <div className="nbtrack-view">
@@ -65,8 +64,8 @@ function VersionsView(props: { model: VersionsModel }): JSX.Element {
           <RunList model={model} />
           {model.diff && <DiffView diff={model.diff} onClose={() => model.clearCompare()} />}
           {model.selectedRun && <RunDetail model={model} run={model.selectedRun} />}
-          {features?.approvals && <ApproveForm model={model} />}
-          {features?.models && <ModelsSection model={model} />}
+          <ApproveForm model={model} />
+          <ModelsSection model={model} />
         </>
       )}
     </div>

@@ -210,7 +210,7 @@ def events_cmd(target, action, actor, since, limit, fmt) -> None:
     """
     import json
 
-    from ..registry.events import events
+    from ..query.events import events
 
     df = events(target=target, action=action, actor=actor, since=since, limit=limit or None)
     if fmt != "json":

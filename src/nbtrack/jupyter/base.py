@@ -17,12 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..errors import InvalidInput, NbtrackError, NotFound
-
-
-class NotAvailable(NbtrackError):
-    """The installed nbtrack has no API for this route yet (the sidebar hides the feature)."""
-
-    http_status = 501
+from ..workspace import get_workspace
 
 
 def error_body(exc: BaseException | None, status: int) -> tuple[int, dict[str, str]]:
@@ -49,7 +44,7 @@ class NbtrackHandler(APIHandler):
         self.finish(json.dumps(body))
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
-        if isinstance(value, NbtrackError) and (value.http_status < 500 or isinstance(value, NotAvailable)):
+        if isinstance(value, NbtrackError) and value.http_status < 500:
             self.log.info("nbtrack API %s: %s", type(value).__name__, value)
         else:
             super().log_exception(typ, value, tb)
@@ -110,8 +105,6 @@ class NbtrackHandler(APIHandler):
 
     def workspace(self):
         """The workspace the notebook's directory resolves to (same rules as its kernel)."""
-        from ..workspace import get_workspace
-
         notebook = self.get_argument("notebook", "") or ""
         start = self.root_dir
         if notebook:

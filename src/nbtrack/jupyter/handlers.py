@@ -7,6 +7,7 @@ call the API off the event loop, return JSON. Errors become statuses in
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -15,8 +16,9 @@ from tornado import web
 
 import nbtrack
 
-from ..errors import InvalidInput
-from . import optional, serialize
+from ..errors import InvalidInput, NotFound
+from ..workspace import get_workspace
+from . import serialize
 from .base import NbtrackHandler
 
 PAGE_MAX = 1000
@@ -27,15 +29,12 @@ class InfoHandler(NbtrackHandler):
     @web.authenticated
     async def get(self) -> None:
         def info() -> dict[str, Any]:
-            from ..errors import NotFound
-
             try:
                 ws = self.workspace()
                 where = ws.root or "database"
             except NotFound as e:
-                return {"version": nbtrack.__version__, "workspace": None, "message": str(e),
-                        "features": optional.features()}
-            return {"version": nbtrack.__version__, "workspace": where, "features": optional.features()}
+                return {"version": nbtrack.__version__, "workspace": None, "message": str(e)}
+            return {"version": nbtrack.__version__, "workspace": where}
 
         self.reply(await self.call(info))
 
@@ -75,8 +74,7 @@ class RunHandler(NbtrackHandler):
                 return f"artifacts/{quote(run.id, safe='')}/{quote(name, safe='')}{suffix}"
 
             d = serialize.run_detail(run, run.metric_history(), url)
-            d["lineage"] = serialize.run_io(optional.call("lineage", run.id, depth=1, workspace=ws)) \
-                if optional.has("lineage") else None
+            d["lineage"] = serialize.run_io(run)
             return d
 
         self.reply(await self.call(detail))
@@ -117,8 +115,7 @@ class DiffHandler(NbtrackHandler):
             raise InvalidInput("give two runs: diff?a=RUN&b=RUN")
 
         def diff() -> dict[str, Any]:
-            ws = self.workspace()
-            return serialize.diff(nbtrack.get_run(a, workspace=ws), nbtrack.get_run(b, workspace=ws))
+            return serialize.comparison(nbtrack.compare_runs(a, b, workspace=self.workspace()))
 
         self.reply(await self.call(diff))
 
@@ -147,7 +144,7 @@ class ModelsHandler(NbtrackHandler):
     @web.authenticated
     async def get(self) -> None:
         def models() -> dict[str, Any]:
-            return {"models": optional.jsonable(optional.call("models", workspace=self.workspace()))}
+            return {"models": serialize.jsonable(nbtrack.models(workspace=self.workspace()))}
 
         self.reply(await self.call(models))
 
@@ -157,10 +154,9 @@ class ModelHandler(NbtrackHandler):
     async def get(self, name: str) -> None:
         def model() -> dict[str, Any]:
             ws = self.workspace()
-            versions = optional.jsonable(optional.call("model_versions", name, workspace=ws))
-            rows = optional.jsonable(optional.call("models", workspace=ws))
-            aliases = next((r.get("aliases") for r in rows if r.get("name") == name), None)
-            return {"name": name, "versions": versions, "aliases": aliases}
+            found = nbtrack.get_model(name, workspace=ws)
+            versions = serialize.jsonable(nbtrack.model_versions(name, workspace=ws))
+            return {"name": found.name, "versions": versions, "aliases": found.alias_labels}
 
         self.reply(await self.call(model))
 
@@ -178,16 +174,16 @@ class AliasesHandler(NbtrackHandler):
         def change() -> Any:
             ws = self.workspace()
             if action == "set":
-                return optional.call("set_alias", name, alias, version, workspace=ws, reason=reason)
+                return nbtrack.set_alias(name, alias, version, workspace=ws, reason=reason)
             if action == "promote":
-                return optional.call("promote", name, version, to=alias, gate=gate, workspace=ws, reason=reason,
-                                     raise_on_refusal=False)
+                return nbtrack.promote(name, version, to=alias, gate=gate, workspace=ws, reason=reason,
+                                       raise_on_refusal=False)
             if action == "rollback":
-                return optional.call("rollback", name, alias, workspace=ws, reason=reason)
+                return nbtrack.rollback(name, alias, workspace=ws, reason=reason)
             raise InvalidInput(f"action must be set, promote or rollback, got {action!r}")
 
         result = await self.call(change)
-        self.reply({"name": name, "alias": alias, "action": action, "result": optional.jsonable(result)})
+        self.reply({"name": name, "alias": alias, "action": action, "result": serialize.jsonable(result)})
 
 
 class ApprovalsHandler(NbtrackHandler):
@@ -200,26 +196,21 @@ class ApprovalsHandler(NbtrackHandler):
         path = self.notebook_names(notebook)[0]
 
         def approve() -> Any:
-            import os
-
-            from ..errors import NotFound
-            from ..workspace import get_workspace
-
             if not os.path.isfile(path):
                 raise NotFound(f"no notebook {notebook!r} under the server's root directory")
             ws = get_workspace(create=False, start=os.path.dirname(path))
             name = body.get("name") or os.path.splitext(os.path.basename(path))[0]
-            return optional.call("approve", path, name, workspace=ws, reason=body.get("reason"))
+            return nbtrack.approve(path, name, workspace=ws, reason=body.get("reason"))
 
         result = await self.call(approve)
-        self.reply({"notebook": notebook, "result": optional.jsonable(result)}, status=201)
+        self.reply({"notebook": notebook, "result": serialize.jsonable(result)}, status=201)
 
 
 class DatasetsHandler(NbtrackHandler):
     @web.authenticated
     async def get(self) -> None:
         def datasets() -> dict[str, Any]:
-            return {"datasets": optional.jsonable(optional.call("datasets", workspace=self.workspace()))}
+            return {"datasets": serialize.jsonable(nbtrack.datasets(workspace=self.workspace()))}
 
         self.reply(await self.call(datasets))
 
@@ -230,8 +221,8 @@ class EventsHandler(NbtrackHandler):
         limit = self.int_arg("limit", 100, lo=1, hi=PAGE_MAX)
 
         def events() -> dict[str, Any]:
-            evs = optional.jsonable(optional.call("events", workspace=self.workspace()))  # oldest first
-            return {"events": evs[::-1][:limit] if isinstance(evs, list) else evs}
+            newest = nbtrack.events(limit=limit, workspace=self.workspace())  # the newest `limit`, oldest first
+            return {"events": serialize.jsonable(newest)[::-1]}
 
         self.reply(await self.call(events))
 

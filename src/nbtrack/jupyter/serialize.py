@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
@@ -20,13 +19,10 @@ def scalar(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    try:
-        import pandas as pd
+    import pandas as pd  # not at server start-up: only once a route answers
 
-        if value is pd.NA or value is pd.NaT:
-            return None
-    except ImportError:  # pragma: no cover
-        pass
+    if value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 
@@ -55,7 +51,7 @@ def run_rows(df) -> list[dict[str, Any]]:
 def run_detail(run, history, artifact_url) -> dict[str, Any]:
     """``get_run()`` as JSON: everything but object ids, plus source, stdout, metric history."""
     d = {k: scalar(v) if not isinstance(v, (list, dict)) else v for k, v in run.to_dict().items()
-         if not k.endswith("_oid")}
+         if not k.endswith("_oid") and k not in ("input_versions", "output_versions")}
     d["source"] = run.source
     stdout = run.stdout
     d["stdout"] = stdout[-20000:]
@@ -68,36 +64,38 @@ def run_detail(run, history, artifact_url) -> dict[str, Any]:
     return d
 
 
-def diff(a, b) -> dict[str, Any]:
-    """Unified source diff plus metric and param differences of two runs."""
-    def label(r) -> str:
-        v = f" v{r.cell_version}" if r.cell_version else ""
-        return f"{r.id}{v}"
-
-    src_a, src_b = a.source or "", b.source or ""
-    text = "".join(difflib.unified_diff(
-        src_a.splitlines(keepends=True), src_b.splitlines(keepends=True), fromfile=label(a), tofile=label(b)))
-    metrics = []
-    for key in sorted(set(a.metrics) | set(b.metrics)):
-        va, vb = scalar(a.metrics.get(key)), scalar(b.metrics.get(key))
-        delta = vb - va if isinstance(va, (int, float)) and isinstance(vb, (int, float)) else None
-        metrics.append({"key": key, "a": va, "b": vb, "delta": delta})
-    params = [{"key": k, "a": a.params.get(k), "b": b.params.get(k)}
-              for k in sorted(set(a.params) | set(b.params)) if a.params.get(k) != b.params.get(k)]
-    return {"a": a.id, "b": b.id, "diff": text, "same_source": src_a == src_b, "metrics": metrics,
-            "params": params}
+def comparison(c) -> dict[str, Any]:
+    """A two-run :class:`~nbtrack.query.compare.RunComparison` as JSON: source diff, metric and param changes."""
+    a, b = c.runs[0], c.runs[-1]
+    metrics = [{k: scalar(v) for k, v in m.items()} for m in c.metric_deltas()]
+    return {"a": a.id, "b": b.id, "diff": c.source_diff(), "same_source": c.same_source, "metrics": metrics,
+            "params": c.param_changes()}
 
 
-def run_io(graph) -> dict[str, list[dict[str, Any]]]:
-    """A run's direct inputs and outputs (datasets, model versions) from its lineage graph."""
-    out: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
-    for source, target, relation in sorted(graph.edges):
-        if target == graph.root:
-            out["inputs"].append({"relation": relation, **graph.nodes[source]})
-        elif source == graph.root:
-            out["outputs"].append({"relation": relation, **graph.nodes[target]})
-    for items in out.values():
-        for item in items:
-            for k, v in list(item.items()):
-                item[k] = scalar(v) if not isinstance(v, (dict, list)) else v
-    return out
+def run_io(run) -> dict[str, list[dict[str, Any]]]:
+    """A run's direct inputs and outputs (dataset and model versions) from ``Run.input_versions/output_versions``."""
+    def item(i: dict[str, Any], relation: str) -> dict[str, Any]:
+        label = i["ref"] if i["kind"] == "dataset" else f"model {i['ref']}"
+        return {"kind": i["kind"], "ref": i["ref"], "label": label, "relation": relation, "id": i["id"],
+                "variable": i["variable"]}
+
+    return {"inputs": [item(i, "input") for i in run.input_versions],
+            "outputs": [item(i, "output") for i in run.output_versions]}
+
+
+def jsonable(value: Any) -> Any:
+    """DataFrames, dataclasses, objects with to_dict(), lists and dicts -> JSON values."""
+    if hasattr(value, "itertuples") and hasattr(value, "columns"):
+        return records(value)
+    if hasattr(value, "to_dict") and callable(value.to_dict) and not isinstance(value, dict):
+        return jsonable(value.to_dict())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items() if not str(k).startswith("_")}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: jsonable(getattr(value, k)) for k in value.__dataclass_fields__ if not k.startswith("_")}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return scalar(value)
+    s = scalar(value)
+    return s if isinstance(s, (str, int, float, bool)) or s is None else str(s)

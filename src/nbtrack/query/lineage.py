@@ -52,14 +52,9 @@ def run_items(conn: Connection, run_id: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def run_refs(conn: Connection, run_id: str) -> tuple[list[str], list[str]]:
-    """(inputs, outputs) of a run as refs: ``"raw@2"`` for datasets, ``"model:clf@1"`` for models."""
-    items = run_items(conn, run_id)
-
-    def refs(key: str) -> list[str]:
-        return [i["ref"] if i["kind"] == "dataset" else f"model:{i['ref']}" for i in items[key]]
-
-    return refs("inputs"), refs("outputs")
+def refs(items: list[dict[str, Any]]) -> list[str]:
+    """Lineage items as refs: ``"raw@2"`` for datasets, ``"model:clf@1"`` for models."""
+    return [i["ref"] if i["kind"] == "dataset" else f"model:{i['ref']}" for i in items]
 
 
 def run_lineage(run_id: str, workspace: Workspace | None = None) -> dict[str, list[dict[str, Any]]]:

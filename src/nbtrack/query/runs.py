@@ -15,7 +15,7 @@ from ..workspace import Workspace, get_workspace
 from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
-from .lineage import run_refs
+from .lineage import refs, run_items
 
 BASE_COLUMNS = ["id", "name", "experiment", "kind", "status", "parent", "notebook", "cell_version",
                 "started", "duration"]
@@ -229,6 +229,9 @@ class Run:
     artifacts: list[dict] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)  # dataset/model versions used: "raw@2", "model:clf@1"
     outputs: list[str] = field(default_factory=list)  # versions produced
+    # the same versions in full: {"kind": "dataset"|"model", "ref": "raw@2", "id": version id, "variable": ...}
+    input_versions: list[dict] = field(default_factory=list)
+    output_versions: list[dict] = field(default_factory=list)
     workspace: Workspace | None = field(default=None, repr=False, compare=False)
 
     def _object(self, oid: str | None) -> bytes | None:
@@ -298,7 +301,7 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         arts = [dict(r) for r in conn.execute(
             select(artifacts.c.name, artifacts.c.oid, artifacts.c.kind, artifacts.c.media_type, artifacts.c.size)
             .where(artifacts.c.run_id == rid).order_by(artifacts.c.name)).mappings()]
-        inputs, outputs = run_refs(conn, rid)
+        items = run_items(conn, rid)
     return Run(
         id=row["id"], name=row["name"], experiment=row["experiment_name"], kind=row["kind"], status=row["status"],
         parent_id=row["parent_id"], notebook=row["notebook"], cell_id=row["cell_id"], cell_key=row["cell_key"],
@@ -307,7 +310,8 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
         git_commit=row["git_commit"], git_dirty=row["git_dirty"], source_oid=row["source_oid"],
         env_oid=row["env_oid"], stdout_oid=row["stdout_oid"],
         reads=json.loads(row["reads"] or "[]"), writes=json.loads(row["writes"] or "[]"),
-        params=ps, metrics=ms, tags=ts, artifacts=arts, inputs=inputs, outputs=outputs, workspace=ws,
+        params=ps, metrics=ms, tags=ts, artifacts=arts, inputs=refs(items["inputs"]), outputs=refs(items["outputs"]),
+        input_versions=items["inputs"], output_versions=items["outputs"], workspace=ws,
     )
 
 

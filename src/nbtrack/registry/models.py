@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from ..errors import InvalidInput, NotFound
+from ..query.models import alias_labels
 from ..snapshot.models import (ModelVersion, check_name, insert_version, latest, model_id, resolve, row_to_version,
                                version_query)
 from ..store.schema import aliases, dataset_versions, datasets, evaluations, latest_metrics, lineage
@@ -153,21 +154,12 @@ def models(workspace: Workspace | None = None):
          .group_by(models_t.c.id).order_by(models_t.c.name))
     with ws.meta.read() as conn:
         rows = conn.execute(q).mappings().all()
-        names = _alias_labels(conn)
+        names = alias_labels(conn)
     df = pd.DataFrame([{"name": r["name"], "versions": r["versions"], "latest": r["latest"],
                         "aliases": names.get(r["id"], ""), "created": pd.Timestamp(r["created"], unit="s", tz="UTC"),
                         "description": r["description"]} for r in rows],
                       columns=["name", "versions", "latest", "aliases", "created", "description"])
     return df
-
-
-def _alias_labels(conn: Connection, model: int | None = None) -> dict:
-    q = (select(aliases.c.model_id, aliases.c.alias, mv_t.c.version)
-         .join(mv_t, mv_t.c.id == aliases.c.version_id).order_by(aliases.c.alias))
-    out: dict = {}
-    for mid, alias, version in conn.execute(q):
-        out.setdefault(mid, []).append(f"{alias}={version}")
-    return {k: ", ".join(v) for k, v in out.items()}
 
 
 def model_versions(name: str, workspace: Workspace | None = None):

@@ -1,10 +1,10 @@
 """The browser's "Run" tab: one run's details, its data and models, and actions on it.
 
-Actions call the public API when the installed nbtrack offers it: lineage
-(``nbtrack.lineage``) and ``nbtrack.register_model``. Restore needs the
-kernel's shell, so it is a callback the ``%track_browser`` magic hands in
-(``Browser(restore=...)``, what ``%track_restore`` does). An action whose API is
-missing is not shown.
+The run's data and model versions come with the run (``Run.input_versions`` /
+``output_versions``); the runs around a version from ``nbtrack.lineage``;
+registering calls ``nbtrack.register_model``. Restore needs the kernel's shell,
+so it is a callback the ``%track_browser`` magic hands in
+(``Browser(restore=...)``, what ``%track_restore`` does).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as widgets
+
+import nbtrack
 
 from .html import esc, fmt_duration, fmt_time, fmt_value, status_html, table
 from .panel import Panel, button, hint
@@ -24,35 +26,10 @@ def table_records(browser) -> list[dict]:
     return browser.current.frame.to_dict("records") if browser.current is not None else []
 
 
-def api(*names: str):
-    """The first public ``nbtrack`` function among ``names`` (``None`` when none exists)."""
-    import nbtrack
-
-    for name in names:
-        fn = getattr(nbtrack, name, None)
-        if callable(fn):
-            return fn
-    return None
-
-
-def _item(node: dict) -> dict:
-    """A lineage node as {kind, ref}: ``model clf@1`` -> model ``clf@1``."""
-    label = node.get("label", "")
-    if node.get("kind") == "model" and label.startswith("model "):
-        label = label[len("model "):]
-    return {"kind": node.get("kind", ""), "ref": label}
-
-
-def neighbours(target: str) -> dict[str, list[tuple[str, dict]]] | None:
-    """Upstream and downstream neighbours of a run or version in the lineage graph.
-
-    Returns ``{"inputs": [(node_id, node)], "outputs": [...]}`` or ``None`` when
-    this nbtrack has no ``nbtrack.lineage``.
-    """
-    fn = api("lineage")
-    if fn is None:
-        return None
-    graph = fn(target, depth=1)
+def neighbours(target: str) -> dict[str, list[tuple[str, dict]]]:
+    """Upstream and downstream neighbours of a run or version in the lineage graph:
+    ``{"inputs": [(node_id, node)], "outputs": [...]}``."""
+    graph = nbtrack.lineage(target, depth=1)
     out: dict[str, list[tuple[str, dict]]] = {"inputs": [], "outputs": []}
     for source, dest, _relation in sorted(graph.edges):
         if dest == graph.root:
@@ -62,12 +39,9 @@ def neighbours(target: str) -> dict[str, list[tuple[str, dict]]] | None:
     return out
 
 
-def run_io(run_id: str) -> dict[str, list[dict]] | None:
-    """A run's data and model versions: ``{"inputs": [{kind, ref}], "outputs": [...]}`` or ``None``."""
-    found = neighbours(run_id)
-    if found is None:
-        return None
-    return {k: [_item(node) for _nid, node in v if node.get("kind") != "run"] for k, v in found.items()}
+def run_io(run) -> dict[str, list[dict]]:
+    """A run's data and model versions: ``{"inputs": [{kind, ref, id, variable}], "outputs": [...]}``."""
+    return {"inputs": list(run.input_versions), "outputs": list(run.output_versions)}
 
 
 def load_snippet(item: dict) -> str:
@@ -79,8 +53,6 @@ def load_snippet(item: dict) -> str:
 def version_runs(item: dict) -> tuple[list[str], list[str]]:
     """(runs that produced, runs that used) a dataset or model version, as run ids."""
     found = neighbours(f"{item['kind']}:{item['ref']}")
-    if not found:
-        return [], []
     ids = {k: [nid.split(":", 1)[1] for nid, node in v if node.get("kind") == "run"] for k, v in found.items()}
     return ids["inputs"], ids["outputs"]
 
@@ -149,8 +121,6 @@ class RunPanel(Panel):
             self.browser.run_id = change["new"] or ""
 
     def render(self) -> None:
-        import nbtrack
-
         rid = self.browser.run_id
         if not rid:
             self.run = None
@@ -163,7 +133,7 @@ class RunPanel(Panel):
             self.browser.cell_key = self.run.cell_key
         self.w_details.value = details_html(self.run)
         self.w_figures.children = self._figures()
-        self.io = run_io(self.run.id)
+        self.io = run_io(self.run)
         self.w_io.children = self._io_rows()
         self.set_choices(table_records(self.browser))
         self.children = [self.w_pick, self.w_details, self.w_figures, self._actions(), self.w_io, self.w_msg,
@@ -181,14 +151,10 @@ class RunPanel(Panel):
                                 "in the next cell (like %track_restore)", icon="undo"))
         if self.run.cell_key:
             items.append(button("cell history", lambda: setattr(self.browser, "view", "history")))
-        if api("register_model") is not None:
-            items += [self.w_name, button("register model", self.register, "register this run's model",
-                                          icon="tag")]
+        items += [self.w_name, button("register model", self.register, "register this run's model", icon="tag")]
         return widgets.HBox(items, layout=widgets.Layout(align_items="center"))
 
     def _io_rows(self) -> list:
-        if self.io is None:
-            return [hint("Data lineage is not available in this version of nbtrack.")]
         rows = []
         for title, key in (("inputs", "inputs"), ("outputs", "outputs")):
             items = self.io.get(key, [])
@@ -219,7 +185,7 @@ class RunPanel(Panel):
         name = (name or self.w_name.value).strip()
         if not name:
             return self._say("type a model name first", error=True)
-        return self._do(lambda: api("register_model")(name, run=self.run.id), "registered")
+        return self._do(lambda: nbtrack.register_model(name, run=self.run.id), "registered")
 
     def open_version(self, item: dict) -> None:
         """Show how to load a dataset/model version and the runs that produced and used it."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import InvalidInput
+from ..query.compare import compare_runs, compare_runs_of
+from . import plots
 from .html import DIFF_BG, Rich, esc, figure_png, fmt_duration, fmt_value, png_img, table, text_table
-
-MAX_RUNS = 12
 
 
 @dataclass
@@ -28,24 +29,18 @@ class Row:
 
 def load(run_ids) -> list:
     """The runs (``nbtrack.Run``) for ids or unique prefixes, in the given order, duplicates dropped."""
-    import nbtrack
-    from nbtrack.errors import InvalidInput
-
-    ids = list(dict.fromkeys(str(i) for i in run_ids if str(i).strip()))
-    if len(ids) > MAX_RUNS:
-        raise InvalidInput(f"compare at most {MAX_RUNS} runs at a time (got {len(ids)})")
-    return [nbtrack.get_run(i) for i in ids]
+    return compare_runs(*run_ids).runs
 
 
 def rows(runs: list) -> list[Row]:
     """The comparison: a few run attributes, then every param and every metric of any run."""
+    c = compare_runs_of(runs)
     out = [Row("run", "name", [r.name or "" for r in runs]),
            Row("run", "status", [r.status for r in runs]),
            Row("run", "cell version", [r.cell_version for r in runs]),
            Row("run", "duration", [fmt_duration(r.duration) for r in runs])]
-    for section in ("params", "metrics"):
-        keys = sorted({k for r in runs for k in getattr(r, section)})
-        out += [Row(section, k, [getattr(r, section).get(k) for r in runs]) for k in keys]
+    out += [Row("params", k, vs) for k, vs in c.params.items()]
+    out += [Row("metrics", k, vs) for k, vs in c.metrics.items()]
     return out
 
 
@@ -102,10 +97,6 @@ def compare(*run_ids: str, metric: str | None = None, param: str | None = None):
         HTML (table and PNG plots inlined) and text renderings; ``.data`` is
         the list of ``nbtrack.Run``.
     """
-    from nbtrack.errors import InvalidInput
-
-    from . import plots
-
     runs = load(run_ids)
     if len(runs) < 2:
         raise InvalidInput("give at least two runs to compare, e.g. %track_compare a1b2 c3d4")
