@@ -66,8 +66,19 @@ def _update_values(h: xxhash.xxh3_128, values: Any) -> None:
     if isinstance(nd, np.ndarray) and nd.dtype.kind != "O":
         _update_numpy(h, nd)
         return
-    # object columns and anything unusual: hash the values through Arrow
-    _update_arrow(h, pa.array(np.asarray(values, dtype=object), from_pandas=True))
+    # object columns and anything unusual: hash the values through Arrow, or through their exact
+    # text encoding when Arrow would change them (mixed types, dicts, tuples: see snapshot.columns)
+    from .columns import needs_codec
+    from .values import encode_column
+
+    arr = np.asarray(values, dtype=object)
+    if needs_codec(arr):
+        h.update(b"json")
+        for text in encode_column(arr):
+            h.update(text.encode())
+            h.update(b"\0")
+        return
+    _update_arrow(h, pa.array(arr, from_pandas=True))
     h.update(repr([type(v).__name__ for v in _null_sentinels(values)]).encode())
 
 

@@ -10,7 +10,12 @@ parallel threads (pyarrow releases the GIL).
 
 The manifest (``nbtrack.frame/1``) holds the Arrow schema, the pandas metadata
 that restores dtypes and the index exactly, the chunk ids and row counts, and
-the summary statistics of :mod:`nbtrack.snapshot.stats`.
+the summary statistics of :mod:`nbtrack.snapshot.stats`. What Arrow cannot carry
+exactly (categoricals of non-string categories, sparse columns, object columns of
+mixed types or containers, non-string labels and names) is made storable by
+:mod:`.columns` first; such manifests say ``nbtrack.frame/2`` and keep the spec
+that undoes it under ``objects.encoded``, so an older reader refuses them rather
+than returning something different. What has no exact form is refused.
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
 from ..store.objects import hash_bytes
-from .stats import one_column, sample_table
+from . import columns
+from . import values as codec
+from .stats import categorical_stats, one_column, sample_table
 
 FORMAT = "nbtrack.frame/1"
+FORMAT2 = "nbtrack.frame/2"  # with objects.encoded or an exact series name: see the module docstring
 CHUNK_BYTES = 8 << 20
 MIN_CHUNK_ROWS = 8192  # below this, per-file overhead outweighs finer deduplication
 MIN_CHUNKS = 64
@@ -81,7 +89,7 @@ def to_arrow(frame: Any) -> pa.Table:
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise InvalidInput(_bad_column_message(frame, e)) from None
     for i, field in enumerate(table.schema):
-        if any(is_(field.type) for is_ in _NESTED):
+        if i < frame.shape[1] and frame.dtypes.iloc[i] == object and any(is_(field.type) for is_ in _NESTED):
             name = frame.columns[i] if i < frame.shape[1] else field.name
             raise InvalidInput(
                 f"column {name!r} holds Python objects ({field.type}) that cannot be stored exactly; "
@@ -119,7 +127,8 @@ def _object_info(frame: Any) -> dict[str, Any]:
             if frame.dtypes.iloc[i] == object}
     idx = frame.index
     levels = [i for i in range(idx.nlevels) if idx.get_level_values(i).dtype == object]
-    freq = getattr(idx, "freqstr", None) if idx.nlevels == 1 else None
+    # a DatetimeIndex/TimedeltaIndex frequency is not in Arrow's metadata (a PeriodIndex's is its dtype)
+    freq = idx.freqstr if isinstance(idx, (pd.DatetimeIndex, pd.TimedeltaIndex)) else None
     return {"columns": cols, "index_levels": levels, **({"index_freq": freq} if freq else {})}
 
 
@@ -169,8 +178,13 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         Rows per chunk of the dataset's previous version, reused when close to ideal.
     """
     frame, kind, series_name = as_frame(obj)
-    objects = _object_info(frame)
-    table = to_arrow(frame)
+    original = frame
+    try:
+        frame, objects, table = _storable(frame)
+    except InvalidInput as e:
+        if kind != "series":
+            raise
+        raise InvalidInput(str(e).replace("column '__series__'", "the Series")) from None
     pandas_meta = json.loads(table.schema.metadata[b"pandas"])
     table = table.replace_schema_metadata(None)
     rows = chunk_rows(table, previous_rows)
@@ -191,11 +205,17 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
     stat_jobs = [pool.submit(one_column, table, sample, step, i) for i in range(table.num_columns)]
     chunks = list(pool.map(write, bounds))
     stats = {str(name): job.result() for name, job in zip(table.column_names, stat_jobs)}
+    for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
+        if spec["kind"] == "categorical":  # stored as codes: count the categories, not the codes
+            stats[table.column_names[int(pos)]] = categorical_stats(original.iloc[:, int(pos)])
     schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
     if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
         objects["empty_categories"] = _categories(table)
+    if not _exact_json(series_name):
+        objects["series_name"] = codec.encode(series_name)
+    fmt = FORMAT2 if "encoded" in objects or "series_name" in objects else FORMAT
     manifest = {
-        "format": FORMAT, "kind": kind, "series_name": _jsonable(series_name), "schema": schema_b64,
+        "format": fmt, "kind": kind, "series_name": _jsonable(series_name), "schema": schema_b64,
         "pandas": pandas_meta, "objects": objects, "chunks": [c[0] for c in chunks],
         "n_rows": len(frame), "n_cols": frame.shape[1] if kind == "frame" else 1, "chunk_rows": rows,
         "chunk_sizes": [[c[1], c[2]] for c in chunks],
@@ -234,6 +254,39 @@ def _categories(table: pa.Table) -> dict[str, str]:
     return out
 
 
+def _storable(frame: Any) -> tuple[Any, dict[str, Any], pa.Table]:
+    """(the frame as stored, its ``objects`` info, its Arrow table)."""
+    frame, spec = columns.prepare(frame, encode_inline)
+    objects = _object_info(frame)
+    if spec:
+        objects["encoded"] = spec
+    return frame, objects, to_arrow(frame)
+
+
+def encode_inline(obj: Any) -> dict[str, Any]:
+    """A small Series/DataFrame (categories) as one self-contained value kept inside a manifest."""
+    frame, kind, _name = as_frame(obj)
+    frame, objects, table = _storable(frame)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    return {"ipc": base64.b64encode(sink.getvalue().to_pybytes()).decode(), "objects": objects, "kind": kind}
+
+
+def decode_inline(d: dict[str, Any]) -> Any:
+    table = pa.ipc.open_stream(base64.b64decode(d["ipc"])).read_all()
+    frame = table.to_pandas()
+    _restore_objects(frame, d["objects"])
+    if d["objects"].get("encoded"):
+        columns.restore(frame, d["objects"]["encoded"], decode_inline)
+    return frame.iloc[:, 0] if d.get("kind") == "series" else frame
+
+
+def _exact_json(v: Any) -> bool:
+    return v is None or type(v) in (str, bool) or (type(v) is int and abs(v) < 2**53) or (
+        type(v) is float and math.isfinite(v))
+
+
 def _jsonable(v: Any) -> Any:
     try:
         json.dumps(v)
@@ -252,7 +305,7 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     """
     import pandas as pd
 
-    if manifest.get("format") != FORMAT:
+    if manifest.get("format") not in (FORMAT, FORMAT2):
         raise InvalidInput(f"unknown dataset manifest format {manifest.get('format')!r}; upgrade nbtrack")
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["schema"])))
     picked = list(range(len(manifest["chunks"]))) if chunks is None else list(chunks)
@@ -275,9 +328,12 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     for pos, b64 in manifest["objects"].get("empty_categories", {}).items():
         cats = pa.ipc.open_stream(base64.b64decode(b64)).read_all().column(0).to_pandas()
         frame.isetitem(int(pos), frame.iloc[:, int(pos)].cat.set_categories(pd.Index(cats.array)))
+    if manifest["objects"].get("encoded"):
+        columns.restore(frame, manifest["objects"]["encoded"], decode_inline)
     if manifest["kind"] == "series":
         s = frame.iloc[:, 0]
-        s.name = manifest["series_name"]
+        exact = manifest["objects"].get("series_name")
+        s.name = codec.decode(exact) if exact is not None else manifest["series_name"]
         return s
     return frame
 

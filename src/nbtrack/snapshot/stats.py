@@ -141,6 +141,16 @@ def _categorical(col: pa.ChunkedArray) -> dict[str, Any]:
     }
 
 
+def categorical_stats(col: Any) -> dict[str, Any]:
+    """The statistics of a pandas categorical column (stored as its codes)."""
+    codes = np.asarray(col.cat.codes)
+    cats = col.cat.categories
+    counts = np.bincount(codes[codes >= 0].astype(np.int64), minlength=len(cats))[: len(cats)]
+    order = np.argsort(-counts, kind="stable")[:TOP_K]
+    return {"count": int((codes >= 0).sum()), "nulls": int((codes < 0).sum()), "categories": len(cats),
+            "top": [[_num(cats[int(i)]), int(counts[i])] for i in order if counts[i] > 0]}
+
+
 def one_column(table: pa.Table, sample: pa.Table, step: int, i: int) -> dict[str, Any]:
     """Statistics of column ``i`` (a task of its own, so columns run in parallel)."""
     try:
