@@ -97,6 +97,31 @@ def test_unsupported_frame_fails_soft(run_notebook, workspace):
     assert run.status == "finished" and run.outputs == ["ok@1"]
 
 
+def test_tutorial_frames_are_saved_and_a_refusal_warns_once(run_notebook, workspace):
+    nb = run_notebook(["%load_ext nbtrack", SETUP,
+                       "%%track grid\nfrom sklearn.model_selection import GridSearchCV\n"
+                       "from sklearn.linear_model import LogisticRegression\n"
+                       "grid = GridSearchCV(LogisticRegression(), {'C': [0.1, 1.0]}, cv=3).fit(raw[['a', 'b']], raw['y'])\n"
+                       "results = pd.DataFrame(grid.cv_results_)",
+                       "%%track\nbins = pd.cut(raw['a'], 5, labels=[1, 2, 3, 4, 5])\n"
+                       "pairs = pd.Series([1, 2], index=[(0, 'x'), (1, 'y')])\nlong = raw[['a', 'city']].head().stack()",
+                       "%%track\nweird = pd.DataFrame({'obj': [object(), object()]})",
+                       "%%track\nn1 = len(weird)", "%%track\nn2 = weird.shape[0]"])
+    for cell in nb.cells[2:4]:
+        assert "nbtrack" not in outputs_text(cell), outputs_text(cell)
+    warnings = [outputs_text(c).count("dataset 'weird'") for c in nb.cells[4:]]
+    assert warnings == [1, 0, 0]  # once per object, not in every cell that reads it
+    assert "column 'obj' holds a builtins.object value (row 0)" in outputs_text(nb.cells[4])
+    runs = _cell_runs(workspace)
+    assert all("object value" in r.tags["data_skipped.weird"] for r in runs[-3:])
+    for name in ("results", "bins", "pairs", "long"):  # loaded back in this (another) process
+        back = nbtrack.load(name)
+        assert len(back) > 0
+    assert nbtrack.load("results")["params"][0] == {"C": 0.1}
+    assert list(nbtrack.load("bins").cat.categories) == [1, 2, 3, 4, 5]
+    assert nbtrack.load("pairs").index[1] == (1, "y")
+
+
 def test_restore_brings_back_data_and_code(run_notebook, workspace):
     restore = ("rid = nbtrack.runs(kind='cell').id[0]\n"
                "%track_restore $rid\n"

@@ -47,6 +47,28 @@ def _frames(ctx: CellContext, names: set[str]) -> dict[str, Any]:
     return out
 
 
+# Frames that could not be snapshotted: the warning is shown once per object, later cells that
+# read the same unchanged object only tag their run (id -> (weakref, shape and dtypes, reason)).
+_refused: dict[int, tuple[Any, Any, str]] = {}
+
+
+def _refusal_key(obj: Any) -> Any:
+    try:
+        return (obj.shape, tuple(map(str, getattr(obj, "dtypes", [obj.dtype]))))
+    except Exception:
+        return None
+
+
+def _remember_refusal(obj: Any, key: Any, reason: str) -> None:
+    import weakref
+
+    try:
+        ref = weakref.ref(obj, lambda _r, i=id(obj): _refused.pop(i, None))
+    except TypeError:
+        return
+    _refused[id(obj)] = (ref, key, reason)
+
+
 def _size(obj: Any) -> int:
     mem = obj.memory_usage(index=True, deep=False)
     return int(mem.sum() if hasattr(mem, "sum") else mem)
@@ -63,6 +85,11 @@ class DataHook:
     def _snapshot(self, ctx: CellContext, var: str, obj: Any, run_id: str | None) -> Any:
         from ..snapshot.datasets import snapshot_frame
 
+        key = _refusal_key(obj)
+        known = _refused.get(id(obj))
+        if known is not None and known[0]() is obj and known[1] == key:  # warned once for this object
+            ctx.run.set_tag(f"data_skipped.{var}", known[2])
+            return None
         try:
             size, limit = _size(obj), max_bytes()
             if size > limit:
@@ -71,7 +98,10 @@ class DataHook:
             # inputs (run_id None) resolve to any version with the same content, e.g. a pinned one
             return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws, reuse_any=run_id is None)
         except Exception as e:  # one frame failing never stops the others, nor the cell
-            ctx.warnings.append(f"dataset {var!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            ctx.warnings.append(f"dataset {var!r} ({reason})")
+            ctx.run.set_tag(f"data_skipped.{var}", reason)
+            _remember_refusal(obj, key, reason)
             return None
 
     def before(self, ctx: CellContext) -> None:
