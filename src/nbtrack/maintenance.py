@@ -35,10 +35,12 @@ class FsckReport:
     repaired: dict[str, str] = field(default_factory=dict)  # oid -> where the healthy copy came from
     removed: list[str] = field(default_factory=list)  # corrupt objects nothing used, deleted by --repair
     notes: list[str] = field(default_factory=list)
+    versions_decoded: int | None = None  # with deep=True: dataset versions loaded back
+    undecodable: dict[str, str] = field(default_factory=dict)  # "name@N" -> why it does not load
 
     @property
     def ok(self) -> bool:
-        return self.database_ok and not (self.corrupt or self.missing or self.orphan_rows)
+        return self.database_ok and not (self.corrupt or self.missing or self.orphan_rows or self.undecodable)
 
     def lines(self) -> list[str]:
         out = [f"checked {self.objects_checked} objects; database integrity: {self.database_message}"]
@@ -48,6 +50,10 @@ class FsckReport:
             out.append(f"MISSING {oid}, used by {', '.join(who)}")
         for table, n in sorted(self.orphan_rows.items()):
             out.append(f"ORPHAN {n} row(s) in {table} refer to runs that do not exist")
+        if self.versions_decoded is not None:
+            out.append(f"decoded {self.versions_decoded} dataset version(s)")
+        for ref, why in sorted(self.undecodable.items()):
+            out.append(f"UNLOADABLE dataset {ref}: {why}")
         out += [f"REPAIRED {oid} from {where}" for oid, where in sorted(self.repaired.items())]
         if self.removed:
             out.append(f"removed {len(self.removed)} corrupt object(s) that nothing used")
@@ -75,7 +81,7 @@ class FsckReport:
 
 
 def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False,
-         sources: Iterable[str] = ()) -> FsckReport:
+         sources: Iterable[str] = (), deep: bool = False) -> FsckReport:
     """Verify every object's hash, every reference and the database itself.
 
     Parameters
@@ -88,6 +94,9 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
     sources : list of str
         Other object stores to copy healthy objects from: a folder (another
         workspace's ``.nbtrack/objects``, a backup) or an fsspec URL.
+    deep : bool
+        Also load every dataset version back (as ``nbtrack.load`` would) and report
+        the ones that do not decode (``undecodable``).
     """
     ws = workspace or get_workspace(create=False)
     rep = FsckReport()
@@ -104,7 +113,28 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
         ws.objects.mark_damaged(oid)
     if repair:
         _repair(ws, rep, referenced, leftovers, [ObjectStore(s) for s in sources])
+    if deep and referenced is not None:
+        _decode_datasets(ws, rep, progress)
     return rep
+
+
+def _decode_datasets(ws: Workspace, rep: FsckReport, progress=None) -> None:
+    """Load every dataset version back, as ``nbtrack.load`` would; record those that fail."""
+    from .snapshot.datasets import version_by_id
+    from .store.schema import dataset_versions
+
+    with ws.meta.read() as conn:
+        ids = list(conn.execute(select(dataset_versions.c.id).order_by(dataset_versions.c.id)).scalars())
+    rep.versions_decoded = 0
+    for vid in (progress(ids) if progress else ids):
+        ref = str(vid)
+        try:
+            version = version_by_id(vid, ws)
+            ref = str(version)
+            version.load()
+            rep.versions_decoded += 1
+        except Exception as e:  # whatever stops a load is what the user would hit
+            rep.undecodable[ref] = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
 
 
 def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | None:

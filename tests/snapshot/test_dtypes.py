@@ -179,3 +179,22 @@ def test_fingerprint_tells_apart_what_arrow_would_merge():
 def test_a_refused_series_is_named_as_a_series():
     with pytest.raises(InvalidInput, match=r"^the Series holds a .*Opaque value \(row 'b'\)"):
         frames.encode(pd.Series([1, Opaque()], index=["a", "b"], name="s"), MemStore().put)
+
+
+def test_fsck_deep_reports_versions_that_do_not_load(workspace, monkeypatch):
+    from click.testing import CliRunner
+
+    from nbtrack.cli import cli
+    from nbtrack.snapshot import columns
+
+    nbtrack.snapshot(CASES["obj_dicts"], "fine")
+    # what older releases stored for integer categories: parquet cannot read it back
+    monkeypatch.setattr(columns, "prepare", lambda frame, inline: (frame, {}))
+    nbtrack.snapshot(CASES["cat_int"], "bins")
+    monkeypatch.undo()
+    assert nbtrack.fsck().ok  # every object is intact...
+    rep = nbtrack.fsck(deep=True)  # ...but one version does not load
+    assert not rep.ok and rep.versions_decoded == 1 and list(rep.undecodable) == ["bins@1"]
+    assert "ArrowNotImplementedError" in rep.undecodable["bins@1"]
+    out = CliRunner().invoke(cli, ["fsck", "--deep"])
+    assert out.exit_code == 1 and "UNLOADABLE dataset bins@1: ArrowNotImplementedError" in out.output

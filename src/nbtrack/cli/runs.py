@@ -124,18 +124,20 @@ def show(run_id: str, fmt: str, source: bool) -> None:
 @click.option("--repair", is_flag=True, help="restore damaged or missing objects from healthy copies")
 @click.option("--from", "sources", multiple=True, metavar="FOLDER_OR_URL",
               help="with --repair: another objects folder or a backup to copy healthy objects from (repeatable)")
-def fsck(quiet: bool, repair: bool, sources: tuple[str, ...]) -> None:
+@click.option("--deep", is_flag=True, help="also load every dataset version back and report those that do not")
+def fsck(quiet: bool, repair: bool, sources: tuple[str, ...], deep: bool) -> None:
     """Verify every object against its hash and every reference to it.
 
-    Exits 1 when anything is corrupt or missing, or the database is damaged.
-    In Python: nbtrack.fsck(repair=False, sources=[])
+    Exits 1 when anything is corrupt or missing, the database is damaged, or (with
+    --deep) a dataset version does not load. In Python: nbtrack.fsck(repair=False, sources=[], deep=False)
     """
     from ..maintenance import fsck as do_fsck
     from .progress import progress
 
     if sources and not repair:
         raise click.UsageError("--from is used with --repair")
-    report = do_fsck(progress=None if quiet else progress("verifying objects"), repair=repair, sources=sources)
+    report = do_fsck(progress=None if quiet else progress("verifying objects"), repair=repair, sources=sources,
+                     deep=deep)
     for line in report.lines():
         if not quiet or not report.ok:
             echo(line)
