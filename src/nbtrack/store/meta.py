@@ -228,6 +228,14 @@ def _revision_or_none(conn: Connection) -> str | None:
         raise
 
 
+def _disk_full(url: str) -> bool:
+    try:
+        st = os.statvfs(os.path.dirname(sqlite_path(url)) or ".")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
 def _empty_file(path: str) -> bool:
     try:
         return os.path.getsize(path) == 0 and not os.path.exists(path + "-wal")
@@ -286,6 +294,8 @@ def _unavailable(url: str, e: Exception) -> StoreUnavailable:
         )
     if "readonly" in text_ or "read-only" in text_:
         hint = "the workspace is read-only: it can be read, not written"
+    elif ("disk" in text_ or "full" in text_) and _disk_full(url):
+        hint = f"the disk holding {os.path.dirname(sqlite_path(url))} is full: free some space"
     elif "locked" in text_:
         hint = "another process holds the lock for too long"
     else:
