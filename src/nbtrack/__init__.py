@@ -77,6 +77,10 @@ _API = {
     "predict": "nbtrack.serve.batch",
     "bundle": "nbtrack.serve.bundle",
     "check_bundle": "nbtrack.serve.bundle",
+    "drift": "nbtrack.monitor.drift",
+    "validate": "nbtrack.monitor.validate",
+    "contract": "nbtrack.monitor.validate",
+    "evaluate": "nbtrack.monitor.evaluate",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -105,6 +109,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .serve.batch import predict
     from .serve.bundle import bundle, check_bundle
     from .serve.server import serve
+    from .monitor.drift import drift
+    from .monitor.evaluate import evaluate
+    from .monitor.validate import contract, validate
 
 
 def __getattr__(name: str) -> Any:

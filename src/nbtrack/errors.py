@@ -81,6 +81,13 @@ class GateFailed(NbtrackError):
     http_status = 409
 
 
+class ContractViolation(NbtrackError):
+    """Data failed its contract; ``result`` lists each failing column and check."""
+
+    exit_code = 1
+    http_status = 422
+
+
 class ApprovalRequired(NbtrackError):
     """A pipeline version is revoked or missing: approve the notebook (again) first."""
 

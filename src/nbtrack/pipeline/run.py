@@ -267,6 +267,7 @@ def run_pipeline(
     parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
     pins = dict(pv.pins if pins is None else pins)
+    _check_inputs(ws, pv, values, pins, parent, tags)
     kernel = launch_next = None
     if kernels is not None:
         kernel, launch_next = _warm(ws, pv, pins, kernels, warm_next)
@@ -302,6 +303,25 @@ def run_pipeline(
 
         register_and_promote(ws, result, register, promote_to, vs)
     return result
+
+
+def _check_inputs(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
+                  tags: dict | None) -> None:
+    """Pinned inputs with a data contract of their name must pass it, before any kernel starts;
+    a failure is recorded as a failed pipeline run naming every failing check (exit code 1)."""
+    from ..errors import ContractViolation
+    from ..snapshot.contracts import check_pins
+
+    messages = check_pins(pins, ws)
+    if not messages:
+        return
+    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
+    run.start()
+    run.set_tag("nbtrack.contract_failures", "; ".join(messages)[:4000])
+    error = ContractViolation(f"{pv.label} run {run.id}: an input fails its data contract: " + "; ".join(messages),
+                              run_id=run.id, failures=messages)
+    run.end("failed", error)
+    raise error
 
 
 def _kernel_spec(ws: Workspace, pv: PipelineVersion, pins: dict) -> tuple[str, dict[str, str]] | None:

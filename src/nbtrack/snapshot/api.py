@@ -20,7 +20,7 @@ def _is_frame(obj: Any) -> bool:
     return pd is not None and isinstance(obj, (pd.DataFrame, pd.Series))
 
 
-def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None = None) -> Any:
+def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None = None, expect: Any = None) -> Any:
     """Store ``obj`` as the next version of ``name`` and return that version.
 
     Parameters
@@ -33,6 +33,10 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
     run : ActiveRun or str, optional
         The run that produced it (default: the active run, if any); the version
         is linked to it as an output.
+    expect : Contract, pandera.DataFrameSchema or str, optional
+        A data contract (or a stored contract's name) the frame must pass; if it
+        fails, nothing is stored and :class:`~nbtrack.errors.ContractViolation`
+        names each failing column and check.
 
     Returns
     -------
@@ -45,6 +49,11 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
     >>> str(v)                                  # doctest: +SKIP
     'customers@1'
     """
+    if expect is not None and _is_frame(obj):
+        from .contracts import as_contract
+
+        frame = obj.to_frame() if not hasattr(obj, "columns") else obj
+        as_contract(expect, workspace).check(frame)
     if not _is_frame(obj):
         from .models import log_model
 
