@@ -40,23 +40,18 @@ def monitor() -> None:
 @click.option("--promote-to", help="alias to promote the retrained version to")
 @click.option("--gate-vs", help="ALIAS:METRIC the retrained run must not be worse than, e.g. production:auc")
 @click.option("--gate", "gates", multiple=True, help="a gate on the retraining run, e.g. \"auc >= 0.8\"")
-@click.option("-p", "--param", "params", multiple=True, help="pipeline parameter key=value (repeatable)")
+@click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="a parameter of the retraining pipeline, parsed like papermill -p (repeatable)")
 def add(model: str, psi, ks_p, chi2_p, js, missing, metrics, features, current, sinks, retrain, promote_to, gate_vs,
         gates, params) -> None:
     """Add an alert rule on MODEL (e.g. churn@production).
 
     In Python: nbtrack.monitor.rules.add_rule(Rule(model, ...))
     """
-    from ..errors import InvalidInput
     from ..monitor.rules import Rule, add_rule
 
     given = {"psi": psi, "ks_p": ks_p, "chi2_p": chi2_p, "js": js, "missing": missing}
-    kv = {}
-    for p in params:
-        k, sep, v = p.partition("=")
-        if not sep:
-            raise InvalidInput(f"-p {p!r}: write key=value")
-        kv[k] = v
+    kv = dict(params)
     rule = add_rule(Rule(model, {k: v for k, v in given.items() if v is not None}, list(metrics),
                          list(sinks) or ["log"], list(features) or None, current, retrain, promote_to, gate_vs,
                          list(gates), kv))

@@ -46,7 +46,8 @@ def retrain(rule: Any, alert_event: int | None, parent: str | None, ws: Workspac
     result = Retraining(rule.retrain, "failed")
     try:
         result.pins = newest_pins(rule.retrain, ws)
-        res = run_pipeline(rule.retrain, params=rule.params or None, gates=rule.gates or None,
+        params, texts = _params(rule.params or {})
+        res = run_pipeline(rule.retrain, params=params or None, param_texts=texts, gates=rule.gates or None,
                            gate_vs=rule.gate_vs, register=rule.model_name, promote_to=rule.promote_to,
                            pins=result.pins, parent=parent or "", workspace=ws,
                            tags={"nbtrack.alert_event": alert_event, "nbtrack.monitor": "retrain"})
@@ -65,6 +66,16 @@ def retrain(rule: Any, alert_event: int | None, parent: str | None, ws: Workspac
         result.outcome, result.run_id, result.detail = "failed", e.fields.get("run_id"), str(e)
     result.event_id = _audit(ws, rule, alert_event, result)
     return result
+
+
+def _params(given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed values as given; texts (from the CLI) parsed like ``nbtrack run -p NAME VALUE``."""
+    from ..pipeline.parameters import parse_pairs
+
+    texts = {k: v for k, v in given.items() if isinstance(v, str)}
+    values, raw = parse_pairs(list(texts.items())) if texts else ({}, {})
+    values.update({k: v for k, v in given.items() if not isinstance(v, str)})
+    return values, raw
 
 
 def _run_of(e: GateFailed) -> str | None:
