@@ -89,7 +89,8 @@ def evaluate(
 
 
 def _record(ws: Workspace, mv: Any, values: dict[str, float], version: Any, n: int) -> str:
-    from ..capture.run import ActiveRun, default_parent
+    from ..capture.run import ActiveRun
+    from ..context import default_parent
     from ..snapshot.models import record_evaluations
     from .record import KIND
 

@@ -18,7 +18,8 @@ def _link_inputs(run: Any, *versions: Any) -> None:
 
 def record_drift(report: Any, ws: Workspace, parent: str | None = None, name: str | None = None) -> str:
     """Record a drift report as a ``monitor`` run; returns its id."""
-    from ..capture.run import ActiveRun, default_parent
+    from ..capture.run import ActiveRun
+    from ..context import default_parent
 
     run = ActiveRun(name or f"drift {report.reference}", KIND, parent_id=parent or default_parent(), workspace=ws)
     run.log_params({"check": "drift", "reference": report.reference, "current": report.current,
@@ -44,7 +45,8 @@ def record_drift(report: Any, ws: Workspace, parent: str | None = None, name: st
 
 def record_validation(result: Any, ws: Workspace, target: str, parent: str | None = None) -> str:
     """Record a validation result as a ``monitor`` run; returns its id."""
-    from ..capture.run import ActiveRun, default_parent
+    from ..capture.run import ActiveRun
+    from ..context import default_parent
 
     run = ActiveRun(f"validate {target}", KIND, parent_id=parent or default_parent(), workspace=ws)
     run.log_params({"check": "validate", "contract": result.contract_ref, "data": target})

@@ -78,7 +78,7 @@ def _validate(rule: Rule) -> None:
 
 def add_rule(rule: Rule, workspace: Workspace | None = None) -> Rule:
     """Validate and store a rule; returns it with its id."""
-    from ..capture.run import user
+    from ..context import user
 
     _validate(rule)
     ws = workspace or get_workspace(create=True)

@@ -54,7 +54,7 @@ def _column(dtype: str, stats: dict[str, Any], tolerance: float):
         lo, hi = stats.get("min"), stats.get("max")
         if lo is not None and hi is not None:
             margin = tolerance * ((hi - lo) or abs(hi) or 1.0)
-            lo, hi = lo - margin, hi + margin
+            lo, hi = (max(0, lo - margin) if lo >= 0 else lo - margin), hi + margin
             if d.startswith(("int", "uint")):
                 lo, hi = int(lo // 1), int(-(-hi // 1))
             checks.append(pa.Check.in_range(lo, hi))
@@ -296,7 +296,7 @@ def flag_rows(frame: Any, contract: Contract):
 # -- storage -------------------------------------------------------------------------------
 def save(contract: Contract, name: str, workspace: Workspace | None = None) -> Contract:
     """Store ``contract`` as the next version of ``name`` (the latest one if identical)."""
-    from ..capture.run import user
+    from ..context import user
 
     if not isinstance(name, str) or not name or "@" in name or len(name) > 255:
         raise InvalidInput(f"a contract name is a non-empty string without '@', got {name!r}")
