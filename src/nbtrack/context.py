@@ -7,7 +7,8 @@ importing each other.
 The active-run stack is a :class:`contextvars.ContextVar` holding a tuple: every
 thread and every asyncio task sees its own stack (a new thread starts empty; a
 task starts with a copy of its creator's), so two runs recorded at the same time
-in one process never attach their logs to each other.
+in one process never attach their logs to each other. A forked child starts with
+an empty stack and the parent's innermost run as its default parent.
 """
 
 from __future__ import annotations
@@ -59,6 +60,18 @@ def pop(run: Any) -> None:
     stack = _stack.get()
     if run in stack:
         _stack.set(tuple(r for r in stack if r is not run))
+
+
+def _after_fork_in_child() -> None:
+    """A forked child records its own runs: the parent's active runs are not on its stack
+    (their buffers are the parent's); the innermost one becomes the child's default parent."""
+    cur = active_run()
+    _stack.set(())
+    if cur is not None:
+        os.environ["NBTRACK_PARENT_RUN"] = cur.id
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def default_parent() -> str | None:

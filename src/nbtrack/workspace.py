@@ -41,6 +41,9 @@ class Workspace:
         self.objects_url = objects_url
         self.objects = ObjectStore(objects_url, referrers=self.referrers)
         self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty)
+        # values this process derived from the workspace (the environment's object id,
+        # experiment ids, ...): they live and die with this object, never keyed by id()
+        self.memo: dict = {}
 
     def __repr__(self) -> str:
         return f"Workspace({self.root or self.meta_url!r})"
@@ -182,6 +185,17 @@ def use_workspace(path: str | os.PathLike | None) -> Workspace | None:
     global _explicit
     _explicit = None if path is None else str(Path(path).resolve())
     return None if path is None else get_workspace(create=True)
+
+
+def _after_fork_in_child() -> None:
+    """A forked child opens its own workspaces: the parent's are dropped, not closed (the
+    parent still uses their connections), and a lock another thread held is replaced."""
+    global _lock
+    _lock = threading.Lock()
+    _cache.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def reset_cache() -> None:

@@ -82,6 +82,18 @@ def compute() -> dict[str, Any]:
     }
 
 
+def _after_fork_in_child() -> None:
+    """A fingerprint being computed in the parent's thread is lost in a forked child: the
+    child computes it again when asked (a finished one is inherited as is)."""
+    global _lock, _thread
+    _lock = threading.Lock()
+    if _result is None:
+        _thread = None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def start_background() -> None:
     """Begin computing the fingerprint without blocking the caller."""
     global _thread

@@ -29,9 +29,6 @@ from . import env
 
 FLUSH_EVERY_S = 5.0
 _experiment: str | None = None
-_cleaned: set[int] = set()
-_exp_ids: dict[tuple[int, str], int] = {}
-_env_oids: dict[int, str] = {}
 
 
 def set_experiment(name: str | None) -> None:
@@ -79,11 +76,10 @@ class ActiveRun:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> ActiveRun:
         ws = self.ws
-        key = id(ws)
-        env_oid = _env_oids.get(key)
+        env_oid = ws.memo.get("env_oid")
         if env_oid is None:
             fp = env.fingerprint()
-            env_oid = _env_oids[key] = ws.objects.put(env.encode(fp))
+            env_oid = ws.memo["env_oid"] = ws.objects.put(env.encode(fp))
         git = env.fingerprint().get("git", {})
         row = {
             "id": self.id,
@@ -102,12 +98,12 @@ class ActiveRun:
         }
         exp = current_experiment()
         with ws.meta.write() as conn:
-            if key not in _cleaned:
+            if not ws.memo.get("interrupted_marked"):
                 store_runs.mark_interrupted(conn, HOST, pid_alive)
-                _cleaned.add(key)
-            exp_id = _exp_ids.get((key, exp))
+                ws.memo["interrupted_marked"] = True
+            exp_id = ws.memo.get(("experiment", exp))
             if exp_id is None:
-                exp_id = _exp_ids[(key, exp)] = store_runs.experiment_id(conn, exp, self.started)
+                exp_id = ws.memo[("experiment", exp)] = store_runs.experiment_id(conn, exp, self.started)
             row["experiment_id"] = exp_id
             if row.get("cell_key"):
                 row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
@@ -309,6 +305,15 @@ class track(contextlib.ContextDecorator):
 
 # -- module-level logging: attach to the active run, or start one for this script ----
 _implicit: ActiveRun | None = None
+
+
+def _forget_implicit_in_child() -> None:
+    """A forked child records its own runs: the parent's implicit run is not the child's."""
+    global _implicit
+    _implicit = None
+
+
+os.register_at_fork(after_in_child=_forget_implicit_in_child)
 
 
 def _current() -> ActiveRun:

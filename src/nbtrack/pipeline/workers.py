@@ -8,6 +8,7 @@ makes concurrent writers from many processes safe.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -79,21 +80,22 @@ def sequential(specs: list[dict], warm: bool = True) -> Iterator[dict]:
 
 
 def _fresh_worker() -> None:
-    """Pool initializer: never use a database connection or kernel inherited through fork;
-    shut this worker's warm kernel down when it exits."""
+    """Pool initializer: shut this worker's warm kernel down when it exits. (What a forked
+    worker must not inherit, each module drops itself: see ``os.register_at_fork`` below.)"""
     from multiprocessing import util
 
-    from .. import workspace
-    from ..capture import run
-
-    global _kernels
-    _kernels = None
     util.Finalize(None, _close_kernels, exitpriority=10)
 
+
+def _after_fork_in_child() -> None:
+    """The parent's warm kernel and workspaces are not this process's (each module that
+    holds state, e.g. nbtrack.workspace, resets its own the same way)."""
+    global _kernels
+    _kernels = None
     _workspaces.clear()
-    workspace._cache.clear()  # dropped, not disposed: the parent still owns those connections
-    run._exp_ids.clear()  # keyed by id(workspace), which a new object may reuse
-    run._env_oids.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _in_kernel() -> bool:

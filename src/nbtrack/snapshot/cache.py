@@ -25,6 +25,14 @@ memory: OrderedDict[tuple[str, str], frames.Encoded] = OrderedDict()
 _lock = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def _folder(ws: Workspace) -> str | None:
     return os.path.join(ws.root, "cache", "frames") if ws.root and ws.objects._local else None
 

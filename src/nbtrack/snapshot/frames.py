@@ -136,6 +136,14 @@ def _object_info(frame: Any) -> dict[str, Any]:
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
+def _drop_pools_in_child() -> None:
+    """A forked child has none of the parent's pool threads: it starts its own pools."""
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_drop_pools_in_child)
+
+
 def _pool(threads: int) -> ThreadPoolExecutor:
     """One long-lived pool per size: starting threads on every snapshot costs milliseconds."""
     pool = _pools.get(threads)
