@@ -12,6 +12,9 @@ input columns (categoricals as strings), then:
 - ``request_id``: the ``X-Request-Id`` of the request (sent by the client or generated).
 
 (A feature with one of those names keeps it; the log column is then prefixed ``nbtrack_``.)
+When a stored data contract guards the served version's training dataset
+(``nbtrack.contract(...)``, see docs/monitoring.md), a last column
+``contract_failures`` lists, per row, the checks it fails (``""`` when it passes).
 The server runs as a run of kind ``serve``: its lineage has the served model
 versions as inputs and every ``NAME.predictions`` version it wrote as outputs.
 
@@ -58,6 +61,7 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.versions: list[Any] = []  # DatasetVersions written (newest last)
+        self._contracts: dict[int, Any] = {}  # model version -> its data contract (None: none)
 
     # -- request path: O(1), never raises ----------------------------------------------
     def record(self, served: Any, request_id: str, X: Any, predictions: Any) -> None:
@@ -113,7 +117,7 @@ class PredictionLog:
         from ..snapshot.append import append_frame
 
         try:
-            frame = rows_frame(items)
+            frame = contract_flags(rows_frame(items), name, self.ws, self._contracts)
             version = append_frame(frame, f"{name}.predictions", run_id=self.run_id, workspace=self.ws)
         except Exception as e:
             self._requeue(name, items)
@@ -147,6 +151,32 @@ class PredictionLog:
         with self._lock:
             for name, rows in self._rows.items():
                 self.metrics.log_buffered.labels(name).set(rows)
+
+
+FLAGS = "contract_failures"
+
+
+def contract_flags(frame: Any, name: str, ws: Any, cache: dict[int, Any]):
+    """Add ``contract_failures`` (per row, the checks it fails; ``""`` when it passes) when a
+    stored data contract guards the served version's training dataset (see
+    :func:`nbtrack.snapshot.contracts.model_contract`); otherwise the frame is unchanged."""
+    from ..snapshot.contracts import flag_rows, model_contract
+
+    vcol = "nbtrack_version" if "nbtrack_version" in frame.columns else "version"
+    for v in frame[vcol].unique().tolist():
+        if v not in cache:
+            try:
+                cache[v] = model_contract(f"{name}@{v}", ws)
+            except Exception as e:  # flags never block the log
+                log.warning("nbtrack serve: no data contract for %s@%s (%s)", name, v, e)
+                cache[v] = None
+    if all(cache[v] is None for v in frame[vcol].unique().tolist()):
+        return frame
+    flags = frame[vcol].map(lambda _: "").astype(object)
+    for v, part in frame.groupby(vcol):
+        if cache.get(v) is not None:
+            flags.loc[part.index] = flag_rows(part, cache[v])
+    return frame.assign(**{FLAGS: flags.astype("str")})
 
 
 def rows_frame(items: list[tuple]):

@@ -66,8 +66,6 @@ def _column(dtype: str, stats: dict[str, Any], tolerance: float):
         checks.append(pa.Check.isin(cats))
     if d.startswith("bool"):
         return pa.Column("bool", checks, nullable=nullable, required=True)
-    if d.startswith("category"):
-        return pa.Column("category", checks, nullable=nullable, required=True)
     return pa.Column(None, checks, nullable=nullable, required=True)
 
 
@@ -351,6 +349,28 @@ def listing(workspace: Workspace | None = None):
 
 
 # -- where data enters -------------------------------------------------------------------
+def model_contract(model_ref: str, workspace: Workspace | None = None) -> Contract | None:
+    """The stored contract guarding a model version's training dataset (same name), restricted
+    to the model's input columns; None when there is none (or no training dataset is known)."""
+    from .datasets import version_by_id
+    from .models import get_model_version
+
+    ws = workspace or get_workspace()
+    mv = get_model_version(model_ref, ws)
+    if mv.dataset_version_id is None:
+        return None
+    name = version_by_id(mv.dataset_version_id, ws).name
+    if not exists(name, ws):
+        return None
+    c = load(name, ws)
+    inputs = [i["name"] for i in ((mv.signature or {}).get("inputs") or []) if i.get("name")]
+    if inputs:
+        cols = {k: v for k, v in c.schema.columns.items() if k in inputs}
+        c = Contract(pandera().DataFrameSchema(cols, strict=False), c.name, c.version, c.source)
+    return c
+
+
+
 def check_pins(pins: dict[str, Any], workspace: Workspace | None = None) -> list[str]:
     """Validate each pinned dataset version that has a contract of the same name.
 
