@@ -48,6 +48,7 @@ _API = {
     "get_workspace": "nbtrack.workspace",
     "fsck": "nbtrack.maintenance",
     "gc": "nbtrack.maintenance",
+    "backup": "nbtrack.maintenance",
     "snapshot": "nbtrack.snapshot.api",
     "load": "nbtrack.snapshot.api",
     "datasets": "nbtrack.snapshot.api",
@@ -89,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import active_run
     from .capture.run import (end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
-    from .maintenance import fsck, gc
+    from .maintenance import backup, fsck, gc
     from .snapshot.api import dataset_version, dataset_versions, datasets, diff, lineage, load, snapshot
     from .snapshot.datasets import DatasetVersion
     from .pipeline.reproduce import reproduce

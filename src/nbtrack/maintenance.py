@@ -334,3 +334,25 @@ def _collect(ws: Workspace, rep: GcReport, cutoff: float, tombs: list[tuple[str,
     for oid, path in tombs:
         if ws.objects.exists(oid) or not (in_use(oid) and ws.objects.restore_tomb(oid, path)):
             ws.objects.remove_file(path)
+
+
+def backup(dest: str, workspace: Workspace | None = None) -> dict:
+    """Copy the workspace to the folder ``dest`` safely, even while it is in use.
+
+    ``meta.db`` is copied with SQLite's online backup API (a consistent snapshot that
+    includes what is still in the write-ahead log), then the objects it refers to
+    (content-addressed, never modified) and ``config.toml``. The copy is a workspace:
+    ``NBTRACK_URI=DEST nbtrack runs``. Returns what was copied.
+    """
+    import os
+
+    from .store.durability import backup as backup_store
+
+    ws = workspace or get_workspace(create=False)
+    if not ws.objects._local:
+        from .errors import InvalidInput
+
+        raise InvalidInput(f"objects live in {ws.objects.url}: back them up with that storage's own tools")
+    objects_dir = ws.objects.url.removeprefix("file://")
+    extra = [os.path.join(ws.root, "config.toml")] if ws.root else []
+    return backup_store(ws.meta, objects_dir, dest, extra)

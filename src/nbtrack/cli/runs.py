@@ -145,6 +145,22 @@ def fsck(quiet: bool, repair: bool, sources: tuple[str, ...], deep: bool) -> Non
 
 
 @cli.command()
+@click.argument("dest", type=click.Path(file_okay=False))
+def backup(dest: str) -> None:
+    """Copy the workspace into the new folder DEST safely, even while kernels are writing to it.
+
+    meta.db is copied with SQLite's online backup API (what is still in its
+    write-ahead log included), then the objects and config.toml.
+    In Python: nbtrack.backup(DEST)
+    """
+    from ..maintenance import backup as do_backup
+
+    done = do_backup(dest)
+    echo(f"backed up {done['source']} -> {done['meta']}; {done['objects']:,} object(s) copied "
+         f"({done['bytes']:,} bytes), {done['objects_skipped']:,} already there")
+
+
+@cli.command()
 @click.option("--force", is_flag=True, help="really delete (default: dry run)")
 @click.option("--min-age", type=float, default=3600.0, show_default=True,
               help="keep unreferenced objects younger than this many seconds (a run may be writing them)")

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..errors import StoreUnavailable
+from . import durability
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
 SCHEMA_HEAD = "0003"
@@ -121,6 +122,7 @@ class MetaStore:
                     conn.execution_options(nbtrack_write=False)
         except DatabaseError as e:
             raise _unavailable(self.url, e) from e
+        durability.note_write(self)  # checkpointed once idle and at exit: meta.db alone is complete
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
