@@ -24,15 +24,14 @@ import shutil
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .meta import MetaStore
+MetaStore = Any  # nbtrack.store.meta.MetaStore (which imports this module)
 
 IDLE_S = 10.0
 EXIT_BUSY_MS = 2000  # at exit, wait at most this long for another process's writer
 
-_dirty: weakref.WeakKeyDictionary[MetaStore, float] = weakref.WeakKeyDictionary()  # store -> last write
+_dirty: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # store -> last write
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _thread_pid: int | None = None
@@ -103,7 +102,6 @@ def backup(meta: MetaStore, objects_dir: str | None, dest: str, extra_files: lis
     import sqlite3
 
     from ..errors import InvalidInput
-    from .meta import sqlite_path
 
     if meta.dialect != "sqlite":
         raise InvalidInput("nbtrack backup copies embedded (SQLite) workspaces; back up PostgreSQL with "
@@ -141,4 +139,4 @@ def backup(meta: MetaStore, objects_dir: str | None, dest: str, extra_files: lis
         if os.path.isfile(path):
             shutil.copy2(path, os.path.join(dest, os.path.basename(path)))
     return {"meta": target, "objects": copied, "objects_skipped": skipped, "bytes": size,
-            "source": sqlite_path(meta.url)}
+            "source": meta.url.split(":///", 1)[-1].split("?", 1)[0]}
