@@ -30,14 +30,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .bodies import BadBody, read_frame, to_list
+from .batcher import Batcher
+from .bodies import BadBody, read_frame, read_json, to_list
 from .metrics import Metrics
 from .openapi import document
 from .served import ModelTable, NoProba, ServedModel
 from .validation import InvalidRows
 
 MAX_BODY = 32 << 20
-INLINE_ROWS = 256  # larger requests predict in a worker thread, so /health never waits on them
+FAST_ROWS = 64  # JSON requests up to this many rows are checked in plain Python and micro-batched
 
 
 class TooLarge(Exception):
@@ -88,6 +89,7 @@ class BearerAuth:
 class Handlers:
     def __init__(self, models: ModelTable, metrics: Metrics, max_body: int, log: Any, title: str) -> None:
         self.models, self.metrics, self.max_body, self.log, self.title = models, metrics, max_body, log, title
+        self.batcher = Batcher()
 
     async def predict(self, request: Request) -> Response:
         t0 = time.perf_counter()
@@ -110,11 +112,20 @@ class Handlers:
         base = {"model": served.name, "version": served.version, "request_id": rid}
         try:
             body = await read_body(request, self.max_body)
-            X = served.schema.validate(read_frame(body, request.headers.get("content-type")))
-            if len(X) > INLINE_ROWS:
-                out = await run_in_threadpool(_compute, served, X, proba)
+            ctype = request.headers.get("content-type")
+            X: Any = None
+            if _is_json(ctype, body):
+                cols, n = read_json(body)
+                if served.schema.fast and n <= FAST_ROWS:  # plain Python checks, batched with other requests
+                    X = served.schema.validate_columns(cols, n)
+                    out = await self.batcher.predict(served, X, n, proba)
+                else:
+                    X = served.schema.validate(_frame(cols, n))
             else:
-                out = _compute(served, X, proba)
+                X = served.schema.validate(read_frame(body, ctype))
+            if not isinstance(X, dict):
+                n = len(X)
+                out = await run_in_threadpool(_compute, served, X, proba)
         except TooLarge:
             return self._fail(served, 413, "too_large", f"the body is larger than {self.max_body} bytes; "
                               "send fewer rows per request (or raise --max-body)", base)
@@ -132,7 +143,7 @@ class Handlers:
             return self._fail(served, 422, "model", "the model could not predict these rows", base,
                               problems=[{"column": None, "problem": "model", "message": msg}])
         doc, pred = out
-        self.metrics.rows.labels(served.name, str(served.version)).inc(len(X))
+        self.metrics.rows.labels(served.name, str(served.version)).inc(n)
         if self.log is not None:
             self.log.record(served, rid, X, pred)
         return json_response({**base, **doc})
@@ -162,6 +173,17 @@ class Handlers:
 
     async def openapi(self, request: Request) -> Response:
         return json_response(document(self.models, self.title))
+
+
+def _is_json(ctype: str | None, body: bytes) -> bool:
+    c = (ctype or "").split(";")[0].strip().lower()
+    return c == "application/json" or c.endswith("+json") or (not c and body[:4] != b"PAR1")
+
+
+def _frame(cols: dict, n: int) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(cols, index=pd.RangeIndex(n))
 
 
 def _compute(served: ServedModel, X: Any, proba: bool) -> tuple[dict, Any]:

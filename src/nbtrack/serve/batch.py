@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -25,6 +26,9 @@ from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
 from .scoring import Writer, file_kind, progress_bar, score
 from .validation import InvalidRows
+
+
+SCORERS = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass
@@ -63,6 +67,17 @@ def _prefetched(chunks: Iterator[Any]) -> Iterator[Any]:
                 return
             pending = pool.submit(next, chunks, sentinel)
             yield chunk
+
+
+def _write_next(pending: deque, writer: Writer, bar: Any, source: str, served: Any) -> None:
+    fut, first, n = pending.popleft()
+    try:
+        scored = fut.result()
+    except InvalidRows as e:
+        raise InvalidInput(f"rows {first}..{first + n - 1} of {source} do not match {served.ref}: {e}") from None
+    writer.write(scored)
+    if bar is not None:
+        bar.update(n)
 
 
 def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, proba: bool = False,
@@ -122,19 +137,23 @@ def predict(ref: str, source: str | os.PathLike, output: str | os.PathLike, *, p
     chunks, total = (_parquet_chunks if kind == "parquet" else _csv_chunks)(source, chunk_rows)
     writer, rows, ok = Writer(output), 0, False
     bar = progress_bar(progress, total, served)
-    try:
-        for frame in _prefetched(chunks):
-            try:
-                writer.write(score(served, frame, proba, list(keep or []), rows))
-            except InvalidRows as e:
-                raise InvalidInput(f"rows {rows}..{rows + len(frame) - 1} of {source} do not match "
-                                   f"{served.ref}: {e}") from None
-            rows += len(frame)
+    # reading the next chunks, scoring (in SCORERS threads: numpy and pyarrow release the GIL) and
+    # writing in order overlap
+    with ThreadPoolExecutor(SCORERS, thread_name_prefix="nbtrack-predict") as pool:
+        pending: deque = deque()
+        try:
+            for frame in _prefetched(chunks):
+                pending.append((pool.submit(score, served, frame, proba, list(keep or []), rows), rows, len(frame)))
+                rows += len(frame)
+                while len(pending) > SCORERS:
+                    _write_next(pending, writer, bar, source, served)
+            while pending:
+                _write_next(pending, writer, bar, source, served)
+            ok = True
+        finally:
+            for fut, _, _ in pending:
+                fut.cancel()
+            writer.close(ok)
             if bar is not None:
-                bar.update(len(frame))
-        ok = True
-    finally:
-        writer.close(ok)
-        if bar is not None:
-            bar.close()
+                bar.close()
     return BatchResult(served.name, served.version, rows, output, time.perf_counter() - t0)

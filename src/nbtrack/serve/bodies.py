@@ -51,6 +51,12 @@ def read_frame(body: bytes, content_type: str | None) -> pd.DataFrame:
 
 
 def _json_frame(body: bytes) -> pd.DataFrame:
+    cols, n = read_json(body)
+    return pd.DataFrame(cols, index=pd.RangeIndex(n)) if cols else pd.DataFrame(index=pd.RangeIndex(n))
+
+
+def read_json(body: bytes) -> tuple[dict[str, list], int]:
+    """A JSON body as ``({column: [values]}, rows)``: plain Python values, no pandas."""
     try:
         doc = json.loads(body)
     except ValueError as e:
@@ -63,18 +69,20 @@ def _json_frame(body: bytes) -> pd.DataFrame:
     if records is not None:
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise BadBody('"records" must be a list of objects, one per row: {"records": [{"age": 31}]}')
-        return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+        names = list(dict.fromkeys(k for r in records for k in r))
+        return {str(c): [r.get(c) for r in records] for c in names}, len(records)
     split = doc.get("dataframe_split", doc)
-    if isinstance(split, dict) and "columns" in split and "data" in split:
-        cols, data = split["columns"], split["data"]
+    if isinstance(split, dict) and "data" in split:
+        cols, data = split.get("columns"), split["data"]
+        if cols is None and isinstance(data, list) and data and isinstance(data[0], list):
+            cols = [str(i) for i in range(len(data[0]))]
         if not isinstance(cols, list) or not isinstance(data, list) or not all(isinstance(r, list) for r in data):
             raise BadBody('"columns" must be a list of names and "data" a list of rows (lists)')
         bad = [i for i, r in enumerate(data) if len(r) != len(cols)]
         if bad:
             raise BadBody(f"rows {bad[:5]} of \"data\" do not have {len(cols)} values (one per column)")
-        return pd.DataFrame(data, columns=[str(c) for c in cols])
-    if isinstance(split, dict) and "data" in split and isinstance(split["data"], list):
-        return pd.DataFrame(split["data"])
+        values = [list(c) for c in zip(*data)] if data else [[] for _ in cols]
+        return {str(c): v for c, v in zip(cols, values)}, len(data)
     raise BadBody(_SHAPES)
 
 

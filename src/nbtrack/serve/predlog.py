@@ -67,14 +67,15 @@ class PredictionLog:
     def record(self, served: Any, request_id: str, X: Any, predictions: Any) -> None:
         if self.sample < 1 and random.random() >= self.sample:
             return
-        n = len(X)
+        n = _n(X)
         with self._lock:
             if self._rows[served.name] + n > self.max_buffer:
                 self.dropped[served.name] += n
                 if self.metrics is not None:
                     self.metrics.log_dropped.labels(served.name).inc(n)
                 return
-            self._pending[served.name].append((served.version, request_id, time.time(), X, predictions))
+            self._pending[served.name].append((served.schema, served.version, request_id, time.time(), X,
+                                               predictions))
             self._rows[served.name] += n
             full = self._rows[served.name] >= self.max_batch
         if full:
@@ -136,13 +137,13 @@ class PredictionLog:
         """Put rows back in front; drop the oldest beyond ``max_buffer`` (counted)."""
         with self._lock:
             merged = items + self._pending[name]
-            rows = sum(len(it[3]) for it in merged)
+            rows = sum(_n(it[4]) for it in merged)
             while merged and rows > self.max_buffer:
-                old = merged.pop(0)
-                rows -= len(old[3])
-                self.dropped[name] += len(old[3])
+                old = _n(merged.pop(0)[4])
+                rows -= old
+                self.dropped[name] += old
                 if self.metrics is not None:
-                    self.metrics.log_dropped.labels(name).inc(len(old[3]))
+                    self.metrics.log_dropped.labels(name).inc(old)
             self._pending[name], self._rows[name] = merged, rows
 
     def update_metrics(self) -> None:
@@ -179,23 +180,55 @@ def contract_flags(frame: Any, name: str, ws: Any, cache: dict[int, Any]):
     return frame.assign(**{FLAGS: flags.astype("str")})
 
 
+def _n(X: Any) -> int:
+    return len(next(iter(X.values()), ())) if isinstance(X, dict) else len(X)
+
+
+def _log_dtype(col: Any) -> str | None:
+    """A stable dtype per schema column, so every flush appends with the same schema."""
+    kind = col.kind
+    if kind == "float" or (kind == "int" and col.nullable):
+        return "float64"
+    if kind == "int":
+        return "int64"
+    if kind in ("str", "category"):
+        return "str"
+    if kind == "bool" and not col.nullable:
+        return "bool"
+    return None
+
+
 def rows_frame(items: list[tuple]):
-    """One DataFrame from buffered ``(version, request_id, time, X, predictions)`` items."""
+    """One DataFrame from buffered ``(schema, version, request_id, time, X, predictions)`` items.
+
+    ``X`` is a validated DataFrame or validated columns (``{name: [values]}``); the
+    columns are gathered as Python lists and the frame is built once.
+    """
     import numpy as np
     import pandas as pd
 
-    frames = []
-    for version, rid, ts, X, pred in items:
-        X = X.reset_index(drop=True)
-        cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-        if cats:
-            X = X.astype({c: X[c].cat.categories.dtype for c in cats})
-        frames.append(X.assign(**{"\0pred": np.asarray(pred).reshape(len(X), -1)[:, 0] if len(X) else [],
-                                  "\0version": version, "\0ts": ts, "\0rid": rid}))
-    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    names = log_columns([c for c in df.columns if not str(c).startswith("\0")])
-    df["\0version"] = df["\0version"].astype("int64")
-    df["\0ts"] = pd.to_datetime(df["\0ts"], unit="s", utc=True).astype("datetime64[us, UTC]")
-    df["\0rid"] = df["\0rid"].astype("str")
-    return df.rename(columns={"\0pred": names["prediction"], "\0version": names["version"],
-                              "\0ts": names["timestamp"], "\0rid": names["request_id"]})
+    schema = items[-1][0]
+    names = schema.names or [str(c) for c in items[-1][4]]
+    cols: dict[str, list] = {c: [] for c in names}
+    preds, versions, stamps, rids = [], [], [], []
+    for _schema, version, rid, ts, X, pred in items:
+        n = _n(X)
+        for c in names:
+            if isinstance(X, dict):
+                cols[c].extend(X.get(c, [None] * n))
+            else:
+                values = X[c] if c in X else pd.Series([None] * n)
+                cols[c].extend(values.astype(object).where(values.notna(), None).tolist()
+                               if isinstance(values.dtype, pd.CategoricalDtype) else values.tolist())
+        preds.append(np.asarray(pred).reshape(n, -1)[:, 0] if n else np.asarray(pred)[:0])
+        versions.extend([version] * n)
+        stamps.extend([ts] * n)
+        rids.extend([rid] * n)
+    dtypes = {c.name: _log_dtype(c) for c in schema.columns}
+    data = {c: pd.Series(v, dtype=dtypes.get(c)) for c, v in cols.items()}
+    meta = log_columns(names)
+    data[meta["prediction"]] = np.concatenate(preds) if preds else []
+    data[meta["version"]] = np.asarray(versions, dtype="int64")
+    data[meta["timestamp"]] = pd.to_datetime(np.asarray(stamps), unit="s", utc=True).astype("datetime64[us, UTC]")
+    data[meta["request_id"]] = pd.Series(rids, dtype="str")
+    return pd.DataFrame(data)

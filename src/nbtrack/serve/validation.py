@@ -106,6 +106,61 @@ class Schema:
             raise InvalidRows(problems)
         return pd.DataFrame(out, index=frame.index, columns=self.names)
 
+    @property
+    def fast(self) -> bool:
+        """Whether small JSON requests can be checked on plain Python values (:meth:`validate_columns`)."""
+        return bool(self.columns) and all(c.kind in _PY_CHECKS for c in self.columns)
+
+    def validate_columns(self, cols: dict[str, list], n: int) -> dict[str, list]:
+        """:meth:`validate` for a few rows given as Python lists (a JSON body), without pandas.
+
+        Returns the columns in schema order, values coerced (whole floats to ints);
+        the problems and their messages are those of :meth:`validate`.
+        """
+        problems: list[dict[str, Any]] = []
+        names = self.names
+        for c in names:
+            if c not in cols:
+                problems.append(_problem(c, "missing", f"column {c!r} is missing"))
+        known = set(names)
+        for c in cols:
+            if c not in known:
+                problems.append(_problem(c, "unexpected", f"column {c!r} is not an input of this model"))
+        out = {}
+        for col in self.columns:
+            values = cols.get(col.name)
+            if values is None:
+                continue
+            check = _PY_CHECKS[col.kind]
+            nulls, bad, fixed = [], [], values
+            for i, v in enumerate(values):
+                if v is None or (v.__class__ is float and v != v):
+                    nulls.append(i)
+                elif not check(v):
+                    bad.append(i)
+            if col.kind == "int" and not bad and any(v.__class__ is float for v in values):
+                fixed = [None if v is None or v != v else int(v) for v in values]
+            if nulls and not col.nullable:
+                rows = nulls[:MAX_ROWS_SHOWN]
+                problems.append(_problem(col.name, "null", f"column {col.name!r} has missing values in rows "
+                                         f"{rows} but the training data had none", rows))
+            if bad:
+                rows, sample = bad[:MAX_ROWS_SHOWN], [values[i] for i in bad[:3]]
+                problems.append(_problem(col.name, "dtype", f"column {col.name!r} must hold {_WHAT[col.kind]} "
+                                         f"(trained as {col.dtype}); rows {rows} hold {sample}", rows))
+            out[col.name] = fixed
+        if problems:
+            raise InvalidRows(problems)
+        return out
+
+    def frame(self, parts: list[dict[str, list]]) -> pd.DataFrame:
+        """One DataFrame, in training dtypes, from the validated columns of several requests."""
+        out = {}
+        for col in self.columns:
+            values = parts[0][col.name] if len(parts) == 1 else [v for p in parts for v in p[col.name]]
+            out[col.name] = _build(values, col)
+        return pd.DataFrame(out)
+
     def _unnamed(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.n_features is not None and frame.shape[1] != self.n_features:
             raise InvalidRows([_problem(None, "shape", f"this model takes {self.n_features} features per row, "
@@ -215,6 +270,31 @@ _CONVERT = {"float": _to_float, "int": _to_int, "bool": _to_bool, "str": _to_str
             "datetime": _to_datetime}
 _WHAT = {"float": "numbers", "int": "whole numbers", "bool": "true/false values", "str": "strings",
          "category": "category labels (strings or numbers)", "datetime": "ISO 8601 dates", "any": "values"}
+
+
+_PY_CHECKS = {
+    "float": lambda v: v.__class__ in (int, float),
+    "int": lambda v: v.__class__ is int or (v.__class__ is float and v.is_integer()),
+    "bool": lambda v: v.__class__ is bool,
+    "str": lambda v: v.__class__ is str,
+    "category": lambda v: v.__class__ in (str, int, float),
+    "any": lambda v: True,
+}
+
+
+def _build(values: list, col: Column) -> Any:
+    kind = col.kind
+    if kind == "float":
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if kind == "int":
+        if any(v is None for v in values):
+            return np.array([np.nan if v is None else v for v in values], dtype="float64")
+        return np.array(values, dtype="int64")
+    if kind == "bool" and not any(v is None for v in values):
+        return np.array(values, dtype=bool)
+    if kind == "category":
+        return pd.Categorical(values)
+    return pd.array(values) if kind == "str" else values
 
 
 def _jsonable(v: Any) -> Any:
