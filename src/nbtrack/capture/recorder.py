@@ -25,6 +25,7 @@ from .._secrets import PY_BODY_MAGICS, env_secrets, mask_source, namespace_secre
 from .cell import analyze, cell_title
 from .figures import FigureCapture
 from .stdout import capture_stdout
+from .writer import SHORT_WAIT_S
 
 if TYPE_CHECKING:
     from .run import ActiveRun
@@ -107,6 +108,7 @@ class CellRecorder:
     def __init__(self, shell) -> None:
         self.shell = shell
         self.cell: _Cell | None = None
+        self._starting: ActiveRun | None = None  # the run begin() is creating (for Ctrl-C)
 
     @property
     def active(self) -> bool:
@@ -133,6 +135,7 @@ class CellRecorder:
             cell_id=cell_id,
             cell_key=f"{notebook or ''}::{label}",
         )
+        self._starting = ws_run
         ws_run.secrets = secrets
         ws_run.fields["source_oid"] = ws_run.put_object(masked.encode("utf-8", "replace"))
         ws_run.fields["reads"] = json.dumps(sorted(info.reads))
@@ -144,14 +147,16 @@ class CellRecorder:
             ws_run.set_tag(k.strip(), v.strip())
         ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes, args)
         cell = _Cell(args, body, source, info, ws_run, ctx)
-        for hook in hooks_mod.hooks():
-            try:
-                hook.before(ctx)
-            except Exception as e:
-                ctx.warnings.append(f"{hook.name} ({type(e).__name__}: {e})")
-        ws_run.start()
+        with ws_run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
+            for hook in hooks_mod.hooks():
+                try:
+                    hook.before(ctx)
+                except Exception as e:
+                    ctx.warnings.append(f"{hook.name} ({type(e).__name__}: {e})")
+            ws_run.start()
         push(ws_run)
         self.cell = cell
+        self._starting = None
         cell.figures = FigureCapture(ws_run)
         cell.figures.start()
         cell.stdout = capture_stdout()
@@ -168,12 +173,17 @@ class CellRecorder:
         except Exception as e:
             cell.ctx.warnings.append(f"saving figures ({type(e).__name__}: {e})")
         try:
-            self._finish(cell, result)
-        except Exception as e:
-            self._capture_failed(cell, e)
+            try:
+                with cell.run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
+                    self._finish(cell, result)
+            except Exception as e:
+                self._capture_failed(cell, e)
+                return None
+            finally:
+                self.abort()
+        except KeyboardInterrupt as e:  # Ctrl-C while recording: close the run, one line, no traceback
+            self._interrupted(cell, e)
             return None
-        finally:
-            self.abort()
         return cell.run
 
     def _finish(self, cell: _Cell, result) -> None:
@@ -220,23 +230,45 @@ class CellRecorder:
             run.end("interrupted", error, **fields)
         else:
             run.end("failed", error, **fields)
-        for w in ctx.warnings:
-            print(f"nbtrack: capturing {w} failed; the run was recorded without it", file=sys.stderr)
+        lines = []  # at most one line for the user, whatever happened
+        if ctx.warnings:
+            lines.append(f"capturing {'; '.join(ctx.warnings)} failed; the run was recorded without it")
+        if run.deferred:
+            lines.append("the metadata database is locked: the run is kept and written as soon as it is free")
+        if lines:
+            print("nbtrack: " + "; ".join(lines), file=sys.stderr)
 
     def _capture_failed(self, cell: _Cell, e: BaseException) -> None:
         from ..store.runs import update_run  # SQLAlchemy: see begin()
 
-        pop(cell.run)
+        run = cell.run
+        pop(run)
+        message = scrub_text(f"capture failed: {e}", run.secrets)[:4000]
+
+        def mark() -> None:
+            with run.ws.meta.write() as conn:
+                update_run(conn, run.id, status="capture_failed", ended=time.time(),
+                           error_type=type(e).__name__, error_message=message)
+
         try:
-            with cell.run.ws.meta.write() as conn:
-                update_run(
-                    conn, cell.run.id, status="capture_failed", ended=time.time(),
-                    error_type=type(e).__name__, error_message=f"capture failed: {e}"[:4000],
-                )
-            cell.run.ended = True
+            if run.row_written:
+                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                    run._write(mark, "capture_failed")
+            run.ended = True
         except Exception:
             pass
         warn("recording the run", e)
+
+    def _interrupted(self, cell: _Cell, e: KeyboardInterrupt) -> None:
+        run = cell.run
+        pop(run)
+        try:
+            if run.row_written and not run.ended:
+                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                    run.end("interrupted", e)
+        except BaseException:
+            pass
+        print("nbtrack: interrupted while recording the run; it was closed as interrupted", file=sys.stderr)
 
     def abort(self) -> None:
         """Forget the current cell (its run is left as it is); idempotent."""
@@ -247,3 +279,15 @@ class CellRecorder:
             cell.figures.abort()
         if cell is not None and not cell.run.ended:
             pop(cell.run)
+
+    def interrupted_at_start(self) -> None:
+        """Ctrl-C while the run was starting: close it if its row exists, forget the cell."""
+        run = self.cell.run if self.cell is not None else self._starting
+        self._starting = None
+        self.abort()
+        if run is not None and run.row_written and not run.ended:
+            try:
+                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                    run.end("interrupted")
+            except BaseException:
+                pass

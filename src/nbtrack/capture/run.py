@@ -72,6 +72,11 @@ class ActiveRun:
         self.status = "running"
         self.ended = False
         self.secrets: list[str] = []  # values masked for this run: never stored, even in messages
+        # cells and scripts never wait on a locked database: their writes are queued (capture/writer.py)
+        self.defer = kind in ("cell", "script")
+        self.deferred = False  # a write of this run is queued
+        self.detached = False  # the store could not take the run: nothing more is written
+        self.row_written = False
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> ActiveRun:
@@ -97,24 +102,39 @@ class ActiveRun:
             **self.fields,
         }
         exp = current_experiment()
-        with ws.meta.write() as conn:
-            if not ws.memo.get("interrupted_marked"):
-                store_runs.mark_interrupted(conn, HOST, pid_alive)
-                ws.memo["interrupted_marked"] = True
-            exp_id = ws.memo.get(("experiment", exp))
-            if exp_id is None:
-                exp_id = ws.memo[("experiment", exp)] = store_runs.experiment_id(conn, exp, self.started)
-            row["experiment_id"] = exp_id
-            if row.get("cell_key"):
-                row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
-            store_runs.insert_run(conn, row)
+
+        def insert() -> None:
+            with ws.meta.write() as conn:
+                if not ws.memo.get("interrupted_marked"):
+                    store_runs.mark_interrupted(conn, HOST, pid_alive)
+                    ws.memo["interrupted_marked"] = True
+                exp_id = ws.memo.get(("experiment", exp))
+                if exp_id is None:
+                    exp_id = ws.memo[("experiment", exp)] = store_runs.experiment_id(conn, exp, self.started)
+                row["experiment_id"] = exp_id
+                if row.get("cell_key"):
+                    row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
+                store_runs.insert_run(conn, row)
+
+        self._write(insert, "start")
+        self.row_written = True  # or queued: later writes of the run go after it
         return self
+
+    def _write(self, fn: Callable[[], None], what: str) -> None:
+        if self.detached:
+            return
+        if not self.defer:
+            fn()
+            return
+        from . import writer
+
+        if not writer.write(self.ws, fn, f"run {self.id} {what}"):
+            self.deferred = True
 
     def end(self, status: str = "finished", error: BaseException | None = None, **fields: Any) -> None:
         """Write what is buffered and close the run (idempotent)."""
         if self.ended:
             return
-        self.ended = True
         self.status = status
         values: dict[str, Any] = {
             "status": status,
@@ -126,23 +146,34 @@ class ActiveRun:
             values["error_type"] = type(error).__name__
             values["error_message"] = scrub_text(_text(error), self.secrets)[:4000]
         self.flush(run_values=values)
+        self.ended = True  # only now: an end interrupted half-way can be written again
 
     def flush(self, run_values: dict[str, Any] | None = None) -> None:
         with self._lock:
             p, t, m, a, i = self._params, self._tags, self._metrics, self._artifacts, self._inputs
             self._params, self._tags, self._metrics, self._artifacts, self._inputs = {}, {}, [], [], []
-        with self.ws.meta.write() as conn:
-            store_runs.write_params(conn, self.id, p)
-            store_runs.write_tags(conn, self.id, t)
-            store_runs.write_metrics(conn, self.id, m)
-            store_runs.write_artifacts(conn, self.id, a)
-            if i:
-                from ..store.lineage import link
 
-                for version_id in dict.fromkeys(i):
-                    link(conn, self.id, "input", version_id)
-            if run_values:
-                store_runs.update_run(conn, self.id, **run_values)
+        def write() -> None:
+            with self.ws.meta.write() as conn:
+                store_runs.write_params(conn, self.id, p)
+                store_runs.write_tags(conn, self.id, t)
+                store_runs.write_metrics(conn, self.id, m)
+                store_runs.write_artifacts(conn, self.id, a)
+                if i:
+                    from ..store.lineage import link
+
+                    for version_id in dict.fromkeys(i):
+                        link(conn, self.id, "input", version_id)
+                if run_values:
+                    store_runs.update_run(conn, self.id, **run_values)
+
+        try:
+            self._write(write, "end" if run_values else "flush")
+        except BaseException:  # not written (Ctrl-C, store error): keep it for the next attempt
+            with self._lock:
+                self._params, self._tags = {**p, **self._params}, {**t, **self._tags}
+                self._metrics, self._artifacts, self._inputs = m + self._metrics, a + self._artifacts, i + self._inputs
+            raise
         self._last_flush = time.monotonic()
 
     def _maybe_flush(self) -> None:
@@ -285,7 +316,13 @@ class track(contextlib.ContextDecorator):
         if self.tags:
             for k, v in self.tags.items():
                 run.set_tag(k, v)
-        run.start()
+        try:
+            run.start()
+        except (StoreUnavailable, OSError) as e:  # tracking never breaks the code it tracks
+            if not run.defer:
+                raise
+            run.detached = True
+            _warn(f"recording the run failed ({type(e).__name__}: {_first_line(e)}); the code runs without it")
         push(run)
         self.run = run
         return run
@@ -294,13 +331,24 @@ class track(contextlib.ContextDecorator):
         run = self.run
         assert run is not None
         pop(run)
-        if exc is None:
-            run.end("finished")
-        elif isinstance(exc, KeyboardInterrupt):
-            run.end("interrupted", exc)
-        else:
-            run.end("failed", exc)
+        status = "finished" if exc is None else "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        try:
+            run.end(status, exc)
+        except (StoreUnavailable, OSError) as e:
+            if not run.defer:
+                raise
+            run.detached = True
+            _warn(f"recording the run's end failed ({type(e).__name__}: {_first_line(e)}); "
+                  "it is closed as interrupted when the store is writable again")
         return False
+
+
+def _first_line(e: BaseException) -> str:
+    return (_text(e).splitlines() or [""])[0][:300]
+
+
+def _warn(text: str) -> None:
+    print(f"nbtrack: {text}", file=sys.stderr)
 
 
 # -- module-level logging: attach to the active run, or start one for this script ----

@@ -52,6 +52,10 @@ class TrackEvents:
         except Exception as e:
             self.recorder.abort()
             warn("starting the run", e)
+        except KeyboardInterrupt:  # Ctrl-C while snapshotting the inputs: one line, no traceback
+            self.recorder.interrupted_at_start()
+            print("nbtrack: interrupted while starting the run; the cell ran without tracking it",
+                  file=sys.stderr)
 
     def post_run_cell(self, result) -> None:
         if self.nested:

@@ -104,6 +104,25 @@ class MetaStore:
         yield conn
 
     @contextlib.contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """Writes in this thread wait at most ``seconds`` for SQLite's lock (then fail as
+        StoreUnavailable "database is locked"); no effect on PostgreSQL."""
+        prev = getattr(self._local, "busy", None)
+        self._local.busy = seconds
+        try:
+            yield
+        finally:
+            self._local.busy = prev
+
+    def _apply_busy(self, conn: Connection) -> None:
+        if self.dialect != "sqlite":
+            return
+        want = getattr(self._local, "busy", None) or BUSY_TIMEOUT_S
+        if conn.info.get("nbtrack_busy", BUSY_TIMEOUT_S) != want:
+            conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(want * 1000)}")
+            conn.info["nbtrack_busy"] = want
+
+    @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction. SQLite writers queue on the lock (busy timeout)."""
         if self.read_only:
@@ -114,6 +133,7 @@ class MetaStore:
         self.migrate()
         try:
             with self._connection() as conn:
+                self._apply_busy(conn)
                 conn.execution_options(nbtrack_write=True)
                 try:
                     with conn.begin():
