@@ -27,7 +27,7 @@ from ..errors import StoreUnavailable
 
 SHORT_WAIT_S = 0.5  # longest wait for the lock on the caller's path
 RETRY_WAIT_S = 2.0  # the background thread's wait per attempt
-EXIT_WAIT_S = 10.0  # longest wait at exit for queued writes
+EXIT_WAIT_S = 60.0  # longest wait at exit for queued writes (the busy timeout a write had before)
 MAX_FAILURES = 20  # attempts for an error other than a lock (full disk, read-only) before giving up
 
 _queue: collections.deque[tuple[Any, Callable[[], None], str]] = collections.deque()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,7 +141,7 @@ class MetaStore:
                         yield conn
                 finally:
                     conn.execution_options(nbtrack_write=False)
-        except DatabaseError as e:
+        except (DatabaseError, sqlite3.DatabaseError) as e:  # the run hot path uses the DBAPI cursor
             raise _unavailable(self.url, e) from e
         durability.note_write(self)  # checkpointed once idle and at exit: meta.db alone is complete
 
