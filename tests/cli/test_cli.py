@@ -150,3 +150,22 @@ def test_a_broken_database_is_one_line_from_every_command(runner, two_runs, work
             assert expected in lines[0] and lines[-1] == "workspace has problems", result.output
         else:
             assert len(lines) == 1 and lines[0].startswith("Error: ") and expected in lines[0], (args, lines)
+
+
+def test_low_findings_are_one_clear_line_each(runner, two_runs, tmp_path):
+    """Issue 12 (L6): --plot into a missing folder, a JSON-array notebook, --timeout -1."""
+    (tmp_path / "array.ipynb").write_text("[1, 2, 3]")
+    cases = [
+        (["lineage", two_runs[0], "--plot", str(tmp_path / "missing" / "x.png")], "does not exist"),
+        (["lineage", two_runs[0], "--plot", str(tmp_path / "x.weird")], "--plot"),
+        (["approve", str(tmp_path / "array.ipynb"), "--name", "arr"], "is not a notebook"),
+        (["run", "whatever", "--timeout", "-1"], "-1"),
+        (["sweep", "whatever", "-p", "a", "1,2", "--timeout", "0"], "0"),
+    ]
+    for args, needle in cases:
+        result = runner.invoke(cli, args)
+        lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith(("Usage:", "Try "))]
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+        assert len(lines) == 1 and needle in lines[0], (args, result.output)
+    with pytest.raises(nbtrack.errors.InvalidInput, match="positive number of seconds"):
+        nbtrack.run_pipeline("whatever", timeout=-1)

@@ -253,3 +253,26 @@ def test_a_filter_cannot_escape_the_notebook_scope(server, escape):
 def test_malformed_filters_are_400(server, bad):
     status, body = server.get(f"runs?{NB}&filter={quote(bad)}")
     assert status == 400 and body["error"] == "InvalidInput" and "\n" not in body["message"], body
+
+
+def test_artifacts_are_served_with_their_real_media_type(server, data):
+    """Issue 12: APIHandler.finish used to turn every artifact into application/json."""
+    import urllib.request
+
+    from labserver import TOKEN
+
+    def ctype(name):
+        req = urllib.request.Request(f"{server.base}/nbtrack/api/artifacts/{data.cell_a[-1]}/{name}?{NB}",
+                                     headers={"Authorization": f"token {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.headers.get("Content-Type"), resp.headers.get("Content-Disposition")
+
+    assert ctype("figure-1.png") == ("image/png", None)
+    assert ctype("model.bin") == ("application/octet-stream", "attachment")
+
+
+@pytest.mark.parametrize("version", [{"a": 1}, [1], True, None, 1.5])
+def test_a_malformed_alias_version_is_400(server, data, version):
+    status, body = server.request(f"models/churn/aliases?{NB}", method="POST",
+                                  body={"action": "set", "alias": "staging", "version": version})
+    assert status == 400 and body["error"] == "InvalidInput" and "version" in body["message"]

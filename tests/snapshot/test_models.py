@@ -231,3 +231,18 @@ def test_the_trusted_list_holds_only_classes():
         module, _, attr = name.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), attr), type), name
         assert "PyFunc" not in name
+
+
+def test_a_model_object_that_is_not_a_zip_is_one_line(workspace):
+    """Its bytes are sound (fsck is clean) but its format field says skops: one clear error."""
+    from nbtrack.errors import NbtrackError
+    from nbtrack.store.schema import model_versions
+
+    model, _ = _clf()
+    v = nbtrack.log_model(model, "clf")
+    with workspace.meta.write() as conn:
+        conn.execute(model_versions.update().where(model_versions.c.id == v.id).values(
+            oid=workspace.objects.put(b"pickled bytes, relabelled")))
+    with pytest.raises(NbtrackError) as e:
+        nbtrack.load_model("clf@1", trust=True)
+    assert "not a readable skops file" in str(e.value) and "\n" not in str(e.value)

@@ -22,7 +22,7 @@ def quickstart_path() -> Path:
 
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), help="run in this folder and keep it (default: a temp folder)")
-@click.option("--timeout", type=int, default=600, show_default=True, help="seconds per cell")
+@click.option("--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="seconds per cell")
 def demo(keep: str | None, timeout: int) -> None:
     """Execute the quickstart notebook (a real scikit-learn experiment) in a new
     workspace with a real kernel, then print the runs it recorded."""

@@ -10,6 +10,7 @@ from ..errors import GateFailed
 from . import cli
 from .output import echo, print_frame, print_rows
 
+TIMEOUT = click.FloatRange(min=0, min_open=True)
 PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME VALUE",
                      help="a parameter, parsed like papermill -p (repeatable)")
 
@@ -46,7 +47,7 @@ def _echo_gates(gates) -> None:
 @click.option("--register", metavar="MODEL", help="register the run's model under this name if the gates pass")
 @click.option("--promote-to", metavar="ALIAS", help="then promote it (gated by the registry)")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="also write the executed notebook here")
-@click.option("--timeout", type=float, help="seconds any one cell may run")
+@click.option("--timeout", type=TIMEOUT, help="seconds any one cell may run")
 def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, output, timeout) -> None:
     """Execute an approved notebook PIPELINE with papermill as a recorded pipeline run.
 
@@ -101,7 +102,7 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
 @click.option("--minimize", is_flag=True, help="lower --select values are better")
 @click.option("--register", metavar="MODEL", help="register the best run's model under this name")
 @click.option("--promote-to", metavar="ALIAS", help="then promote it (gated by the registry)")
-@click.option("--timeout", type=float, help="seconds any one cell may run")
+@click.option("--timeout", type=TIMEOUT, help="seconds any one cell may run")
 @click.option("--warm/--no-warm", default=True, show_default=True,
               help="each worker starts its next run's kernel while the current run executes")
 def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select, minimize, register,
@@ -153,7 +154,7 @@ def _sweep_report(res) -> None:
 @click.argument("run_id")
 @click.option("--tolerance", type=float, default=1e-9, show_default=True,
               help="largest accepted metric difference (relative above 1)")
-@click.option("--timeout", type=float, help="seconds any one cell may run")
+@click.option("--timeout", type=TIMEOUT, help="seconds any one cell may run")
 def reproduce_cmd(run_id, tolerance, timeout) -> None:
     """Execute RUN_ID again (same approved version, parameters, pinned data) and compare.
 

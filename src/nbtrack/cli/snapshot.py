@@ -94,6 +94,8 @@ def lineage(target: str, depth: int, fmt: str, plot_path: str | None) -> None:
     """
     from ..snapshot.api import lineage as do_lineage
 
+    if plot_path:
+        _check_writable(plot_path)
     g = do_lineage(target, depth=depth)
     if fmt == "text":
         echo(repr(g))
@@ -101,5 +103,25 @@ def lineage(target: str, depth: int, fmt: str, plot_path: str | None) -> None:
         print_frame(g.to_frame()[["source_label", "relation", "target_label", "source", "target"]], fmt,
                     title="lineage")
     if plot_path:
-        g.plot().savefig(plot_path, bbox_inches="tight")
+        try:
+            g.plot().savefig(plot_path, bbox_inches="tight")
+        except (OSError, ValueError) as e:  # a format matplotlib does not know, a vanished folder
+            raise click.BadParameter(str(e), param_hint="--plot") from None
         echo(f"graph written to {plot_path}", err=True)
+
+
+def _check_writable(path: str) -> None:
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"folder {folder} does not exist", param_hint="--plot")
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"folder {folder} is not writable", param_hint="--plot")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    ext = os.path.splitext(path)[1].lstrip(".").lower()
+    if ext not in kinds:
+        raise click.BadParameter(f"{path}: name the file .png, .svg or .pdf (matplotlib writes "
+                                 f"{', '.join(sorted(kinds))})", param_hint="--plot")

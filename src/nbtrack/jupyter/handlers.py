@@ -7,6 +7,7 @@ call the API off the event loop, return JSON. Errors become statuses in
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 from urllib.parse import quote
@@ -120,6 +121,9 @@ class DiffHandler(NbtrackHandler):
         self.reply(await self.call(diff))
 
 
+INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
 class ArtifactHandler(NbtrackHandler):
     @web.authenticated
     async def get(self, run_id: str, name: str) -> None:
@@ -131,13 +135,12 @@ class ArtifactHandler(NbtrackHandler):
 
         data, media = await self.call(artifact)
         self.set_header("X-Content-Type-Options", "nosniff")
-        if media.startswith("image/") and media != "image/svg+xml":
-            self.set_header("Content-Type", media)
-        else:
-            self.set_header("Content-Type", "application/octet-stream")
+        media = media.split(";", 1)[0].strip().lower()
+        if media not in INLINE_IMAGES:  # never anything a browser would run (SVG, HTML) or guess
+            media = "application/octet-stream"
             self.set_header("Content-Disposition", "attachment")
         self.set_header("Cache-Control", "private, max-age=31536000, immutable")
-        self.finish(data)
+        self.finish(data, set_content_type=media)  # APIHandler.finish would say application/json
 
 
 class ModelsHandler(NbtrackHandler):
@@ -170,6 +173,8 @@ class AliasesHandler(NbtrackHandler):
         if not isinstance(alias, str) or not alias:
             raise InvalidInput('give the alias: {"action": "set|promote|rollback", "alias": "production", ...}')
         version, gate, reason = body.get("version"), body.get("gate"), body.get("reason")
+        if action != "rollback" and (isinstance(version, bool) or not isinstance(version, (int, str))):
+            raise InvalidInput(f'"version" must be a version number or an alias, got {json.dumps(version)}')
 
         def change() -> Any:
             ws = self.workspace()

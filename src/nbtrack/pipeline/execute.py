@@ -27,6 +27,14 @@ PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity
 TRIM_PAPERMILL_IMPORT = False  # set by nbtrack's own CLI processes (see nbtrack.cli.pipeline)
 
 
+def check_timeout(timeout: float | None) -> None:
+    """A cell timeout is None (no limit) or a positive number of seconds."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
+        from ..errors import InvalidInput
+
+        raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}")
+
+
 def import_papermill():
     """``import papermill``; in our CLI's processes without its remote-storage handlers.
 

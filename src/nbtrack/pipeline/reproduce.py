@@ -101,6 +101,9 @@ def reproduce(run_id: str, tolerance: float = 1e-9, timeout: float | None = None
     """
     from ..query.runs import get_run
 
+    from .execute import check_timeout
+
+    check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
     old = get_run(run_id, workspace=ws)
     if old.kind == "pipeline":

@@ -29,7 +29,7 @@ from ..errors import GateFailed, NotebookExecutionError
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
 from . import gates as gates_mod
-from .execute import execute, import_papermill
+from .execute import check_timeout, execute, import_papermill
 from .parameters import validate
 from .versions import PipelineVersion, get_version
 
@@ -259,6 +259,7 @@ def run_pipeline(
     """
     from ..capture import env
 
+    check_timeout(timeout)
     env.start_background()  # the run's environment fingerprint, computed while papermill imports
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)

@@ -19,6 +19,7 @@ from ..context import default_parent
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
 from . import workers
+from .execute import check_timeout
 from .parameters import parse_literal, validate
 from .progress import SweepProgress
 from .versions import get_version
@@ -161,6 +162,7 @@ def sweep(
     -------
     SweepResult
     """
+    check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
     if parallel < 1:

@@ -11,6 +11,7 @@ papermill can override.
 from __future__ import annotations
 
 import ast
+import json
 import os
 from typing import Any
 
@@ -29,9 +30,23 @@ def read_notebook(path: str | os.PathLike):
     if not os.path.isfile(path):
         raise NotFound(f"no notebook at {os.fspath(path)!r}")
     try:
-        return nbformat.read(os.fspath(path), as_version=4)
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"{os.fspath(path)} is not a notebook: not JSON ({_first_line(e)})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list):
+        raise InvalidInput(f"{os.fspath(path)} is not a notebook: its JSON is a {type(raw).__name__}, "
+                           "not an object with a list of cells")
+    try:
+        return nbformat.reads(text, as_version=4)
     except Exception as e:
-        raise InvalidInput(f"{os.fspath(path)} is not a readable notebook: {e}") from e
+        raise InvalidInput(f"{os.fspath(path)} is not a readable notebook: {_first_line(e)}") from e
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def frozen_bytes(nb) -> bytes:

@@ -19,7 +19,7 @@ import json
 import zipfile
 from typing import Any
 
-from ..errors import InvalidInput, UntrustedModel
+from ..errors import InvalidInput, NbtrackError, UntrustedModel
 
 SKOPS, JOBLIB = "skops", "joblib"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -196,7 +196,13 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
         return joblib.load(io.BytesIO(data))
     import skops.io as sio
 
-    untrusted = untrusted_types(data)
+    try:
+        untrusted = untrusted_types(data)
+    except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
+        raise NbtrackError(
+            f"{what} is not a readable skops file ({type(e).__name__}: {e}): the stored object is not what its "
+            "version row says; run `nbtrack fsck` and register the model again", reason=str(e),
+        ) from None
     if trust is True:
         return sio.loads(data, trusted=untrusted)
     extra = set(trust or [])
