@@ -12,7 +12,7 @@ import json
 import click
 
 from . import cli
-from .output import print_frame
+from .output import echo, print_frame
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -55,7 +55,7 @@ def add(model: str, psi, ks_p, chi2_p, js, missing, metrics, features, current, 
     rule = add_rule(Rule(model, {k: v for k, v in given.items() if v is not None}, list(metrics),
                          list(sinks) or ["log"], list(features) or None, current, retrain, promote_to, gate_vs,
                          list(gates), kv))
-    click.echo(f"rule {rule.id}: {rule.model}: {rule.describe()}")
+    echo(f"rule {rule.id}: {rule.model}: {rule.describe()}")
 
 
 @monitor.command("list")
@@ -80,7 +80,7 @@ def rm(rule_id: int) -> None:
     from ..monitor.rules import remove_rule
 
     remove_rule(rule_id)
-    click.echo(f"removed rule {rule_id}")
+    echo(f"removed rule {rule_id}")
 
 
 @monitor.command("check")
@@ -99,15 +99,15 @@ def check_cmd(ctx: click.Context, rule_ids, current, no_retrain: bool, fail_on_a
 
     results = check(list(rule_ids) or None, current=current, retrain=not no_retrain)
     if as_json:
-        click.echo(json.dumps([{"rule": r.rule.id, "model": r.model_version, "current": r.current,
+        echo(json.dumps([{"rule": r.rule.id, "model": r.model_version, "current": r.current,
                                 "alerts": r.alerts, "skipped": r.skipped, "run": r.run_id, "event": r.event_id,
                                 "retrain": r.retraining.__dict__ if r.retraining else None} for r in results],
                               indent=2, default=str))
     else:
         for r in results:
-            click.echo(r.summary())
+            echo(r.summary())
         if not results:
-            click.echo("no monitor rules; add one with `nbtrack monitor add MODEL@ALIAS`")
+            echo("no monitor rules; add one with `nbtrack monitor add MODEL@ALIAS`")
     if fail_on_alert and any(r.alerted for r in results):
         ctx.exit(1)
 
@@ -131,7 +131,7 @@ def drift_cmd(ctx: click.Context, reference: str, current: str, features, fmt: s
     df["reasons"] = df["reasons"].map("; ".join)
     df["unseen"] = df["unseen"].map(lambda u: ", ".join(map(str, u)))
     if fmt == "table":
-        click.echo(report.summary().splitlines()[0])
+        echo(report.summary().splitlines()[0])
         df = df[["feature", "kind", "drifted", "psi", "ks_p", "chi2_p", "js", "missing_change", "reasons"]]
     print_frame(df, fmt, title="drift")
     if fail_on_drift and report.drifted:
@@ -150,6 +150,6 @@ def validate_cmd(data: str, against: str) -> None:
 
     result = validate(data, against)
     if result.ok:
-        click.echo(f"{data}: {result.n_rows} rows pass {result.contract_ref}")
+        echo(f"{data}: {result.n_rows} rows pass {result.contract_ref}")
         return
     result.raise_for_failures()
