@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -56,7 +59,7 @@ def test_untracked_and_non_model_cells_make_nothing(run_notebook, workspace):
     assert _outputs(workspace) == []
 
 
-def test_custom_type_refused_in_kernel_then_trusted(run_notebook, workspace):
+def test_custom_type_refused_in_kernel_then_trusted(run_notebook, workspace, monkeypatch):
     custom = """\
 from sklearn.base import BaseEstimator, ClassifierMixin
 class Majority(BaseEstimator, ClassifierMixin):
@@ -90,6 +93,25 @@ print("PICKLE LOADED", nbtrack.load_model("odd", trust=True).z)
     assert "LOADED [1, 1, 1]" in text or "LOADED [0, 0, 0]" in text
     assert "FORMAT joblib True" in text and "PICKLE LOADED (1+2j)" in text
     assert "PICKLE REFUSED" in text and "trust=True" in text
+    # a class defined in the notebook: said once at save time, its source kept, and loading it in a
+    # process without it explains what to do
+    said = [o["text"] for o in nb.cells[3].outputs if o.get("name") == "stderr"]
+    assert len(said) == 1 and said[0].count("\n") == 1, said
+    assert "model 'maj' uses Majority, defined in this notebook" in said[0]
+    v = nbtrack.get_model_version("maj@1", workspace)
+    assert list(v.class_sources) == ["__main__.Majority"]
+    source = v.class_sources["__main__.Majority"]
+    assert source.startswith("class Majority(BaseEstimator, ClassifierMixin):") and "majority_" in source
+    with pytest.raises(nbtrack.errors.InvalidInput, match=r"model maj@1 needs Majority, defined in the notebook"):
+        nbtrack.load_model("maj@1", workspace=workspace)  # this test process has no Majority
+    # a process that defines it (here: from the stored source) loads the model
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    scope = {"BaseEstimator": BaseEstimator, "ClassifierMixin": ClassifierMixin, "np": np, "__name__": "__main__"}
+    exec(source, scope)
+    monkeypatch.setattr(sys.modules["__main__"], "Majority", scope["Majority"], raising=False)
+    m = nbtrack.load_model("maj@1", trust=["__main__.Majority"], workspace=workspace)
+    assert type(m).__name__ == "Majority" and m.predict(np.zeros((2, 2))).shape == (2,)
 
 
 def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
@@ -114,3 +136,4 @@ def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
     with workspace.meta.read() as conn:
         assert conn.execute(select(datasets.c.name).join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
                             .where(dataset_versions.c.id == rows[0][0])).scalar() == "X_test"
+

@@ -54,8 +54,18 @@ class ModelVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def class_sources(self) -> dict[str, str | None]:
+        """Source of the classes/functions defined in the notebook that this model needs
+        (``{"__main__.Name": "class Name(...): ..."}``; empty for models of imported classes)."""
+        return (self.signature or {}).get("notebook_classes") or {}
+
     def load(self, trust: bool | list[str] | None = None) -> Any:
         """The model object (see :func:`load_model` for ``trust``)."""
+        if self.class_sources:
+            from .notebook_classes import check_loadable
+
+            check_loadable(self.ref, self.class_sources)
         ws = self.workspace or get_workspace()
         obj = model_io.loads(ws.objects.get(self.oid), self.format, trust, what=f"model {self.ref}")
         _warn_versions(self, obj)
@@ -246,8 +256,15 @@ def log_model(
     data, fmt = model_io.dumps(obj, allow_pickle=allow_pickle)
     oid = ws.objects.put(data)
     prm = model_params(obj)
+    sig = signature(obj, X)
+    notebook = _notebook_names(obj, data, fmt)
+    if notebook:
+        from .notebook_classes import announce, sources
+
+        sig["notebook_classes"] = sources(notebook)
+        announce(name, notebook)
     values = {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
-              "signature": signature(obj, X), "params": prm, "run_id": run_id, "creator": user(),
+              "signature": sig, "params": prm, "run_id": run_id, "creator": user(),
               "description": description}
     with ws.meta.write() as conn:
         values["dataset_version_id"] = dataset_version_id(conn, dataset_version)
@@ -257,6 +274,27 @@ def log_model(
     if prm and hasattr(run, "log_params"):
         run.log_params({f"{name}.{k}": v for k, v in prm.items()})
     return version
+
+
+def _notebook_names(obj: Any, data: bytes, fmt: str) -> list[str]:
+    """Names defined in ``__main__`` that loading the model needs (a byte search first: cheap)."""
+    if b"__main__" not in data and type(obj).__module__ != "__main__":
+        return []
+    from .notebook_classes import main_names
+
+    types: list[str] = []
+    if fmt == model_io.SKOPS:
+        types = model_io.untrusted_types(data)
+    else:
+        try:
+            params = obj.get_params(deep=True).values() if hasattr(obj, "get_params") else []
+        except Exception:
+            params = []
+        for v in params:
+            t = v if isinstance(v, type) or callable(v) and not hasattr(v, "get_params") else type(v)
+            if getattr(t, "__module__", None) == "__main__":
+                types.append(f"__main__.{t.__qualname__}")
+    return main_names(types, obj)
 
 
 def _store(conn: Connection, name: str, values: dict[str, Any], ws: Workspace) -> ModelVersion:
