@@ -61,7 +61,8 @@ def test_predict_on_a_dask_cluster(churn, tmp_path):
     X, m1, _ = churn
     big, _ = train_frame(4000, seed=5)
     big.to_parquet(tmp_path / "in.parquet", row_group_size=500)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl:
+    # worker threads (no processes: start-up in seconds); tasks still get the model's bytes, never a path
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cl:
         res = nbtrack.predict("churn@production", tmp_path / "in.parquet", tmp_path / "out.parquet",
                               chunk_rows=1000, dask=cl.scheduler_address)
     assert res.rows == 4000

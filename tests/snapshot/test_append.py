@@ -44,3 +44,19 @@ def test_append_with_another_schema_rewrites(workspace):
     got = nbtrack.load(str(v))
     assert len(got) == 15 and got["extra"].isna().sum() == 10
     assert append_frame(batch(0, 2).assign(extra=1.0), "log").version == v.version
+
+
+def test_concurrent_appends_lose_no_rows(workspace):
+    import threading
+
+    def writer(seed):
+        for i in range(4):
+            append_frame(batch(10, seed * 10 + i), "log")
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(nbtrack.load("log")) == 120
+    assert nbtrack.dataset_versions("log")["n_rows"].tolist() == list(range(10, 121, 10))

@@ -8,7 +8,10 @@ manifest's statistics are recomputed over all rows (read back chunk by chunk,
 as Arrow, never as pandas).
 
 When the new rows do not have the stored schema (a column added, a dtype
-changed), the dataset is rewritten as ``concat(previous, new)``.
+changed), the dataset is rewritten as ``concat(previous, new)``. Appends from
+several processes are safe: a version is recorded only if the version it was
+built on is still the latest (checked inside the write transaction); otherwise
+the append is redone on top of the new latest version.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from ..store.objects import hash_bytes
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
 from . import frames
-from .datasets import DatasetVersion, _latest, _row_to_version, check_name, snapshot_frame
+from .datasets import DatasetVersion, _latest, _row_to_version, check_name
 from .stats import one_column, sample_table
 
-RETRIES = 5
+RETRIES = 20
 
 
 def append_frame(frame: Any, name: str, run_id: str | None = None,
@@ -46,31 +49,23 @@ def append_frame(frame: Any, name: str, run_id: str | None = None,
         with ws.meta.read() as conn:
             did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
             base = _latest(conn, did) if did is not None else None
-        if base is None:
-            return _linked(snapshot_frame(frame.reset_index(drop=True), name, run_id=run_id, workspace=ws), run_id)
-        if len(frame) == 0:
+        if base is not None and len(frame) == 0:
             return _row_to_version(base, name, ws)
-        manifest = json.loads(ws.objects.get(base.manifest_oid))
-        enc = _encode_append(manifest, frame, ws)
-        if enc is None:  # another schema: rewrite the whole dataset
-            import pandas as pd
+        manifest = json.loads(ws.objects.get(base.manifest_oid)) if base is not None else None
+        enc = _encode_append(manifest, frame, ws) if manifest is not None else None
+        if enc is None:  # the first rows, or another schema: encode everything (previous rows too)
+            whole = frame
+            if manifest is not None:
+                import pandas as pd
 
-            old = frames.decode(manifest, ws.objects.get)
-            combined = pd.concat([old, frame], ignore_index=True)
-            return _linked(snapshot_frame(combined, name, run_id=run_id, workspace=ws), run_id)
-        version = _record(ws, did, base.id, base.version, enc, run_id, name)
+                whole = pd.concat([frames.decode(manifest, ws.objects.get), frame], ignore_index=True)
+            enc = frames.encode(whole.reset_index(drop=True), ws.objects.put_with_oid,
+                                previous_rows=manifest.get("chunk_rows") if manifest else None)
+            enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
+        version = _record(ws, name, base, enc, run_id)
         if version is not None:
             return version
     raise RuntimeError(f"dataset {name!r} kept changing while appending to it ({RETRIES} attempts)")
-
-
-def _linked(version: DatasetVersion, run_id: str | None) -> DatasetVersion:
-    if run_id is not None and version.workspace is not None:
-        from ..store.lineage import link
-
-        with version.workspace.meta.write() as conn:
-            link(conn, run_id, "output", version.id, None)
-    return version
 
 
 def _schema(manifest: dict[str, Any]) -> pa.Schema:
@@ -136,17 +131,21 @@ def _read(ws: Workspace, oid: str, schema: pa.Schema) -> pa.Table:
     return pq.read_table(pa.BufferReader(ws.objects.get(oid)), schema=schema)
 
 
-def _record(ws: Workspace, did: int, base_id: int, base_version: int, enc: frames.Encoded, run_id: str | None,
-            name: str) -> DatasetVersion | None:
+def _record(ws: Workspace, name: str, base: Any, enc: frames.Encoded, run_id: str | None) -> DatasetVersion | None:
     """Insert the version if ``base`` is still the latest (else None: someone appended first, redo)."""
     m = enc.manifest
     with ws.meta.write() as conn:
+        did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+        if did is None:
+            if base is not None:
+                return None
+            did = conn.execute(insert(datasets).values(name=name, created=time.time())).inserted_primary_key[0]
         latest = _latest(conn, did)
-        if latest is None or latest.id != base_id:
+        if (latest.id if latest is not None else None) != (base.id if base is not None else None):
             return None
-        row = {"dataset_id": did, "version": base_version + 1, "manifest_oid": enc.manifest_oid,
-               "fingerprint": enc.fingerprint, "n_rows": m["n_rows"], "n_cols": m["n_cols"], "nbytes": enc.nbytes,
-               "run_id": run_id, "created": time.time()}
+        row = {"dataset_id": did, "version": (base.version if base is not None else 0) + 1,
+               "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
+               "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
         vid = conn.execute(insert(dataset_versions).values(**row)).inserted_primary_key[0]
         conn.execute(insert(dataset_chunks), [{"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": n}
                                               for i, (oid, n, _s) in enumerate(enc.chunks)])
