@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..errors import InvalidInput, NotebookExecutionError
 from ..store.schema import runs as runs_t, tags
 from ..workspace import Workspace
+from .execute import execute
 
 TAG = "nbtrack.reproduces"
 
@@ -48,7 +49,6 @@ def _new_run(ws: Workspace, old_id: str, since: float) -> str | None:
 
 def rerun_cell(ws: Workspace, old, timeout: float | None) -> str:
     """Execute cell run ``old`` again; return the new run's id."""
-    from .execute import execute
     from .run import kernel_env
 
     if not old.source:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..expr import Condition, Expr, Verdict, check, parse
-from ..store.schema import latest_metrics, runs as runs_t
+from ..snapshot.models import resolve, row_to_version, version_query
+from ..store.schema import latest_metrics, lineage, model_versions, runs as runs_t
 from ..workspace import Workspace
 
 GateResult = Condition  # one checked condition, with its numbers (the name pipeline results used)
@@ -69,9 +70,7 @@ def evaluate_vs(ws: Workspace, vs: VsGate, metrics: dict[str, float | None], run
     The candidate is the model the run produced (with its evaluations) and the run's
     metrics, exactly what registering it would record.
     """
-    from ..errors import NotFound
     from ..registry.gates import candidate, check_versus, lower_is_better
-    from ..snapshot.models import resolve
 
     higher = (not lower_is_better(vs.metric)) if vs.higher_is_better is None else vs.higher_is_better
     with ws.meta.read() as conn:
@@ -114,9 +113,6 @@ def gate_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:
 
 def produced_model(ws: Workspace, conn, run_id: str):
     """The model version pipeline run ``run_id`` (or a run below it) produced last, or None."""
-    from ..snapshot.models import row_to_version, version_query
-    from ..store.schema import lineage, model_versions
-
     ids = [run_id, *descendants(conn, run_id)]
     vid = conn.execute(select(lineage.c.model_version_id).where(
         lineage.c.run_id.in_(ids), lineage.c.direction == "output", lineage.c.model_version_id.is_not(None))

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..errors import NotFound
+from ..errors import GateFailed, NotFound
 from ..store import runs as store_runs
 from ..store.schema import lineage
 from ..workspace import Workspace
@@ -37,7 +37,6 @@ def register_and_promote(ws: Workspace, result: Any, name: str, promote_to: str 
     ``result`` (a PipelineResult) gets ``model`` and ``promoted``; a refused
     promotion raises the registry's ``GateFailed`` after the run is tagged.
     """
-    from ..errors import GateFailed
     from ..registry.models import register_model
 
     metrics = {k: v for k, v in (result.metrics or {}).items() if v is not None}

@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..errors import InvalidInput, NbtrackError
+
 _workspaces: dict[tuple[str, str], Any] = {}
 _kernels: Any = None  # this worker's WarmKernels (local executors only)
 
@@ -47,7 +49,6 @@ def run_one(spec: dict) -> dict:
     With ``spec["warm"]`` (local executors), the run uses the kernel this worker
     launched for it, if any, and when the value is true launches the next one.
     """
-    from ..errors import NbtrackError
     from .run import run_pipeline
 
     out = {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {}, "error": None}
@@ -139,8 +140,6 @@ def dask(specs: list[dict], address: Any) -> Iterator[dict]:
     try:
         from distributed import Client, as_completed
     except ImportError:
-        from ..errors import InvalidInput
-
         raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
     client = address if isinstance(address, Client) else Client(address)
     try:

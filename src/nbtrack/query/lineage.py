@@ -20,6 +20,7 @@ from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_versions, datasets, lineage as lineage_t, model_versions, models, runs
 from ..workspace import Workspace, get_workspace
 from .ids import resolve_run_id
+from .lineage_plot import plot_graph
 
 
 def _edge_rows(conn: Connection, where: Any) -> list[dict[str, Any]]:
@@ -110,8 +111,6 @@ class LineageGraph:
 
     def plot(self, ax: Any = None):
         """Draw the graph left to right (upstream to downstream); return the matplotlib Figure."""
-        from .lineage_plot import plot_graph
-
         return plot_graph(self, ax)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from ..context import user
 from ..errors import Conflict, InvalidInput, NotFound
 from ..snapshot.models import ModelVersion, check_name, model_id, resolve
 from ..store.schema import aliases, model_versions
@@ -67,8 +68,6 @@ def held(conn: Connection, name: str, alias: str, lock: bool = False) -> tuple[i
 def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, expected: Any, action: str,
          reason: str | None, detail: dict | None = None) -> AliasChange:
     """Compare-and-set ``name@alias`` to ``target`` (None deletes) and record the event."""
-    from ..context import user
-
     mid = model_id(conn, name)
     if mid is None:
         raise NotFound(f"no model named {name!r}")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..expr import Condition, check, parse
 from ..snapshot.models import ModelVersion
-from ..store.schema import evaluations
+from ..store.schema import dataset_versions, datasets, evaluations
 from .models import run_metrics
 
 _LOWER_IS_BETTER = ("loss", "error", "mse", "mae", "rmse", "mape", "brier", "log_loss", "logloss")
@@ -107,8 +107,6 @@ def check_versus(conn, cand: ModelVersion | Candidate, inc: ModelVersion | None,
 
 
 def _dataset_label(conn, dv: int) -> str:
-    from ..store.schema import dataset_versions, datasets
-
     row = conn.execute(select(datasets.c.name, dataset_versions.c.version)
                        .join(datasets, datasets.c.id == dataset_versions.c.dataset_id)
                        .where(dataset_versions.c.id == dv)).first()

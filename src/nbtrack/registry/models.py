@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
+from ..context import user
 from ..errors import InvalidInput, NotFound
+from ..query.ids import resolve_run_id
 from ..query.models import alias_labels
-from ..snapshot.models import (ModelVersion, check_name, insert_version, latest, model_id, resolve, row_to_version,
-                               version_query)
+from ..snapshot.models import (ModelVersion, check_name, insert_version, latest, log_model, model_id, resolve,
+                               row_to_version, version_query)
 from ..store.schema import aliases, dataset_versions, datasets, evaluations, latest_metrics, lineage
 from ..store.schema import model_versions as mv_t, models as models_t
 from ..workspace import Workspace, get_workspace
@@ -66,8 +68,6 @@ def register_model(
     check_name(name)
     ws = workspace or get_workspace(create=model is not None)
     if model is not None:
-        from ..snapshot.models import log_model
-
         source = log_model(model, name, description=description, workspace=ws)
         if not source.new:
             return source
@@ -82,8 +82,6 @@ def register_model(
             return row_to_version(last, ws, new=False)
         values = {k: getattr(source, k) for k in _COPIED}
         values.update(source_version_id=source.id, description=description or source.description)
-        from ..context import user
-
         values["creator"] = user()
         vid = insert_version(conn, mid, values)
         created = row_to_version(conn.execute(version_query().where(mv_t.c.id == vid)).first(), ws, True)
@@ -117,8 +115,6 @@ def run_metrics(conn: Connection, run_id: str | None) -> dict[str, float]:
 
 def run_candidate(conn: Connection, run: str, variable: str | None, ws: Workspace) -> ModelVersion:
     """The model version a run produced (its lineage output)."""
-    from ..query.ids import resolve_run_id
-
     run_id = resolve_run_id(conn, run)
     q = (version_query().join(lineage, lineage.c.model_version_id == mv_t.c.id)
          .where(lineage.c.run_id == run_id, lineage.c.direction == "output"))

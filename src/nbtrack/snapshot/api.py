@@ -10,9 +10,14 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from ..context import active_run
+from ..store.lineage import link
 from ..workspace import Workspace
-from .datasets import DatasetVersion, get_version, list_datasets, list_versions
+from .contracts import as_contract
+from .datasets import DatasetVersion, get_version, list_datasets, list_versions, snapshot_frame
 from .datasets import load as _load
+from .diff import diff as _diff
+from .models import log_model
 
 
 def _is_frame(obj: Any) -> bool:
@@ -50,18 +55,10 @@ def snapshot(obj: Any, name: str, run: Any = None, workspace: Workspace | None =
     'customers@1'
     """
     if expect is not None and _is_frame(obj):
-        from .contracts import as_contract
-
         frame = obj.to_frame() if not hasattr(obj, "columns") else obj
         as_contract(expect, workspace).check(frame)
     if not _is_frame(obj):
-        from .models import log_model
-
         return log_model(obj, name, run=run, workspace=workspace)
-    from ..context import active_run
-    from ..store.lineage import link
-    from .datasets import snapshot_frame
-
     run = run if run is not None else active_run()
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
     ws = workspace or getattr(run, "ws", None)
@@ -126,8 +123,6 @@ def diff(a: str | DatasetVersion, b: str | DatasetVersion, workspace: Workspace 
 
     See :func:`nbtrack.snapshot.diff.diff`.
     """
-    from .diff import diff as _diff
-
     return _diff(a, b, workspace)
 
 

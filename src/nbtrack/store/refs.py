@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterator
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from .schema import RUN_OBJECT_COLUMNS, artifacts, runs
+from .schema import (RUN_OBJECT_COLUMNS, artifacts, contracts, dataset_chunks, dataset_versions, datasets,
+                     model_versions, models, pipeline_versions, pipelines, runs)
 
 # Each query yields (oid, "what refers to it") pairs; ``oid`` None means "all".
 RefQuery = Callable[[Connection, "str | None"], Iterator[tuple[str, str]]]
@@ -57,8 +58,6 @@ def referrers(conn: Connection, oid: str) -> list[str]:
 
 @register
 def _version_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]]:
-    from .schema import dataset_chunks, dataset_versions, datasets, model_versions, models, pipeline_versions, pipelines
-
     dv = (select(dataset_versions.c.manifest_oid, datasets.c.name, dataset_versions.c.version)
           .join(datasets, datasets.c.id == dataset_versions.c.dataset_id))
     ch = (select(dataset_chunks.c.oid, datasets.c.name, dataset_versions.c.version)
@@ -82,8 +81,6 @@ def _version_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]
 
 @register
 def _contract_refs(conn: Connection, oid: str | None) -> Iterator[tuple[str, str]]:
-    from .schema import contracts
-
     q = select(contracts.c.oid, contracts.c.name, contracts.c.version)
     if oid is not None:
         q = q.where(contracts.c.oid == oid)

@@ -7,6 +7,9 @@ functions.
 
 from __future__ import annotations
 
+import nbtrack
+
+from ..errors import InvalidInput, NotFound
 from .diff import diff_html, source_html, unified_text
 from .html import Rich, esc, fmt_duration, fmt_time, fmt_value, status_html, table, text_table
 from .pages import this_notebook
@@ -31,9 +34,6 @@ def resolve_cell(cell: str | None = None, notebook: str | None = None) -> str:
     nbtrack.errors.NotFound
         When no tracked cell matches.
     """
-    import nbtrack
-    from nbtrack.errors import NotFound
-
     nb = notebook if notebook is not None else this_notebook()
     if cell and "::" in cell:
         return cell
@@ -58,16 +58,12 @@ def resolve_cell(cell: str | None = None, notebook: str | None = None) -> str:
 
 def versions(cell_key: str, limit: int = MAX_VERSIONS):
     """The newest ``limit`` versions of a cell, oldest first (a DataFrame like ``nbtrack.runs``)."""
-    import nbtrack
-
     frame = nbtrack.runs(cell_key=cell_key, order_by="-cell_version", limit=limit)
     return frame.iloc[::-1].reset_index(drop=True)
 
 
 def source(run_id: str) -> str:
     """The source code a run executed (empty when not recorded)."""
-    import nbtrack
-
     return nbtrack.get_run(run_id).source or ""
 
 
@@ -112,9 +108,6 @@ def history(cell: str | None = None, notebook: str | None = None, a: int | None 
         Renders as HTML (``_repr_html_``) and as text (``repr``); ``.data`` is
         the versions DataFrame.
     """
-    import nbtrack
-    from nbtrack.errors import InvalidInput, NotFound
-
     key = resolve_cell(cell, notebook)
     frame = versions(key, QUICK_VERSIONS if a is None and b is None else MAX_VERSIONS)
     if frame.empty:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import nbtrack
+
 from ..expr import all_of
 
 STATUSES = ("finished", "failed", "running", "interrupted", "capture_failed")
@@ -146,8 +148,6 @@ def fetch_page(
     status : str, optional
         Only runs with this status (a structured filter).
     """
-    import nbtrack
-
     where = {"notebook": notebook or None, "status": status or None}
     total = nbtrack.count_runs(filter=filter, **where)
     pages = max(1, -(-total // page_size))

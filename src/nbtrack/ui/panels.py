@@ -5,7 +5,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 import traitlets
 
-from . import cell_history as history, comparison as compare
+import nbtrack
+
+from . import cell_history as history, comparison as compare, plots
 from .diff import diff_html, source_html
 from .html import esc, figure_png, table
 from .panel import Panel, button, hint
@@ -43,8 +45,6 @@ class HistoryPanel(Panel):
         self.w_open = button("open 'to' run", lambda: self.browser.open_run(self.b))
 
     def render(self) -> None:
-        import nbtrack
-
         key = self.browser.cell_key
         if not key:
             self.records = []
@@ -141,8 +141,6 @@ class ComparePanel(Panel):
 
     def draw_plots(self) -> None:
         """Redraw both plots for the chosen metric and param."""
-        from . import plots
-
         self.figures = {}
         if self.metric:
             self.figures["history"] = plots.plot_metric_history(self.runs, self.metric)

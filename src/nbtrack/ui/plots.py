@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import nbtrack
+
 FIGSIZE = (5.4, 3.0)
 
 
@@ -96,8 +98,6 @@ def plot_metric_history(runs: Sequence[Any], key: str):
     matplotlib.figure.Figure
         One line per run that logged ``key``, labelled ``name (id)``.
     """
-    import nbtrack
-
     series = {}
     for r in runs:
         run = nbtrack.get_run(r) if isinstance(r, str) else r
@@ -122,8 +122,6 @@ def plot_metric_vs_param(runs: Sequence[Any], metric: str, param: str):
     -------
     matplotlib.figure.Figure
     """
-    import nbtrack
-
     xs, ys, labels = [], [], []
     for r in runs:
         run = nbtrack.get_run(r) if isinstance(r, str) else r

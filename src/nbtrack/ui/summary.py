@@ -6,6 +6,8 @@ with an HTML/text fallback for frontends without widgets.
 
 from __future__ import annotations
 
+import nbtrack
+
 from .html import STATUS_COLORS, esc, fmt_duration, fmt_value
 
 MAX_ITEMS = 4
@@ -86,7 +88,6 @@ def show_summary(run_id: str) -> None:
     Without ipywidgets the same line is displayed as HTML (with a text
     fallback), so it also shows in nbconvert output.
     """
-    import nbtrack
     from IPython.display import display
 
     run = nbtrack.get_run(run_id)

@@ -17,6 +17,7 @@ import traitlets
 from ipywidgets.widgets.widget_bool import CheckboxStyle
 
 from . import table
+from .actions import RunPanel
 from .html import esc
 from .pages import STATUSES, Page, fetch_page, page_filter, parse_sort, this_notebook
 
@@ -102,7 +103,6 @@ class Browser(widgets.VBox):
 
     # -- layout ----------------------------------------------------------------------
     def _build(self, nb: str) -> None:
-        from .actions import RunPanel
         from .panels import ComparePanel, HistoryPanel
 
         small = widgets.Layout(width="auto")
