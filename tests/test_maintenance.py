@@ -192,7 +192,7 @@ def test_fsck_marks_damage_and_repair_restores_from_a_healthy_copy(workspace, tm
     with nbtrack.track("r") as run:
         run.log_artifact(b"artifact bytes", name="a.bin")
     backup = tmp_path / "backup"
-    shutil.copytree(workspace.objects.root, backup)
+    nbtrack.backup(str(backup))
     chunk = next(o for o in workspace.objects if workspace.objects.size(o) > 100)
     os.chmod(workspace.objects.path(chunk), 0o644)
     with open(workspace.objects.path(chunk), "r+b") as f:  # bit rot, same size
@@ -205,7 +205,7 @@ def test_fsck_marks_damage_and_repair_restores_from_a_healthy_copy(workspace, tm
     assert any("--repair" in line for line in rep.lines())
     rep = maintenance.fsck(repair=True)  # no healthy copy in the workspace itself
     assert not rep.ok and not rep.repaired
-    rep = maintenance.fsck(repair=True, sources=[str(backup)])
+    rep = maintenance.fsck(repair=True, sources=[str(backup)])  # a workspace folder made by `nbtrack backup`
     assert set(rep.repaired) == {chunk, art}, rep.lines()
     assert maintenance.fsck().ok
     pd.testing.assert_frame_equal(nbtrack.load("frame"), df)

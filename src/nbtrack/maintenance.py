@@ -73,8 +73,8 @@ class FsckReport:
                        "(harmless; `nbtrack gc --force` removes them)")
         out += self.notes
         if self.corrupt or self.missing:
-            out.append("to repair: `nbtrack fsck --repair --from BACKUP` copies healthy objects from another "
-                       "workspace's objects folder or a backup; storing the same content again (re-running the "
+            out.append("to repair: `nbtrack fsck --repair --from BACKUP` copies healthy objects from a backup "
+                       "(`nbtrack backup`) or another workspace; storing the same content again (re-running the "
                        "snapshot or run) also repairs a damaged object")
         out.append("workspace is clean" if self.ok else "workspace has problems")
         return out
@@ -112,7 +112,7 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
     for oid in rep.corrupt:
         ws.objects.mark_damaged(oid)
     if repair:
-        _repair(ws, rep, referenced, leftovers, [ObjectStore(s) for s in sources])
+        _repair(ws, rep, referenced, leftovers, [_source(s) for s in sources])
     if deep and referenced is not None:
         _decode_datasets(ws, rep, progress)
     return rep
@@ -220,6 +220,17 @@ def _repair(ws: Workspace, rep: FsckReport, referenced, leftovers: dict[str, lis
     if rep.corrupt or rep.missing:
         rep.notes.append(f"{len(rep.corrupt) + len(rep.missing)} object(s) have no healthy copy here: pass "
                          "--from with a backup, or store the same content again")
+
+
+def _source(where: str) -> ObjectStore:
+    """An objects folder, a workspace folder (``nbtrack backup DEST``, ``.nbtrack``) or an fsspec URL."""
+    import os
+
+    if "://" not in where:
+        for sub in ("objects", os.path.join(".nbtrack", "objects")):
+            if os.path.isdir(os.path.join(where, sub)):
+                return ObjectStore(os.path.join(where, sub))
+    return ObjectStore(where)
 
 
 def _healthy_copy(oid: str, sources: list[ObjectStore]) -> tuple[bytes | None, str]:
