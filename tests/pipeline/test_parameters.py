@@ -9,6 +9,8 @@ from nbtrack.cli import cli
 from nbtrack.errors import InvalidInput
 from nbtrack.pipeline.parameters import describe_schema, load_schema, parse_literal, parse_pairs, validate
 
+from .conftest import NOTEBOOKS
+
 SCHEMA = load_schema([
     {"name": "C", "default": 1.0, "type": None},
     {"name": "penalty", "default": "l2", "type": "str"},
@@ -82,3 +84,52 @@ def test_cli_unknown_pipeline_and_bad_gate_exit_2(approve, workspace):
     assert res.exit_code == 2 and "nope" in res.output
     res = CliRunner().invoke(cli, ["run", "churn-train", "--gate", "auc >> 3"])
     assert res.exit_code == 2 and "cannot read gate" in res.output
+
+
+# papermill's own test notebook (papermill/tests/notebooks/complex_parameters.ipynb, copied verbatim)
+COMPLEX = NOTEBOOKS / "papermill_complex_parameters.ipynb"
+
+
+def _complex(tmp_path, broken_line: bool = False) -> str:
+    import nbformat
+
+    nb = nbformat.read(COMPLEX, as_version=4)
+    if not broken_line:
+        nb.cells[0].source = nb.cells[0].source.replace("\n= 2", "")
+        nb.cells.append(nbformat.v4.new_code_cell("print(repr(a), repr(b), repr(c), repr(d))"))
+    path = tmp_path / "complex_parameters.ipynb"
+    nbformat.write(nb, path)
+    return str(path)
+
+
+def test_papermill_complex_parameters_notebook_approves_and_runs(workspace, tmp_path):
+    import nbformat
+
+    import nbtrack
+
+    p = nbtrack.approve(_complex(tmp_path), name="complex", reason="papermill's own notebook")
+    assert p.parameters == [
+        {"name": "msg", "default": None, "type": None, "help": ""},
+        {"name": "a", "default": 2.25, "type": "float", "help": "Variable a"},
+        {"name": "b", "default": ["Hello", "World"], "type": "List[str]", "help": "Nice list"},
+        {"name": "c", "default": None, "type": None, "help": "Interesting c variable"},
+        {"name": "d", "computed": "a == 3", "type": None, "help": "Not introspectable line"},
+    ]
+    out = tmp_path / "out.ipynb"
+    res = CliRunner().invoke(cli, ["run", "complex", "-p", "a", "3.5", "-p", "b", '["x"]', "--output", str(out)])
+    assert res.exit_code == 0, res.output
+    printed = nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"]
+    assert printed.strip() == "3.5 ['x'] None False"  # d is computed by the cell, before the overrides
+    assert nbtrack.get_run(nbtrack.runs(kind="pipeline").id[0]).params == {"msg": None, "a": 3.5, "b": ["x"],
+                                                                            "c": None}
+    bad = CliRunner().invoke(cli, ["run", "complex", "-p", "a", "not-a-float"])
+    assert bad.exit_code == 2 and "parameter 'a': expected float, got str 'not-a-float'" in bad.output
+    assert "d: any (computed default: a == 3)  # Not introspectable line" in bad.output
+    listing = CliRunner().invoke(cli, ["pipelines", "complex"])
+    assert "d=<computed: a == 3>" in listing.output.replace("\n", "") or "computed" in listing.output
+    assert "d: any (computed default: a == 3)" in listing.output
+
+
+def test_papermill_complex_parameters_broken_line_is_refused(workspace, tmp_path):
+    res = CliRunner().invoke(cli, ["approve", _complex(tmp_path, broken_line=True), "--name", "complex"])
+    assert res.exit_code == 2 and "does not parse (line 14: `= 2`)" in res.output

@@ -57,8 +57,11 @@ def test_parameters_schema():
         {"name": "name", "default": "churn", "type": "str", "help": ""},
         {"name": "threshold", "default": None, "type": None, "help": ""},
     ]
-    with pytest.raises(InvalidInput, match="not a literal"):
-        parse_parameters("import os\npath = os.getcwd()")
+    # papermill injects overrides after the cell, so a computed default is a parameter too (issue 11)
+    assert parse_parameters("import os\npath = os.getcwd()") == [
+        {"name": "path", "computed": "os.getcwd()", "type": None, "help": ""}]
+    with pytest.raises(InvalidInput, match=r"does not parse \(line 2: `= 2`\)"):
+        parse_parameters("a = 1\n= 2")
 
 
 def test_approve_freezes_pins_and_versions(workspace, tmp_path):

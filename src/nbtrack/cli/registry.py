@@ -162,9 +162,10 @@ def approve(notebook: str, name: str, reason: str | None) -> None:
     The notebook needs a cell tagged `parameters`. In Python: nbtrack.approve(notebook, name=..., reason=...)
     """
     from ..registry.approve import approve as do_approve
+    from ..registry.notebook import describe_parameter
 
     p = do_approve(notebook, name, reason)
-    params = ", ".join(f"{x['name']}={x['default']!r}" for x in p.parameters) or "none"
+    params = ", ".join(describe_parameter(x) for x in p.parameters) or "none"
     pins = ", ".join(f"{k}@{v}" for k, v in sorted(p.pins.items())) or "none"
     echo(f"approved {p.ref}\n  parameters: {params}\n  pinned data: {pins}")
 
@@ -189,11 +190,25 @@ def revoke(name: str, version: int, reason: str) -> None:
 def pipelines_cmd(name: str | None, fmt: str) -> None:
     """List approved pipeline versions (and revoked ones), newest first.
 
+    With NAME, the table format also lists the newest approved version's parameters: type,
+    default (or the expression that computes it) and description.
+
     In Python: nbtrack.pipelines(name)
     """
     from ..registry.approve import pipelines
 
-    print_frame(pipelines(name), fmt, title="pipelines")
+    frame = pipelines(name)
+    print_frame(frame, fmt, title="pipelines")
+    if name and fmt == "table" and not frame.empty:
+        from ..errors import ApprovalRequired
+        from ..pipeline.parameters import describe_schema, load_schema
+        from ..registry.approve import get_pipeline
+
+        try:
+            p = get_pipeline(name)
+        except ApprovalRequired:
+            return  # every version is revoked: nothing can run
+        echo(f"parameters of {p.ref}:\n" + describe_schema(load_schema(p.parameters)))
 
 
 @cli.command("events")

@@ -1,7 +1,9 @@
 """Typed pipeline parameters: the approved schema, papermill literal parsing, validation.
 
-The schema of an approved pipeline version is a JSON list of ``{name, default, type}``
-(parsed from papermill's ``parameters``-tagged cell at approval). Values given on the
+The schema of an approved pipeline version is a JSON list of ``{name, default, type, help}``
+(parsed from papermill's ``parameters``-tagged cell at approval; ``{name, computed, type,
+help}`` for a default the cell computes, e.g. ``start = date.today()``: any literal of the
+annotated type, or of any type, overrides it). Values given on the
 command line as ``-p NAME VALUE`` are parsed exactly like the ``papermill`` CLI does
 (:func:`parse_literal`), then checked and coerced against the schema *before* a kernel
 starts, so a typo costs milliseconds, not a failed run.
@@ -58,14 +60,18 @@ class Parameter:
     type: str | None
     default: Any = _MISSING
     help: str = ""
+    computed: str | None = None  # the expression the parameters cell computes the default with
 
     @property
     def required(self) -> bool:
-        return self.default is _MISSING
+        return self.default is _MISSING and self.computed is None
 
     def describe(self) -> str:
-        default = "required" if self.required else f"default {self.default!r}"
-        return f"{self.name}: {self.type or 'any'} ({default})"
+        if self.computed is not None:
+            default = f"computed default: {self.computed}"
+        else:
+            default = "required" if self.required else f"default {self.default!r}"
+        return f"{self.name}: {self.type or 'any'} ({default})" + (f"  # {self.help}" if self.help else "")
 
 
 def _type_name(raw: Any, default: Any) -> str | None:
@@ -84,7 +90,7 @@ def _type_name(raw: Any, default: Any) -> str | None:
 
 
 def _default(entry: dict) -> Any:
-    if entry.get("required") or "default" not in entry:
+    if entry.get("required") or "default" not in entry or "computed" in entry:
         return _MISSING
     return entry["default"]
 
@@ -96,7 +102,8 @@ def load_schema(raw: str | list | None) -> list[Parameter]:
     for e in entries:
         default = _default(e)
         tname = e.get("type", e.get("inferred_type_name"))
-        out.append(Parameter(e["name"], _type_name(tname, default), default, e.get("help") or ""))
+        out.append(Parameter(e["name"], _type_name(tname, default), default, e.get("help") or "",
+                             e.get("computed")))
     return out
 
 
@@ -109,7 +116,7 @@ def describe_schema(schema: list[Parameter]) -> str:
 
 def _coerce(p: Parameter, value: Any, from_text: str | None) -> Any:
     """``value`` as parameter ``p`` expects it, or raise ValueError."""
-    if p.type is None or (value is None and not p.required and p.default is None):
+    if p.type is None or (value is None and not p.required and p.default is None and p.computed is None):
         return value
     if p.type == "str" and from_text is not None:
         return from_text  # `-p name 123` means the string "123" for a str parameter
@@ -163,7 +170,7 @@ def validate(schema: list[Parameter], params: dict[str, Any] | None, texts: dict
         if p.name not in params:
             if p.required:
                 problems.append(f"missing required parameter {p.name!r}")
-            else:
+            elif p.computed is None:  # a computed default is known only when the cell runs
                 out[p.name] = p.default
             continue
         try:

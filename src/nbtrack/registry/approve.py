@@ -22,7 +22,7 @@ from ..errors import ApprovalRequired, InvalidInput, NotFound
 from ..store.schema import dataset_versions, datasets, lineage, pipeline_versions as pv, pipelines as pl, runs
 from ..workspace import Workspace, get_workspace
 from . import events
-from .notebook import frozen_bytes, parameters_cell, parse_parameters, read_notebook
+from .notebook import describe_parameter, frozen_bytes, parameters_cell, parse_parameters, read_notebook
 
 
 @dataclass
@@ -72,7 +72,7 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
     ------
     InvalidInput
         No cell tagged ``parameters`` (the message explains how to tag one), or
-        a parameter default that is not a literal.
+        a parameters cell that does not parse (the message names the line).
     """
     from ..context import user
 
@@ -219,7 +219,7 @@ def pipelines(name: str | None = None, workspace: Workspace | None = None):
         items = [_row(r) for r in conn.execute(q)]
     return pd.DataFrame([{
         "name": p.name, "version": p.version, "status": p.status, "notebook": p.notebook_path,
-        "parameters": ", ".join(x["name"] for x in p.parameters),
+        "parameters": ", ".join(describe_parameter(x) for x in p.parameters),
         "pins": ", ".join(f"{k}@{v}" for k, v in sorted(p.pins.items())), "approved_by": p.approved_by,
         "created": pd.Timestamp(p.created, unit="s", tz="UTC"), "reason": p.reason} for p in items],
         columns=["name", "version", "status", "notebook", "parameters", "pins", "approved_by", "created", "reason"])
