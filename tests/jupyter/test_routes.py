@@ -276,3 +276,17 @@ def test_a_malformed_alias_version_is_400(server, data, version):
     status, body = server.request(f"models/churn/aliases?{NB}", method="POST",
                                   body={"action": "set", "alias": "staging", "version": version})
     assert status == 400 and body["error"] == "InvalidInput" and "version" in body["message"]
+
+
+def test_approval_returns_computed_defaults_of_the_parameters_cell(server, data):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from datetime import date\nlr: float = 0.1  # learning rate\nday = str(date.today())  # run date",
+        metadata={"tags": ["parameters"]})])
+    nbformat.write(nb, data.root / "sub" / "params.ipynb")
+    status, body = server.request("approvals", method="POST", body={"notebook": "sub/params.ipynb", "name": "prm"})
+    assert status == 201, body
+    assert body["result"]["parameters"] == [
+        {"name": "lr", "default": 0.1, "type": "float", "help": "learning rate"},
+        {"name": "day", "computed": "str(date.today())", "type": None, "help": "run date"}]
