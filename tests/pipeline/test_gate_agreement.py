@@ -63,5 +63,6 @@ def test_cli_gate_vs_refuses_before_registering(workspace, tmp_path):
     res = CliRunner().invoke(cli, ["run", "fit", "-p", "w", "0.9", "-p", "holdout", "0.7", "--gate-vs",
                                    "production:auc", "--register", "weights-model", "--promote-to", "production"])
     assert res.exit_code == 1, res.output
-    assert "FAIL auc not worse than production" in res.output and "holdout@1" in res.output
+    assert "FAIL production:auc: run " in res.output and "auc = 0.7 < weights-model@1 auc = 0.9 on dataset " \
+        "version holdout@1" in res.output
     assert nbtrack.model_versions("weights-model")["version"].max() == 1  # nothing registered

@@ -33,7 +33,7 @@ def test_register_promote_then_a_worse_run_is_refused(approve, workspace):
     worse = invoke("run", "fit", "-p", "w", "0.5", "--gate-vs", "production:auc",
                    "--register", "weights-model", "--promote-to", "production")
     assert worse.exit_code == 1
-    assert "FAIL auc not worse than production (weights-model@1)" in worse.output
+    assert "FAIL production:auc: run " in worse.output
     assert "auc = 0.75 < weights-model@1 auc = 0.8 (recorded metrics)" in worse.output
     assert nbtrack.load_model("weights-model@production", trust=True) == {"w": 0.6}
 

@@ -81,6 +81,7 @@ def evaluate_vs(ws: Workspace, vs: VsGate, metrics: dict[str, float | None], run
         source = produced_model(ws, conn, run_id) if run_id else None
         cand = candidate(conn, source, vs.metric, dict(metrics), ref=f"run {run_id}" if run_id else None)
         cond = check_versus(conn, cand, inc, vs.alias, vs.metric, higher)
+    cond.condition = vs.text  # shown as written: "FAIL production:auc: run ... auc = 0.7 < churn@1 auc = 0.8 ..."
     return Verdict(vs.text, cond.passed, [cond])
 
 
