@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import nbtrack
+from nbhelpers import Kernel
 from nbtrack import workspace as ws_mod
 
 SCRIPT = """
@@ -30,39 +31,6 @@ with nbtrack.track("script") as run:
 print("after the run")
 """
 CELL = "%%track cell{i}\nlr = 0.{i}\nacc = lr * 2\nprint('cell {i} ran')"
-
-
-class Kernel:
-    """A real IPython kernel (jupyter_client) whose workspace is ``folder``/.nbtrack."""
-
-    def __init__(self, folder: Path) -> None:
-        from jupyter_client.manager import start_new_kernel
-
-        env = {**os.environ, "NBTRACK_URI": str(folder / ".nbtrack"), "NBTRACK_NOTEBOOK": str(folder / "nb.ipynb")}
-        self.km, self.kc = start_new_kernel(kernel_name="python3", env=env, cwd=str(folder))
-
-    def run(self, code: str, on_stdout=None) -> tuple[float, str, str, str | None]:
-        """(seconds, stdout, stderr, error name) of one execution."""
-        t0 = time.monotonic()
-        out, err, ename = [], [], None
-        msg_id = self.kc.execute(code)
-        while True:
-            m = self.kc.get_iopub_msg(timeout=120)
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue
-            kind, c = m["msg_type"], m["content"]
-            if kind == "stream":
-                (out if c["name"] == "stdout" else err).append(c["text"])
-                if on_stdout and c["name"] == "stdout":
-                    on_stdout(c["text"])
-            elif kind == "error":
-                ename = c["ename"]
-            elif kind == "status" and c["execution_state"] == "idle":
-                return time.monotonic() - t0, "".join(out), "".join(err), ename
-
-    def close(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
 
 
 def script(folder: Path, code: str = SCRIPT, **kw) -> subprocess.Popen:
