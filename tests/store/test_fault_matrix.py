@@ -131,7 +131,7 @@ def test_full_disk(tmp_path, monkeypatch, mounts, capsys):
     mounts.append(disk)
     run_id = _build(disk / "ws", monkeypatch)
     filler = disk / "filler"
-    with open(filler, "wb") as f:
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
