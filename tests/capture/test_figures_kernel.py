@@ -1,5 +1,6 @@
-"""Figures in real kernels: every figure a tracked cell shows is saved once, from the bytes shown,
-and the cell's output (matplotlib's own errors included) is exactly what it is untracked."""
+"""Figures and stdout in real kernels: every figure a tracked cell shows is saved once, from the bytes
+shown; C-level output (file descriptor 1) is recorded; the cell's output (matplotlib's own errors
+included) is exactly what it is untracked, and sys.stdout stays the kernel's own stream."""
 
 from __future__ import annotations
 
@@ -43,6 +44,23 @@ CELLS = [
 ]
 SHOWN = [1, 3, 2, 1, 1, 0, 0]  # distinct figures each cell shows
 
+# C-level output: libsvm's verbose log and a raw write to file descriptor 1
+SVC = """\
+import os, sys
+from sklearn.svm import SVC
+from sklearn.datasets import load_iris
+from ipykernel.iostream import OutStream
+X, y = load_iris(return_X_y=True)
+print("before")
+model = SVC(verbose=True).fit(X, y)
+os.write(1, b"raw fd line\\n")
+print("after", isinstance(sys.stdout, OutStream))
+"""
+
+
+def _stdout(cell) -> str:
+    return "".join(o["text"] for o in cell.outputs if o.get("name") == "stdout")
+
 
 def _norm(outputs) -> list:
     out = []
@@ -56,18 +74,20 @@ def _norm(outputs) -> list:
     return out
 
 
-def test_shown_figures_saved_once_from_the_shown_bytes(run_notebook):
-    untracked = run_notebook([SETUP, *CELLS, "print(len(renders))"], name="plain.ipynb", allow_errors=True)
+def test_shown_figures_saved_once_and_c_level_output_recorded(run_notebook, monkeypatch):
+    # ipykernel does not watch file descriptors when it sees pytest's variable
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    untracked = run_notebook([SETUP, *CELLS, "print(len(renders))", SVC], name="plain.ipynb", allow_errors=True)
     tracked = run_notebook(["%load_ext nbtrack\n" + SETUP, *[f"%%track c{i}\n{c}" for i, c in enumerate(CELLS, 1)],
-                            "print(len(renders))"], allow_errors=True)
-    for plain, cell in zip(untracked.cells[1:], tracked.cells[1:]):
+                            "print(len(renders))", "%%track svc\n" + SVC], allow_errors=True)
+    for plain, cell in zip(untracked.cells[1:-1], tracked.cells[1:-1]):
         assert _norm(cell.outputs) == _norm(plain.outputs), cell.source
     assert "Error in callback" in "".join(o.get("text", "") for o in tracked.cells[6].outputs)
     # drawn exactly as often as untracked: the saved PNG is the one displayed
-    assert tracked.cells[-1].outputs[0]["text"] == untracked.cells[-1].outputs[0]["text"]
+    assert tracked.cells[-2].outputs[0]["text"] == untracked.cells[-2].outputs[0]["text"]
 
     runs = {r.name: nbtrack.get_run(r.id) for r in nbtrack.runs().itertuples()}
-    for i, (cell, n) in enumerate(zip(tracked.cells[1:-1], SHOWN), 1):
+    for i, (cell, n) in enumerate(zip(tracked.cells[1:-2], SHOWN), 1):
         run = runs[f"c{i}"]
         figs = [a for a in run.artifacts if a["kind"] == "figure"]
         assert len(figs) == n, (cell.source, figs)
@@ -76,6 +96,16 @@ def test_shown_figures_saved_once_from_the_shown_bytes(run_notebook):
         saved = {run.artifact(f["name"]) for f in figs}
         assert saved == shown, cell.source  # the bytes the user saw, not a second rendering
         assert sorted(f["name"] for f in figs) == [f"figure-{k}.png" for k in range(1, n + 1)]
+
+    # the fd watcher forwards C output asynchronously, interleaved with Python's at any character:
+    # compare what was written, not the interleaving
+    shown = _stdout(tracked.cells[-1])
+    assert sorted(shown) == sorted(_stdout(untracked.cells[-1]))
+    assert "after True" in shown and "Total nSV" in shown
+    for line in ("before", "[LibSVM]", "optimization finished", "Total nSV = ", "raw fd line", "after True"):
+        assert line in runs["svc"].stdout, line
+    assert sorted(runs["svc"].stdout) == sorted(shown)
+    assert not [o for o in tracked.cells[-1].outputs if o.get("name") == "stderr"]
 
 
 def test_open_figures_without_inline_display_are_rendered(run_notebook):
