@@ -27,8 +27,9 @@ _active: list[FigureCapture] = []
 
 
 def _is_figure(obj: Any) -> bool:
+    """A user's matplotlib figure (not one of nbtrack's own browser plots)."""
     mod = sys.modules.get("matplotlib.figure")
-    return mod is not None and isinstance(obj, mod.Figure)
+    return mod is not None and isinstance(obj, mod.Figure) and not getattr(obj, "_nbtrack_ui", False)
 
 
 def _open_figures() -> list[Any]:

@@ -20,6 +20,7 @@ def _figure():
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=FIGSIZE, layout="constrained")
+    fig._nbtrack_ui = True  # the browser's own plot: never saved as a tracked cell's figure
     return fig, fig.add_subplot()
 
 
