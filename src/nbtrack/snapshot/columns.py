@@ -53,9 +53,9 @@ def needs_codec(arr: np.ndarray) -> bool:
     types = set(map(type, arr[~isna]))
     if len(types) > 1 or not types <= _NATIVE:
         return True
-    if int in types:
+    if int in types:  # Arrow gives ints with nulls back as floats
         ints = arr[~isna]
-        if min(ints) < _INT64[0] or max(ints) > _INT64[1]:
+        if isna.any() or min(ints) < _INT64[0] or max(ints) > _INT64[1]:
             return True
     nulls = {type(v) for v in arr[isna]}
     return len(nulls) > 1 or not nulls <= {type(None), float}
@@ -82,9 +82,12 @@ def transform(values: Any, inline: Inline) -> tuple[Any, dict] | None:
                                            "categories": inline(pd.DataFrame(index=dtype.categories))})
     if isinstance(dtype, pd.SparseDtype):
         return np.asarray(values), {"kind": "sparse", "dtype": str(dtype)}
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "python":  # Arrow's metadata says "string" only
+        return values, {"kind": "string", "storage": "python", "na": "NA" if dtype.na_value is pd.NA else "nan"}
     if isinstance(dtype, pd.ArrowDtype) and not _parses(str(dtype)):
-        raise InvalidInput(f"its dtype {dtype} cannot be restored by pandas from its name; "
-                           "convert the column (e.g. .astype(object)) before snapshotting")
+        # pandas cannot rebuild this dtype from its name in Arrow's metadata: the decoder
+        # rebuilds the column from its Arrow data instead (see frames.decode)
+        return values, {"kind": "arrow"}
     if getattr(dtype, "kind", None) == "c" or (pd.api.types.is_object_dtype(dtype)
                                                and needs_codec(np.asarray(values, dtype=object))):
         return _object_array(codec.encode_column(np.asarray(values, dtype=object))), {"kind": "json",
@@ -98,7 +101,7 @@ def _parses(name: str) -> bool:
     try:
         pd.api.types.pandas_dtype(name)
         return True
-    except TypeError:
+    except (TypeError, ValueError, NotImplementedError):
         return False
 
 
@@ -112,6 +115,10 @@ def untransform(stored: Any, spec: dict, outline: Outline) -> Any:
         return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(cats, ordered=spec["ordered"]))
     if kind == "sparse":
         return pd.array(np.asarray(stored)).astype(pd.api.types.pandas_dtype(spec["dtype"]))
+    if kind == "arrow":
+        return stored
+    if kind == "string":
+        return pd.array(stored).astype(pd.StringDtype("python", na_value=pd.NA if spec["na"] == "NA" else np.nan))
     decoded = _object_array(codec.decode_column(list(stored)))
     return decoded if spec["dtype"] == "object" else decoded.astype(spec["dtype"])
 
@@ -187,7 +194,14 @@ def _labels(columns: Any) -> dict | None:
     import pandas as pd
 
     if isinstance(columns, pd.MultiIndex):
-        return None
+        if all(pd.api.types.infer_dtype(level, skipna=False) in ("string", "empty") for level in columns.levels) and \
+                all(_exact_name(n) for n in columns.names):
+            return None
+        try:
+            return {"tuples": codec.encode_column(_object_array(list(columns))),
+                    "names": [codec.encode(n) for n in columns.names]}
+        except (codec.Unencodable, TypeError, ValueError) as e:
+            raise InvalidInput(f"column labels of type {e} cannot be stored exactly; rename the columns") from None
     if isinstance(columns, pd.RangeIndex) and columns.name is None:
         return {"range": [columns.start, columns.stop, columns.step]}
     if all(type(c) is str for c in columns) and _exact_name(columns.name):
@@ -230,6 +244,9 @@ def _object_or_none(values: Any) -> Any:
 
 
 def _rebuild_labels(labels: dict, pd: Any) -> Any:
+    if "tuples" in labels:
+        return pd.MultiIndex.from_tuples(codec.decode_column(labels["tuples"]),
+                                         names=[codec.decode(n) for n in labels["names"]])
     name = codec.decode(labels["name"]) if "name" in labels else None
     if "range" in labels:
         return pd.RangeIndex(*labels["range"], name=name)

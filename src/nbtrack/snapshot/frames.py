@@ -193,7 +193,7 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         if kind != "series":
             raise
         raise InvalidInput(str(e).replace("column '__series__'", "the Series")) from None
-    pandas_meta = json.loads(table.schema.metadata[b"pandas"])
+    pandas_meta = _arrow_columns_as_object(json.loads(table.schema.metadata[b"pandas"]), objects)
     table = table.replace_schema_metadata(None)
     rows = chunk_rows(table, previous_rows)
     # an empty frame still gets one (empty) chunk: it carries the categories of categoricals
@@ -271,6 +271,24 @@ def _storable(frame: Any) -> tuple[Any, dict[str, Any], pa.Table]:
     return frame, objects, to_arrow(frame)
 
 
+def _arrow_columns_as_object(meta: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:
+    """Arrow-backed columns whose dtype pandas cannot parse from its name are read as object
+    first (pandas would fail on the name); :func:`_arrow_columns` rebuilds them from the table."""
+    for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
+        if spec["kind"] == "arrow":
+            meta["columns"][int(pos)].update(numpy_type="object", pandas_type="object", metadata=None)
+    return meta
+
+
+def _arrow_columns(frame: Any, table: pa.Table, objects: dict[str, Any]) -> None:
+    import pandas as pd
+
+    for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
+        if spec["kind"] == "arrow":
+            i = int(pos)
+            frame.isetitem(i, pd.Series(pd.arrays.ArrowExtensionArray(table.column(i)), index=frame.index))
+
+
 def encode_inline(obj: Any) -> dict[str, Any]:
     """A small Series/DataFrame (categories) as one self-contained value kept inside a manifest."""
     frame, kind, _name = as_frame(obj)
@@ -333,6 +351,7 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     elif not manifest["chunks"]:  # no columns at all: the rows exist only as a RangeIndex
         frame = frame.reindex(_range_index(meta, pd))
     _restore_objects(frame, manifest["objects"])
+    _arrow_columns(frame, table, manifest["objects"])
     for pos, b64 in manifest["objects"].get("empty_categories", {}).items():
         cats = pa.ipc.open_stream(base64.b64decode(b64)).read_all().column(0).to_pandas()
         frame.isetitem(int(pos), frame.iloc[:, int(pos)].cat.set_categories(pd.Index(cats.array)))
@@ -388,6 +407,8 @@ def _restore_objects(frame: Any, objects: dict[str, Any]) -> None:
             col = col.astype(object)
         if sentinel == "none":
             col = col.where(col.notna(), None)
+        elif sentinel == "nan":  # an all-null column comes back from Arrow as None
+            col = col.where(col.notna(), float("nan"))
         frame.isetitem(i, col)
     if objects.get("index_freq"):
         frame.index.freq = objects["index_freq"]
