@@ -43,3 +43,15 @@ def test_key_columns_prefer_the_sorted_one(big):
     page = pages.fetch_page(BIG_NOTEBOOK, None, "-metrics.loss", 0, 5, max_metrics=1)
     assert page.metrics == ["metrics.loss"]
     assert pages.fetch_page(BIG_NOTEBOOK, None, "-started", 0, 5, max_metrics=1).metrics == ["metrics.acc"]
+
+
+def test_the_expression_box_cannot_escape_the_other_filters(big):
+    from nbtrack.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="not a valid expression"):
+        pages.page_filter("run-0000", "", "metrics.acc > 0) or (name is not None")
+    both = pages.page_filter("run-0000", "", "metrics['acc'] < 0.005")
+    assert both.text == "('run-0000' in name or 'run-0000' in id) and (metrics['acc'] < 0.005)"
+    finished = pages.fetch_page(BIG_NOTEBOOK, both, "name", 0, 3, status="finished").total
+    failed = pages.fetch_page(BIG_NOTEBOOK, both, "name", 0, 3, status="failed").total
+    assert finished + failed == pages.fetch_page(BIG_NOTEBOOK, both, "name", 0, 3).total == 5 and failed

@@ -85,10 +85,12 @@ def expand(space: dict[str, list], n_random: int | None = None, seed: int | None
 
 
 def _metric_key(select: str | None) -> str | None:
+    """``"metrics.auc"``, ``"auc"`` or ``"metrics['val/auc']"`` -> the metric's name (the gate grammar)."""
     if select is None:
         return None
-    key = select.strip()
-    return key[len("metrics."):] if key.startswith("metrics.") else key
+    from ..expr import GATES, parse_field
+
+    return parse_field(select, GATES).key
 
 
 def _is_better(value: float | None, best: float | None, maximize: bool) -> bool:
