@@ -22,7 +22,6 @@ import shlex
 import sys
 from typing import Any
 
-from .cell import cell_title
 from .hooks import CellContext
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -199,6 +198,8 @@ def _tracked_source(run: Any, source: str) -> str:
     """The run's cell source with its ``%%track`` line, ready to run again."""
     if run.kind != "cell":
         return source
-    name = run.name if run.name and run.name != cell_title(source) else None
+    # a name the user wrote after %%track is also the cell's history key; derived names are not
+    explicit = run.name and (run.cell_key or "").endswith(f"::{run.name}")
+    name = run.name if explicit else None
     head = "%%track" + (f" {shlex.quote(name)}" if name else "")
     return f"{head}\n{source.lstrip(chr(10))}"

@@ -17,6 +17,8 @@ from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import refs, run_items
 
+MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
+
 BASE_COLUMNS = ["id", "name", "experiment", "kind", "status", "parent", "notebook", "cell_version",
                 "started", "duration"]
 _CHUNK = 500
@@ -90,6 +92,7 @@ def runs(
     name: Match = None,
     status: Match = None,
     ids: Match = None,
+    model_params: bool = False,
     workspace: Workspace | None = None,
 ):
     """Runs as a DataFrame, one row per run, newest first.
@@ -104,11 +107,15 @@ def runs(
     order_by : str or list of str, optional
         ``"metrics.acc desc"``, ``"-duration"``...; newest first by default.
     limit, offset : int, optional
-        Paging.
+        Paging; ``limit=0`` or ``None`` means all runs (as ``nbtrack runs -n 0``).
     parent, kind, notebook, cell_key, name, status, ids : str or list of str, optional
         Structured filters: only runs with these values (a list: any of them). They
         are AND-ed with ``filter`` as separate conditions, so code that scopes a
         query (a notebook's runs) never builds filter text from user input.
+    model_params : bool
+        Also return ``params.model.NAME.*``: the non-default hyper-parameters of
+        the models each run stored (left out by default: they are on the model
+        versions, see ``nbtrack.get_model_version``).
 
     Returns
     -------
@@ -135,7 +142,7 @@ def runs(
     q = c.apply(q.select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
     if c.where is not None:
         q = q.where(c.where)
-    q = q.order_by(*order).offset(offset or None).limit(limit)
+    q = q.order_by(*order).offset(offset or None).limit(limit or None)
     with ws.meta.read() as conn:
         rows = conn.execute(q).all()
         ids_found = [r.id for r in rows]
@@ -144,6 +151,8 @@ def runs(
     df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
     extra = {}
     for key in sorted({k for d in ps.values() for k in d}):
+        if key.startswith(MODEL_PARAMS) and not model_params:
+            continue
         extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids_found]
     for key in sorted({k for d in ms.values() for k in d}):
         extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids_found], dtype="Float64")

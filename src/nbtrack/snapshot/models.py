@@ -22,8 +22,9 @@ from ..errors import InvalidInput, NotFound
 from ..store.schema import aliases, dataset_versions, datasets, lineage, model_versions, models
 from ..workspace import Workspace, get_workspace
 from . import model_io
-from .signature import class_name, params as model_params, signature
+from .signature import changed_params, class_name, params as model_params, signature
 
+MODEL_PARAMS = "model."  # run params summarising a model's non-default hyper-parameters: model.NAME.param
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,255}$")
 
 
@@ -233,8 +234,10 @@ def log_model(
     name : str
         The model name; versions are ``name@1``, ``name@2``, ...
     run : ActiveRun or str, optional
-        The run that produced it (default: the active run, if any). Its
-        ``get_params()`` are logged as ``NAME.param`` params of an active run.
+        The run that produced it (default: the active run, if any). The model's
+        non-default hyper-parameters are logged on an active run as
+        ``model.NAME.param`` params (``nbtrack.runs(model_params=True)`` shows
+        them); the full ``get_params()`` is stored on the version.
     X : pandas.DataFrame, optional
         Training features, for the signature's dtypes.
     dataset_version : int or str, optional
@@ -271,8 +274,8 @@ def log_model(
         version = _store(conn, name, values, ws)
         if run_id is not None:
             link_output(conn, run_id, version.id, variable)
-    if prm and hasattr(run, "log_params"):
-        run.log_params({f"{name}.{k}": v for k, v in prm.items()})
+    if prm and hasattr(run, "log_params"):  # the full get_params() is on the version; the run shows what was set
+        run.log_params({f"{MODEL_PARAMS}{name}.{k}": v for k, v in changed_params(obj).items()})
     return version
 
 

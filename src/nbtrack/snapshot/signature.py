@@ -150,3 +150,41 @@ def _json_safe(values: list) -> list:
 def class_name(obj: Any) -> str:
     t = type(obj)
     return f"{t.__module__}.{t.__qualname__}"
+
+
+def changed_params(obj: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """The hyper-parameters set to something other than their default, JSON-safe.
+
+    Nested estimators (pipeline steps, a search's estimator) appear by class name
+    under their key, followed by their own non-default parameters
+    (``{"svc": "SVC", "svc__C": 10}``). This is what a run shows of a model; the
+    full ``get_params()`` stays on the model version.
+    """
+    try:
+        from sklearn.utils._pprint import _changed_params
+
+        changed = _changed_params(obj)
+    except Exception:
+        return {}
+    out: dict[str, Any] = {}
+    for k, v in changed.items():
+        key = prefix + str(k)
+        if isinstance(v, (list, tuple)) and v and all(
+                isinstance(t, tuple) and len(t) >= 2 and isinstance(t[0], str) for t in v):
+            for t in v:  # Pipeline.steps, ColumnTransformer.transformers, VotingClassifier.estimators
+                if hasattr(t[1], "get_params") and not isinstance(t[1], type):
+                    out[prefix + t[0]] = type(t[1]).__name__
+                    if depth < 3:
+                        out.update(changed_params(t[1], f"{prefix}{t[0]}__", depth + 1))
+            continue
+        if hasattr(v, "get_params") and not isinstance(v, type):
+            out[key] = type(v).__name__
+            if depth < 3:
+                out.update(changed_params(v, key + "__", depth + 1))
+            continue
+        safe = _param_value(v)
+        if safe is not _SKIP:
+            out[key] = safe
+        if len(out) >= MAX_PARAMS:
+            break
+    return out
