@@ -157,7 +157,9 @@ def test_signature_params_and_lineage(workspace):
 
     assert sig["packages"]["sklearn"] == sklearn.__version__ and "numpy" in sig["packages"]
     assert v.params["logisticregression__C"] == 1.0 and v.run_id == run.id
-    assert nbtrack.get_run(run.id).params["clf.logisticregression__C"] == 1.0
+    run_params = nbtrack.get_run(run.id).params  # only what differs from the defaults, under model.NAME.
+    assert run_params["model.clf.logisticregression"] == "LogisticRegression"
+    assert "model.clf.logisticregression__C" not in run_params and "clf.logisticregression__C" not in run_params
     with workspace.meta.read() as conn:
         rows = conn.execute(select(lineage.c.direction, lineage.c.model_version_id).where(
             lineage.c.run_id == run.id)).all()

@@ -47,7 +47,9 @@ def test_tracked_fit_creates_one_version(run_notebook, workspace):
     links = _outputs(workspace)
     assert [(mv, var) for _, mv, var in links] == [(v1.id, "clf"), (v1.id, "clf"), (versions.id, "clf")]
     run = nbtrack.get_run(links[0][0], workspace)
-    assert run.params["clf.C"] == 0.5 and run.metrics["acc"] > 0.9
+    assert run.params["model.clf.C"] == 0.5 and run.metrics["acc"] > 0.9
+    assert "params.model.clf.C" not in nbtrack.runs(workspace=workspace)
+    assert "params.model.clf.C" in nbtrack.runs(model_params=True, workspace=workspace)
     with workspace.meta.read() as conn:
         assert conn.execute(select(model_versions.c.id)).all().__len__() == 2
 

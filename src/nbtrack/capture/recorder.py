@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
 from .._secrets import PY_BODY_MAGICS, env_secrets, mask_source, namespace_secrets, scrub_text
-from .cell import analyze, cell_title
+from .cell import analyze
+from .cell_key import cell_key
 from .figures import FigureCapture
 from .stdout import capture_stdout
 from .writer import SHORT_WAIT_S
@@ -41,6 +42,9 @@ class TrackOptions:
     no_data: bool = False
     no_models: bool = False
     summary: bool = False
+    params: str | None = None  # "a,b": exactly these variables are params
+    metrics: str | None = None  # "acc,f1": exactly these variables are metrics
+    no_metrics: bool = False
 
 
 def warn(what: str, e: BaseException | str) -> None:
@@ -93,6 +97,48 @@ def notebook_path(user_ns: dict) -> str | None:
     return str(p) if p else None
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _param_value(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        return item()
+    return repr(value)[:200]
+
+
+MAX_SCORE_ARRAY = 1000
+
+
+def _log_metric_value(run, name: str, value: Any) -> None:
+    """A number is one metric; a 1-d array of scores (``cross_val_score``) is its mean and std."""
+    if _is_metric(value):
+        run.log_metric(name, value, step=0)
+        return
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 1 \
+            and 0 < len(value) <= MAX_SCORE_ARRAY and value.dtype.kind in "iuf":
+        import numpy as np
+
+        if np.isfinite(value).all():
+            run.log_metric(f"{name}.mean", float(value.mean()), step=0)
+            run.log_metric(f"{name}.std", float(value.std()), step=0)
+
+
+def _fallback_name(ctx, body: str) -> str | None:
+    """No comment or title: the model variables the cell stored, else its first code line."""
+    models = ctx.state.get("models_logged") or []
+    if models:
+        return ", ".join(models)[:60]
+    for line in body.splitlines():
+        s = line.strip()
+        if s and not s.startswith("#"):
+            return s if len(s) <= 40 else s[:39] + "\u2026"
+    return None
+
+
 class _Cell:
     """State of one tracked cell between pre_run_cell and post_run_cell."""
 
@@ -126,15 +172,10 @@ class CellRecorder:
         # the transformed cell is usually the body under a blank line: reuse its parse tree
         tree = info.tree if source == "\n" + body else None
         masked, secrets = mask_source(body, tree, line_offset=1)
-        label = args.name or cell_id or _label(masked)
-        ws_run = ActiveRun(
-            args.name or cell_title(body),
-            "cell",
-            parent_id=default_parent(),
-            notebook=notebook,
-            cell_id=cell_id,
-            cell_key=f"{notebook or ''}::{label}",
-        )
+        ws_run = ActiveRun(args.name or info.name, "cell", parent_id=default_parent(), notebook=notebook,
+                           cell_id=cell_id)
+        ws_run.fields["cell_key"] = cell_key(ws_run.ws, notebook, args.name, cell_id, masked,
+                                             getattr(self.shell, "execution_count", None))
         self._starting = ws_run
         ws_run.secrets = secrets
         ws_run.fields["source_oid"] = ws_run.put_object(masked.encode("utf-8", "replace"))
@@ -145,7 +186,9 @@ class CellRecorder:
             if not sep:
                 raise ValueError(f"--tag expects KEY=VALUE, got {tag!r}")
             ws_run.set_tag(k.strip(), v.strip())
-        ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes, args)
+        # loop variables are neither datasets nor models of the cell
+        ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes - info.loop_vars, args)
+        ctx.state["loop_vars"] = info.loop_vars
         cell = _Cell(args, body, source, info, ws_run, ctx)
         with ws_run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
             for hook in hooks_mod.hooks():
@@ -192,27 +235,15 @@ class CellRecorder:
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         ctx.error = error
         notes: list[str] = []  # values skipped: noted on the run, the rest is recorded
-        if not cell.args.no_params:
-            for k, v in cell.info.params.items():
-                try:
-                    run.log_param(k, v)
-                except Exception as e:
-                    notes.append(f"param {k[:60]!r} skipped ({type(e).__name__})")
-        for name in sorted(cell.info.assigned - set(cell.info.params)):
-            if name.startswith("_"):
-                continue
-            value = ns.get(name)
-            try:
-                if _is_metric(value):
-                    run.log_metric(name, value, step=0)
-            except Exception as e:
-                notes.append(f"metric {name[:60]!r} skipped ({type(e).__name__})")
+        self._params_and_metrics(cell, result, notes)
         for hook in hooks_mod.hooks():
             try:
                 hook.after(ctx)
             except Exception as e:
                 ctx.warnings.append(f"{hook.name} ({type(e).__name__}: {e})")
         fields: dict[str, Any] = {}
+        if run.name is None:
+            fields["name"] = run.name = _fallback_name(ctx, cell.body)
         if text:
             run.secrets += namespace_secrets(ns) + env_secrets()
             fields["stdout_oid"] = run.put_object(scrub_text(text, run.secrets).encode("utf-8", "replace"))
@@ -237,6 +268,35 @@ class CellRecorder:
             lines.append("the metadata database is locked: the run is kept and written as soon as it is free")
         if lines:
             print("nbtrack: " + "; ".join(lines), file=sys.stderr)
+
+    def _params_and_metrics(self, cell: _Cell, result, notes: list[str]) -> None:
+        """Params and metrics of the cell (docs/track.md says the rules and the overrides)."""
+        run, ns, info, args = cell.run, self.shell.user_ns, cell.info, cell.args
+        params: dict[str, Any] = {}
+        if getattr(args, "params", None) is not None:
+            params = {n: _param_value(ns[n]) for n in _names(args.params) if n in ns}
+        elif not args.no_params:
+            params = info.params
+        for k, v in params.items():
+            try:
+                run.log_param(k, v)
+            except Exception as e:
+                notes.append(f"param {k[:60]!r} skipped ({type(e).__name__})")
+        if getattr(args, "metrics", None) is not None:
+            names = _names(args.metrics)
+        elif getattr(args, "no_metrics", False):
+            return
+        else:
+            names = sorted(info.metric_names - set(info.params))
+        shown = getattr(result, "result", None)
+        values = [(n, ns.get(n)) for n in names]
+        if getattr(args, "metrics", None) is None and info.display and info.display not in names and _is_metric(shown):
+            values.append((info.display, shown))
+        for name, value in values:
+            try:
+                _log_metric_value(run, name, value)
+            except Exception as e:
+                notes.append(f"metric {name[:60]!r} skipped ({type(e).__name__})")
 
     def _capture_failed(self, cell: _Cell, e: BaseException) -> None:
         from ..store.runs import update_run  # SQLAlchemy: see begin()

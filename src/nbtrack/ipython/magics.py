@@ -61,6 +61,11 @@ class TrackMagics(Magics):
     @argument("name", nargs="?", default=None, help="run name; also names the cell's history")
     @argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
     @argument("--no-params", action="store_true", help="do not log literal assignments as params")
+    @argument("--params", default=None, metavar="NAMES",
+              help="comma-separated variables to log as params instead of the detected ones")
+    @argument("--metrics", default=None, metavar="NAMES",
+              help="comma-separated variables to log as metrics instead of the detected ones")
+    @argument("--no-metrics", action="store_true", help="do not log automatically detected metrics")
     @argument("--no-data", action="store_true", help="do not snapshot DataFrames the cell reads or writes")
     @argument("--no-models", action="store_true", help="do not store fitted scikit-learn models as model versions")
     @argument("--summary", action="store_true", help="show a one-line summary of the run")
@@ -68,8 +73,9 @@ class TrackMagics(Magics):
     def track(self, line: str, cell: str) -> None:
         """Record this cell's execution as a run: code, params, metrics, figures, stdout.
 
-        Literal top-level assignments (``lr = 0.1``) are params, numbers the cell
-        computes are metrics, new matplotlib figures are PNG artifacts. Use
+        Small literal top-level assignments (``lr = 0.1``) are params, scores the
+        cell computes or shows are metrics, new matplotlib figures are PNG
+        artifacts (docs/track.md says exactly what is recorded). Use
         ``nbtrack.log_metric`` etc. inside the cell for anything else.
         """
         # Reached only when called programmatically (run_cell_magic): normally the
@@ -131,4 +137,5 @@ def parse_track_line(first: str) -> TrackOptions:
     except Exception as e:
         raise ValueError(f"bad %%track arguments: {e}") from None
     return TrackOptions(name=ns.name, tag=list(ns.tag), no_params=ns.no_params, no_data=ns.no_data,
-                        no_models=ns.no_models, summary=ns.summary)
+                        no_models=ns.no_models, summary=ns.summary, params=ns.params, metrics=ns.metrics,
+                        no_metrics=ns.no_metrics)
