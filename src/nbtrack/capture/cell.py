@@ -69,6 +69,7 @@ class CellInfo:
     writes: set[str] = field(default_factory=set)
     assigned: set[str] = field(default_factory=set)
     loop_vars: set[str] = field(default_factory=set)
+    loop_only: set[str] = field(default_factory=set)  # bound only inside loop bodies: last-iteration values
     metric_names: set[str] = field(default_factory=set)
     display: str | None = None  # metric key of a shown last expression that looks like a score
     name: str | None = None  # a short run name derived from the cell
@@ -95,15 +96,22 @@ def _plain(value: Any) -> bool:
 
 
 def is_param_value(value: Any, depth: int = 0) -> bool:
-    """A scalar or a small literal container: what a person would call a setting."""
+    """A scalar or a small literal container: what a person would call a setting.
+
+    Not settings: long containers, lists of lists (rows of data), strings with
+    spaces inside containers (texts), URLs and paths, empty containers (to be filled).
+    """
     if isinstance(value, str):
+        if depth and any(c.isspace() for c in value):
+            return False
         return len(value) <= MAX_PARAM_STR and "\n" not in value and not _PATHLIKE.search(value)
     if isinstance(value, (int, float, bool, type(None))):
         return True
     if depth >= 2:
         return False
     if isinstance(value, (list, tuple)):
-        return 0 < len(value) <= MAX_PARAM_ITEMS and all(is_param_value(v, depth + 1) for v in value)
+        return 0 < len(value) <= MAX_PARAM_ITEMS and all(
+            not isinstance(v, (list, tuple, dict)) and is_param_value(v, depth + 1) for v in value)
     if isinstance(value, dict):
         return 0 < len(value) <= MAX_PARAM_ITEMS and all(is_param_value(v, depth + 1) for v in value.values())
     return False
@@ -210,6 +218,8 @@ class _Scanner(ast.NodeVisitor):
         self.loop_depth = 0
         self.values: dict[str, list[ast.AST]] = {}  # top-level (not in a loop) assigned expressions
         self.in_loop: set[str] = set()
+        self.top_assigned: set[str] = set()
+        self.non_loop_aug: set[str] = set()
 
     def bind(self, names: list[str], assigned: bool = False) -> None:
         self.bound.update(names)
@@ -218,6 +228,8 @@ class _Scanner(ast.NodeVisitor):
             self.info.assigned.update(names)
             if self.loop_depth:
                 self.in_loop.update(names)
+            else:
+                self.top_assigned.update(names)
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load) and node.id not in self.bound and node.id not in _BUILTINS:
@@ -279,8 +291,10 @@ class _Scanner(ast.NodeVisitor):
         if not names:
             self._store_target(node.target)
         self.non_literal.update(names)
-        self.in_loop.update(names)  # a counter or an accumulator, never a metric
         self.bind(names, assigned=True)
+        self.in_loop.update(names)  # a counter or an accumulator, never a metric
+        if not self.loop_depth:
+            self.non_loop_aug.update(names)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
@@ -465,6 +479,7 @@ def analyze(source: str) -> CellInfo:
     excluded = scanner.non_literal | scanner.mutated | info.loop_vars
     info.params = {k: v for k, v in scanner.literal_values.items()
                    if k not in excluded and not k.startswith("_") and is_param_value(v)}
+    info.loop_only = scanner.in_loop - scanner.top_assigned - scanner.non_loop_aug
     info.metric_names = _metrics(scanner, set(scanner.literal_values))
     info.display = _display(tree, info.metric_names)
     info.name = derive_name(source, tree)

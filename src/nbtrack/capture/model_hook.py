@@ -78,10 +78,10 @@ def _fit_x(call: ast.Call) -> ast.AST | None:
 
 
 def _chain_fit(value: ast.AST) -> ast.Call | None:
-    """The ``.fit(...)`` call of ``Model(...).fit(X, y)`` (possibly followed by more calls)."""
+    """The ``.fit(...)`` call of ``model = Model(...).fit(X, y)``."""
     node = value
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-        if node.func.attr in _FIT_METHODS:
+        if node.func.attr in ("fit", "partial_fit"):  # fit_transform/fit_predict return data, not the model
             return node
         node = node.func.value
     return None

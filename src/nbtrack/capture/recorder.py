@@ -187,8 +187,9 @@ class CellRecorder:
                 raise ValueError(f"--tag expects KEY=VALUE, got {tag!r}")
             ws_run.set_tag(k.strip(), v.strip())
         # loop variables are neither datasets nor models of the cell
-        ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes - info.loop_vars, args)
-        ctx.state["loop_vars"] = info.loop_vars
+        loop = info.loop_vars | info.loop_only
+        ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes - loop, args)
+        ctx.state["loop_vars"] = loop
         cell = _Cell(args, body, source, info, ws_run, ctx)
         with ws_run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
             for hook in hooks_mod.hooks():
