@@ -120,3 +120,9 @@ centroids
 
 # %%
 points.assign(cluster=labels).groupby("cluster").agg(["mean", "std"]).round(2)
+
+# %% expect: models=mini<-?; metrics=mini_sil
+from sklearn.cluster import MiniBatchKMeans
+mini = MiniBatchKMeans(n_clusters=4, n_init=3, random_state=0, batch_size=100).fit(X)
+mini_sil = silhouette_score(X, mini.labels_)
+mini_sil

@@ -138,3 +138,14 @@ for t in thresholds_to_try:
 # %%
 errors = X_test[(rf_proba >= 0.5).astype(int) != y_test]
 errors.shape
+
+# %% expect: params=top_n
+top_n = 5
+top_features = importances.index[:top_n].tolist()
+top_features
+
+# %% expect: models=small_rf<-X_top; metrics=small_rf_auc
+X_top = X_train[top_features]
+small_rf = RandomForestClassifier(n_estimators=50, random_state=SEED).fit(X_top, y_train)
+small_rf_auc = roc_auc_score(y_test, small_rf.predict_proba(X_test[top_features])[:, 1])
+print("AUC with the top features only:", round(small_rf_auc, 4))

@@ -143,3 +143,14 @@ print(len(bootstrap_r2))
 
 # %%
 print("mean bootstrap R2 above 0.3:", np.mean(bootstrap_r2) > 0.3)
+
+# %% expect: params=age_bins
+age_bins = [-0.2, -0.05, 0.0, 0.05, 0.2]
+df["age_group"] = pd.cut(df["age"], bins=age_bins, labels=["young", "adult", "middle", "senior"])
+df.groupby("age_group", observed=True)["target"].agg(["mean", "count"])
+
+# %%
+df.boxplot(column="target", by="age_group")
+plt.title("Progression by age group")
+plt.suptitle("")
+plt.show()

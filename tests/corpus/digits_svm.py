@@ -131,3 +131,15 @@ per_class
 # %%
 worst = min(per_class, key=per_class.get)
 print("hardest digit:", worst)
+
+# %% expect: metrics=zero_precision
+zero_precision = precision_score(y_test == 0, y_pred == 0)
+print("precision for digit 0:", round(zero_precision, 3))
+
+# %%
+mean_images = np.array([X_train[y_train == d].mean(axis=0) for d in range(10)])
+fig, axes = plt.subplots(1, 10, figsize=(10, 1.5))
+for d, ax in enumerate(axes):
+    ax.imshow(mean_images[d].reshape(8, 8), cmap="gray_r")
+    ax.axis("off")
+plt.show()

@@ -137,3 +137,13 @@ plt.show()
 
 # %%
 df.drop(columns="target").groupby("species").agg(["mean", "std"]).round(2)
+
+# %% expect: params=petal_threshold; metrics=rule_accuracy
+# A one-rule baseline: setosa has short petals
+petal_threshold = 2.5
+rule_pred = np.where(X_test["petal length (cm)"] < petal_threshold, 0, 1)
+rule_accuracy = (rule_pred[y_test.values == 0] == 0).mean()
+rule_accuracy
+
+# %%
+pd.crosstab(y_test, y_pred, rownames=["true"], colnames=["predicted"])

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _TIMING = re.compile(r"\d+(\.\d+)?\s*(s|ms|µs|seconds)\b")
+_CELL_FILE = re.compile(r"/tmp/ipykernel_\d+/\d+\.py:\d+")  # line numbers count the %%track line
 
 
 def _execute(cells: list[str], path: Path, env: dict[str, str]):
@@ -44,7 +45,8 @@ def _shown(cell) -> list[str]:
             lines = [ln for ln in o["text"].splitlines() if not ln.startswith("nbtrack:")]
             text = "\n".join(lines)
             if text:
-                out.append(f"{o['name']}:{_TIMING.sub('T', _ADDRESS.sub('0x', text))}")
+                text = _CELL_FILE.sub("CELL", _TIMING.sub("T", _ADDRESS.sub("0x", text)))
+                out.append(f"{o['name']}:{text}")
         elif o["output_type"] in ("execute_result", "display_data"):
             data = o["data"]
             if "image/png" in data:

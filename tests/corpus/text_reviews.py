@@ -38,7 +38,7 @@ def clean(text):
 reviews["clean"] = reviews["text"].map(clean)
 reviews.head()
 
-# %% expect: params=token_pattern,min_df
+# %% expect: params=token_pattern,min_df; models=vectorizer<-?
 token_pattern = r"(?u)\b\w\w+\b"
 min_df = 1
 vectorizer = CountVectorizer(token_pattern=token_pattern, min_df=min_df, stop_words="english")
@@ -111,3 +111,11 @@ mistakes[["text", "label"]]
 # %%
 word_counts = reviews.assign(words=reviews["clean"].str.split()).explode("words")
 word_counts.groupby("label")["words"].nunique()
+
+# %%
+# Lengths of the reviews the model got wrong
+mistakes["text"].str.len().describe()
+
+# %% expect: metrics=balanced_accuracy_score
+from sklearn.metrics import balanced_accuracy_score
+balanced_accuracy_score(y_test, nb_pipe.predict(X_test))

@@ -130,3 +130,11 @@ for C in [0.01, 0.1, 1]:
 # %%
 wrong = X_test.assign(pred=y_pred, true=y_test)[y_pred != y_test]
 wrong
+
+# %%
+# Which features separate the cultivars?
+wine.groupby("cultivar")[["alcohol", "flavanoids", "color_intensity", "proline"]].mean().round(2)
+
+# %%
+wine.plot.scatter(x="flavanoids", y="proline", c="cultivar", colormap="viridis", title="Flavanoids vs proline")
+plt.show()

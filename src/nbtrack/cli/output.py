@@ -47,7 +47,8 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def print_frame(df, fmt: str = "table", title: str | None = None) -> None:
+def print_frame(df, fmt: str = "table", title: str | None = None, width: int | None = None,
+                max_col: int | None = None) -> None:
     if fmt == "json":
         echo(df.to_json(orient="records", date_format="iso", indent=2))
         return
@@ -55,13 +56,17 @@ def print_frame(df, fmt: str = "table", title: str | None = None) -> None:
         echo(df.to_csv(index=False), nl=False)
         return
     numeric = [df[c].dtype.kind in "iuf" or str(df[c].dtype) in ("Float64", "Int64") for c in df.columns]
-    print_rows(list(df.columns), df.itertuples(index=False), title=title, numeric=numeric)
+    print_rows(list(df.columns), df.itertuples(index=False), title=title, numeric=numeric, width=width,
+               max_col=max_col)
 
 
-def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool] | None = None) -> None:
+def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool] | None = None,
+               width: int | None = None, max_col: int | None = None) -> None:
     """A rich table of plain rows (no pandas needed: ``nbtrack sweep`` prints its report this way).
 
     ``numeric`` says which columns to right-align; by default, those whose values are all numbers.
+    ``width`` is the console width (default: the terminal's, unlimited for a pipe); ``max_col``
+    caps each column (longer values end with an ellipsis).
     """
     from rich.console import Console
     from rich.table import Table
@@ -74,11 +79,12 @@ def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool
     table = Table(title=None if title is None else Text(safe(title)), show_lines=False, header_style="bold",
                   title_justify="left")
     for col, num in zip(columns, numeric):
-        table.add_column(Text(safe(col)), overflow="ellipsis", no_wrap=True, justify="right" if num else "left")
+        table.add_column(Text(safe(col)), overflow="ellipsis", no_wrap=True, justify="right" if num else "left",
+                         max_width=max_col)
     for row in rows:
         table.add_row(*(Text(safe(_cell(v))) for v in row))
     # A pipe or file gets the whole table; a terminal gets what fits.
-    Console(width=None if sys.stdout.isatty() else 100_000).print(table)
+    Console(width=width or (None if sys.stdout.isatty() else 100_000)).print(table)
     if not rows:
         click.echo("(no rows)")
 

@@ -32,30 +32,97 @@ def init(path: str | None) -> None:
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="0 for all")
 @click.option("--experiment", "-e", help="only this experiment")
 @click.option("--parent", help="only children of this run")
+@click.option("--columns", "-c", help="comma-separated columns to show after id and name, e.g. params.C,metrics.acc")
+@click.option("--all", "all_", is_flag=True, help="every column, model hyper-parameters (params.model.*) too")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def runs_cmd(filter_, order_by, limit, experiment, parent, fmt) -> None:
+def runs_cmd(filter_, order_by, limit, experiment, parent, columns, all_, fmt) -> None:
     """List runs, newest first, with params and the last value of each metric.
+
+    The table fits the terminal (or $COLUMNS): columns that do not fit are left out
+    and counted in a footer; --columns picks them, --all shows everything.
 
     In Python: nbtrack.runs(filter=..., order_by=..., limit=...)
     """
     from ..query import runs
 
-    df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent)
+    df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent,
+              model_params=all_)
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        unknown = [c for c in wanted if c not in df.columns]
+        if unknown and len(df):
+            raise click.UsageError(f"no column {', '.join(map(repr, unknown))}; columns: {', '.join(df.columns)}")
+        df = df[["id", "name"] + [c for c in wanted if c in df.columns and c not in ("id", "name")]]
     title = f"{len(df)} run(s)"
-    if fmt == "table":
-        df = compact(df)
-        if limit and len(df) == limit:
-            from ..query import count_runs
+    if fmt != "table":
+        print_frame(df, fmt, title=title)
+        return
+    df = compact(df, keep=bool(columns) or all_)
+    if limit and len(df) == limit:
+        from ..query import count_runs
 
-            total = count_runs(filter_, experiment=experiment, parent_id=parent)
-            if total > limit:
-                title = f"newest {limit} of {total} runs (--limit 0 shows all)" if not order_by else \
-                    f"first {limit} of {total} runs (--limit 0 shows all)"
-    print_frame(df, fmt, title=title)
+        total = count_runs(filter_, experiment=experiment, parent_id=parent)
+        if total > limit:
+            title = f"newest {limit} of {total} runs (--limit 0 shows all)" if not order_by else \
+                f"first {limit} of {total} runs (--limit 0 shows all)"
+    width = None if all_ else table_width()
+    dropped: list[str] = []
+    if width:
+        df, dropped = fit_columns(df, width)
+    print_frame(df, fmt, title=title, width=width, max_col=None if all_ else MAX_COL)
+    if dropped:
+        click.echo(more_columns(dropped, width))
 
 
-def compact(df):
-    """The runs table for people: short ids, local times, no empty columns."""
+def more_columns(dropped: list[str], width: int | None) -> str:
+    """``+N more columns (a, b, ...): --columns A,B picks, --all shows all``, within ``width``."""
+    head = f"+{len(dropped)} more column{'s' * (len(dropped) > 1)}"
+    tail = ": --columns A,B picks, --all shows all"
+    names = ""
+    for i, col in enumerate(dropped):
+        more = ", ..." if i < len(dropped) - 1 else ""
+        candidate = f"{names}, {col}" if names else col
+        if width and len(f"{head} ({candidate}{more}){tail}") > width:
+            names += ", ..." if names else "..."
+            break
+        names = candidate
+    return f"{head} ({names}){tail}"
+
+
+MAX_COL = 30  # widest column in a fitted table; longer values end with an ellipsis
+
+
+def table_width() -> int | None:
+    """The terminal's width, or $COLUMNS for a pipe that sets it; None: unlimited."""
+    import os
+    import shutil
+
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    cols = os.environ.get("COLUMNS", "")
+    return int(cols) if cols.isdigit() and int(cols) > 0 else None
+
+
+def fit_columns(df, width: int):
+    """The leading columns that fit ``width`` in a table, and the names of those left out."""
+    from .output import _cell
+
+    used, kept, dropped = 1, [], []
+    for i, col in enumerate(df.columns):
+        w = min(MAX_COL, max([len(str(col))] + [len(_cell(v)) for v in df[col]]))
+        if used + w + 3 <= width and not dropped:
+            kept.append(col)
+            used += w + 3
+        elif i < 2:  # id and name always: the name shrinks instead
+            kept.append(col)
+            used += min(w, 12) + 3
+        else:
+            dropped.append(col)
+    return df[kept], dropped
+
+
+def compact(df, keep: bool = False):
+    """The runs table for people: short ids, local times, no empty or constant bookkeeping columns."""
     df = df.assign(id=df["id"].str[:10])
     if "started" in df:
         df["started"] = df["started"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -64,7 +131,13 @@ def compact(df):
     drop = ["notebook"] + [c for c in ("parent", "cell_version") if c in df and df[c].isna().all()]
     if "experiment" in df and (df["experiment"] == "default").all():
         drop.append("experiment")
-    return df.drop(columns=[c for c in drop if c in df])
+    if not keep:
+        if "kind" in df and df["kind"].nunique() <= 1:
+            drop.append("kind")
+        if "cell_version" in df and (df["cell_version"].fillna(1) == 1).all():
+            drop.append("cell_version")
+        drop += [c for c in df.columns if c.startswith(("params.", "metrics.")) and df[c].isna().all()]
+    return df.drop(columns=[c for c in dict.fromkeys(drop) if c in df])
 
 
 def _ts(t: float | None) -> str:
