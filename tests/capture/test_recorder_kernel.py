@@ -62,10 +62,10 @@ def test_secrets_never_reach_the_store(run_notebook, tmp_path):
 def test_unconvertible_values_are_skipped_with_a_note(run_notebook):
     weird = ("%%track weird\nclass BadFloat(int):\n    def __float__(self):\n        raise RuntimeError('no')\n\n"
              "class BadClass:\n    @property\n    def __class__(self):\n        raise RuntimeError('no class')\n\n"
-             "b = BadFloat(3)\nc = BadClass()\nscore = 0.25 * 2\nprint('ok')")
+             "acc_b = BadFloat(3)\nc = BadClass()\nscore = 0.25 * 2\nprint('ok')")
     nb = run_notebook([
         LOAD,
-        "%%track mersenne\np = 2**1279 - 1\nacc = 0.5 + 0.25\nprint('done')",
+        "%%track mersenne\nscore = 2**1279 - 1\nacc = 0.5 + 0.25\nprint('done')",
         "%%track dh\nP = 0x" + "F" * 600 + "\nauc = 0.25 * 2\nprint('p')",
         "%%track longname\n" + "x" * 300 + " = 1.5\nlr = 0.7\nloss = lr / 2",
         weird,
@@ -74,7 +74,7 @@ def test_unconvertible_values_are_skipped_with_a_note(run_notebook):
     runs = {r["name"]: nbtrack.get_run(r.id) for _, r in nbtrack.runs().iterrows()}
     m = runs["mersenne"]
     assert m.status == "finished" and m.metrics == {"acc": 0.75} and m.stdout == "done\n"
-    assert "metric 'p' skipped (OverflowError)" in m.tags["capture_notes"]
+    assert "metric 'score' skipped (OverflowError)" in m.tags["capture_notes"]
     dh = runs["dh"]
     assert dh.status == "finished" and dh.params["P"] == 16 ** 600 - 1 and dh.metrics == {"auc": 0.5}
     ln = runs["longname"]
@@ -82,4 +82,4 @@ def test_unconvertible_values_are_skipped_with_a_note(run_notebook):
     assert "param 'xxxx" in ln.tags["capture_notes"]
     w = runs["weird"]
     assert w.status == "finished" and w.metrics == {"score": 0.5} and w.stdout == "ok\n"
-    assert "metric 'b' skipped (RuntimeError)" in w.tags["capture_notes"]
+    assert "metric 'acc_b' skipped (RuntimeError)" in w.tags["capture_notes"]

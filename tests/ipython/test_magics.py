@@ -92,10 +92,10 @@ def test_run_tab_shows_data_and_models_registers_and_restores(kernel_runs):
 
 
 def test_summary_for_every_tracked_cell_with_env_switch(run_notebook):
-    nb = run_notebook(["%load_ext nbtrack", "%%track\nx = 1\ny = x + 1"], name="env.ipynb",
+    nb = run_notebook(["%load_ext nbtrack", "%%track\nx = 1\nscore = x + 1"], name="env.ipynb",
                       env={"NBTRACK_SUMMARY": "1"})
     (out,) = outputs(nb.cells[1], "display_data")
-    assert "metrics: y=2" in out["data"]["text/plain"]
+    assert "metrics: score=2" in out["data"]["text/plain"]
 
 
 def test_load_ext_imports_no_widgets_pandas_or_matplotlib():

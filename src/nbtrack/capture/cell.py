@@ -37,7 +37,7 @@ MAX_PARAM_ITEMS = 16  # longer literal containers are data, not params
 MAX_PARAM_STR = 200
 _MUTATORS = {"append", "extend", "insert", "update", "add", "pop", "remove", "setdefault", "clear",
              "discard", "sort", "reverse", "popitem"}
-_PATHLIKE = re.compile(r"^([a-z][a-z0-9+.-]*://|~|\.{0,2}/|[A-Za-z]:\\)|[/\\]|\.(csv|tsv|txt|json|parquet|pkl|"
+_PATHLIKE = re.compile(r"^([a-z][a-z0-9+.-]*://|~/|\.{0,2}/|[A-Za-z]:\\)|\.(csv|tsv|txt|json|parquet|pkl|"
                        r"pickle|joblib|npy|npz|h5|hdf5|png|jpe?g|svg|pdf|zip|gz|xlsx?|ipynb|py|db|sqlite)$",
                        re.IGNORECASE)
 # a callee whose result is a score: accuracy_score, r2_score, mean_squared_error, log_loss, clf.score...

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
 from .._secrets import PY_BODY_MAGICS, env_secrets, mask_source, namespace_secrets, scrub_text
-from .cell import analyze
+from .cell import analyze, derive_name
 from .cell_key import cell_key
 from .figures import FigureCapture
 from .stdout import capture_stdout
@@ -144,6 +144,7 @@ class _Cell:
 
     def __init__(self, args, body: str, source: str, info, run, hooks_ctx) -> None:
         self.args, self.body, self.source, self.info, self.run, self.ctx = args, body, source, info, run, hooks_ctx
+        self.masked = body  # the body with secrets masked (set by begin)
         self.figures: FigureCapture | None = None
         self.stdout = None
 
@@ -172,7 +173,9 @@ class CellRecorder:
         # the transformed cell is usually the body under a blank line: reuse its parse tree
         tree = info.tree if source == "\n" + body else None
         masked, secrets = mask_source(body, tree, line_offset=1)
-        ws_run = ActiveRun(args.name or info.name, "cell", parent_id=default_parent(), notebook=notebook,
+        # a derived name comes from the masked source: it never holds a secret
+        derived = scrub_text(derive_name(masked, info.tree), secrets) if not args.name else None
+        ws_run = ActiveRun(args.name or derived, "cell", parent_id=default_parent(), notebook=notebook,
                            cell_id=cell_id)
         ws_run.fields["cell_key"] = cell_key(ws_run.ws, notebook, args.name, cell_id, masked,
                                              getattr(self.shell, "execution_count", None))
@@ -191,6 +194,7 @@ class CellRecorder:
         ctx = hooks_mod.CellContext(ws_run, ns, source, info.reads, info.writes - loop, args)
         ctx.state["loop_vars"] = loop
         cell = _Cell(args, body, source, info, ws_run, ctx)
+        cell.masked = masked
         with ws_run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
             for hook in hooks_mod.hooks():
                 try:
@@ -244,7 +248,7 @@ class CellRecorder:
                 ctx.warnings.append(f"{hook.name} ({type(e).__name__}: {e})")
         fields: dict[str, Any] = {}
         if run.name is None:
-            fields["name"] = run.name = _fallback_name(ctx, cell.body)
+            fields["name"] = run.name = scrub_text(_fallback_name(ctx, cell.masked), run.secrets)
         if text:
             run.secrets += namespace_secrets(ns) + env_secrets()
             fields["stdout_oid"] = run.put_object(scrub_text(text, run.secrets).encode("utf-8", "replace"))

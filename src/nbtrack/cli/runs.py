@@ -71,7 +71,7 @@ def runs_cmd(filter_, order_by, limit, experiment, parent, columns, all_, fmt) -
         df, dropped = fit_columns(df, width)
     print_frame(df, fmt, title=title, width=width, max_col=None if all_ else MAX_COL)
     if dropped:
-        click.echo(more_columns(dropped, width))
+        echo(more_columns(dropped, width))
 
 
 def more_columns(dropped: list[str], width: int | None) -> str:
