@@ -83,11 +83,6 @@ def _python_body(body: str, shell) -> str | None:
     return shell.transform_cell("\n" + "\n".join(lines))
 
 
-def _label(masked_body: str) -> str:
-    """A cell's history label without a name or cell id: the first line of its *masked* source."""
-    return (masked_body.strip().splitlines() or [""])[0][:200]
-
-
 def notebook_path(user_ns: dict) -> str | None:
     for var in ("NBTRACK_NOTEBOOK", "JPY_SESSION_NAME"):
         p = os.environ.get(var)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sqlalchemy import func, select
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 from ..store.schema import runs as runs_t
 from ..workspace import Workspace, get_workspace
 
+_POSITION_KEY = re.compile(r"#\d+:[0-9a-f]{10}")  # see capture.cell_key
 COLUMNS = ["cell_key", "cell_id", "label", "notebook", "versions", "first_started", "latest_run",
            "latest_status", "latest_started", "latest_version"]
 
@@ -44,7 +46,7 @@ def cells(notebook: str | Sequence[str] | None = None, workspace: Workspace | No
     agg = agg.group_by(runs_t.c.cell_key).subquery()
     q = (
         select(agg.c.cell_key, runs_t.c.cell_id, runs_t.c.notebook, agg.c.versions, agg.c.first, runs_t.c.id,
-               runs_t.c.status, agg.c.last, runs_t.c.cell_version)
+               runs_t.c.status, agg.c.last, runs_t.c.cell_version, runs_t.c.name)
         .select_from(agg.join(runs_t, (runs_t.c.cell_key == agg.c.cell_key) & (runs_t.c.started == agg.c.last)))
         .order_by(agg.c.last.desc(), runs_t.c.id)
     )
@@ -57,6 +59,8 @@ def cells(notebook: str | Sequence[str] | None = None, workspace: Workspace | No
             continue
         seen.add(r.cell_key)
         label = r.cell_key.split("::", 1)[1] if "::" in r.cell_key else r.cell_key
+        if _POSITION_KEY.fullmatch(label) and r.name:  # a cell keyed by position and source: its run's name
+            label = r.name
         out.append((r.cell_key, r.cell_id, label, r.notebook, r.versions, r.first, r.id, r.status, r.last,
                     r.cell_version))
     df = pd.DataFrame(out, columns=COLUMNS)
