@@ -120,10 +120,7 @@ def shared_workspace(tmp_path_factory):
         os.environ["NBTRACK_URI"] = old
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
-@given(runs=st.lists(run_values, min_size=1, max_size=5), exprs=st.lists(expressions(), min_size=1, max_size=4))
-def test_sql_and_python_backends_agree(shared_workspace, runs, exprs):
+def _agree(runs, exprs) -> None:
     experiment = f"e{next(_counter)}"
     values = _record(experiment, runs)
     for text in exprs:
@@ -132,3 +129,18 @@ def test_sql_and_python_backends_agree(shared_workspace, runs, exprs):
         got = sorted(nbtrack.runs(experiment=experiment, filter=text)["id"])
         assert got == want, (text, values)
         assert nbtrack.count_runs(text, experiment=experiment) == len(want)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(runs=st.lists(run_values, min_size=1, max_size=5), exprs=st.lists(expressions(), min_size=1, max_size=4))
+def test_sql_and_python_backends_agree(shared_workspace, runs, exprs):
+    _agree(runs, exprs)
+
+
+@pytest.mark.postgres
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.too_slow])
+@given(runs=st.lists(run_values, min_size=1, max_size=4), exprs=st.lists(expressions(), min_size=1, max_size=4))
+def test_backends_agree_on_postgresql(pg_workspace, runs, exprs):
+    _agree(runs, exprs)

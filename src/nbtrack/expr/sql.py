@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, not_, or_
+from sqlalchemy import String, and_, not_, or_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from .nodes import And, Compare, Field, Node, Not, Or
 
@@ -23,6 +25,24 @@ _ORDER = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
 }
+
+
+class codepoints(FunctionElement):
+    """A text column ordered by code point, as Python orders strings (PostgreSQL: ``COLLATE "C"``;
+    SQLite's default BINARY collation already does)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(codepoints)
+def _codepoints(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(codepoints, "postgresql")
+def _codepoints_pg(element, compiler, **kw):
+    return f'({compiler.process(element.clauses, **kw)}) COLLATE "C"'
 
 
 def to_sql(node: Node, column_for: ColumnFor) -> ColumnElement:
@@ -53,4 +73,7 @@ def _compare(c: Compare, column_for: ColumnFor) -> ColumnElement:
     if op in ("in", "not in"):
         col = column_for(c.field, _kind(lit[0]) if lit else "text")
         return col.in_(list(lit)) if op == "in" else col.not_in(list(lit))
-    return _ORDER[op](column_for(c.field, _kind(lit)), lit)
+    col = column_for(c.field, _kind(lit))
+    if _kind(lit) == "text" and op not in ("==", "!="):
+        col = codepoints(col)  # "B" < "a", as in Python, whatever the database's collation
+    return _ORDER[op](col, lit)
