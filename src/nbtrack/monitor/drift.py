@@ -79,7 +79,7 @@ def reasons(row: dict[str, Any], t: Thresholds) -> list[str]:
     ge("js", t.js, "Jensen-Shannon")
     if t.missing is not None and abs(row["missing_change"]) > t.missing:
         out.append(f"missing rate {row['missing_reference']:.1%} -> {row['missing_current']:.1%}")
-    if t.unseen is not None and row["unseen_share"] > t.unseen:
+    if t.unseen is not None and row["unseen_share"] > max(t.unseen, row.get("unseen_floor", 0.0)):
         shown = ", ".join(map(repr, row["unseen"][:5]))
         out.append(f"unseen categories {shown} in {row['unseen_share']:.1%} of rows")
     return out
@@ -127,6 +127,20 @@ def frame_profiles(frame: Any, features: list[str] | None) -> dict[str, prof.Pro
     cols = [str(c) for c in frame.columns]
     features = features or cols
     return {f: prof.from_values(f, frame[f]) for f in features if prof.column_kind(frame[f].dtype) != "other"}
+
+
+_pools: list = []
+
+
+def _pool():
+    """One long-lived thread pool: features are counted in parallel."""
+    if not _pools:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pools.append(ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                         thread_name_prefix="nbtrack-drift"))
+    return _pools[0]
 
 
 def drift(
@@ -181,15 +195,16 @@ def drift(
     chunks, current_version = iter_current(current, list(profiles), ws)
     accs = {f: prof.Accumulator(p) for f, p in profiles.items()}
     seen: set[str] = set()
+    pool = _pool()
     for chunk in chunks:
         present = {str(c): c for c in chunk.columns}
-        for f, acc in accs.items():
-            if f in present:
-                acc.add(chunk[present[f]])
-                seen.add(f)
+        todo = [(acc, chunk[present[f]]) for f, acc in accs.items() if f in present]
+        seen.update(f for f in accs if f in present)
+        list(pool.map(lambda job: job[0].add(job[1]), todo))  # numpy sorts and Arrow counts release the GIL
+    stats = dict(zip(profiles, pool.map(lambda f: feature_stats(profiles[f], accs[f]), list(profiles))))
     rows = []
-    for f, p in profiles.items():
-        row = feature_stats(p, accs[f])
+    for f in profiles:
+        row = stats[f]
         row["missing_column"] = f not in seen
         row["reasons"] = reasons(row, t)
         row["drifted"] = bool(row["reasons"])

@@ -40,6 +40,7 @@ class Profile:
     categories: list = field(default_factory=list)
     cat_counts: np.ndarray | None = None
     other: int = 0  # reference values outside ``categories`` (an incomplete top-k list)
+    sample_rows: int = 0  # categories counted in a sample of this many rows (0: all rows)
 
     @property
     def missing_rate(self) -> float:
@@ -117,14 +118,13 @@ def from_manifest(name: str, stats: dict[str, Any], dtype: str) -> Profile | Non
         listed = int(counts.sum())
         return Profile(name, kind, count, nulls, "manifest", categories=cats, cat_counts=counts,
                        other=max(0, count - listed))
-    # strings / booleans: counted in the sample of every step-th row
-    sample_count = int(counts.sum())
+    # strings / booleans: counted in the sample of every step-th row (proportions estimated);
+    # usable when the sample's every distinct value is listed
     distinct = int(stats.get("distinct_in_sample") or len(cats))
-    complete = distinct <= len(cats) and step == 1
-    if not complete:
+    if distinct > len(cats):
         return None  # the top values do not describe the column: read the data
     return Profile(name, kind, count, nulls, "manifest", categories=cats, cat_counts=counts,
-                   other=0 if sample_count else 0)
+                   sample_rows=int(counts.sum()) if step > 1 else 0)
 
 
 def column_kind(dtype: Any) -> str:

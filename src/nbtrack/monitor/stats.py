@@ -4,7 +4,7 @@ the counts of an :class:`~.profile.Accumulator`.
 Each agrees with its textbook definition: ``ks`` with :func:`scipy.stats.ks_2samp`
 (exactly when the profile comes from the data; from a manifest, the statistic is
 evaluated at the stored quantiles of the reference sample and is at most
-``1/256`` below the sample's), ``chi_square`` with :func:`scipy.stats.chisquare`,
+``1/256`` below the sample's), ``chi_square`` with :func:`scipy.stats.chi2_contingency`,
 ``jensen_shannon`` with :func:`scipy.spatial.distance.jensenshannon` (natural log),
 ``psi`` with ``sum((c - r) * ln(c / r))`` over the reference's decile bins.
 """
@@ -86,18 +86,22 @@ def category_table(profile: Profile, acc: Accumulator) -> tuple[list, np.ndarray
 
 
 def chi_square(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
-    """Chi-square goodness of fit of current counts to the reference proportions.
+    """Chi-square test that reference and current counts come from one distribution
+    (:func:`scipy.stats.chi2_contingency` of the 2 x k table, no continuity correction).
 
-    Only categories the reference has take part (an unseen category has no expected
-    frequency; it is reported on its own).
+    The two-sample form, not a goodness-of-fit test against the reference's proportions:
+    those are estimates too, and treating them as exact makes unshifted samples of
+    similar size "drift" far more often than the nominal rate. Only categories the
+    reference has take part (an unseen category is reported on its own).
     """
-    from scipy.stats import chisquare
+    from scipy.stats import chi2_contingency
 
     keep = ref > 0
-    obs, exp = cur[keep], ref[keep]
-    if keep.sum() < 2 or obs.sum() == 0:
+    table = np.vstack([ref[keep], cur[keep]])
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or table[1].sum() == 0 or table[0].sum() == 0:
         return float("nan"), float("nan")
-    res = chisquare(obs, exp / exp.sum() * obs.sum())
+    res = chi2_contingency(table, correction=False)
     return float(res.statistic), float(res.pvalue)
 
 
@@ -117,7 +121,7 @@ def feature_stats(profile: Profile, acc: Accumulator) -> dict[str, Any]:
         "n_reference": profile.count, "n_current": acc.count,
         "missing_reference": profile.missing_rate, "missing_current": acc.missing_rate,
         "psi": float("nan"), "ks_stat": float("nan"), "ks_p": float("nan"), "chi2": float("nan"),
-        "chi2_p": float("nan"), "js": float("nan"), "unseen": [], "unseen_share": 0.0,
+        "chi2_p": float("nan"), "js": float("nan"), "unseen": [], "unseen_share": 0.0, "unseen_floor": 0.0,
     }
     row["missing_change"] = row["missing_current"] - row["missing_reference"]
     if profile.kind == "numeric":
@@ -131,4 +135,6 @@ def feature_stats(profile: Profile, acc: Accumulator) -> dict[str, Any]:
         row["js"] = jensen_shannon(ref, cur)
         row["unseen"] = sorted(unseen, key=str)
         row["unseen_share"] = float(sum(acc.cats[k] for k in unseen) / acc.count) if acc.count else 0.0
+        # categories counted in a sample may miss rare values: unseen below its resolution is not news
+        row["unseen_floor"] = 10 / profile.sample_rows if profile.sample_rows else 0.0
     return row
