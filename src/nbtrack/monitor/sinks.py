@@ -54,7 +54,7 @@ def send(sink: str, payload: dict[str, Any], retries: int = RETRIES, backoff: fl
     kind, target = parse_sink(sink)
     if kind == "log":
         line = f"nbtrack monitor ALERT {payload.get('model')}: " + "; ".join(payload.get("alerts", []))
-        log.warning(line)
+        log.info(line)
         print(line, file=sys.stderr)
         return Delivery(sink, True)
     body = json.dumps(payload, sort_keys=True, default=str)
