@@ -32,7 +32,8 @@ def monitor() -> None:
 @click.option("--chi2-p", "chi2_p", type=float, help="alert when a categorical chi-square p-value is below (0.01)")
 @click.option("--js", type=float, help="alert when a categorical Jensen-Shannon distance is at least this (0.1)")
 @click.option("--missing", type=float, help="alert when a missing rate changes by more than this (0.05)")
-@click.option("--metric", "metrics", multiple=True, help="alert when this holds, e.g. \"auc < 0.85\" (repeatable)")
+@click.option("--metric", "metrics", multiple=True,
+              help="alert when this holds, e.g. \"auc < 0.85\" or \"drift.share >= 0.3\" (repeatable)")
 @click.option("--feature", "features", multiple=True, help="only these features (repeatable)")
 @click.option("--current", help="dataset to compare (default MODEL.predictions@latest)")
 @click.option("--sink", "sinks", multiple=True, help="log, jsonl:PATH or an http(s):// webhook (repeatable)")

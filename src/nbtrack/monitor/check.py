@@ -120,16 +120,31 @@ def _drift(out: RuleCheck, mv: Any, ws: Workspace) -> None:
 
 
 def _metrics(out: RuleCheck, mv: Any, ws: Workspace) -> None:
-    from ..registry.gates import check_expression
+    """The rule's conditions over the newest evaluation metrics and the drift summary."""
+    from .. import expr
     from .evaluate import latest_metrics
+    from .rules import RULES
 
     if not out.rule.metrics:
         return
-    values = latest_metrics(mv.ref, ws)
+    values = {"metrics": latest_metrics(mv.ref, ws), "drift": drift_summary(out.drift)}
     for cond in out.rule.metrics:
-        holds, conds = check_expression(cond, values)
-        if holds:
-            out.alerts.append(f"metric {cond}: " + ", ".join(c.detail for c in conds))
+        verdict = expr.check(cond, values, RULES)
+        if verdict.passed:
+            out.alerts.append(f"condition {cond}: " + "; ".join(c.detail for c in verdict.conditions))
+
+
+def drift_summary(report: Any) -> dict[str, float]:
+    """``drift.*`` values a rule condition can name."""
+    if report is None:
+        return {}
+    df = report.to_frame()
+    out = {"share": report.share, "n_drifted": float(len(report.drifted))}
+    for key, col, fn in (("psi_max", "psi", "max"), ("js_max", "js", "max"), ("ks_p_min", "ks_p", "min"),
+                         ("chi2_p_min", "chi2_p", "min")):
+        if col in df and df[col].notna().any():
+            out[key] = float(getattr(df[col], fn)())
+    return out
 
 
 def _alert(out: RuleCheck, mv: Any, ws: Workspace) -> None:

@@ -1,10 +1,12 @@
 """Alert rules stored in the workspace: ``nbtrack monitor add/list/rm``.
 
 A rule watches one model reference (usually an alias, so it follows promotions):
-drift thresholds (see :class:`~.drift.Thresholds`), metric conditions written in
-the gate grammar (``"auc < 0.85"``: alert when it holds, over the newest
-``nbtrack.evaluate`` metrics of the version), where alerts go (sinks), and
-optionally a pipeline to retrain with, a promotion alias and its gate.
+drift thresholds (see :class:`~.drift.Thresholds`), conditions written in the one
+expression language (:mod:`nbtrack.expr`, schema :data:`RULES`): ``"auc < 0.85"``
+(bare names are the newest ``nbtrack.evaluate`` metrics of the version) or
+``"drift.share >= 0.3"`` (the check's drift summary: ``share``, ``n_drifted``,
+``psi_max``, ``js_max``, ``ks_p_min``), alerting when they hold; where alerts go
+(sinks); and optionally a pipeline to retrain with, a promotion alias and its gate.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select
 
+from .. import expr
 from ..errors import InvalidInput, NotFound
 from ..store.schema import monitor_rules
 from ..workspace import Workspace, get_workspace
 from .drift import Thresholds
+
+RULES = expr.Schema(groups={"metrics": "number", "drift": "number"}, bare="metrics", what="alert rule")
 
 
 @dataclass
@@ -57,13 +62,12 @@ class Rule:
 
 
 def _validate(rule: Rule) -> None:
-    from ..registry.gates import check_expression
     from ..snapshot.models import parse_ref
 
     parse_ref(rule.model)
     Thresholds.of(rule.thresholds)
     for m in rule.metrics:
-        check_expression(m, {})  # syntax only: raises InvalidInput on a malformed condition
+        expr.parse(m, RULES)  # raises InvalidInput naming the malformed condition
     if (rule.promote_to or rule.gate_vs) and not rule.retrain:
         raise InvalidInput("--promote-to and --gate-vs need --retrain PIPELINE")
     if rule.gate_vs:
