@@ -3,6 +3,8 @@ the default current data (MODEL.predictions@latest), --current, and rules with n
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 from sklearn.datasets import load_breast_cancer
@@ -54,5 +56,6 @@ def test_check_cli_current_and_exit_codes(production):
     assert runner.invoke(cli, ["monitor", "check", "--current", "batch-7@1"]).exit_code == 0
     out = runner.invoke(cli, ["monitor", "drift", "churn@production", "batch-7@1", "--format", "json",
                               "--fail-on-drift"])
-    assert out.exit_code == 1 and '"feature":"mean radius"' in out.stdout.replace(" ", "")
+    rows = {r["feature"]: r for r in json.loads(out.stdout)}
+    assert out.exit_code == 1 and rows["mean radius"]["drifted"] and "PSI" in rows["mean radius"]["reasons"]
     assert runner.invoke(cli, ["monitor", "check", "--rule", "42"]).exit_code == 2
