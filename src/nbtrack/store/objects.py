@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timezone
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import timezone
 from typing import Any
 
 from blake3 import blake3
@@ -105,7 +105,7 @@ class ObjectStore:
             st = os.stat(path)
         except FileNotFoundError:
             return self._write_local(path, data)
-        if st.st_size != len(data) or (self.is_marked_damaged(oid) and not self._sound(oid)):
+        if st.st_size != len(data) or self._damaged(oid):
             self._write_local(path, data)  # the writer's bytes are healthy: replace the damaged copy
             self.unmark_damaged(oid)
             return
@@ -139,7 +139,7 @@ class ObjectStore:
             info = self.fs.info(path)
         except FileNotFoundError:
             return self._write_fsspec(path, data)
-        damaged = info.get("size") != len(data) or (self.is_marked_damaged(oid) and not self._sound(oid))
+        damaged = info.get("size") != len(data) or self._damaged(oid)
         if damaged or self._age(path) > REFRESH_S:  # a re-write is the only portable "touch"
             self._write_fsspec(path, data)
             if damaged:
@@ -182,6 +182,8 @@ class ObjectStore:
                         self._write_fsspec(path, self.get(oid))
             except PermissionError:  # another user's file: store our own copy (same bytes)
                 try:
+                    if not self._local:
+                        return False
                     self._write_local(path, self.get(oid))
                 except (OSError, CorruptObject):
                     return False
@@ -211,6 +213,15 @@ class ObjectStore:
             with open(path, "rb") as f:
                 return f.read()
         return self.fs.cat_file(path)
+
+    def _damaged(self, oid: str) -> bool:
+        """Marked damaged and still damaged (a stale mark is cleared, so it costs one check)."""
+        if not self.is_marked_damaged(oid):
+            return False
+        if self._sound(oid):
+            self.unmark_damaged(oid)
+            return False
+        return True
 
     def _sound(self, oid: str) -> bool:
         try:
@@ -280,16 +291,6 @@ class ObjectStore:
             self._damaged_cache = (time.time(), marked)
         return oid in marked
 
-    def marked_damaged(self) -> list[str]:
-        try:
-            if self._local:
-                names = os.listdir(f"{self.root}/{DAMAGED}")
-            else:
-                names = [p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/{DAMAGED}", detail=False)]
-        except (FileNotFoundError, OSError):
-            return []
-        return sorted(n for n in names if is_oid(n))
-
     # -- enumerate / delete --------------------------------------------------
     def __iter__(self) -> Iterator[str]:
         """Every stored object id."""
@@ -329,18 +330,13 @@ class ObjectStore:
     def is_empty(self) -> bool:
         return next(iter(self), None) is None
 
-    def _files(self) -> list[str]:
+    def _files(self) -> Iterator[str]:
         if self._local:
-            out: list[str] = []
-            if not os.path.isdir(self.root):
-                return out
-            for dirpath, dirnames, filenames in os.walk(self.root):
+            for dirpath, dirnames, filenames in os.walk(self.root):  # lazily: a store may hold millions
                 dirnames.sort()
-                out += [f"{dirpath}/{n}" for n in sorted(filenames)]
-            return out
-        if not self.fs.exists(self.root):
-            return []
-        return sorted(p.rstrip("/") for p in self.fs.find(self.root))
+                yield from (f"{dirpath}/{n}" for n in sorted(filenames))
+        elif self.fs.exists(self.root):
+            yield from sorted(p.rstrip("/") for p in self.fs.find(self.root))
 
     def size(self, oid: str) -> int:
         path = self.path(oid)
