@@ -102,7 +102,9 @@ def condition(c: Compare, values: Mapping[str, Any], bare: str | None = None) ->
         shown = _num(other) if not isinstance(other, tuple) else repr(list(other))
     missing = [(f, v) for f, v in ((c.field, seen),) + (((other, threshold),) if isinstance(other, Field) else ())
                if v is None]
-    if missing and not (other is None or c.op == "not contains"):
+    if other is None:  # FIELD is None / is not None
+        detail = f"{name} is {'not recorded' if seen is None else _num(seen)}"
+    elif missing and c.op != "not contains":
         f = missing[0][0]
         what = "metric" if f.group == "metrics" else "value"
         detail = f"{what} {_name(f, bare)!r} not recorded (has: {_recorded(values, f, bare)})"

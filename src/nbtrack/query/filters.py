@@ -41,6 +41,8 @@ ATTRIBUTES = {
     "experiment": experiments.c.name,
 }
 _TABLES = {"metrics": latest_metrics, "params": params, "tags": tags}
+
+
 @dataclass
 class Compiled:
     where: ColumnElement | None = None
