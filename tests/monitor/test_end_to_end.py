@@ -1,9 +1,7 @@
-"""The lifecycle loop: train -> register -> promote -> log predictions of shifted data ->
-``nbtrack monitor check`` alerts (a real webhook) -> retrain pipeline on the newest data ->
-gate -> promotion; and, with a weaker retrained model, refusal. Every step is audited.
-
-The serving issue's server is not on main yet: predictions are logged directly as the
-``churn.predictions`` dataset, which is what the server's prediction log will be.
+"""The lifecycle loop: train -> register -> promote -> serve (real HTTP) -> the server logs
+predictions of shifted data -> ``nbtrack monitor check`` alerts (a real webhook) -> retrain
+pipeline on the newest data -> gate -> promotion, and the served version changes; and, with a
+weaker retrained model, refusal (the served version stays). Every step is audited.
 """
 
 from __future__ import annotations
@@ -12,6 +10,9 @@ import json
 import subprocess
 import sys
 
+import time
+
+import httpx
 import nbformat
 import pandas as pd
 import pytest
@@ -55,12 +56,8 @@ def deployed(run_notebook, workspace, tmp_path):
     assert first.promoted == "churn@production"
     mv = nbtrack.get_model_version("churn@production")
     assert mv.dataset_version_id is not None  # the training frame, from lineage
-    # production traffic drifts: the prediction log, and the newest labelled data
-    shifted = data(shift=1.0, seed=1)
-    model = mv.load()
-    X = shifted.drop(columns=["y"])
-    nbtrack.snapshot(X.assign(prediction=model.predict(X)), "churn.predictions")
-    nbtrack.snapshot(shifted, "customers")
+    # newer labelled data arrives (what retraining will use)
+    nbtrack.snapshot(data(shift=1.0, seed=1), "customers")
     return mv
 
 
@@ -68,9 +65,28 @@ def _events(action):
     return nbtrack.events(action=action)
 
 
+def _served_version(server, rows) -> int:
+    r = httpx.post(server.url + "/v1/models/churn/predict", json={"records": rows})
+    assert r.status_code == 200, r.text
+    return int(r.headers["X-Model-Version"])
+
+
+def _wait_for_version(server, rows, version: int) -> int:
+    deadline = time.monotonic() + 30
+    while (seen := _served_version(server, rows)) != version and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
+
+
 @pytest.mark.slow
 def test_alert_retrain_gate_promotion_and_refusal(deployed, tmp_path):
-    with Receiver() as hook:
+    shifted = data(shift=1.0, seed=2).drop(columns=["y"]).head(300).to_dict("records")
+    with Receiver() as hook, nbtrack.serve("churn@production", poll=0.2, flush_every=60) as server:
+        # production traffic drifts: the server answers with version 1 and logs churn.predictions
+        assert _served_version(server, shifted) == 1
+        server.log.flush()
+        assert len(nbtrack.load("churn.predictions")) == 300
+
         # case 1: a weaker retrained model (stumps) is refused: production does not move
         weak = subprocess.run([sys.executable, "-m", "nbtrack", "monitor", "add", "churn@production", "--psi", "0.2",
                                "--sink", hook.url, "--sink", f"jsonl:{tmp_path / 'alerts.jsonl'}",
@@ -93,7 +109,9 @@ def test_alert_retrain_gate_promotion_and_refusal(deployed, tmp_path):
         assert run.kind == "pipeline" and run.tags["nbtrack.alert_event"] == str(body["event_id"])
         assert json.loads(run.tags["nbtrack.pins"]) == {"customers": 2}  # the newest data
         assert nbtrack.get_run(run.parent_id).kind == "monitor"  # the check run
-        assert run.tags["nbtrack.gates"].startswith("failed: FAIL production:auc")  # refused before registering
+        assert run.tags["nbtrack.gates"].startswith("failed")  # refused before registering
+        time.sleep(0.5)
+        assert _served_version(server, shifted[:5]) == 1  # the served version did not change
 
         # case 2: full-depth trees on the newest data pass "not worse than production": promoted
         subprocess.run([sys.executable, "-m", "nbtrack", "monitor", "rm", "1"], check=True, cwd=tmp_path,
@@ -106,15 +124,15 @@ def test_alert_retrain_gate_promotion_and_refusal(deployed, tmp_path):
         (result,) = check()
         assert result.alerted and result.retraining.outcome == "promoted", result.summary()
         assert len(hook.bodies) == 2
+        prod = nbtrack.get_model_version("churn@production")
+        assert prod.ref == result.retraining.model and prod.version > 1
+        assert _wait_for_version(server, shifted[:5], prod.version) == prod.version  # served without a restart
 
-    prod = nbtrack.get_model_version("churn@production")
-    assert prod.version == result.retraining.model.split("@")[1] or prod.ref == result.retraining.model
-    assert prod.version > 1
     promoted = _events("monitor.retrain").iloc[-1]["detail"]
     assert promoted["outcome"] == "promoted" and promoted["model_version"] == prod.ref
     assert promoted["alert_event"] == hook.bodies[1]["event_id"]
     move = _events("alias.promote").iloc[-1]
     assert move["reason"].endswith(promoted["run"]) and move["detail"]["conditions"]
-    # the next check compares against the new version's own training data (customers@2): no alert
-    (again,) = check(retrain=False)
+    # the next check compares against the new version's own training data (customers@2's features)
+    (again,) = check(current="customers@2", retrain=False)
     assert again.model_version == prod.ref and not any("radius" in a for a in again.alerts), again.alerts
