@@ -134,6 +134,7 @@ def _watcher_idle(thread: Any) -> bool:
     try:
         import linecache
 
-        return "os.read" in linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+        line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
     except Exception:
         return True
+    return not line or "os.read" in line  # without its source, do not wait on it
