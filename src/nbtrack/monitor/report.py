@@ -90,7 +90,8 @@ class DriftReport:
         return {"reference": self.reference, "current": self.current, "share": self.share,
                 "dataset_drift": self.dataset_drift, "drifted": self.drifted,
                 "thresholds": self.thresholds.to_dict(), "run_id": self.run_id,
-                "features": [{k: _json(v) for k, v in r.items()} for r in self.rows]}
+                "features": [{**{k: _json(v) for k, v in r.items()}, "hist": self._histogram(r["feature"])}
+                             for r in self.rows]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
@@ -105,68 +106,104 @@ class DriftReport:
 
     # -- views -------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        rows = []
-        for r in self.rows:
-            color = "#fde2e1" if r["drifted"] else "#e8f5e9"
-            stat = (f"PSI {_fmt(r['psi'])} · KS p {_fmt(r['ks_p'])}" if r["kind"] == "numeric"
-                    else f"PSI {_fmt(r['psi'])} · χ² p {_fmt(r['chi2_p'])} · JS {_fmt(r['js'])}")
-            rows.append(f"<tr style='background:{color}'><td><b>{html.escape(str(r['feature']))}</b></td>"
-                        f"<td>{r['kind']}</td><td>{'drifted' if r['drifted'] else 'ok'}</td><td>{stat}</td>"
-                        f"<td>{_fmt(r['missing_reference'], pct=True)} → {_fmt(r['missing_current'], pct=True)}"
-                        f"</td><td>{html.escape('; '.join(r['reasons']))}</td></tr>")
-        head = html.escape(self.summary().splitlines()[0])
-        return (f"<div><p><b>{head}</b></p><table><tr><th>feature</th><th>kind</th><th>status</th>"
-                f"<th>statistics</th><th>missing</th><th>why</th></tr>{''.join(rows)}</table></div>")
+        return html_table(self.to_dict())
 
     def plot(self, features: list[str] | None = None, max_features: int = 12):
         """Reference vs current distributions per feature (in the reference's bins or
         categories), and a bar chart of PSI with its threshold. Returns the figure."""
-        import matplotlib.pyplot as plt
+        return plot_dict(self.to_dict(), features, max_features)
 
-        feats = features or ([r["feature"] for r in self.rows if r["drifted"]] + [r["feature"] for r in self.rows
-                                                                                  if not r["drifted"]])
-        feats = [f for f in feats if f in self._profiles][:max_features]
-        n = len(feats) + 1
-        cols = min(3, n)
-        nrows = math.ceil(n / cols)
-        fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
-        flat = list(axes.ravel())
-        self._psi_bars(flat[0])
-        for ax, f in zip(flat[1:], feats):
-            self._hist(ax, f)
-        for ax in flat[n:]:
-            ax.set_visible(False)
-        fig.tight_layout()
-        return fig
-
-    def _psi_bars(self, ax) -> None:
-        names = [str(r["feature"]) for r in self.rows]
-        values = [0.0 if r["psi"] != r["psi"] else r["psi"] for r in self.rows]
-        ax.barh(names, values, color=["#d62728" if r["drifted"] else "#2ca02c" for r in self.rows])
-        if self.thresholds.psi is not None:
-            ax.axvline(self.thresholds.psi, color="k", ls="--", lw=1)
-        ax.set_title("PSI per feature")
-        ax.invert_yaxis()
-
-    def _hist(self, ax, f: str) -> None:
-        p, acc = self._profiles[f], self._accs.get(f)
-        if p.kind == "numeric" and p.bin_counts is not None and p.bin_counts.size:
-            ref = p.bin_counts / max(1, p.bin_counts.sum())
-            cur = acc.bins / max(1, acc.bins.sum()) if acc is not None else np.zeros_like(ref)
+    def _histogram(self, f: str) -> dict[str, list] | None:
+        """Reference and current proportions over the reference's bins (or categories)."""
+        p, acc = self._profiles.get(f), self._accs.get(f)
+        if p is None or acc is None:
+            return None
+        if p.kind == "numeric":
+            if p.bin_counts is None or not p.bin_counts.size:
+                return None
+            ref, cur = p.bin_counts, acc.bins
             labels = [f"{p.edges[i]:.3g}" for i in range(len(ref))] if p.edges.size > 1 else ["all"]
         else:
             from .stats import category_table
 
-            names, r, c, _ = category_table(p, acc)
-            ref, cur = r / max(1, r.sum()), c / max(1, c.sum())
-            labels = [str(x)[:10] for x in names]
-        x = np.arange(len(ref))
-        ax.bar(x - 0.2, ref, 0.4, label="reference")
-        ax.bar(x + 0.2, cur, 0.4, label="current")
-        ax.set_xticks(x, labels, rotation=60, fontsize=7)
-        drifted = next((r["drifted"] for r in self.rows if r["feature"] == f), False)
-        ax.set_title(f"{f}{' (drifted)' if drifted else ''}", color="#d62728" if drifted else "k")
-        ax.legend(fontsize=7)
+            names, ref, cur, _ = category_table(p, acc)
+            labels = [str(x)[:12] for x in names]
+        ref = np.asarray(ref, dtype=float)
+        cur = np.asarray(cur, dtype=float)
+        return {"labels": labels, "reference": (ref / max(1.0, ref.sum())).round(6).tolist(),
+                "current": (cur / max(1.0, cur.sum())).round(6).tolist()}
+
+
+def plot_dict(doc: dict[str, Any], features: list[str] | None = None, max_features: int = 12,
+              pyplot: bool = True):
+    """The figure of a drift report's :meth:`~DriftReport.to_dict` (what a ``monitor`` run stores
+    as ``drift.json``): PSI per feature, then reference vs current per feature, drifted first.
+    ``pyplot=False`` builds a bare Figure (never shown inline, never tracked as a cell's figure)."""
+    feats = [r for r in doc["features"] if r.get("hist")]
+    if features:
+        feats = [r for r in feats if r["feature"] in features]
+    feats = sorted(feats, key=lambda r: not r["drifted"])[:max_features]
+    n = len(feats) + 1
+    cols = min(3, n)
+    nrows = math.ceil(n / cols)
+    size = (4.2 * cols, 3.0 * nrows)
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=size)
+    else:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=size)
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    flat = list(axes.ravel())
+    _psi_bars(flat[0], doc)
+    for ax, r in zip(flat[1:], feats):
+        _hist(ax, r)
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def _psi_bars(ax, doc: dict[str, Any]) -> None:
+    rows = doc["features"]
+    names = [str(r["feature"]) for r in rows]
+    values = [r["psi"] or 0.0 for r in rows]
+    ax.barh(names, values, color=["#d62728" if r["drifted"] else "#2ca02c" for r in rows])
+    limit = (doc.get("thresholds") or {}).get("psi")
+    if limit is not None:
+        ax.axvline(limit, color="k", ls="--", lw=1)
+    ax.set_title("PSI per feature")
+    ax.invert_yaxis()
+
+
+def _hist(ax, r: dict[str, Any]) -> None:
+    h = r["hist"]
+    x = np.arange(len(h["labels"]))
+    ax.bar(x - 0.2, h["reference"], 0.4, label="reference")
+    ax.bar(x + 0.2, h["current"], 0.4, label="current")
+    ax.set_xticks(x, h["labels"], rotation=60, fontsize=7)
+    ax.set_title(f"{r['feature']}{' (drifted)' if r['drifted'] else ''}", color="#d62728" if r["drifted"] else "k")
+    ax.legend(fontsize=7)
+
+
+def html_table(doc: dict[str, Any]) -> str:
+    """An HTML table of a drift report's :meth:`~DriftReport.to_dict`, coloured by verdict."""
+    rows = []
+    for r in doc["features"]:
+        color = "#fde2e1" if r["drifted"] else "#e8f5e9"
+        stat = (f"PSI {_fmt(r['psi'])} · KS p {_fmt(r['ks_p'])}" if r["kind"] == "numeric"
+                else f"PSI {_fmt(r['psi'])} · χ² p {_fmt(r['chi2_p'])} · JS {_fmt(r['js'])}")
+        rows.append(f"<tr style='background:{color}'><td><b>{html.escape(str(r['feature']))}</b></td>"
+                    f"<td>{r['kind']}</td><td>{'drifted' if r['drifted'] else 'ok'}</td><td>{stat}</td>"
+                    f"<td>{_fmt(r['missing_reference'], pct=True)} → {_fmt(r['missing_current'], pct=True)}"
+                    f"</td><td>{html.escape('; '.join(r['reasons']))}</td></tr>")
+    n = len(doc["features"])
+    head = html.escape(f"drift of {doc['current']} vs {doc['reference']}: {len(doc['drifted'])}/{n} features "
+                       f"drifted ({doc['share']:.0%})")
+    return (f"<div><p><b>{head}</b></p><table><tr><th>feature</th><th>kind</th><th>status</th>"
+            f"<th>statistics</th><th>missing</th><th>why</th></tr>{''.join(rows)}</table></div>")
 
 
 def _fmt(v: Any, pct: bool = False) -> str:

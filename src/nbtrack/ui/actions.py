@@ -136,8 +136,10 @@ class RunPanel(Panel):
         self.io = run_io(self.run)
         self.w_io.children = self._io_rows()
         self.set_choices(table_records(self.browser))
-        self.children = [self.w_pick, self.w_details, self.w_figures, self._actions(), self.w_io, self.w_msg,
-                         self.w_more]
+        from .drift import drift_widgets
+
+        self.children = [self.w_pick, self.w_details, *drift_widgets(self.run), self.w_figures, self._actions(),
+                         self.w_io, self.w_msg, self.w_more]
 
     def _figures(self) -> list:
         figs = [a for a in self.run.artifacts if a.get("media_type") == "image/png"][:MAX_FIGURES]
