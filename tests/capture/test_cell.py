@@ -111,3 +111,8 @@ def test_normalised_source_ignores_comments_and_blank_lines():
 
 def test_param_values():
     assert is_param_value({"a": [1, 2], "b": "rbf"}) and not is_param_value({"a": [[1]]})
+
+
+def test_an_index_is_no_metric_even_computed_from_scores():
+    assert analyze("best_k = int(np.argmax(test_scores)) + 1\nbest_score = max(test_scores)").metric_names == {
+        "best_score"}

@@ -68,7 +68,7 @@ coefs.plot.barh()
 plt.title("Linear regression coefficients")
 plt.show()
 
-# %%
+# %% expect: params=alphas
 alphas = [0.01, 0.1, 1.0, 10.0]
 ridge_rmse = []
 for alpha in alphas:

@@ -103,7 +103,7 @@ class CombinedAttributesAdder(BaseEstimator, TransformerMixin):
             return np.c_[X, rooms_per_household, population_per_household, bedrooms_per_room]
         return np.c_[X, rooms_per_household, population_per_household]
 
-# %% expect: models=full_pipeline<-housing
+# %% expect: params=cat_attribs; models=full_pipeline<-housing
 num_pipeline = Pipeline([
     ("imputer", SimpleImputer(strategy="median")),
     ("attribs_adder", CombinedAttributesAdder()),

@@ -252,8 +252,10 @@ def test_versions_load_back_in_a_fresh_process(corpus):
     lines = [ln for _, _, tracked, _ in results.values() for c in tracked.cells for ln in _nbtrack_lines(c)]
     # a version that cannot load back must have been announced when it was saved
     def announced(kind: str, name: str, error: str) -> bool:
-        missing = re.search(r"has no attribute '(\w+)'", error)  # a class defined in the notebook
-        return any(name in ln or (missing and missing.group(1) in ln) for ln in lines)
+        # a class defined in the notebook is announced once, naming the class
+        classes = re.findall(r"has no attribute '(\w+)'|needs ([\w, ]+?), defined", error)
+        names = {n.strip() for groups in classes for g in groups for n in g.split(",") if n.strip()}
+        return any(name in ln or any(c in ln for c in names) for ln in lines)
 
     unannounced = [f for f in report["failed"] if not announced(*f)]
     assert not unannounced, unannounced

@@ -53,6 +53,7 @@ _NOT_METRIC_CALLS = {"len", "range", "enumerate", "time", "perf_counter", "monot
                      "now", "today", "utcnow", "timestamp", "argmax", "argmin", "idxmax", "idxmin", "index",
                      "randint", "choice", "seed", "count_nonzero", "nunique", "count", "shape", "id",
                      "hash", "get_n_splits"}
+_INDEX_CALLS = {"argmax", "argmin", "idxmax", "idxmin", "argsort", "searchsorted", "nanargmax", "nanargmin"}
 _TIME_CALLS = {"time", "perf_counter", "monotonic", "process_time", "now", "today", "utcnow", "time_ns"}
 _NOT_METRIC_ATTRS = {"shape", "size", "ndim", "index", "columns", "n_features_in_", "n_iter_", "n_outputs_",
                      "n_classes_", "nbytes", "best_index_", "dtype", "n_components_"}
@@ -171,8 +172,8 @@ def metric_evidence(expr: ast.AST, metric_vars: set[str] = frozenset()) -> str |
     for sub in ast.walk(expr):
         if isinstance(sub, ast.Call):
             full = dotted(sub.func) or ""
-            if full.split(".")[0] in _NOT_METRIC_MODULES or _callee(sub) in _TIME_CALLS:
-                return "no"
+            if full.split(".")[0] in _NOT_METRIC_MODULES or _callee(sub) in _TIME_CALLS | _INDEX_CALLS:
+                return "no"  # a time or a position, wherever it appears (best_k = np.argmax(scores) + 1)
             if _SCORING_CALL.match(_callee(sub)):
                 found = "score"
         elif isinstance(sub, ast.Attribute):
