@@ -156,3 +156,25 @@ def test_bad_input_is_one_clear_error(workspace, frames):
         drift("nothing@1", frames[1])
     with pytest.raises(nbtrack.errors.InvalidInput, match="unknown drift thresholds"):
         drift(frames[0], frames[1], thresholds={"psy": 1}, log=False)
+
+
+def test_manifests_without_a_cdf_are_read_from_the_data(workspace):
+    """Manifests written before the stored CDF existed still work: those columns read the data."""
+    from nbtrack.monitor import profile
+
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame({"x": rng.normal(size=3000)})
+    v = nbtrack.snapshot(ref, "old")
+    stats_ = dict(v.manifest["stats"]["x"])
+    assert profile.from_manifest("x", stats_, "float64") is not None
+    del stats_["cdf"]
+    assert profile.from_manifest("x", stats_, "float64") is None
+    old = {**v.manifest, "stats": {"x": stats_}}
+    from nbtrack.monitor.drift import reference_profiles
+    from nbtrack.monitor.sources import Reference
+
+    class OldVersion:  # the same data, with the older manifest
+        name, workspace, manifest = v.name, v.workspace, old
+
+    (p,) = reference_profiles(Reference(OldVersion()), ["x"]).values()
+    assert p.source == "data" and p.count == 3000
