@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 
-from .errors import CorruptObject, NbtrackError, StoreUnavailable
+from .errors import CorruptObject, InvalidInput, NbtrackError, StoreUnavailable
 from .store import refs
 from .store.objects import REFRESH_S, ObjectStore, hash_bytes
 from .store.runs import mark_interrupted
@@ -143,7 +143,8 @@ def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | No
 
     try:
         if ws.meta.read_only:
-            rep.notes.append("read-only workspace: runs whose process died were not marked interrupted")
+            rep.notes.append(f"{'full disk' if ws.meta.read_only == 'full' else 'read-only workspace'}: "
+                             "runs whose process died were not marked interrupted")
         else:
             with ws.meta.write() as conn:
                 rep.interrupted = mark_interrupted(conn, HOST, pid_alive)
@@ -295,8 +296,10 @@ def gc(force: bool = False, workspace: Workspace | None = None, min_age_s: float
     :meth:`nbtrack.store.objects.ObjectStore.collect`), so a version committed while
     gc runs never loses an object.
     """
+    if not min_age_s >= 0:
+        raise InvalidInput(f"min_age_s must be 0 or more seconds, got {min_age_s!r}")
     ws = workspace or get_workspace(create=False)
-    if force and ws.meta.read_only:
+    if force and ws.meta.read_only in ("ro", "immutable"):  # a full disk is what gc is for
         raise StoreUnavailable("the workspace is read-only: gc cannot delete anything (a dry run works)")
     started = time.time()
     if not ws.objects.local:  # writers there refresh only objects older than REFRESH_S

@@ -161,6 +161,7 @@ def test_low_findings_are_one_clear_line_each(runner, two_runs, tmp_path):
         (["approve", str(tmp_path / "array.ipynb"), "--name", "arr"], "is not a notebook"),
         (["run", "whatever", "--timeout", "-1"], "-1"),
         (["sweep", "whatever", "-p", "a", "1,2", "--timeout", "0"], "0"),
+        (["gc", "--force", "--min-age", "-5"], "-5"),
     ]
     for args, needle in cases:
         result = runner.invoke(cli, args)

@@ -235,7 +235,7 @@ def backup(dest: str) -> None:
 
 @cli.command()
 @click.option("--force", is_flag=True, help="really delete (default: dry run)")
-@click.option("--min-age", type=float, default=3600.0, show_default=True,
+@click.option("--min-age", type=click.FloatRange(min=0), default=3600.0, show_default=True,
               help="keep unreferenced objects younger than this many seconds (a run may be writing them)")
 def gc(force: bool, min_age: float) -> None:
     """Remove objects that nothing refers to (a dry run unless --force).

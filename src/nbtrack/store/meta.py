@@ -25,6 +25,7 @@ from . import durability
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
 SCHEMA_HEAD = "0003"
 BUSY_TIMEOUT_S = 60.0
+FULL = "full"  # MetaStore.read_only when a full disk forces reading meta.db as a snapshot
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
@@ -126,12 +127,17 @@ class MetaStore:
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction. SQLite writers queue on the lock (busy timeout)."""
+        if self.read_only == FULL and not _disk_full(self.url):
+            self._reopen()  # space was freed: back to the normal, writable database
+        self.migrate()  # first: it may find the disk full and open the database as a snapshot
+        if self.read_only == FULL:
+            raise StoreUnavailable(f"the disk holding {sqlite_path(self.url)} is full: free some space; "
+                                   "the workspace can be read, nothing was recorded")
         if self.read_only:
             raise StoreUnavailable(
                 f"the workspace holding {sqlite_path(self.url)} is read-only: it can be read and checked "
                 "(`nbtrack fsck`), not written; nothing was recorded"
             )
-        self.migrate()
         try:
             with self._connection() as conn:
                 self._apply_busy(conn)
@@ -186,6 +192,8 @@ class MetaStore:
                     )
                 self._run_alembic()
         except DatabaseError as e:
+            if self._read_despite_full_disk():
+                return
             raise _unavailable(self.url, e) from e
         except StoreUnavailable:
             raise
@@ -193,6 +201,35 @@ class MetaStore:
             raise StoreUnavailable(f"upgrading the metadata schema of {_safe_url(self.url)} failed: "
                                    f"{type(e).__name__}: {e}") from e
         self._migrated = True
+
+    def _read_despite_full_disk(self) -> bool:
+        """On a full disk SQLite cannot create its shared-memory file, so nothing opens.
+        When meta.db holds everything (no write-ahead log left to apply), read it as a
+        snapshot until space is freed; writes say the disk is full."""
+        if self.dialect != "sqlite" or self.read_only or not _disk_full(self.url):
+            return False
+        path = sqlite_path(self.url)
+        if os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0:
+            return False
+        engine = _sqlite_engine(self.url, "immutable")
+        try:
+            with engine.connect() as conn:
+                ok = _revision_or_none(conn) == SCHEMA_HEAD
+        except DatabaseError:
+            ok = False
+        if not ok:
+            engine.dispose()
+            return False
+        self.engine.dispose()
+        self.engine, self.read_only, self._migrated = engine, FULL, True
+        self._local = threading.local()
+        return True
+
+    def _reopen(self) -> None:
+        self.engine.dispose()
+        self.engine = _sqlite_engine(self.url, None)
+        self.read_only, self._migrated = None, False
+        self._local = threading.local()
 
     def _check_not_emptied(self) -> None:
         if self.dialect != "sqlite":
