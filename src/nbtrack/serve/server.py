@@ -137,10 +137,20 @@ class Parts:
                           metrics=self.metrics, title=title, on_start=self.start, on_stop=self.stop)
 
 
+def _log_to_stderr() -> None:
+    """``nbtrack serve`` says on stderr when it switches versions (and why the log cannot be written)."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+
+
 def app_from_env() -> Any:
     """uvicorn factory for ``--workers N``: options from ``NBTRACK_SERVE_CONFIG`` (JSON), token from the env."""
     cfg = json.loads(os.environ[CONFIG_ENV])
     opts = Options(**cfg, token=os.environ.get(TOKEN_ENV) or None)
+    _log_to_stderr()
     return Parts(opts, get_workspace()).app()
 
 
@@ -151,6 +161,7 @@ def run(opts: Options, host: str = "127.0.0.1", port: int = 8000, workers: int =
 
     check_bind(host, opts.token)
     ws = workspace or get_workspace()
+    _log_to_stderr()
     if workers > 1:
         for ref in opts.refs:  # fail here, once, rather than in every worker
             load_served(ref, opts.trust, ws)

@@ -170,7 +170,7 @@ class AliasWatcher:
             self.table.put(key, new)  # ... then swap
             self._ids[key] = vid
             swapped.append(key)
-            log.warning("nbtrack serve: %s now serves version %s (was %s)", old.ref, new.version, old.version)
+            log.info("nbtrack serve: %s now serves version %s (was %s)", old.ref, new.version, old.version)
             if self.on_swap is not None:
                 self.on_swap(key, new, old)
         return swapped
