@@ -114,14 +114,19 @@ def start_servers(tmp: Path, X: pd.DataFrame, m) -> tuple[dict, list[subprocess.
     nbtrack.set_alias("bench", "production", 1)
     mlflow.sklearn.save_model(m, str(tmp / "mlmodel"), input_example=X.head(2))
     procs, urls = [], {}
-    p1, p2 = free_port(), free_port()
+    p1, p2, p3 = free_port(), free_port(), free_port()
+    # server output goes to files: a pipe nobody reads fills up and blocks the server (MLflow logs each request)
+    logs = [open(tmp / f"server-{i}.log", "w") for i in range(3)]
     procs.append(subprocess.Popen([sys.executable, "-m", "nbtrack", "serve", "bench@production", "--port", str(p1)],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp))
+                                  env=env, stdout=logs[0], stderr=subprocess.STDOUT, cwd=tmp))
     procs.append(subprocess.Popen(["mlflow", "models", "serve", "-m", str(tmp / "mlmodel"), "--env-manager", "local",
-                                   "-p", str(p2), "-h", "127.0.0.1"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, cwd=tmp))
+                                   "-p", str(p2), "-h", "127.0.0.1"], env=env, stdout=logs[1],
+                                  stderr=subprocess.STDOUT, cwd=tmp))
+    procs.append(subprocess.Popen([sys.executable, "-m", "nbtrack", "serve", "bench@production", "--port", str(p3),
+                                   "--no-log"], env=env, stdout=logs[2], stderr=subprocess.STDOUT, cwd=tmp))
     urls["nbtrack"] = (f"http://127.0.0.1:{p1}/v1/models/bench/predict", f"http://127.0.0.1:{p1}/health", procs[0])
     urls["mlflow"] = (f"http://127.0.0.1:{p2}/invocations", f"http://127.0.0.1:{p2}/ping", procs[1])
+    urls["nolog"] = (f"http://127.0.0.1:{p3}/v1/models/bench/predict", f"http://127.0.0.1:{p3}/health", procs[2])
     return urls, procs
 
 
@@ -133,7 +138,7 @@ def bench_http(rounds: int, seconds: int, tmp: Path) -> dict:
     script = tmp / "post.lua"
     script.write_text(LUA.format(body=body))
     urls, procs = start_servers(tmp, X, m)
-    results: dict = {"nbtrack": [], "mlflow": []}
+    results: dict = {"nbtrack": [], "mlflow": [], "nolog": []}
     try:
         for name, (url, health, proc) in urls.items():
             wait_up(health, proc)
@@ -142,7 +147,7 @@ def bench_http(rounds: int, seconds: int, tmp: Path) -> dict:
         for name, (url, _, _) in urls.items():  # warm-up
             wrk(url, script, 2)
         for r in range(rounds):
-            order = ["nbtrack", "mlflow"] if r % 2 == 0 else ["mlflow", "nbtrack"]
+            order = ["nbtrack", "mlflow", "nolog"] if r % 2 == 0 else ["nolog", "mlflow", "nbtrack"]
             for name in order:
                 res = wrk(urls[name][0], script, seconds)
                 results[name].append(res)
@@ -156,6 +161,8 @@ def bench_http(rounds: int, seconds: int, tmp: Path) -> dict:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        if any(x["rps"] == 0 for rs in results.values() for x in rs):
+            print((tmp / "server-1.log").read_text()[-3000:])
     import nbtrack
 
     logged = len(nbtrack.load("bench.predictions"))
@@ -193,7 +200,7 @@ def markdown(http: dict, batch: dict, args: argparse.Namespace) -> str:
     import mlflow
     import sklearn
 
-    nb, ml = http["nbtrack"], http["mlflow"]
+    nb, ml, nl = http["nbtrack"], http["mlflow"], http["nolog"]
     return f"""## Serving
 
 `python benchmarks/bench_serve.py --rounds {args.rounds} --seconds {args.seconds} --rows {args.rows}`
@@ -212,6 +219,7 @@ prediction log on: {http['logged']:,} rows logged during the run). MLflow: `mlfl
 | p50 latency | {ml['p50']:.2f} ms | {nb['p50']:.2f} ms | {ml['p50'] / nb['p50']:.1f}× lower | — |
 | p99 latency | {ml['p99']:.2f} ms | {nb['p99']:.2f} ms | {ml['p99'] / nb['p99']:.1f}× lower | lower |
 | failed requests | {http['errors']['mlflow']} | {http['errors']['nbtrack']} | | 0 |
+| same, nbtrack with `--no-log`: requests/s, p50, p99 | {ml['rps']:.0f}, {ml['p50']:.2f} ms, {ml['p99']:.2f} ms | {nl['rps']:.0f}, {nl['p50']:.2f} ms, {nl['p99']:.2f} ms | {nl['rps'] / ml['rps']:.1f}× | — |
 
 Batch scoring of {batch['rows']:,} rows (parquet in, parquet out, validated, 100k-row chunks) vs
 `model.predict` on the same frame already in memory:

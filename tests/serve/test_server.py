@@ -251,3 +251,38 @@ def test_untrusted_model_needs_trust(workspace):
         r = httpx.post(s.url + "/v1/models/reg/predict", json={"records": [{"a": 3.0, "b": 9.0}]})
         assert r.status_code == 200
         assert r.json()["predictions"] == pytest.approx(model.predict(X.iloc[[3]]).tolist())
+
+
+def test_prediction_log_buffers_then_drops_while_the_store_is_away(churn, tmp_path):
+    from nbtrack import workspace as ws_mod
+    from nbtrack.serve.metrics import Metrics
+    from nbtrack.serve.predlog import PredictionLog
+    from nbtrack.serve.source import load_served
+
+    later = tmp_path / "later"  # the store's folder does not exist yet: every write fails
+    away = ws_mod.Workspace(f"sqlite:///{later / '.nbtrack' / 'meta.db'}", str(later / ".nbtrack" / "objects"))
+    served = load_served("churn@production")
+    X, _, _ = churn
+    cols = served.schema.validate_columns(rows(X, 2).to_dict("list"), 2)
+    metrics = Metrics()
+    log = PredictionLog(away, max_buffer=5, flush_every=3600, metrics=metrics)
+    log.start()
+    try:
+        log.record(served, "r1", cols, [0, 1])
+        log.record(served, "r2", cols, [0, 1])
+        assert log.flush() == 0  # failed: the 4 rows stay buffered
+        log.record(served, "r3", cols, [0, 1])  # 6 rows would pass max_buffer: dropped, counted
+        log.update_metrics()
+        fams = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+        value = {f: next(s.value for s in fams[f].samples) for f in
+                 ("nbtrack_prediction_log_dropped", "nbtrack_prediction_log_write_failures",
+                  "nbtrack_prediction_log_buffered")}
+        assert value == {"nbtrack_prediction_log_dropped": 2, "nbtrack_prediction_log_write_failures": 1,
+                         "nbtrack_prediction_log_buffered": 4}
+        later.mkdir()
+        ws_mod.init(later)  # the store is back
+        assert log.flush() == 4
+    finally:
+        log.stop()
+    back = ws_mod.Workspace(f"sqlite:///{later / '.nbtrack' / 'meta.db'}", str(later / ".nbtrack" / "objects"))
+    assert nbtrack.load("churn.predictions", workspace=back)["request_id"].tolist() == ["r1", "r1", "r2", "r2"]

@@ -32,16 +32,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from .logrows import rows_n
+from .logwriter import WriteFailed, Writer
+
 log = logging.getLogger("nbtrack.serve")
-
-META = ("prediction", "version", "timestamp", "request_id")
-
-
-def log_columns(features: list[str]) -> dict[str, str]:
-    """Log column name of each meta field (prefixed when a feature already has that name)."""
-    taken = set(features)
-    return {m: (f"nbtrack_{m}" if m in taken else m) for m in META}
-
 
 class PredictionLog:
     """Buffers sampled predictions and appends them to ``NAME.predictions`` in the background."""
@@ -60,14 +54,14 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.versions: list[Any] = []  # DatasetVersions written (newest last)
-        self._contracts: dict[int, Any] = {}  # model version -> its data contract (None: none)
+        self.versions: list[str] = []  # the NAME.predictions@N versions written (newest last)
+        self.writer = Writer(workspace)
 
     # -- request path: O(1), never raises ----------------------------------------------
     def record(self, served: Any, request_id: str, X: Any, predictions: Any) -> None:
         if self.sample < 1 and random.random() >= self.sample:
             return
-        n = _n(X)
+        n = rows_n(X)
         with self._lock:
             if self._rows[served.name] + n > self.max_buffer:
                 self.dropped[served.name] += n
@@ -83,6 +77,7 @@ class PredictionLog:
 
     # -- background ------------------------------------------------------------------------
     def start(self) -> None:
+        self.writer.start()
         self._thread = threading.Thread(target=self._run, name="nbtrack-prediction-log", daemon=True)
         self._thread.start()
 
@@ -93,6 +88,7 @@ class PredictionLog:
         if self._thread is not None:
             self._thread.join(timeout=60)
         self.flush()
+        self.writer.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -115,31 +111,28 @@ class PredictionLog:
         return done
 
     def _write(self, name: str, items: list[tuple]) -> int:
-        from ..snapshot.append import append_frame
-
         try:
-            frame = contract_flags(rows_frame(items), name, self.ws, self._contracts)
-            version = append_frame(frame, f"{name}.predictions", run_id=self.run_id, workspace=self.ws)
-        except Exception as e:
+            rows, ref = self.writer.write(name, items, self.run_id)
+        except WriteFailed as e:
             self._requeue(name, items)
             if self.metrics is not None:
                 self.metrics.log_failures.labels(name).inc()
             log.warning("nbtrack serve: cannot write the prediction log of %s (%s); %d rows kept for a retry",
-                        name, str(e).splitlines()[0][:200] if str(e) else type(e).__name__, self._rows[name])
+                        name, e, self._rows[name])
             return 0
-        self.versions.append(version)
-        self.written[name] += len(frame)
+        self.versions.append(ref)
+        self.written[name] += rows
         if self.metrics is not None:
-            self.metrics.log_rows.labels(name).inc(len(frame))
-        return len(frame)
+            self.metrics.log_rows.labels(name).inc(rows)
+        return rows
 
     def _requeue(self, name: str, items: list[tuple]) -> None:
         """Put rows back in front; drop the oldest beyond ``max_buffer`` (counted)."""
         with self._lock:
             merged = items + self._pending[name]
-            rows = sum(_n(it[4]) for it in merged)
+            rows = sum(rows_n(it[4]) for it in merged)
             while merged and rows > self.max_buffer:
-                old = _n(merged.pop(0)[4])
+                old = rows_n(merged.pop(0)[4])
                 rows -= old
                 self.dropped[name] += old
                 if self.metrics is not None:
@@ -152,83 +145,3 @@ class PredictionLog:
         with self._lock:
             for name, rows in self._rows.items():
                 self.metrics.log_buffered.labels(name).set(rows)
-
-
-FLAGS = "contract_failures"
-
-
-def contract_flags(frame: Any, name: str, ws: Any, cache: dict[int, Any]):
-    """Add ``contract_failures`` (per row, the checks it fails; ``""`` when it passes) when a
-    stored data contract guards the served version's training dataset (see
-    :func:`nbtrack.snapshot.contracts.model_contract`); otherwise the frame is unchanged."""
-    from ..snapshot.contracts import flag_rows, model_contract
-
-    vcol = "nbtrack_version" if "nbtrack_version" in frame.columns else "version"
-    for v in frame[vcol].unique().tolist():
-        if v not in cache:
-            try:
-                cache[v] = model_contract(f"{name}@{v}", ws)
-            except Exception as e:  # flags never block the log
-                log.warning("nbtrack serve: no data contract for %s@%s (%s)", name, v, e)
-                cache[v] = None
-    if all(cache[v] is None for v in frame[vcol].unique().tolist()):
-        return frame
-    flags = frame[vcol].map(lambda _: "").astype(object)
-    for v, part in frame.groupby(vcol):
-        if cache.get(v) is not None:
-            flags.loc[part.index] = flag_rows(part, cache[v])
-    return frame.assign(**{FLAGS: flags.astype("str")})
-
-
-def _n(X: Any) -> int:
-    return len(next(iter(X.values()), ())) if isinstance(X, dict) else len(X)
-
-
-def _log_dtype(col: Any) -> str | None:
-    """A stable dtype per schema column, so every flush appends with the same schema."""
-    kind = col.kind
-    if kind == "float" or (kind == "int" and col.nullable):
-        return "float64"
-    if kind == "int":
-        return "int64"
-    if kind in ("str", "category"):
-        return "str"
-    if kind == "bool" and not col.nullable:
-        return "bool"
-    return None
-
-
-def rows_frame(items: list[tuple]):
-    """One DataFrame from buffered ``(schema, version, request_id, time, X, predictions)`` items.
-
-    ``X`` is a validated DataFrame or validated columns (``{name: [values]}``); the
-    columns are gathered as Python lists and the frame is built once.
-    """
-    import numpy as np
-    import pandas as pd
-
-    schema = items[-1][0]
-    names = schema.names or [str(c) for c in items[-1][4]]
-    cols: dict[str, list] = {c: [] for c in names}
-    preds, versions, stamps, rids = [], [], [], []
-    for _schema, version, rid, ts, X, pred in items:
-        n = _n(X)
-        for c in names:
-            if isinstance(X, dict):
-                cols[c].extend(X.get(c, [None] * n))
-            else:
-                values = X[c] if c in X else pd.Series([None] * n)
-                cols[c].extend(values.astype(object).where(values.notna(), None).tolist()
-                               if isinstance(values.dtype, pd.CategoricalDtype) else values.tolist())
-        preds.append(np.asarray(pred).reshape(n, -1)[:, 0] if n else np.asarray(pred)[:0])
-        versions.extend([version] * n)
-        stamps.extend([ts] * n)
-        rids.extend([rid] * n)
-    dtypes = {c.name: _log_dtype(c) for c in schema.columns}
-    data = {c: pd.Series(v, dtype=dtypes.get(c)) for c, v in cols.items()}
-    meta = log_columns(names)
-    data[meta["prediction"]] = np.concatenate(preds) if preds else []
-    data[meta["version"]] = np.asarray(versions, dtype="int64")
-    data[meta["timestamp"]] = pd.to_datetime(np.asarray(stamps), unit="s", utc=True).astype("datetime64[us, UTC]")
-    data[meta["request_id"]] = pd.Series(rids, dtype="str")
-    return pd.DataFrame(data)
