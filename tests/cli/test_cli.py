@@ -170,3 +170,15 @@ def test_low_findings_are_one_clear_line_each(runner, two_runs, tmp_path):
         assert len(lines) == 1 and needle in lines[0], (args, result.output)
     with pytest.raises(nbtrack.errors.InvalidInput, match="positive number of seconds"):
         nbtrack.run_pipeline("whatever", timeout=-1)
+
+
+@pytest.mark.parametrize("bad", [  # the adversarial pass's finding M5 (repro/r09_filters.sh) and the limits
+    "params.i in [1, 'a']", "params.i == [1, 2]", "metrics.acc > 1j", "params.i == {[1]: 2}",
+    "cell_version == 99999999999999999999999", "not " * 2000 + "metrics.a > 1", "metrics.a > " + "-" * 3000 + "1",
+    " and ".join(f"metrics.m{i} > 0" for i in range(70)), " or ".join(f"metrics.m{i} > 0" for i in range(31)),
+    "status == 'finished') or (id == 'zzz'",
+])
+def test_every_malformed_filter_is_one_line_exit_2(runner, two_runs, bad):
+    result = runner.invoke(cli, ["runs", "--filter", bad])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("Error: cannot read filter") and result.output.count("\n") == 1, result.output

@@ -131,7 +131,7 @@ def _agree(runs, exprs) -> None:
         assert nbtrack.count_runs(text, experiment=experiment) == len(want)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(runs=st.lists(run_values, min_size=1, max_size=5), exprs=st.lists(expressions(), min_size=1, max_size=4))
 def test_sql_and_python_backends_agree(shared_workspace, runs, exprs):
@@ -139,7 +139,7 @@ def test_sql_and_python_backends_agree(shared_workspace, runs, exprs):
 
 
 @pytest.mark.postgres
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(runs=st.lists(run_values, min_size=1, max_size=4), exprs=st.lists(expressions(), min_size=1, max_size=4))
 def test_backends_agree_on_postgresql(pg_workspace, runs, exprs):
