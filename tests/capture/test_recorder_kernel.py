@@ -62,7 +62,7 @@ def test_secrets_never_reach_the_store(run_notebook, tmp_path):
 def test_unconvertible_values_are_skipped_with_a_note(run_notebook):
     weird = ("%%track weird\nclass BadFloat(int):\n    def __float__(self):\n        raise RuntimeError('no')\n\n"
              "class BadClass:\n    @property\n    def __class__(self):\n        raise RuntimeError('no class')\n\n"
-             "acc_b = BadFloat(3)\nc = BadClass()\nscore = 0.25 * 2\nprint('ok')")
+             "acc_b = BadFloat(3)\nc = BadClass()\nlone = '\\ud800x'\nnothing = None\nscore = 0.25 * 2\nprint('ok')")
     nb = run_notebook([
         LOAD,
         "%%track mersenne\nscore = 2**1279 - 1\nacc = 0.5 + 0.25\nprint('done')",
@@ -83,3 +83,4 @@ def test_unconvertible_values_are_skipped_with_a_note(run_notebook):
     w = runs["weird"]
     assert w.status == "finished" and w.metrics == {"score": 0.5} and w.stdout == "ok\n"
     assert "metric 'acc_b' skipped (RuntimeError)" in w.tags["capture_notes"]
+    assert "param 'lone' skipped" in w.tags["capture_notes"] and w.params == {"nothing": None}

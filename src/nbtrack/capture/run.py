@@ -101,6 +101,7 @@ class ActiveRun:
             "pid": os.getpid(),
             **self.fields,
         }
+        row = {k: _utf8(v) if isinstance(v, str) else v for k, v in row.items()}
         exp = current_experiment()
 
         def insert() -> None:
@@ -144,7 +145,7 @@ class ActiveRun:
         }
         if error is not None:
             values["error_type"] = type(error).__name__
-            values["error_message"] = scrub_text(_text(error), self.secrets)[:4000]
+            values["error_message"] = _utf8(scrub_text(_text(error), self.secrets)[:4000])
         self.flush(run_values=values)
         self.ended = True  # only now: an end interrupted half-way can be written again
 
@@ -185,7 +186,9 @@ class ActiveRun:
         k = _key(key)
         value = mask_value(key, value)
         try:
-            store_runs.encode_param(value)
+            text = store_runs.encode_param(value)[0]
+            if text is not None:
+                text.encode("utf-8")  # lone surrogates ('\ud800'): SQLite refuses them
         except Exception as e:  # checked now: one bad value must not fail the run's write
             raise InvalidInput(f"param {k!r} cannot be stored ({type(e).__name__}: {_text(e)[:200]})") from None
         self._params[k] = value
@@ -195,7 +198,7 @@ class ActiveRun:
             self.log_param(k, v)
 
     def set_tag(self, key: str, value: Any) -> None:
-        self._tags[_key(key)] = str(mask_value(key, value))
+        self._tags[_key(key)] = _utf8(str(mask_value(key, value)))
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
         key = _key(key)
@@ -243,6 +246,17 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.name or ''} {self.status}>"
+
+
+def _utf8(s: str) -> str:
+    """``s`` storable as UTF-8: lone surrogates ('\\ud800') become backslash escapes."""
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _text(e: BaseException) -> str:
