@@ -94,6 +94,7 @@ def test_scrub_text_removes_known_values_and_is_fast():
     ('db.password = "SEKRIT-S"\nos.environ["AWS_SECRET_ACCESS_KEY"] = "SEKRIT-T"', "SEKRIT-"),
     ('client = Client(key="ghp_abcdefghijklmnopqrstuvwxyz0123456789")', "ghp_"),
     ('x = = "broken"\npassword = "SEKRIT-U"', "SEKRIT-U"),
+    ('# connect with password: SEKRIT-V\nx = 1  # api_key=SEKRIT-V', "SEKRIT-V"),
 ])
 def test_source_masking(src, secret):
     masked, _ = mask_source(src)

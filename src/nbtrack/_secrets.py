@@ -463,6 +463,10 @@ def mask_source(source: str, tree: ast.Module | None = None, line_offset: int = 
     for j in replaced:
         if j < len(lines):
             lines[j] = scrub_text(lines[j])
+    for j, line in enumerate(lines):  # comments: "# password: hunter2", "# token=..."
+        if j not in replaced and "#" in line and _hinted(line):
+            head, sep, tail = line.partition("#")
+            lines[j] = head + sep + scrub_text(tail)
     last_end = (10**9, 0)
     for l1, c1, l2, c2 in sorted(set(spans), reverse=True):
         if (l2, c2) > last_end or l1 < 1 or l2 > len(lines):  # overlaps a span already masked

@@ -31,13 +31,14 @@ def test_secrets_never_reach_the_store(run_notebook, tmp_path):
         '%%track --tag dsn=postgresql://u:SEKRIT-I1@h/db\nprivate_key = """SEKRIT-I2\nline2"""',
         '%%track\nvec = {"token_pattern": r"(?u)\\b\\w+\\b", "tokenizer": None, "max_tokens": 5}\n'
         'opts = dict(token_pattern=r"\\w+", tokenizer=str.split)',
+        '%%track\n# log in with password: SEKRIT-L1 (the title names the run)\nx = 1',
         '%%track\ndb_password = "SEKRIT-K1"\nraise ValueError("login failed with SEKRIT-K1")',
     ]
     nb = run_notebook(cells, allow_errors=True, env={"MY_DB_PASSWORD": "SEKRIT-G1"})
     # the cells themselves are unchanged: they show the secrets exactly as untracked
     assert "SEKRIT-C1" in outputs_text(nb.cells[3]) and "SEKRIT-G1" in outputs_text(nb.cells[7])
     assert "SEKRIT-H1" in outputs_text(nb.cells[8]) and "CPU times" in outputs_text(nb.cells[8])
-    assert "ValueError: login failed with SEKRIT-K1" in outputs_text(nb.cells[11])
+    assert "ValueError: login failed with SEKRIT-K1" in outputs_text(nb.cells[12])
     assert not any("nbtrack:" in outputs_text(c) for c in nb.cells)
 
     runs = nbtrack.runs()
