@@ -104,3 +104,28 @@ def test_describe_shows_computed_defaults_and_help():
     schema = load_schema(parse_parameters("a: float = 2.25  # Variable a\nd = a == 3  # derived"))
     assert [p.describe() for p in schema] == ["a: float (default 2.25)  # Variable a",
                                               "d: any (computed default: a == 3)  # derived"]
+
+
+def test_every_parameters_cell_of_papermills_own_test_notebooks():
+    """papermill ships its test notebooks; each python parameters cell is read (the one
+    with a deliberately broken `= 2` line is refused, naming that line)."""
+    from pathlib import Path
+
+    import papermill
+
+    folder = Path(papermill.__file__).parent / "tests" / "notebooks"
+    if not folder.is_dir():
+        pytest.skip("this papermill install does not ship its test notebooks")
+    seen = {}
+    for path in sorted(folder.rglob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+        if not cells or nb.metadata.get("kernelspec", {}).get("language", "python") != "python":
+            continue
+        try:
+            seen[path.name] = [e["name"] for e in parse_parameters(cells[0].source, path.name)]
+        except InvalidInput as e:
+            seen[path.name] = str(e)
+    assert "does not parse (line 14: `= 2`)" in seen.pop("complex_parameters.ipynb")
+    assert seen["result_no_exec.ipynb"] == ["foo", "bar"] and seen["report_mode_test.ipynb"] == ["a", "b"]
+    assert len(seen) >= 5 and all(isinstance(v, list) for v in seen.values()), seen
