@@ -114,7 +114,8 @@ def test_pipeline_with_a_failing_input_exits_1_and_records_why(run_notebook, wor
     assert "column 'x': in_range" in run.tags["nbtrack.contract_failures"]
 
     # the CLI: the approved pin passes; a stricter pinned contract makes the same run fail with exit 1
-    assert nbtrack.run_pipeline("scoring").metrics["rows"] == 3
+    ok = nbtrack.run_pipeline("scoring")
+    assert ok.passed and nbtrack.get_run(ok.run_id).status == "finished"
     strict = nbtrack.contract("customers@1", save=False).schema.update_column("x", checks=[pa.Check.le(2.5)])
     nbtrack.contract(strict, name="customers")
     out = subprocess.run([sys.executable, "-m", "nbtrack", "run", "scoring"], capture_output=True, text=True,
