@@ -59,3 +59,15 @@ def test_check_cli_current_and_exit_codes(production):
     rows = {r["feature"]: r for r in json.loads(out.stdout)}
     assert out.exit_code == 1 and rows["mean radius"]["drifted"] and "PSI" in rows["mean radius"]["reasons"]
     assert runner.invoke(cli, ["monitor", "check", "--rule", "42"]).exit_code == 2
+
+
+def test_current_data_failing_the_stored_contract_alerts(production):
+    X, _ = production
+    nbtrack.contract("churn@production")  # stored as cells@1: guards the training data
+    bad = X.assign(prediction=0)
+    bad.loc[3, "mean area"] = -5.0
+    nbtrack.snapshot(bad, "churn.predictions")
+    add_rule(Rule("churn@production", {"psi": 0.2}))
+    (r,) = check()
+    assert r.alerts == ["contract cells@1: column 'mean area': in_range(0, 2736.75) failed for 1 row (e.g. -5.0)"]
+    assert (nbtrack.runs(kind="monitor")["name"] == "validate churn.predictions@1").sum() == 1

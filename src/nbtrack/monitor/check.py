@@ -1,8 +1,9 @@
 """``nbtrack monitor check``: evaluate every rule, send alerts, retrain when asked.
 
 Per rule: drift of the current data (``MODEL.predictions@latest`` unless another
-dataset is given) against the model version's own training data; the rule's
-metric conditions over the version's newest ``evaluate`` metrics. Any drifted
+dataset is given) against the model version's own training data; the current data
+against the data contract guarding that training data, when one is stored; the
+rule's conditions over the version's newest ``evaluate`` metrics and the drift summary. Any drifted
 feature or holding condition is an alert: an audit event ``monitor.alert``, one
 message to each sink, then the retraining if the rule names a pipeline. The whole
 check of a rule is a ``monitor`` run; drift and retraining runs are its children.
@@ -93,6 +94,7 @@ def check_rule(rule: Rule, current: str | None, retrain: bool, ws: Workspace) ->
                tags={"nbtrack.monitor": "check", "nbtrack.model": mv.ref}) as run:
         out.run_id = run.id
         _drift(out, mv, ws)
+        _contract(out, mv, ws)
         _metrics(out, mv, ws)
         if out.alerts:
             run.set_tag("nbtrack.alerts", "; ".join(out.alerts)[:2000])
@@ -117,6 +119,20 @@ def _drift(out: RuleCheck, mv: Any, ws: Workspace) -> None:
     report = drift(mv, out.current, out.rule.features, thresholds=out.rule.thresholds or None, workspace=ws)
     out.drift = report
     out.alerts += [f"drift {a}" for a in report.alerts]
+
+
+def _contract(out: RuleCheck, mv: Any, ws: Workspace) -> None:
+    """The current data against the contract guarding the version's training data, if one is stored."""
+    from ..snapshot.contracts import model_contract
+    from .validate import validate
+
+    if out.drift is None:
+        return
+    contract = model_contract(mv.ref, ws)
+    if contract is None:
+        return
+    result = validate(out.current, contract, workspace=ws)
+    out.alerts += [f"contract {contract.ref}: {m}" for m in result.messages]
 
 
 def _metrics(out: RuleCheck, mv: Any, ws: Workspace) -> None:
