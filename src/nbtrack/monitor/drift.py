@@ -9,6 +9,7 @@ is only counted against that profile, so it may be larger than memory.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -124,18 +125,22 @@ def reference_profiles(ref: Reference, features: list[str], reference_from: str 
 
 def frame_profiles(frame: Any, features: list[str] | None) -> dict[str, prof.Profile]:
     """Exact profiles of a reference DataFrame's columns."""
-    cols = [str(c) for c in frame.columns]
-    features = features or cols
-    return {f: prof.from_values(f, frame[f]) for f in features if prof.column_kind(frame[f].dtype) != "other"}
+    cols = {str(c): c for c in frame.columns}
+    missing = [f for f in features or [] if f not in cols]
+    if missing:
+        raise InvalidInput(f"features {missing} are not columns of the reference frame (it has {list(cols)[:20]})")
+    return {f: prof.from_values(f, frame[cols[f]]) for f in (features or cols)
+            if prof.column_kind(frame[cols[f]].dtype) != "other"}
 
 
 _pools: list = []
+if hasattr(os, "register_at_fork"):  # a forked child (a sweep worker) makes its own pool
+    os.register_at_fork(after_in_child=_pools.clear)
 
 
 def _pool():
     """One long-lived thread pool: features are counted in parallel."""
     if not _pools:
-        import os
         from concurrent.futures import ThreadPoolExecutor
 
         _pools.append(ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
