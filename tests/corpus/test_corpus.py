@@ -40,7 +40,14 @@ def _execute(cells: list[str], path: Path, env: dict[str, str]):
 def _shown(cell) -> list[str]:
     """What a cell showed, normalised: text without addresses/timings, images as a marker."""
     out = []
-    for o in cell.outputs:
+    outputs: list[dict] = []
+    for o in cell.outputs:  # ipykernel splits a stream into messages anywhere, even mid-line: rejoin first
+        if (o["output_type"] == "stream" and outputs and outputs[-1]["output_type"] == "stream"
+                and outputs[-1]["name"] == o["name"]):
+            outputs[-1] = {**outputs[-1], "text": outputs[-1]["text"] + o["text"]}
+        else:
+            outputs.append(o)
+    for o in outputs:
         if o["output_type"] == "stream":
             lines = [ln for ln in o["text"].splitlines() if not ln.startswith("nbtrack:")]
             text = "\n".join(lines)
