@@ -182,3 +182,14 @@ def test_every_malformed_filter_is_one_line_exit_2(runner, two_runs, bad):
     result = runner.invoke(cli, ["runs", "--filter", bad])
     assert result.exit_code == 2, result.output
     assert result.output.startswith("Error: cannot read filter") and result.output.count("\n") == 1, result.output
+
+
+def test_runs_structured_filters(runner, two_runs):
+    with pytest.raises(KeyError):
+        with nbtrack.track("broken"):
+            raise KeyError("x")
+    out = runner.invoke(cli, ["runs", "--status", "failed", "--format", "json"])
+    assert out.exit_code == 0 and [r["name"] for r in json.loads(out.output)] == ["broken"]
+    both = runner.invoke(cli, ["runs", "--status", "failed", "--status", "finished", "--kind", "script", "-f",
+                               "name == 'broken' or name is not None", "--format", "json"])
+    assert len(json.loads(both.output)) == 3

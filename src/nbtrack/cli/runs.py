@@ -32,10 +32,13 @@ def init(path: str | None) -> None:
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="0 for all")
 @click.option("--experiment", "-e", help="only this experiment")
 @click.option("--parent", help="only children of this run")
+@click.option("--status", "statuses", multiple=True, help="only runs with this status (repeatable)")
+@click.option("--kind", "kinds", multiple=True, help="only runs of this kind: cell, script, pipeline... (repeatable)")
+@click.option("--notebook", "notebooks", multiple=True, help="only runs of this notebook path (repeatable)")
 @click.option("--columns", "-c", help="comma-separated columns to show after id and name, e.g. params.C,metrics.acc")
 @click.option("--all", "all_", is_flag=True, help="every column, model hyper-parameters (params.model.*) too")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def runs_cmd(filter_, order_by, limit, experiment, parent, columns, all_, fmt) -> None:
+def runs_cmd(filter_, order_by, limit, experiment, parent, statuses, kinds, notebooks, columns, all_, fmt) -> None:
     """List runs, newest first, with params and the last value of each metric.
 
     The table fits the terminal (or $COLUMNS): columns that do not fit are left out
@@ -45,8 +48,9 @@ def runs_cmd(filter_, order_by, limit, experiment, parent, columns, all_, fmt) -
     """
     from ..query import runs
 
+    where = {"status": list(statuses) or None, "kind": list(kinds) or None, "notebook": list(notebooks) or None}
     df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent,
-              model_params=all_)
+              model_params=all_, **where)
     if columns:
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
         unknown = [c for c in wanted if c not in df.columns]
@@ -61,7 +65,7 @@ def runs_cmd(filter_, order_by, limit, experiment, parent, columns, all_, fmt) -
     if limit and len(df) == limit:
         from ..query import count_runs
 
-        total = count_runs(filter_, experiment=experiment, parent_id=parent)
+        total = count_runs(filter_, experiment=experiment, parent=parent, **where)
         if total > limit:
             title = f"newest {limit} of {total} runs (--limit 0 shows all)" if not order_by else \
                 f"first {limit} of {total} runs (--limit 0 shows all)"
