@@ -146,8 +146,13 @@ def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | No
             rep.notes.append(f"{'full disk' if ws.meta.read_only == 'full' else 'read-only workspace'}: "
                              "runs whose process died were not marked interrupted")
         else:
-            with ws.meta.write() as conn:
+            from .capture import journal
+
+            with ws.meta.write() as conn:  # writes a dead process left waiting first, then close its runs
+                replayed = journal.replay(ws, conn)
                 rep.interrupted = mark_interrupted(conn, HOST, pid_alive)
+            for path in replayed:
+                journal.discard(path)
         with ws.meta.read() as conn:
             if conn.dialect.name == "sqlite":
                 msg = conn.execute(text("PRAGMA integrity_check")).scalar()

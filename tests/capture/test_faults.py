@@ -81,7 +81,7 @@ def test_locked_database_for_30s_freezes_nothing_and_loses_nothing(folder):
         for i in (1, 2, 3):
             seconds, out, err, ename = kernel.run(CELL.format(i=i))
             assert ename is None and out == f"cell {i} ran\n"
-            assert seconds < 1.5, f"cell {i} froze for {seconds:.1f} s"
+            assert seconds < 3, f"cell {i} froze for {seconds:.1f} s"  # was 30 s; ~0.5 s unloaded
             assert len(nbtrack_lines(err)) <= 1 and "Traceback" not in err
         assert time.monotonic() - t_lock < 25  # all of this happened while the lock was held
         stdout, stderr = proc.communicate(timeout=90)  # the script writes its run at exit, once free

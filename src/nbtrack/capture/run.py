@@ -25,7 +25,7 @@ from ..context import HOST, active_run, default_parent, pid_alive, pop, push, us
 from ..errors import InvalidInput, StoreUnavailable
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
-from . import env
+from . import env, journal
 
 FLUSH_EVERY_S = 5.0
 _experiment: str | None = None
@@ -104,24 +104,25 @@ class ActiveRun:
         row = {k: _utf8(v) if isinstance(v, str) else v for k, v in row.items()}
         exp = current_experiment()
 
-        def insert() -> None:
-            with ws.meta.write() as conn:
-                if not ws.memo.get("interrupted_marked"):
-                    store_runs.mark_interrupted(conn, HOST, pid_alive)
-                    ws.memo["interrupted_marked"] = True
-                exp_id = ws.memo.get(("experiment", exp))
-                if exp_id is None:
-                    exp_id = ws.memo[("experiment", exp)] = store_runs.experiment_id(conn, exp, self.started)
-                row["experiment_id"] = exp_id
-                if row.get("cell_key"):
-                    row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
-                store_runs.insert_run(conn, row)
+        payload = journal.start_payload(row, exp)
 
-        self._write(insert, "start")
+        def insert() -> None:
+            replayed: list = []
+            with ws.meta.write() as conn:
+                first = not ws.memo.get("interrupted_marked")
+                if first:  # what ended processes left waiting, then close their runs
+                    replayed = journal.replay(ws, conn)
+                    store_runs.mark_interrupted(conn, HOST, pid_alive)
+                journal.apply(conn, payload, ws.memo)
+            ws.memo["interrupted_marked"] = True
+            for path in replayed:
+                journal.discard(path)
+
+        self._write(insert, "start", payload)
         self.row_written = True  # or queued: later writes of the run go after it
         return self
 
-    def _write(self, fn: Callable[[], None], what: str) -> None:
+    def _write(self, fn: Callable[[], None], what: str, payload: dict | None = None) -> None:
         if self.detached:
             return
         if not self.defer:
@@ -129,7 +130,7 @@ class ActiveRun:
             return
         from . import writer
 
-        if not writer.write(self.ws, fn, f"run {self.id} {what}"):
+        if not writer.write(self.ws, fn, f"run {self.id} {what}", payload):
             self.deferred = True
 
     def end(self, status: str = "finished", error: BaseException | None = None, **fields: Any) -> None:
@@ -154,22 +155,14 @@ class ActiveRun:
             p, t, m, a, i = self._params, self._tags, self._metrics, self._artifacts, self._inputs
             self._params, self._tags, self._metrics, self._artifacts, self._inputs = {}, {}, [], [], []
 
+        payload = journal.flush_payload(self.id, p, t, m, a, i, run_values)
+
         def write() -> None:
             with self.ws.meta.write() as conn:
-                store_runs.write_params(conn, self.id, p)
-                store_runs.write_tags(conn, self.id, t)
-                store_runs.write_metrics(conn, self.id, m)
-                store_runs.write_artifacts(conn, self.id, a)
-                if i:
-                    from ..store.lineage import link
-
-                    for version_id in dict.fromkeys(i):
-                        link(conn, self.id, "input", version_id)
-                if run_values:
-                    store_runs.update_run(conn, self.id, **run_values)
+                journal.apply(conn, payload)
 
         try:
-            self._write(write, "end" if run_values else "flush")
+            self._write(write, "end" if run_values else "flush", payload)
         except BaseException:  # not written (Ctrl-C, store error): keep it for the next attempt
             with self._lock:
                 self._params, self._tags = {**p, **self._params}, {**t, **self._tags}

@@ -24,13 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import StoreUnavailable
+from . import journal
 
 SHORT_WAIT_S = 0.5  # longest wait for the lock on the caller's path
 RETRY_WAIT_S = 2.0  # the background thread's wait per attempt
 EXIT_WAIT_S = 60.0  # longest wait at exit for queued writes (the busy timeout a write had before)
 MAX_FAILURES = 20  # attempts for an error other than a lock (full disk, read-only) before giving up
 
-_queue: collections.deque[tuple[Any, Callable[[], None], str]] = collections.deque()
+_queue: collections.deque[tuple[Any, Callable[[], None], str, Any]] = collections.deque()
 _cond = threading.Condition()
 _thread: threading.Thread | None = None
 dropped: list[str] = []  # writes given up on (not a lock; failed MAX_FAILURES times): for diagnostics
@@ -44,14 +45,16 @@ def is_locked(e: BaseException) -> bool:
 def pending(ws: Any = None) -> int:
     """Writes queued (for workspace ``ws``, or for any)."""
     with _cond:
-        return sum(1 for w, _, _ in _queue if ws is None or w is ws)
+        return sum(1 for w, *_ in _queue if ws is None or w is ws)
 
 
-def write(ws: Any, fn: Callable[[], None], what: str = "write") -> bool:
+def write(ws: Any, fn: Callable[[], None], what: str = "write", payload: dict | None = None) -> bool:
     """Run ``fn`` (which opens its own ``ws.meta.write()`` transaction) now, or queue it.
 
     True when written now; False when queued (the database was locked, or earlier
-    writes to ``ws`` are still queued). Any other failure is raised.
+    writes to ``ws`` are still queued); a queued write's ``payload`` (what ``fn``
+    writes, as data) is kept in the workspace until it is done (capture/journal.py).
+    Any other failure is raised.
     """
     if not pending(ws):
         try:
@@ -61,14 +64,14 @@ def write(ws: Any, fn: Callable[[], None], what: str = "write") -> bool:
         except StoreUnavailable as e:
             if not is_locked(e):
                 raise
-    _enqueue(ws, fn, what)
+    _enqueue(ws, fn, what, journal.save(ws, payload))
     return False
 
 
-def _enqueue(ws: Any, fn: Callable[[], None], what: str) -> None:
+def _enqueue(ws: Any, fn: Callable[[], None], what: str, kept: Any = None) -> None:
     global _thread
     with _cond:
-        _queue.append((ws, fn, what))
+        _queue.append((ws, fn, what, kept))
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_work, name="nbtrack-writer", daemon=True)
             _thread.start()
@@ -81,11 +84,12 @@ def _work() -> None:
         with _cond:
             while not _queue:
                 _cond.wait()
-            ws, fn, what = _queue[0]  # stays queued while in flight: later writes wait behind it
+            ws, fn, what, kept = _queue[0]  # stays queued while in flight: later writes wait behind it
+        ok = False
         try:
             with ws.meta.busy_timeout(RETRY_WAIT_S):
                 fn()
-            done = True
+            ok = done = True
         except StoreUnavailable as e:
             failures = 0 if is_locked(e) else failures + 1
             done = failures >= MAX_FAILURES
@@ -98,6 +102,8 @@ def _work() -> None:
             done = True
         if done:
             failures = 0
+            if ok:  # written: its copy on disk goes (a dropped one stays for a later replay)
+                journal.discard(kept)
             with _cond:
                 _queue.popleft()
                 _cond.notify_all()
