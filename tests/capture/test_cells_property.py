@@ -104,7 +104,7 @@ def shown(outputs):
         else:
             merged.append((kind, text))
     # timings (%%time, %%timeit, %%prun) differ from run to run
-    return [(k, re.sub(r"\d[\d.,]*\s*(ns|µs|μs|us|ms|s)\b|\d+\.\d+", "T", t)) for k, t in merged]
+    return [(k, re.sub(r"\d[\d.,]*(e[+-]?\d+)?\s*(ns|µs|μs|us|ms|s)\b|\d+\.\d+", "T", t)) for k, t in merged]
 
 
 def test_generated_cells_behave_as_untracked_and_keep_no_secret(workspace, tmp_path):

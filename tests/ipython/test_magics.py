@@ -134,7 +134,7 @@ def _shown(cell) -> list:
             out[-1] = (kind, out[-1][1] + text)
         else:
             out.append((kind, text))
-    return [(k, re.sub(r"[\d.]+ ?(ns|µs|μs|ms|s)\b", "T", t)) for k, t in out]  # timings vary
+    return [(k, re.sub(r"\d[\d.]*(e[+-]?\d+)? ?(ns|µs|μs|us|ms|s)\b", "T", t)) for k, t in out]  # timings vary
 
 
 def test_stacked_cell_magics_run_as_without_track(run_notebook, tmp_path):
