@@ -21,6 +21,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import threading
 import time
 import weakref
@@ -82,6 +83,15 @@ def checkpoint(meta: MetaStore, mode: str = "PASSIVE", busy_ms: int | None = Non
 
 @atexit.register
 def _at_exit() -> None:
+    # Runs queued run writes first (a locked database at the end of a cell): the capture
+    # writer registered its own exit flush earlier, so it would run after this one.
+    # Looked up, not imported: the store layer does not import capture.
+    writer = sys.modules.get("nbtrack.capture.writer")
+    if writer is not None:
+        try:
+            writer.flush()
+        except Exception:
+            pass
     for meta in list(_dirty.keys()):
         try:
             checkpoint(meta, "TRUNCATE", busy_ms=EXIT_BUSY_MS)
