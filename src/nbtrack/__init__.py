@@ -75,6 +75,7 @@ _API = {
     "pipelines": "nbtrack.registry.approve",
     "get_pipeline": "nbtrack.registry.approve",
     "serve": "nbtrack.serve.server",
+    "served": "nbtrack.serve.status",
     "predict": "nbtrack.serve.batch",
     "bundle": "nbtrack.serve.bundle",
     "check_bundle": "nbtrack.serve.bundle",
@@ -110,6 +111,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .serve.batch import predict
     from .serve.bundle import bundle, check_bundle
     from .serve.server import serve
+    from .serve.status import served
     from .monitor.drift import drift
     from .monitor.evaluate import evaluate
     from .monitor.validate import contract, validate

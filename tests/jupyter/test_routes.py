@@ -193,6 +193,7 @@ def test_models_promote_with_gate_and_rollback(server, data):
     assert status == 200 and [v["version"] for v in model["versions"]] == [2, 1]
     assert model["versions"][0]["metrics.accuracy"] == 0.9
     assert server.get(f"models/nope?{NB}")[0] == 404
+    assert model["served"] == []  # no `nbtrack serve` ran in this workspace
 
     url = f"models/churn/aliases?{NB}"
     status, body = server.request(url, method="POST", body={"action": "promote", "alias": "production",

@@ -166,6 +166,9 @@ def test_prediction_log_rows_with_lineage(churn):
             r = httpx.post(s.url + "/v1/models/churn/predict", json={"records": part.to_dict("records")},
                            headers={"X-Request-Id": f"req-{i}"})
             ids.append(r.headers["X-Request-Id"])
+        live = nbtrack.served("churn")
+        assert live[["model", "ref", "version", "status"]].values.tolist() == [["churn", "churn@production", 1,
+                                                                                 "running"]]
     # stopping the server wrote what was buffered
     assert ids == ["req-0", "req-1", "req-2"]
     log = nbtrack.load("churn.predictions")
@@ -180,6 +183,9 @@ def test_prediction_log_rows_with_lineage(churn):
     assert "churn@1" in text, text
     serve_runs = nbtrack.runs(kind="serve")
     assert len(serve_runs) == 1 and serve_runs.iloc[0]["status"] == "finished"
+    done = nbtrack.served().iloc[0]
+    assert (done["status"], done["rows_logged"], done["rows_last_hour"]) == ("finished", 9, 9)
+    assert done["run"] == serve_runs.iloc[0]["id"]
 
 
 def test_prediction_log_appends_versions_and_samples(churn):

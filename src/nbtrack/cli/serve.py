@@ -109,3 +109,19 @@ def bundle_cmd(ref, output, check_dir, trust) -> None:
         raise click.UsageError("give NAME@ALIAS and -o DIR (or --check DIR)")
     b = bundle(ref, output, trust=_trust(trust))
     echo(f"bundle of {b.model}@{b.version} written to {b.path} ({len(b.files)} files)")
+
+
+@cli.command("served")
+@click.argument("name", required=False)
+@click.option("--since", type=float, default=86400, show_default=True,
+              help="also list servers stopped within this many seconds")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def served_cmd(name, since, fmt) -> None:
+    """List model servers (running first) with the version each serves and its logged traffic.
+
+    In Python: nbtrack.served("churn")
+    """
+    from ..serve.status import served
+    from .output import print_frame
+
+    print_frame(served(name, since=since), fmt, title="served models")

@@ -159,7 +159,8 @@ class ModelHandler(NbtrackHandler):
             ws = self.workspace()
             found = nbtrack.get_model(name, workspace=ws)
             versions = serialize.jsonable(nbtrack.model_versions(name, workspace=ws))
-            return {"name": found.name, "versions": versions, "aliases": found.alias_labels}
+            served = serialize.jsonable(nbtrack.served(name, workspace=ws))  # servers and their traffic
+            return {"name": found.name, "versions": versions, "aliases": found.alias_labels, "served": served}
 
         self.reply(await self.call(model))
 
