@@ -96,9 +96,13 @@ def _ms(text: str) -> float:
 def wrk(url: str, script: Path, seconds: int, connections: int = 8) -> dict:
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
                          capture_output=True, text=True, check=True).stdout
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, flags=re.M))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, flags=re.M))
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    if "50" not in lat or "99" not in lat:  # nothing answered in time: wrk prints no distribution
+        print(out, flush=True)
+        return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": float("nan"),
+                "p99": float("nan"), "errors": max(errors, 1)}
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": _ms(lat["50"]),
             "p99": _ms(lat["99"]), "errors": errors}
 
