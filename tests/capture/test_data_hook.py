@@ -128,14 +128,15 @@ def test_restore_brings_back_data_and_code(run_notebook, workspace):
                "import json\n"
                "payload = [p for p in get_ipython().payload_manager._payload if p.get('source') == 'set_next_input']\n"
                "print(json.dumps({'same': bool(raw.equals(orig)), 'payload': payload}))")
-    nb = run_notebook(["%load_ext nbtrack", SETUP, TRAIN, "import nbtrack\norig = raw.copy()\ndel raw, features",
+    tagged = TRAIN.replace("%%track train", "%%track train --tag stage=dev", 1)  # --tag survives (issue 19)
+    nb = run_notebook(["%load_ext nbtrack", SETUP, tagged, "import nbtrack\norig = raw.copy()\ndel raw, features",
                        restore])
     text = outputs_text(nb.cells[4])
     assert "restored raw = raw@1" in text
     result = json.loads(text.strip().splitlines()[-1])
     assert result["same"] is True
     (payload,) = result["payload"]
-    assert payload["text"] == "%%track train\n" + TRAIN.split("\n", 1)[1]
+    assert payload["text"] == "%%track train --tag stage=dev\n" + TRAIN.split("\n", 1)[1]
     assert payload["replace"] is False
 
 

@@ -86,6 +86,8 @@ def test_reexecuted_cell_forms_a_history(run_notebook):
     assert hist["metrics.score"].tolist() == [2, 4, 6]
     key = nbtrack.get_run(hist.id[0]).cell_key
     assert nbtrack.cell_history(key)["cell_version"].tolist() == [1, 2, 3]
+    # the name written after %%track is enough (issue 19 item 8)
+    assert nbtrack.cell_history("sweep-cell")["cell_version"].tolist() == [1, 2, 3]
 
 
 def test_display_underscore_and_history_unchanged(run_notebook):

@@ -123,11 +123,23 @@ def test_console_script_entry_point(two_runs):
 def test_show_lists_data_inputs_and_outputs(runner, run_notebook):
     run_notebook([
         "%load_ext nbtrack\nimport pandas as pd\nraw = pd.DataFrame({'x': [1, 2, 3]})",
-        "%%track features\nfeatures = raw.assign(y=raw.x * 2)",
+        "%%track features\nfeatures = raw.assign(y=raw.x * 2)\nprint('rows:', len(features))",
     ])
     run_id = nbtrack.runs(filter="name == 'features'").id[0]
     out = runner.invoke(cli, ["show", run_id, "--no-source"]).output
     assert "inputs    raw@1" in out and "outputs   features@1" in out
+    # issue 19 item 8: the run's stdout is shown, and the cell line never says "?"
+    assert "--- stdout ---\nrows: 3" in out
+    cell_line = next(ln for ln in out.splitlines() if ln.startswith("cell "))
+    assert "?" not in cell_line and "version 1" in cell_line and ("features" in cell_line or "nb.ipynb" in cell_line)
+    assert "rows: 3" not in runner.invoke(cli, ["show", run_id, "--no-stdout"]).output
+    shown = json.loads(runner.invoke(cli, ["show", run_id, "--format", "json"]).output)
+    listed = json.loads(runner.invoke(cli, ["runs", "--format", "json"]).output)
+    assert shown["stdout"] == "rows: 3\n"
+    # issue 19 item 10: `started` is ISO 8601 in both JSON outputs
+    assert shown["started"] == listed[0]["started"] and "T" in shown["started"]
+    # issue 19 item 8: the history of a cell by the name written after %%track
+    assert nbtrack.cell_history("features")["id"].tolist() == [run_id]
 
 
 # -- a broken meta.db: one clear line from every command (issue 12) -----------------------

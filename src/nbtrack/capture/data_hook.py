@@ -194,6 +194,9 @@ def restore(run_id: str, shell: Any) -> dict[str, str]:
     return restored
 
 
+AUTO_TAGS = {"execution_count", "capture_warnings", "capture_notes"}  # set by the recorder (capture/recorder.py)
+
+
 def _tracked_source(run: Any, source: str) -> str:
     """The run's cell source with its ``%%track`` line, ready to run again."""
     if run.kind != "cell":
@@ -202,4 +205,7 @@ def _tracked_source(run: Any, source: str) -> str:
     explicit = run.name and (run.cell_key or "").endswith(f"::{run.name}")
     name = run.name if explicit else None
     head = "%%track" + (f" {shlex.quote(name)}" if name else "")
+    for k, v in (getattr(run, "tags", None) or {}).items():  # the user's --tag K=V, not nbtrack's own tags
+        if k not in AUTO_TAGS and not k.startswith(("nbtrack.", "data_skipped.")):
+            head += " --tag " + shlex.quote(f"{k}={v}")
     return f"{head}\n{source.lstrip(chr(10))}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -22,8 +23,8 @@ def quickstart_path() -> Path:
 
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), help="run in this folder and keep it (default: a temp folder)")
-@click.option("--timeout", type=click.IntRange(min=1), default=600, show_default=True, help="seconds per cell")
-def demo(keep: str | None, timeout: int) -> None:
+@click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="seconds per cell")
+def demo(keep: str | None, timeout: float) -> None:
     """Execute the quickstart notebook (a real scikit-learn experiment) in a new
     workspace with a real kernel, then print the runs it recorded."""
     import nbformat
@@ -46,7 +47,7 @@ def demo(keep: str | None, timeout: int) -> None:
     sockets = socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
     try:
         echo(f"executing {nb_path} ...", err=True)
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+        NotebookClient(nb, timeout=int(math.ceil(timeout)), kernel_name="python3", resources={"metadata": {"path": str(folder)}},
                        kernel_manager_class=kernel_manager_class({}, sockets)).execute()
         nbformat.write(nb, nb_path)
         use_workspace(folder / ".nbtrack")
@@ -56,7 +57,10 @@ def demo(keep: str | None, timeout: int) -> None:
         cols += [c for c in df.columns if c.startswith(("params.", "metrics.")) and "." not in c.split(".", 1)[1]
                  and df[c].notna().any()]
         print_frame(compact(df[cols]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
-        echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
+        if keep:
+            echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
+        else:
+            echo("\n(a temporary workspace, now removed: nbtrack demo --keep FOLDER keeps it to explore)")
     finally:
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)
@@ -64,4 +68,4 @@ def demo(keep: str | None, timeout: int) -> None:
         os.environ.update(env_before)
         use_workspace(None)
         if not keep:
-            echo(f"(workspace kept in {folder} for you to explore)", err=True)
+            shutil.rmtree(folder, ignore_errors=True)

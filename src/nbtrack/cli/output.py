@@ -76,15 +76,23 @@ def print_rows(columns: list, rows, title: str | None = None, numeric: list[bool
     if numeric is None:
         numeric = [all(isinstance(r[i], (int, float)) and not isinstance(r[i], bool) for r in rows
                        if r[i] is not None) and any(r[i] is not None for r in rows) for i in range(len(columns))]
-    table = Table(title=None if title is None else Text(safe(title)), show_lines=False, header_style="bold",
-                  title_justify="left")
+    table = Table(show_lines=False, header_style="bold")
     for col, num in zip(columns, numeric):
         table.add_column(Text(safe(col)), overflow="ellipsis", no_wrap=True, justify="right" if num else "left",
                          max_width=max_col)
     for row in rows:
         table.add_row(*(Text(safe(_cell(v))) for v in row))
-    # A pipe or file gets the whole table; a terminal gets what fits.
-    Console(width=width or (None if sys.stdout.isatty() else 100_000)).print(table)
+    # A pipe or file gets the whole table; a terminal gets what fits. The title is a line of its
+    # own (never wrapped to the table's width) and no line ends with padding.
+    import io
+
+    tty = sys.stdout.isatty()
+    buf = io.StringIO()
+    Console(file=buf, width=width or (Console().width if tty else 100_000), force_terminal=tty,
+            color_system="auto" if tty else None).print(table)
+    if title is not None:
+        click.echo(safe(title))
+    click.echo("\n".join(line.rstrip() for line in buf.getvalue().rstrip("\n").split("\n")))
     if not rows:
         click.echo("(no rows)")
 

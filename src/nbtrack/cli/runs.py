@@ -154,7 +154,8 @@ def _ts(t: float | None) -> str:
 @click.argument("run_id")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--source/--no-source", default=True, help="print the cell or script source")
-def show(run_id: str, fmt: str, source: bool) -> None:
+@click.option("--stdout/--no-stdout", default=True, help="print what the run printed")
+def show(run_id: str, fmt: str, source: bool, stdout: bool) -> None:
     """Show one run: params, metrics, artifacts, source (RUN_ID or a unique prefix).
 
     In Python: nbtrack.get_run(run_id)
@@ -165,6 +166,11 @@ def show(run_id: str, fmt: str, source: bool) -> None:
     if fmt == "json":
         d = run.to_dict()
         d["source"] = run.source
+        d["stdout"] = run.stdout
+        for key in ("started", "ended"):  # ISO 8601 UTC, as `nbtrack runs --format json` writes them
+            if d.get(key) is not None:
+                iso = datetime.fromtimestamp(d[key], timezone.utc).isoformat(timespec="milliseconds")
+                d[key] = iso.replace("+00:00", "Z")
         print_json(d)
         return
     lines = [
@@ -174,7 +180,10 @@ def show(run_id: str, fmt: str, source: bool) -> None:
         f"started   {_ts(run.started)}   duration {run.duration or 0:.3f}s",
     ]
     if run.notebook or run.cell_version:
-        lines.append(f"cell      {run.notebook or '?'} {run.cell_id or ''} version {run.cell_version}")
+        label = run.cell_id or ((run.cell_key or "").split("::", 1)[-1] if run.cell_key else "")
+        cell = "  ".join(p for p in (run.notebook, label, f"version {run.cell_version}" if run.cell_version else "")
+                         if p)
+        lines.append(f"cell      {cell}")
     if run.git_commit:
         lines.append(f"git       {run.git_commit[:12]}{' (dirty)' if run.git_dirty else ''}")
     if run.params:
@@ -194,6 +203,9 @@ def show(run_id: str, fmt: str, source: bool) -> None:
     if source and run.source is not None:
         echo("--- source ---")
         echo(run.source.rstrip("\n"))
+    if stdout and run.stdout:
+        echo("--- stdout ---")
+        echo(run.stdout.rstrip("\n"))
 
 
 @cli.command()

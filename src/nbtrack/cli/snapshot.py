@@ -98,7 +98,7 @@ def lineage(target: str, depth: int, fmt: str, plot_path: str | None) -> None:
         _check_writable(plot_path)
     g = do_lineage(target, depth=depth)
     if fmt == "text":
-        echo(repr(g))
+        echo(g.text())
     else:
         print_frame(g.to_frame()[["source_label", "relation", "target_label", "source", "target"]], fmt,
                     title="lineage")

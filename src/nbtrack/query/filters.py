@@ -15,6 +15,8 @@ for names that are not identifiers) and run attributes: ``id``, ``name``,
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +70,8 @@ RUNS = Schema(
     what="filter",
 )
 
+ORDER = dataclasses.replace(RUNS, what="sort field")  # runs(order_by=...): errors never speak of a "filter"
+
 
 def parse_filter(text: str) -> Expr:
     """A run filter parsed (and checked) once; see :mod:`nbtrack.expr`."""
@@ -117,9 +121,13 @@ def compile_order(order_by: str | list[str] | None, c: Compiled) -> list:
             elif len(words) != 1:
                 raise InvalidInput(f"cannot order by {part!r}: use 'FIELD', 'FIELD desc' or '-FIELD'")
             try:
-                f = parse_field(words[0], RUNS)
+                f = parse_field(words[0], ORDER)
             except InvalidInput as e:
-                raise InvalidInput(f"cannot order by {part[:80]!r}: {e}") from None
+                why = str(e)
+                prefix = f"cannot read {ORDER.what} "
+                if why.startswith(prefix) and "': " in why:  # said once: "cannot order by 'x': unknown field 'x'"
+                    why = why.split("': ", 1)[1]
+                raise InvalidInput(f"cannot order by {part[:80]!r}: {why}") from None
             if f.group is None:
                 cols = [ATTRIBUTES[f.key]]
             elif f.group == "params":  # numbers by value, then text

@@ -102,11 +102,21 @@ class LineageGraph:
 
         return pd.DataFrame([{"id": k, **v} for k, v in sorted(self.nodes.items())], columns=["id", "kind", "label"])
 
+    def edge_lines(self) -> list[str]:
+        """``SOURCE --relation--> TARGET`` for each edge, by labels."""
+        return [f"{self.nodes[s]['label']} --{rel}--> {self.nodes[t]['label']}" for s, t, rel in
+                sorted(self.edges, key=lambda e: (self.nodes[e[0]]["label"], self.nodes[e[1]]["label"]))]
+
+    def text(self) -> str:
+        """The graph for people (what ``nbtrack lineage`` prints)."""
+        n, e = len(self.nodes), len(self.edges)
+        head = f"lineage of {self.nodes[self.root]['label']}: {n} node{'s' * (n != 1)}, {e} edge{'s' * (e != 1)}"
+        return "\n".join([head] + ["  " + ln for ln in self.edge_lines()])
+
     def __repr__(self) -> str:
         lines = [f"<LineageGraph from {self.nodes[self.root]['label']}: {len(self.nodes)} nodes, "
                  f"{len(self.edges)} edges>"]
-        for s, t, rel in sorted(self.edges, key=lambda e: (self.nodes[e[0]]["label"], self.nodes[e[1]]["label"])):
-            lines.append(f"  {self.nodes[s]['label']} --{rel}--> {self.nodes[t]['label']}")
+        lines += ["  " + ln for ln in self.edge_lines()]
         return "\n".join(lines)
 
     def plot(self, ax: Any = None):

@@ -155,7 +155,8 @@ def runs(
             continue
         extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids_found]
     for key in sorted({k for d in ms.values() for k in d}):
-        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids_found], dtype="Float64")
+        # missing is NaN in every column (params, duration, metrics alike), never a mix of NaN and <NA>
+        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids_found], dtype="float64")
     if extra:
         df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
     return df
@@ -324,7 +325,34 @@ def get_run(run_id: str, workspace: Workspace | None = None) -> Run:
     )
 
 
-def cell_history(cell_key: str, workspace: Workspace | None = None):
-    """Every run of one cell, oldest first (versions 1, 2, ...)."""
-    df = runs(cell_key=cell_key, order_by="cell_version", workspace=workspace)
+def cell_history(cell: str, workspace: Workspace | None = None, notebook: str | None = None):
+    """Every run of one cell, oldest first (versions 1, 2, ...).
+
+    ``cell`` is the name written after ``%%track`` (``"train-rf"``), or a full
+    history key (``"nb.ipynb::train-rf"``, the ``cell_key`` column of ``runs()``).
+    A name used in several notebooks needs ``notebook=`` (or the key).
+    """
+    ws = _ws(workspace)
+    key = resolve_cell_key(cell, ws, notebook)
+    df = runs(cell_key=key, order_by="cell_version", workspace=ws)
     return df.reset_index(drop=True)
+
+
+def resolve_cell_key(cell: str, ws: Workspace, notebook: str | None = None) -> str:
+    """The history key of a cell given by its ``%%track`` name or by its key."""
+    if not isinstance(cell, str) or not cell:
+        raise InvalidInput("cell_history needs the cell's name (as written after %%track) or its cell_key")
+    if notebook is not None:
+        return f"{notebook}::{cell}" if "::" not in cell else cell
+    with ws.meta.read() as conn:
+        if conn.execute(select(runs_t.c.id).where(runs_t.c.cell_key == cell).limit(1)).first():
+            return cell
+        if "::" in cell:
+            return cell
+        pattern = "%::" + cell.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+        keys = sorted(k for (k,) in conn.execute(
+            select(runs_t.c.cell_key).where(runs_t.c.cell_key.like(pattern, escape="\\")).distinct()))
+    if len(keys) > 1:
+        raise InvalidInput(f"cell {cell!r} is in {len(keys)} notebooks: pass notebook= or one of the keys "
+                           + ", ".join(repr(k) for k in keys[:5]))
+    return keys[0] if keys else cell
