@@ -17,7 +17,7 @@ import pytest
 
 from corpus.expect import notebooks, parse
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # ~2 min on an idle 2-core machine
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 _TIMING = re.compile(r"\d+(\.\d+)?\s*(s|ms|µs|seconds)\b")
@@ -185,6 +185,7 @@ def test_params_and_metrics_match_the_hand_written_lists(corpus, ws):
     report = (f"params missing {sorted(exp_p - got_p)}\nparams extra {sorted(got_p - exp_p)}\n"
               f"metrics missing {sorted(exp_m - got_m)}\nmetrics extra {sorted(got_m - exp_m)}")
     print(report)
+    # known miss: a score that is only printed (text_reviews, last cell)
     for expected, got in ((exp_p, got_p), (exp_m, got_m)):
         precision, recall = _precision_recall(expected, got)
         assert precision >= 0.9 and recall >= 0.9, f"precision {precision:.2f} recall {recall:.2f}\n{report}"
