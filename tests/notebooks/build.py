@@ -63,7 +63,7 @@ NOTEBOOKS = {
     "pinned.ipynb": [
         params('dataset = "customers"'),
         new_code_cell("%load_ext nbtrack\nimport nbtrack\ncustomers = nbtrack.load(dataset)"),
-        new_code_cell("%%track\nrows = len(customers)\ntotal = float(customers['x'].sum())"),
+        new_code_cell("%%track --metrics rows,total\nrows = len(customers)\ntotal = float(customers['x'].sum())"),
     ],
 }
 

@@ -42,12 +42,12 @@ def test_seeded_noisy_run_reproduces_and_the_seed_is_a_parameter(approve, worksp
 
 
 def test_tracked_cell_is_re_executed_in_a_fresh_kernel(run_notebook, workspace):
-    run_notebook(["%load_ext nbtrack", "%%track square\nx = 12\ny = x * x"])
+    run_notebook(["%load_ext nbtrack", "%%track square\nx = 12\nscore = x * x"])
     cell = nbtrack.runs(kind="cell").iloc[0]
     result = nbtrack.reproduce(cell.id)
     assert result.matched, result.metrics
     new = nbtrack.get_run(result.reproduced)
-    assert new.kind == "cell" and new.metrics["y"] == 144 and new.tags["nbtrack.reproduces"] == cell.id
+    assert new.kind == "cell" and new.metrics["score"] == 144 and new.tags["nbtrack.reproduces"] == cell.id
 
 
 def test_comparisons():
@@ -70,8 +70,8 @@ def test_script_runs_cannot_be_reproduced(workspace):
 
 def test_tracked_cell_gets_its_recorded_dataframe_inputs_back(run_notebook, workspace):
     run_notebook(["%load_ext nbtrack\nimport pandas as pd\nraw = pd.DataFrame({'x': [1.0, 2.0, 4.0]})",
-                  "%%track\ntotal = float(raw['x'].sum())"])
+                  "%%track\ntotal_score = float(raw['x'].sum())"])
     cell = nbtrack.runs(kind="cell").iloc[0]
     result = nbtrack.reproduce(cell.id)
     assert result.matched, result.metrics
-    assert nbtrack.get_run(result.reproduced).metrics["total"] == 7.0
+    assert nbtrack.get_run(result.reproduced).metrics["total_score"] == 7.0
