@@ -1,4 +1,4 @@
-"""How pipeline kernels start: ipykernel's launcher without debugpy, Unix sockets, our CLI's import trims."""
+"""How pipeline kernels start: Unix sockets, the run's folder and variables; our CLI's import trims."""
 
 from __future__ import annotations
 
@@ -8,20 +8,9 @@ import subprocess
 import sys
 
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from nbtrack.pipeline.execute import execute
-from nbtrack.pipeline.kernels import LAUNCHER, kernel_command
-
-
-def test_kernel_command_replaces_only_the_ipykernel_launcher_module():
-    cmd = ["/env/bin/python", "-Xfrozen_modules=off", "-m", "ipykernel_launcher", "-f", "/c.json"]
-    assert kernel_command(cmd) == ["/env/bin/python", "-Xfrozen_modules=off", "-c", LAUNCHER, "-f", "/c.json"]
-    other = ["/usr/bin/R", "--slave", "-e", "IRkernel::main()", "--args", "/c.json"]
-    assert kernel_command(other) == other
-    custom = ["python", "-m", "my_kernel", "-f", "/c.json"]
-    assert kernel_command(custom) == custom
 
 
 def _notebook(path, source: str) -> None:
@@ -32,24 +21,19 @@ def _notebook(path, source: str) -> None:
 
 PROBE = """\
 import json, os, sys
-import ipykernel.debugger
 from ipykernel.kernelapp import IPKernelApp
 app = IPKernelApp.instance()
-import debugpy  # still importable by the notebook itself
-print(json.dumps({"debugger": ipykernel.debugger._is_debugpy_available, "transport": app.transport,
-                  "cwd": os.getcwd(), "env": os.environ.get("PROBE_VALUE"), "path0": sys.path[0],
-                  "debugpy": debugpy.__name__}))
+print(json.dumps({"transport": app.transport, "cwd": os.getcwd(), "env": os.environ.get("PROBE_VALUE"),
+                  "path0": sys.path[0]}))
 """
 
 
-def test_pipeline_kernel_has_no_debugger_and_talks_over_private_unix_sockets(tmp_path):
-    pytest.importorskip("debugpy")
+def test_pipeline_kernel_talks_over_private_unix_sockets(tmp_path):
     src, out, cwd = tmp_path / "probe.ipynb", tmp_path / "out.ipynb", tmp_path / "cwd"
     cwd.mkdir()
     _notebook(src, PROBE)
     nb = execute(str(src), str(out), {}, cwd=str(cwd), env={"PROBE_VALUE": "42"})
     seen = json.loads(nb.cells[-1].outputs[0]["text"])
-    assert seen["debugger"] is False and seen["debugpy"] == "debugpy"
     assert seen["transport"] == ("ipc" if os.name == "posix" else "tcp")
     assert seen["cwd"] == str(cwd) and seen["env"] == "42"
     assert os.listdir(cwd) == []  # no sockets or connection files in the notebook's folder

@@ -16,20 +16,11 @@ PARAM = click.option("-p", "--parameter", "params", nargs=2, multiple=True, meta
 
 
 def skip_slow_optional_imports() -> None:
-    """Start-up trims for our own CLI process (never applied to a user's kernel or session).
-
-    * jsonschema imports ``rfc3987_syntax``, when installed, only to check ``iri``
-      string formats, which notebook validation never uses; building its grammar
-      costs seconds at every start (papermill -> nbformat -> jsonschema), more than
-      the rest of ``nbtrack run``.
-    * papermill, when it is imported, comes without its remote-storage handlers
-      (see :func:`nbtrack.pipeline.execute.import_papermill`). It is imported late,
-      while the run's kernel boots.
-    """
+    """Start-up trims for our own CLI process (never applied to a user's kernel or session):
+    papermill is imported without what it never needs here, while the run's kernel boots
+    (see :func:`nbtrack.pipeline.execute.import_papermill`)."""
     from ..pipeline import execute
 
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
     execute.TRIM_PAPERMILL_IMPORT = True
 
 

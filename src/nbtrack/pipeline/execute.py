@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any
 
@@ -19,11 +20,18 @@ from .kernels import kernel_manager_class, shutdown, socket_folder
 
 INJECTED_TAG = "injected-parameters"
 
-# papermill imports a handler for every remote store it supports when the package
-# behind it happens to be installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s;
-# boto3 with s3fs; gcsfs; PyGithub; azure). Pipelines execute local files only.
+# Start-up trims for our own CLI processes (never a user's kernel or session), listed with
+# what they buy in docs/benchmarks.md ("Upstream internals"). While papermill is imported:
+# * jsonschema (papermill -> nbformat -> jsonschema) builds the ``rfc3987_syntax`` grammar,
+#   when that package is installed, only to check ``iri`` string formats, which notebook
+#   validation never uses: ~3 s at every start;
+# * papermill imports a handler for every remote store it supports when the package behind it
+#   is installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s; boto3 with s3fs; gcsfs;
+#   PyGithub; azure): pipelines execute local files only.
+# They are hidden during that one import and importable again afterwards.
 PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity", "azure.storage.blob",
                        "azure.datalake.store")
+JSONSCHEMA_UNUSED = ("rfc3987_syntax",)
 TRIM_PAPERMILL_IMPORT = False  # set by nbtrack's own CLI processes (see nbtrack.cli.pipeline)
 
 
@@ -36,26 +44,30 @@ def check_timeout(timeout: float | None) -> None:
 
 
 def import_papermill():
-    """``import papermill``; in our CLI's processes without its remote-storage handlers.
+    """``import papermill``; in our CLI's processes without the modules it never needs here
+    (see :data:`PAPERMILL_REMOTE_IO`, :data:`JSONSCHEMA_UNUSED`).
 
-    The hidden modules stay importable afterwards; only papermill's optional handlers
-    for them are not registered (paths here are always local files).
+    Falls back to the plain import if papermill (or jsonschema) ever needs one of them.
     """
-    import sys
-
     if "papermill" in sys.modules or not TRIM_PAPERMILL_IMPORT:
         import papermill
 
         return papermill
     hidden = [m for m in PAPERMILL_REMOTE_IO if m not in sys.modules]
+    if "jsonschema" not in sys.modules:
+        hidden += [m for m in JSONSCHEMA_UNUSED if m not in sys.modules]
     for m in hidden:
         sys.modules[m] = None
     try:
         import papermill
+    except ImportError:
+        papermill = None  # it needs a hidden module after all: import it the plain way below
     finally:
         for m in hidden:
             if m in sys.modules and sys.modules[m] is None:
                 del sys.modules[m]
+    if papermill is None:
+        import papermill
     return papermill
 
 
@@ -86,11 +98,26 @@ def _failure(nb, index: int, exec_count, ename: str, evalue: str):
                                   exec_count=exec_count)
 
 
+def papermill_error_cells(exec_count: Any) -> tuple[Any, Any] | None:
+    """papermill's error banner (top of the notebook) and anchor (above the failed cell), built
+    from papermill's own texts so a timed-out run looks like any failed papermill run; None
+    when papermill no longer has them (the cell then just carries its error output)."""
+    from nbformat.v4 import new_markdown_cell
+
+    try:
+        from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
+
+        banner = new_markdown_cell(ERROR_MESSAGE_TEMPLATE % str(exec_count))
+    except (ImportError, TypeError, ValueError):
+        return None
+    anchor = new_markdown_cell(ERROR_ANCHOR_MSG)
+    banner.metadata["tags"] = anchor.metadata["tags"] = [ERROR_MARKER_TAG]
+    return banner, anchor
+
+
 def _mark_stopped_cell(nb, ename: str, evalue: str) -> NotebookExecutionError:
     """After a timeout or a dead kernel: put an error and papermill's banner on the cell that ran last."""
     from nbformat.v4 import new_output
-    from papermill.execute import ERROR_ANCHOR_MSG, ERROR_MARKER_TAG, ERROR_MESSAGE_TEMPLATE
-    from nbformat.v4 import new_markdown_cell
 
     started = [i for i, c in enumerate(nb.cells)
                if c.get("cell_type") == "code" and c.get("metadata", {}).get("papermill", {}).get("start_time")]
@@ -100,20 +127,21 @@ def _mark_stopped_cell(nb, ename: str, evalue: str) -> NotebookExecutionError:
     cell.metadata.setdefault("papermill", {}).update(exception=True, status="failed")
     nb.metadata.setdefault("papermill", {})["exception"] = True
     err = _failure(nb, index, cell.get("execution_count"), ename, evalue)
-    banner = new_markdown_cell(ERROR_MESSAGE_TEMPLATE % str(cell.get("execution_count")))
-    anchor = new_markdown_cell(ERROR_ANCHOR_MSG)
-    banner.metadata["tags"] = anchor.metadata["tags"] = [ERROR_MARKER_TAG]
-    nb.cells.insert(index, anchor)
-    nb.cells.insert(0, banner)
+    cells = papermill_error_cells(cell.get("execution_count"))
+    if cells is not None:
+        nb.cells.insert(index, cells[1])
+        nb.cells.insert(0, cells[0])
     return err
 
 
 @functools.cache
-def _warm_engine() -> str:
+def warm_engine() -> str:
     """papermill's nbclient engine, on a kernel that is already running (see :mod:`.kernels`).
 
     nbclient leaves a kernel it did not start running, and its client connected;
-    this engine closes the client, and :func:`execute` shuts the kernel down.
+    this engine closes the client, and :func:`execute` shuts the kernel down. It mirrors
+    papermill's ``NBClientEngine.execute_managed_notebook``; if papermill's engine API
+    moves, this raises and :func:`execute` runs the notebook on a kernel of its own.
     """
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
@@ -172,8 +200,15 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
     papermill = import_papermill()
     from papermill.exceptions import PapermillExecutionError
 
+    engine = None
     if kernel is not None:
-        sockets, how = None, {"engine_name": _warm_engine(), "km": kernel.km}
+        try:
+            engine = warm_engine()
+        except Exception:  # papermill's engine API moved: the plain path, with a kernel of its own
+            shutdown(kernel)
+            kernel = None
+    if kernel is not None:
+        sockets, how = None, {"engine_name": engine, "km": kernel.km}
     else:
         sockets = socket_folder()
         how = {"kernel_manager_class": kernel_manager_class(env, sockets)}

@@ -27,34 +27,6 @@ from typing import Any
 IPYTHON_ARGS = ["--HistoryManager.hist_file=:memory:"]
 
 
-# Pipeline kernels are headless: nobody attaches a debugger to them, yet ipykernel
-# imports debugpy at start-up when it is installed (~0.2 s of CPU, a fifth of a
-# trivial kernel's whole life). The kernel is started with ipykernel's own launcher
-# code, with debugpy hidden while ipykernel decides whether to use it; afterwards
-# the notebook can still ``import debugpy`` itself.
-LAUNCHER = (
-    "import sys\n"
-    "if sys.path and sys.path[0] == '': del sys.path[0]\n"  # as ipykernel_launcher does
-    "_hidden = 'debugpy' not in sys.modules\n"
-    "if _hidden: sys.modules['debugpy'] = None\n"
-    "try:\n"
-    "    import ipykernel.debugger\n"
-    "finally:\n"
-    "    if _hidden and sys.modules.get('debugpy', 0) is None: del sys.modules['debugpy']\n"
-    "del _hidden\n"
-    "from ipykernel import kernelapp\n"
-    "kernelapp.launch_new_instance()\n"
-)
-
-
-def kernel_command(cmd: list[str]) -> list[str]:
-    """``python -m ipykernel_launcher ...`` with :data:`LAUNCHER` instead; any other command as is."""
-    for i in range(len(cmd) - 1):
-        if cmd[i] == "-m" and cmd[i + 1] == "ipykernel_launcher":
-            return [*cmd[:i], "-c", LAUNCHER, *cmd[i + 2:]]
-    return list(cmd)
-
-
 def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
     """An nbclient kernel manager that starts the kernel with ``env`` added.
 
@@ -74,9 +46,6 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
                 kw.setdefault("transport", "ipc")
                 kw.setdefault("ip", os.path.join(sockets, "kernel"))
             super().__init__(**kw)
-
-        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-            return kernel_command(super().format_kernel_cmd(extra_arguments))
 
         async def start_kernel(self, **kw: Any) -> None:
             kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}

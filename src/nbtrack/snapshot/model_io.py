@@ -68,14 +68,21 @@ def _skops_state(obj: Any) -> tuple[dict, dict[str, bytes]]:
     """skops' schema and files, as ``skops.io.dumps`` builds them, without its zip/JSON round trip.
 
     skops serializes the schema with ``json.dumps(indent=2)``, which runs the pure-Python
-    encoder and dominates the time for small models; taking the state directly saves that
-    and our re-parse. If skops' internals move, the public ``dumps`` path is used instead.
+    encoder and dominates the time for small models; taking the state directly (skops'
+    private ``skops.io._utils``) saves that and our re-parse. Any failure there is retried
+    on the public ``dumps`` path, so an object skops cannot save fails there, and a change
+    inside skops costs speed, never a model stored differently (or pickled instead).
     """
     try:
-        import skops
-        from skops.io._utils import SaveContext, get_state
-    except ImportError:
+        return _private_state(obj)
+    except Exception:
         return _public_state(obj)
+
+
+def _private_state(obj: Any) -> tuple[dict, dict[str, bytes]]:
+    import skops
+    from skops.io._utils import SaveContext, get_state
+
     members = _Members()
     ctx = SaveContext(zip_file=members)  # type: ignore[arg-type]
     state = get_state(obj, ctx)
