@@ -37,10 +37,7 @@ export interface IRequestOptions {
  *
  * @throws {ApiError} on any failure (network, 404 extension missing, error JSON)
  */
-export async function requestAPI<T>(
-  endPoint: string,
-  options: IRequestOptions = {}
-): Promise<T> {
+export async function requestAPI<T>(endPoint: string, options: IRequestOptions = {}): Promise<T> {
   const settings = ServerConnection.makeSettings();
   let url = URLExt.join(settings.baseUrl, 'nbtrack', 'api', endPoint);
   const params = Object.entries(options.query ?? {}).filter(
@@ -84,7 +81,12 @@ export async function requestAPI<T>(
           'The nbtrack server extension is not running: install nbtrack in the Python environment that runs Jupyter, then restart it.'
         );
       }
-      throw new ApiError('api', response.status, 'HTTPError', `${response.status} ${response.statusText}`);
+      throw new ApiError(
+        'api',
+        response.status,
+        'HTTPError',
+        `${response.status} ${response.statusText}`
+      );
     }
     throw new ApiError('api', response.status, body.error, body.message ?? body.error);
   }

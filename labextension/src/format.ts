@@ -7,9 +7,7 @@ export function fmtTime(epochSeconds: number | null | undefined): string {
   const d = new Date(epochSeconds * 1000);
   const today = new Date();
   const sameDay = d.toDateString() === today.toDateString();
-  return sameDay
-    ? d.toLocaleTimeString()
-    : `${d.toLocaleDateString()} ${d.toLocaleTimeString()}`;
+  return sameDay ? d.toLocaleTimeString() : `${d.toLocaleDateString()} ${d.toLocaleTimeString()}`;
 }
 
 export function fmtDuration(seconds: number | null | undefined): string {

@@ -1,8 +1,4 @@
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { historyIcon } from '@jupyterlab/ui-components';
@@ -93,7 +89,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     let timer: number | undefined;
     NotebookActions.executed.connect((_, args) => {
       const current = tracker.currentWidget;
-      if (!current || args.notebook !== current.content || !isTracked(args.cell.model.sharedModel.getSource())) {
+      if (
+        !current ||
+        args.notebook !== current.content ||
+        !isTracked(args.cell.model.sharedModel.getSource())
+      ) {
         return;
       }
       window.clearTimeout(timer);

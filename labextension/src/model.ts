@@ -17,12 +17,7 @@ import {
 export const PAGE_SIZE = 100;
 
 export type PanelState =
-  | 'no-notebook'
-  | 'loading'
-  | 'ready'
-  | 'no-workspace'
-  | 'extension-missing'
-  | 'error';
+  'no-notebook' | 'loading' | 'ready' | 'no-workspace' | 'extension-missing' | 'error';
 
 /** What the user last did, shown under the toolbar. */
 export interface INotice {
@@ -102,8 +97,8 @@ export class VersionsModel {
       const nb = this.notebook;
       const [info, cells, page] = await Promise.all([
         requestAPI<IInfo>('info', { query: { notebook: nb } }),
-        requestAPI<{ cells: ICell[] }>('cells', { query: { notebook: nb } }).catch(
-          (e: ApiError) => (e.name === 'NotFound' ? { cells: [] } : Promise.reject(e))
+        requestAPI<{ cells: ICell[] }>('cells', { query: { notebook: nb } }).catch((e: ApiError) =>
+          e.name === 'NotFound' ? { cells: [] } : Promise.reject(e)
         ),
         this._fetchPage(0).catch((e: ApiError) =>
           e.name === 'NotFound' ? null : Promise.reject(e)
@@ -222,16 +217,20 @@ export class VersionsModel {
   /** Put run `id`'s source into its notebook cell (undoable). */
   async restore(id: string): Promise<void> {
     try {
-      const src = await requestAPI<{ source: string | null; cell_id: string | null; label: string | null }>(
-        `runs/${encodeURIComponent(id)}/source`,
-        { query: { notebook: this.notebook } }
-      );
+      const src = await requestAPI<{
+        source: string | null;
+        cell_id: string | null;
+        label: string | null;
+      }>(`runs/${encodeURIComponent(id)}/source`, { query: { notebook: this.notebook } });
       if (src.source === null) {
         this.notice = { kind: 'error', text: 'This run has no recorded source.' };
       } else {
         const where = this.access.restore(src.source, src.cell_id, src.label);
         this.notice = where
-          ? { kind: 'info', text: `Restored the code of run ${id.slice(0, 8)} into ${where} (Ctrl-Z undoes it).` }
+          ? {
+              kind: 'info',
+              text: `Restored the code of run ${id.slice(0, 8)} into ${where} (Ctrl-Z undoes it).`
+            }
           : { kind: 'error', text: 'Open the notebook and select a cell to restore into.' };
       }
     } catch (e) {
@@ -246,7 +245,9 @@ export class VersionsModel {
 
   async loadModels(): Promise<void> {
     try {
-      const r = await requestAPI<{ models: Row[] }>('models', { query: { notebook: this.notebook } });
+      const r = await requestAPI<{ models: Row[] }>('models', {
+        query: { notebook: this.notebook }
+      });
       this.models = r.models;
     } catch (e) {
       this._notify(e);

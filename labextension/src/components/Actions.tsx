@@ -61,7 +61,12 @@ export function ModelsSection(props: { model: VersionsModel }): JSX.Element {
         <div data-testid="nbtrack-model-detail">
           <div className="nbtrack-dim">aliases: {model.model.aliases || 'none'}</div>
           <div className="nbtrack-form">
-            <input className="jp-mod-styled nbtrack-input" value={alias} onChange={e => setAlias(e.target.value)} title="alias" />
+            <input
+              className="jp-mod-styled nbtrack-input"
+              value={alias}
+              onChange={e => setAlias(e.target.value)}
+              title="alias"
+            />
             <input
               className="jp-mod-styled nbtrack-input"
               placeholder="gate, e.g. accuracy >= 0.9"
@@ -80,7 +85,9 @@ export function ModelsSection(props: { model: VersionsModel }): JSX.Element {
                     <td>
                       <button
                         className="jp-mod-styled"
-                        onClick={() => void model.changeAlias(model.model!.name, 'promote', alias, version, gate)}
+                        onClick={() =>
+                          void model.changeAlias(model.model!.name, 'promote', alias, version, gate)
+                        }
                       >
                         Promote
                       </button>
@@ -90,7 +97,10 @@ export function ModelsSection(props: { model: VersionsModel }): JSX.Element {
               })}
             </tbody>
           </table>
-          <button className="jp-mod-styled" onClick={() => void model.changeAlias(model.model!.name, 'rollback', alias)}>
+          <button
+            className="jp-mod-styled"
+            onClick={() => void model.changeAlias(model.model!.name, 'rollback', alias)}
+          >
             Rollback @{alias}
           </button>
         </div>

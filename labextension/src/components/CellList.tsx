@@ -13,7 +13,13 @@ export function CellList(props: { model: VersionsModel }): JSX.Element {
       </div>
     );
   }
-  const item = (key: string | null, label: string, count: number, extra: string, status?: string) => (
+  const item = (
+    key: string | null,
+    label: string,
+    count: number,
+    extra: string,
+    status?: string
+  ) => (
     <li
       key={key ?? '*'}
       className={`nbtrack-cell${model.selectedCell === key ? ' nbtrack-mod-selected' : ''}`}

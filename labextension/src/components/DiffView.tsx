@@ -32,7 +32,17 @@ export function DiffView(props: { diff: IDiff; onClose: () => void }): JSX.Eleme
                 <td>{m.key}</td>
                 <td>{fmtValue(m.a)}</td>
                 <td>{fmtValue(m.b)}</td>
-                <td className={m.delta === null ? '' : m.delta > 0 ? 'nbtrack-up' : m.delta < 0 ? 'nbtrack-down' : ''}>
+                <td
+                  className={
+                    m.delta === null
+                      ? ''
+                      : m.delta > 0
+                        ? 'nbtrack-up'
+                        : m.delta < 0
+                          ? 'nbtrack-down'
+                          : ''
+                  }
+                >
                   {m.delta === null ? '' : (m.delta > 0 ? '+' : '') + fmtValue(m.delta)}
                 </td>
               </tr>

@@ -66,7 +66,11 @@ export function RunDetail(props: { model: VersionsModel; run: IRunDetail }): JSX
   );
 }
 
-function KeyValues(props: { title: string; values: Record<string, unknown>; testId: string }): JSX.Element | null {
+function KeyValues(props: {
+  title: string;
+  values: Record<string, unknown>;
+  testId: string;
+}): JSX.Element | null {
   const entries = Object.entries(props.values);
   if (!entries.length) {
     return null;
@@ -151,7 +155,12 @@ function Figure(props: { artifact: IArtifact }): JSX.Element {
     return <div className="nbtrack-error-text">{failed}</div>;
   }
   return src ? (
-    <img className="nbtrack-figure" src={src} alt={props.artifact.name} title={props.artifact.name} />
+    <img
+      className="nbtrack-figure"
+      src={src}
+      alt={props.artifact.name}
+      title={props.artifact.name}
+    />
   ) : (
     <div className="nbtrack-dim">loading {props.artifact.name}…</div>
   );
@@ -165,7 +174,9 @@ function Lineage(props: { run: IRunDetail }): JSX.Element | null {
     <ul className="nbtrack-lineage" data-testid={testId}>
       {list.map((it, i) => (
         <li key={i}>
-          <span className={`nbtrack-kind nbtrack-kind-${it.kind}`}>{it.kind === 'model' ? 'model candidate' : it.kind}</span>{' '}
+          <span className={`nbtrack-kind nbtrack-kind-${it.kind}`}>
+            {it.kind === 'model' ? 'model candidate' : it.kind}
+          </span>{' '}
           {it.label}
         </li>
       ))}

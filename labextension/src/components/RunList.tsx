@@ -41,8 +41,16 @@ export function RunList(props: { model: VersionsModel }): JSX.Element {
   for (let i = start; i < end; i++) {
     const run = model.runAt(i);
     rows.push(
-      <div key={run?.id ?? `loading-${i}`} style={{ top: i * ROW_HEIGHT, height: ROW_HEIGHT }} className="nbtrack-row-slot">
-        {run ? <RunRow model={model} run={run} /> : <div className="nbtrack-run nbtrack-dim">…</div>}
+      <div
+        key={run?.id ?? `loading-${i}`}
+        style={{ top: i * ROW_HEIGHT, height: ROW_HEIGHT }}
+        className="nbtrack-row-slot"
+      >
+        {run ? (
+          <RunRow model={model} run={run} />
+        ) : (
+          <div className="nbtrack-run nbtrack-dim">…</div>
+        )}
       </div>
     );
   }

@@ -13,7 +13,11 @@ export function StateMessage(props: { model: VersionsModel }): JSX.Element | nul
   );
   switch (model.state) {
     case 'no-notebook':
-      return box('No notebook', 'Open a notebook to see the versions of its tracked cells.', 'nbtrack-no-notebook');
+      return box(
+        'No notebook',
+        'Open a notebook to see the versions of its tracked cells.',
+        'nbtrack-no-notebook'
+      );
     case 'loading':
       return box('Loading…', 'Reading runs from the workspace.', 'nbtrack-loading');
     case 'no-workspace':
@@ -23,9 +27,17 @@ export function StateMessage(props: { model: VersionsModel }): JSX.Element | nul
         'nbtrack-no-workspace'
       );
     case 'extension-missing':
-      return box('Server extension missing', model.error?.message ?? '', 'nbtrack-extension-missing');
+      return box(
+        'Server extension missing',
+        model.error?.message ?? '',
+        'nbtrack-extension-missing'
+      );
     case 'error':
-      return box('Request failed', `${model.error?.name}: ${model.error?.message}`, 'nbtrack-error');
+      return box(
+        'Request failed',
+        `${model.error?.name}: ${model.error?.message}`,
+        'nbtrack-error'
+      );
     default:
       return null;
   }

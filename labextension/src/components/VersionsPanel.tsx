@@ -50,7 +50,10 @@ function VersionsView(props: { model: VersionsModel }): JSX.Element {
         />
       </div>
       {model.notice && (
-        <div className={`nbtrack-notice nbtrack-notice-${model.notice.kind}`} data-testid="nbtrack-notice">
+        <div
+          className={`nbtrack-notice nbtrack-notice-${model.notice.kind}`}
+          data-testid="nbtrack-notice"
+        >
           {model.notice.text}
           {model.notice.detail !== undefined && model.notice.detail !== null && (
             <pre className="nbtrack-code">{JSON.stringify(model.notice.detail, null, 1)}</pre>
