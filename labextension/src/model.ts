@@ -1,6 +1,6 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, requestAPI } from './api';
+import { ApiError, apiGet, apiPost } from './api';
 import {
   ICell,
   IDiff,
@@ -96,9 +96,9 @@ export class VersionsModel {
     try {
       const nb = this.notebook;
       const [info, cells, page] = await Promise.all([
-        requestAPI<IInfo>('info', { query: { notebook: nb } }),
-        requestAPI<{ cells: ICell[] }>('cells', { query: { notebook: nb } }).catch((e: ApiError) =>
-          e.name === 'NotFound' ? { cells: [] } : Promise.reject(e)
+        apiGet('/info', { query: { notebook: nb } }),
+        apiGet('/cells', { query: { notebook: nb } }).catch((e: ApiError) =>
+          e.name === 'NotFound' ? { notebook: nb, cells: [] } : Promise.reject(e)
         ),
         this._fetchPage(0).catch((e: ApiError) =>
           e.name === 'NotFound' ? null : Promise.reject(e)
@@ -174,7 +174,8 @@ export class VersionsModel {
       return;
     }
     try {
-      this.selectedRun = await requestAPI<IRunDetail>(`runs/${encodeURIComponent(id)}`, {
+      this.selectedRun = await apiGet('/runs/{run}', {
+        path: { run: id },
         query: { notebook: this.notebook }
       });
     } catch (e) {
@@ -198,7 +199,7 @@ export class VersionsModel {
         [a, b] = [b, a]; // diff from the older to the newer version
       }
       try {
-        this.diff = await requestAPI<IDiff>('diff', {
+        this.diff = await apiGet('/diff', {
           query: { a, b, notebook: this.notebook }
         });
       } catch (e) {
@@ -217,11 +218,10 @@ export class VersionsModel {
   /** Put run `id`'s source into its notebook cell (undoable). */
   async restore(id: string): Promise<void> {
     try {
-      const src = await requestAPI<{
-        source: string | null;
-        cell_id: string | null;
-        label: string | null;
-      }>(`runs/${encodeURIComponent(id)}/source`, { query: { notebook: this.notebook } });
+      const src = await apiGet('/runs/{run}/source', {
+        path: { run: id },
+        query: { notebook: this.notebook }
+      });
       if (src.source === null) {
         this.notice = { kind: 'error', text: 'This run has no recorded source.' };
       } else {
@@ -240,12 +240,15 @@ export class VersionsModel {
   }
 
   async approve(reason: string): Promise<void> {
-    await this._act('approvals', { notebook: this.notebook, reason }, 'Notebook approved');
+    await this._act(
+      () => apiPost('/approvals', { body: { notebook: this.notebook ?? '', reason } }),
+      'Notebook approved'
+    );
   }
 
   async loadModels(): Promise<void> {
     try {
-      const r = await requestAPI<{ models: Row[] }>('models', {
+      const r = await apiGet('/models', {
         query: { notebook: this.notebook }
       });
       this.models = r.models;
@@ -260,7 +263,8 @@ export class VersionsModel {
       this.model = null;
     } else {
       try {
-        this.model = await requestAPI<IModel>(`models/${encodeURIComponent(name)}`, {
+        this.model = await apiGet('/models/{name}', {
+          path: { name },
           query: { notebook: this.notebook }
         });
       } catch (e) {
@@ -280,8 +284,12 @@ export class VersionsModel {
   ): Promise<void> {
     const verb = { set: 'Alias set', promote: 'Promoted', rollback: 'Rolled back' }[action];
     const ok = await this._act(
-      `models/${encodeURIComponent(name)}/aliases?notebook=${encodeURIComponent(this.notebook ?? '')}`,
-      { action, alias, version, gate: gate || undefined },
+      () =>
+        apiPost('/models/{name}/aliases', {
+          path: { name },
+          query: { notebook: this.notebook },
+          body: { action, alias, version, gate: gate || undefined }
+        }),
       `${verb}: ${name} @${alias}`
     );
     if (ok) {
@@ -289,9 +297,9 @@ export class VersionsModel {
     }
   }
 
-  private async _act(path: string, body: unknown, done: string): Promise<boolean> {
+  private async _act(call: () => Promise<{ result?: unknown }>, done: string): Promise<boolean> {
     try {
-      const r = await requestAPI<{ result: unknown }>(path, { method: 'POST', body });
+      const r = await call();
       const refused = (r.result as { accepted?: boolean } | null)?.accepted === false;
       this.notice = refused
         ? { kind: 'error', text: `Refused by the gate: ${done}`, detail: r.result }
@@ -316,7 +324,7 @@ export class VersionsModel {
   }
 
   private _fetchPage(page: number): Promise<IRunsPage> {
-    return requestAPI<IRunsPage>('runs', {
+    return apiGet('/runs', {
       query: {
         notebook: this.notebook,
         cell: this.selectedCell,

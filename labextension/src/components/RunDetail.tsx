@@ -105,14 +105,14 @@ function MetricCharts(props: { history: IRunDetail['metric_history'] }): JSX.Ele
       <h4>Metric history</h4>
       {series.map(([key, pts]) => {
         const ys = pts.map(p => p[1]).filter((y): y is number => y !== null);
-        const xs = pts.map(p => p[0]);
+        const xs = pts.map(p => p[0] ?? 0); // steps are never null (openapi 3.0 cannot say so)
         const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
         const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
         const sx = (x: number) => (x1 === x0 ? W / 2 : ((x - x0) / (x1 - x0)) * (W - 4) + 2);
         const sy = (y: number) => (y1 === y0 ? H / 2 : H - 2 - ((y - y0) / (y1 - y0)) * (H - 4));
         const d = pts
           .filter(p => p[1] !== null)
-          .map(p => `${sx(p[0]).toFixed(1)},${sy(p[1] as number).toFixed(1)}`)
+          .map(p => `${sx(p[0] ?? 0).toFixed(1)},${sy(p[1] as number).toFixed(1)}`)
           .join(' ');
         return (
           <div key={key} className="nbtrack-chart">
