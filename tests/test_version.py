@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import re
 from pathlib import Path
 
@@ -30,3 +31,8 @@ def test_installed_metadata_cli_and_package_agree():
     assert importlib.metadata.version("nbtrack") == nbtrack.__version__
     out = CliRunner().invoke(cli, ["--version"]).output
     assert nbtrack.__version__ in out
+
+
+def test_the_labextension_has_the_same_version():
+    package = json.loads((ROOT / "labextension" / "package.json").read_text())
+    assert package["version"] == nbtrack.__version__
