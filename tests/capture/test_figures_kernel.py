@@ -77,17 +77,20 @@ def _norm(outputs) -> list:
 def test_shown_figures_saved_once_and_c_level_output_recorded(run_notebook, monkeypatch):
     # ipykernel does not watch file descriptors when it sees pytest's variable
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
-    untracked = run_notebook([SETUP, *CELLS, "print(len(renders))", SVC], name="plain.ipynb", allow_errors=True)
+    # C output the fd watcher forwards after a cell's reply lands in the next cell: give it one
+    after = "import time; time.sleep(0.5)"
+    untracked = run_notebook([SETUP, *CELLS, "print(len(renders))", SVC, after], name="plain.ipynb",
+                             allow_errors=True)
     tracked = run_notebook(["%load_ext nbtrack\n" + SETUP, *[f"%%track c{i}\n{c}" for i, c in enumerate(CELLS, 1)],
-                            "print(len(renders))", "%%track svc\n" + SVC], allow_errors=True)
-    for plain, cell in zip(untracked.cells[1:-1], tracked.cells[1:-1]):
+                            "print(len(renders))", "%%track svc\n" + SVC, after], allow_errors=True)
+    for plain, cell in zip(untracked.cells[1:-2], tracked.cells[1:-2]):
         assert _norm(cell.outputs) == _norm(plain.outputs), cell.source
     assert "Error in callback" in "".join(o.get("text", "") for o in tracked.cells[6].outputs)
     # drawn exactly as often as untracked: the saved PNG is the one displayed
-    assert tracked.cells[-2].outputs[0]["text"] == untracked.cells[-2].outputs[0]["text"]
+    assert tracked.cells[-3].outputs[0]["text"] == untracked.cells[-3].outputs[0]["text"]
 
     runs = {r.name: nbtrack.get_run(r.id) for r in nbtrack.runs().itertuples()}
-    for i, (cell, n) in enumerate(zip(tracked.cells[1:-2], SHOWN), 1):
+    for i, (cell, n) in enumerate(zip(tracked.cells[1:-3], SHOWN), 1):
         run = runs[f"c{i}"]
         figs = [a for a in run.artifacts if a["kind"] == "figure"]
         assert len(figs) == n, (cell.source, figs)
@@ -99,13 +102,14 @@ def test_shown_figures_saved_once_and_c_level_output_recorded(run_notebook, monk
 
     # the fd watcher forwards C output asynchronously, interleaved with Python's at any character:
     # compare what was written, not the interleaving
-    shown = _stdout(tracked.cells[-1])
-    assert sorted(shown) == sorted(_stdout(untracked.cells[-1]))
+    shown = _stdout(tracked.cells[-2]) + _stdout(tracked.cells[-1])
+    assert sorted(shown) == sorted(_stdout(untracked.cells[-2]) + _stdout(untracked.cells[-1]))
+    assert not _stdout(tracked.cells[-1])  # the tracked cell waited for its own C output
     assert "after True" in shown and "Total nSV" in shown
     for line in ("before", "[LibSVM]", "optimization finished", "Total nSV = ", "raw fd line", "after True"):
         assert line in runs["svc"].stdout, line
     assert sorted(runs["svc"].stdout) == sorted(shown)
-    assert not [o for o in tracked.cells[-1].outputs if o.get("name") == "stderr"]
+    assert not [o for o in tracked.cells[-2].outputs if o.get("name") == "stderr"]
 
 
 def test_open_figures_without_inline_display_are_rendered(run_notebook):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import weakref
 from typing import Any
 
 # mime types IPython renders figures to, in order of preference, with their file extension
@@ -45,10 +46,11 @@ class FigureCapture:
     def __init__(self, run: Any) -> None:
         self.run = run
         self.before: set[int] = set()
-        self.seen: set[int] = set()  # figures that went through the display path (drawn or failed)
+        # figures that went through the display path (drawn or failed); weak: a loop may show thousands
+        self.seen: weakref.WeakSet = weakref.WeakSet()
         self.saved: set[tuple[int, str]] = set()  # (figure id, object id): once per cell
-        self.shown: list[tuple[bytes, str, str, int]] = []  # (data, extension, media type, figure id)
-        self._keep: list[Any] = []  # figures seen, alive until finish() so ids stay unique
+        self.shown: list[tuple[str, str, str, int]] = []  # (object id, extension, media type, size)
+        self.errors: list[str] = []
 
     def start(self) -> None:
         self.before = {id(f) for f in _open_figures()}
@@ -56,32 +58,34 @@ class FigureCapture:
 
     def on_display(self, fig: Any, data: dict) -> None:
         """A figure went through the display path; ``data`` is the mime bundle IPython made."""
-        self.seen.add(id(fig))
-        self._keep.append(fig)
+        self.seen.add(fig)
         for media, ext in _MEDIA:
             value = data.get(media)
             if value is None:
                 continue
             raw = value.encode() if media == "image/svg+xml" else (
                 base64.b64decode(value) if isinstance(value, str) else bytes(value))
-            self.shown.append((raw, ext, media, id(fig)))
+            try:  # stored now: the cell's memory does not grow with every figure a loop shows
+                oid = self.run.put_object(raw)
+            except Exception as e:
+                self.errors.append(f"figure ({type(e).__name__}: {str(e).strip()[:200]})")
+                return
+            if (id(fig), oid) not in self.saved:  # shown again unchanged: saved once
+                self.saved.add((id(fig), oid))
+                self.shown.append((oid, ext, media, len(raw)))
             return
 
     def finish(self) -> list[str]:
         """Store what was shown and the new figures never shown; return warnings (one per failure)."""
         if self in _active:
             _active.remove(self)
-        warnings: list[str] = []
+        warnings: list[str] = list(self.errors[:1])
         k = 0
-        for data, ext, media, fid in self.shown:
-            oid = self.run.put_object(data)
-            if (fid, oid) in self.saved:
-                continue
-            self.saved.add((fid, oid))
+        for oid, ext, media, size in self.shown:
             k += 1
-            self.run.add_artifact(oid, f"figure-{k}.{ext}", "figure", media, len(data))
+            self.run.add_artifact(oid, f"figure-{k}.{ext}", "figure", media, size)
         for fig in _open_figures():
-            if id(fig) in self.before or id(fig) in self.seen or not fig.axes:
+            if id(fig) in self.before or fig in self.seen or not fig.axes:
                 continue
             try:
                 from ..snapshot.figures import figure_png
@@ -93,13 +97,11 @@ class FigureCapture:
                 continue
             k += 1
             self.run.add_artifact(self.run.put_object(data), f"figure-{k}.png", "figure", "image/png", len(data))
-        self._keep.clear()
         return warnings
 
     def abort(self) -> None:
         if self in _active:
             _active.remove(self)
-        self._keep.clear()
 
 
 def shown(obj: Any, bundle: dict) -> None:
