@@ -7,6 +7,8 @@ input errors, 1 for failures).
 
 from __future__ import annotations
 
+import copy
+import inspect
 import sys
 
 import click
@@ -14,7 +16,35 @@ import click
 from ..errors import NbtrackError
 
 
+def summary(cmd: click.Command) -> str:
+    """A command's one-line summary in help listings: its whole first paragraph, never cut mid-sentence."""
+    if cmd.short_help:
+        return cmd.short_help
+    text = inspect.cleandoc(cmd.help or "")
+    first = text.split("\n\n", 1)[0].replace("\b\n", "")
+    return " ".join(first.split())
+
+
+def hidden_alias(cmd: click.Command, name: str) -> click.Command:
+    """``cmd`` under an old ``name``: works, is not listed (the grammar in docs/cli.md)."""
+    alias = copy.copy(cmd)
+    alias.name, alias.hidden = name, True
+    return alias
+
+
 class Group(click.Group):
+    group_class = type  # sub-groups (models, monitor, ...) are Groups too: same errors, same help
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, summary(cmd)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -53,12 +53,12 @@ def demo(keep: str | None, timeout: float) -> None:
         use_workspace(folder / ".nbtrack")
         df = runs(order_by="started")
         cols = [c for c in ("id", "name", "kind", "status", "cell_version", "duration") if c in df]
-        # the notebook's own params and metrics; estimator hyper-parameters (params.clf.*) stay in `nbtrack show`
+        # the notebook's own params and metrics; estimator hyper-parameters (params.clf.*) stay in `nbtrack runs show`
         cols += [c for c in df.columns if c.startswith(("params.", "metrics.")) and "." not in c.split(".", 1)[1]
                  and df[c].notna().any()]
         print_frame(compact(df[cols]), title=f"{len(df)} runs recorded in {folder}/.nbtrack")
         if keep:
-            echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack show <id>")
+            echo(f"\nexecuted notebook: {nb_path}\nexplore: cd {folder} && nbtrack runs && nbtrack runs show <id>")
         else:
             echo("\n(a temporary workspace, now removed: nbtrack demo --keep FOLDER keeps it to explore)")
     finally:

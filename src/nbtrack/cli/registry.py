@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from . import cli
+from . import Group, cli
 from .output import echo, print_frame, print_json
 
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -48,18 +48,33 @@ def models_show(name: str, fmt: str) -> None:
     print_frame(df, fmt, title=f"model {name}")
 
 
+def _name_first(first: str, second: str | None, old_name: str | None, usage: str) -> tuple[str, str]:
+    """``NAME THING`` positionally, or the old ``THING --name NAME`` spelling (hidden, still accepted)."""
+    if old_name is not None:
+        if second is not None:
+            raise click.UsageError(f"give the name once: {usage}")
+        return old_name, first
+    if second is None:
+        raise click.UsageError(f"missing argument: {usage}")
+    return first, second
+
+
 @cli.command()
-@click.argument("run")
-@click.option("--name", required=True, help="the registered model's name, e.g. churn")
+@click.argument("name")
+@click.argument("run", required=False)
+@click.option("--name", "old_name", hidden=True)  # `register RUN --name NAME`, the spelling before 0.2
 @click.option("--variable", help="which model, when the run produced several")
 @click.option("--description")
 @click.option("--reason", help="why (goes to the audit log)")
-def register(run: str, name: str, variable: str | None, description: str | None, reason: str | None) -> None:
-    """Register the model produced by RUN as the next version of NAME.
+def register(name: str, run: str | None, old_name: str | None, variable: str | None, description: str | None,
+             reason: str | None) -> None:
+    """Register the model produced by RUN as the next version of model NAME.
 
     In Python: nbtrack.register_model(name, run=RUN)
     """
     from ..registry.models import register_model
+
+    name, run = _name_first(name, run, old_name, "nbtrack register NAME RUN")
 
     mv = register_model(name, run=run, variable=variable, description=description, reason=reason)
     echo(f"registered {mv.ref}" if mv.new else f"{mv.ref} already holds this model (nothing registered)")
@@ -153,16 +168,19 @@ def rollback(name: str, alias_name: str, reason: str | None) -> None:
 
 
 @cli.command()
-@click.argument("notebook", type=click.Path(dir_okay=False))
-@click.option("--name", required=True, help="the pipeline's name, e.g. churn-train")
+@click.argument("name")
+@click.argument("notebook", required=False, type=click.Path(dir_okay=False))
+@click.option("--name", "old_name", hidden=True)  # `approve NOTEBOOK --name NAME`, the spelling before 0.2
 @click.option("--reason", help="why (goes to the audit log)")
-def approve(notebook: str, name: str, reason: str | None) -> None:
+def approve(name: str, notebook: str | None, old_name: str | None, reason: str | None) -> None:
     """Approve NOTEBOOK as the next version of pipeline NAME.
 
     The notebook needs a cell tagged `parameters`. In Python: nbtrack.approve(notebook, name=..., reason=...)
     """
     from ..registry.approve import approve as do_approve
     from ..registry.notebook import describe_parameter
+
+    name, notebook = _name_first(name, notebook, old_name, "nbtrack approve NAME NOTEBOOK")
 
     p = do_approve(notebook, name, reason)
     params = ", ".join(describe_parameter(x) for x in p.parameters) or "none"
@@ -184,17 +202,40 @@ def revoke(name: str, version: int, reason: str) -> None:
     echo(f"revoked {do_revoke(name, version, reason).ref}")
 
 
-@cli.command("pipelines")
-@click.argument("name", required=False)
+class _Pipelines(Group):
+    """``pipelines NAME`` (the spelling before ``pipelines show NAME``) still works."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "show", self.commands["show"], args
+        return super().resolve_command(ctx, args)
+
+
+@cli.group("pipelines", cls=_Pipelines, invoke_without_command=True)
 @_fmt_option
-def pipelines_cmd(name: str | None, fmt: str) -> None:
+@click.pass_context
+def pipelines_group(ctx: click.Context, fmt: str) -> None:
     """List approved pipeline versions (and revoked ones), newest first.
 
-    With NAME, the table format also lists the newest approved version's parameters: type,
-    default (or the expression that computes it) and description.
-
-    In Python: nbtrack.pipelines(name)
+    `nbtrack pipelines show NAME` shows one pipeline. In Python: nbtrack.pipelines()
     """
+    if ctx.invoked_subcommand is None:
+        pipelines_cmd(None, fmt)
+
+
+@pipelines_group.command("show")
+@click.argument("name")
+@_fmt_option
+def pipelines_show(name: str, fmt: str) -> None:
+    """Show the versions of pipeline NAME and the parameters of its newest approved version.
+
+    The table format lists each parameter's type, default (or the expression that
+    computes it) and description. In Python: nbtrack.pipelines(name)
+    """
+    pipelines_cmd(name, fmt)
+
+
+def pipelines_cmd(name: str | None, fmt: str) -> None:
     from ..registry.approve import pipelines
 
     frame = pipelines(name)

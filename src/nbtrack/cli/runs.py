@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from . import cli
+from . import cli, hidden_alias
 from .output import echo, print_frame, print_json
 
 FORMATS = click.Choice(["table", "json", "csv"])
@@ -26,9 +26,10 @@ def init(path: str | None) -> None:
     echo(f"workspace ready: {ws.root}")
 
 
-@cli.command("runs")
+@cli.group("runs", invoke_without_command=True)
 @click.option("--filter", "-f", "filter_", help="e.g. \"metrics.acc > 0.9 and params.model == 'rf'\"")
-@click.option("--order-by", "-o", help="e.g. 'metrics.acc desc' (default: newest first)")
+@click.option("--order-by", "-s", help="e.g. 'metrics.acc desc' (default: newest first)")
+@click.option("-o", "order_by_old", hidden=True)  # was --order-by's short form; -o means --output everywhere
 @click.option("--limit", "-n", type=int, default=50, show_default=True, help="0 for all")
 @click.option("--experiment", "-e", help="only this experiment")
 @click.option("--parent", help="only children of this run")
@@ -38,14 +39,22 @@ def init(path: str | None) -> None:
 @click.option("--columns", "-c", help="comma-separated columns to show after id and name, e.g. params.C,metrics.acc")
 @click.option("--all", "all_", is_flag=True, help="every column, model hyper-parameters (params.model.*) too")
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
-def runs_cmd(filter_, order_by, limit, experiment, parent, statuses, kinds, notebooks, columns, all_, fmt) -> None:
+@click.pass_context
+def runs_cmd(ctx, filter_, order_by, order_by_old, limit, experiment, parent, statuses, kinds, notebooks, columns,
+             all_, fmt) -> None:
     """List runs, newest first, with params and the last value of each metric.
 
     The table fits the terminal (or $COLUMNS): columns that do not fit are left out
     and counted in a footer; --columns picks them, --all shows everything.
+    `nbtrack runs show RUN` shows one run.
 
     In Python: nbtrack.runs(filter=..., order_by=..., limit=...)
     """
+    if ctx.invoked_subcommand:
+        return
+    if order_by_old:
+        echo("nbtrack runs: -o is --output in every command; sort with --order-by (or -s)", err=True)
+        order_by = order_by or order_by_old
     from ..query import runs
 
     where = {"status": list(statuses) or None, "kind": list(kinds) or None, "notebook": list(notebooks) or None}
@@ -150,8 +159,8 @@ def _ts(t: float | None) -> str:
     return datetime.fromtimestamp(t, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-@cli.command()
-@click.argument("run_id")
+@runs_cmd.command("show")
+@click.argument("run_id", metavar="RUN")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--source/--no-source", default=True, help="print the cell or script source")
 @click.option("--stdout/--no-stdout", default=True, help="print what the run printed")
@@ -206,6 +215,43 @@ def show(run_id: str, fmt: str, source: bool, stdout: bool) -> None:
     if stdout and run.stdout:
         echo("--- stdout ---")
         echo(run.stdout.rstrip("\n"))
+
+
+cli.add_command(hidden_alias(show, "show"))  # `nbtrack show RUN`: the spelling before `runs show`
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True, metavar="RUN RUN...")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--all", "all_", is_flag=True, help="every param, not only those that differ")
+@click.option("--source/--no-source", default=True, help="the source diff of the first and last run")
+def compare(run_ids: tuple[str, ...], fmt: str, all_: bool, source: bool) -> None:
+    """Compare runs side by side: params that differ, metrics, and the source diff.
+
+    RUN is a run id or a unique prefix; up to 12 runs. In Python: nbtrack.compare_runs(*runs)
+    """
+    from ..query import compare_runs
+
+    if len(run_ids) < 2:
+        raise click.UsageError("give two runs or more, e.g. nbtrack compare 1a2b3c4d 5e6f7a8b")
+    c = compare_runs(*run_ids)
+    keys = list(c.params) if all_ else c.differing("params")
+    if fmt == "json":
+        print_json({"runs": [r.id for r in c.runs], "params": {k: c.params[k] for k in keys},
+                    "metrics": c.metrics, "source_diff": c.source_diff() if source else None})
+        return
+    from .output import print_rows
+
+    header = ["", *(f"{r.id[:8]} {r.name or ''}".rstrip() for r in c.runs)]
+    rows = [("status", *(r.status for r in c.runs))]
+    rows += [(f"params.{k}", *c.params[k]) for k in keys]
+    rows += [(f"metrics.{k}", *vs) for k, vs in c.metrics.items()]
+    print_rows(header, rows, numeric=[False] * len(header))
+    if not all_ and len(keys) < len(c.params):
+        echo(f"{len(c.params) - len(keys)} param(s) equal in every run not shown (--all shows them)")
+    if source:
+        diff = c.source_diff()
+        echo(diff.rstrip("\n") if diff else "same source" if c.runs[0].source is not None else "no source recorded")
 
 
 @cli.command()

@@ -68,6 +68,7 @@ def diff(a: str, b: str, rows: int, fmt: str) -> None:
     """
     from ..snapshot.api import diff as do_diff
 
+    _not_runs(a, b)
     d = do_diff(a, b)
     if fmt == "json":
         print_json({**d.summary(), "schema": d.schema.to_dict("records"),
@@ -78,6 +79,24 @@ def diff(a: str, b: str, rows: int, fmt: str) -> None:
         if rows and len(part):
             echo(f"--- {title} (first {min(rows, len(part))} of {len(part)}) ---")
             echo(part.head(rows).to_string())
+
+
+def _not_runs(a: str, b: str) -> None:
+    """``nbtrack diff RUN RUN`` is a run comparison: say so instead of "no dataset 'a296'"."""
+    if "@" in a or "@" in b:
+        return
+    from ..errors import NbtrackError
+    from ..query.ids import resolve_run_id
+    from ..workspace import get_workspace
+
+    try:
+        with get_workspace(create=False).meta.read() as conn:
+            resolve_run_id(conn, a)
+            resolve_run_id(conn, b)
+    except NbtrackError:
+        return
+    raise click.UsageError(f"{a} and {b} are runs: compare runs with `nbtrack compare {a} {b}`; "
+                           "nbtrack diff compares dataset versions (NAME@N)")
 
 
 @cli.command()
