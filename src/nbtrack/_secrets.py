@@ -125,7 +125,8 @@ def _mask_nested(value: Any, depth: int) -> Any:
 _URL_CREDS = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]{1,30}://[^:/@\s'\"]*:)(?P<pw>[^@/\s'\"]+)(?=@)")
 # (a literal that must be present, the token shape): the literal check is a fast prefilter
 _TOKEN_SHAPES = [(lit, re.compile(rx, re.S)) for lit, rx in [
-    ("-----BEGIN", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
+    ("-----BEGIN",
+     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\Z)"),
     ("AKIA", r"\bAKIA[0-9A-Z]{16}\b"), ("ASIA", r"\bASIA[0-9A-Z]{16}\b"),
     ("gh", r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,}\b|\bgithub_pat_[A-Za-z0-9_]{22,}\b"),
     ("glpat-", r"\bglpat-[A-Za-z0-9_-]{20,}\b"),
@@ -134,7 +135,8 @@ _TOKEN_SHAPES = [(lit, re.compile(rx, re.S)) for lit, rx in [
     ("_live_", r"\b(?:sk|rk|pk)_live_[A-Za-z0-9]{16,}\b"), ("_test_", r"\b(?:sk|rk|pk)_test_[A-Za-z0-9]{16,}\b"),
     ("sk-", r"\bsk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}"),
     ("AIza", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("hf_", r"\bhf_[A-Za-z0-9]{30,}\b"), ("npm_", r"\bnpm_[A-Za-z0-9]{36}\b"), ("pypi-", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
+    ("hf_", r"\bhf_[A-Za-z0-9]{30,}\b"), ("npm_", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi-", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
     ("SG.", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
     ("eyJ", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
 ]]
@@ -143,8 +145,9 @@ _ASSIGN = re.compile(
     r"(?P<key>[A-Za-z_][A-Za-z0-9_.-]{0,80})(?P<sep>['\"]?\s*(?::|=|:=)\s*[bru]?['\"]?)"
     r"(?P<val>(?:(?:Bearer|Basic|Token|Digest|token|bearer|basic)\s+)?[^\s'\",;&)}\]]+)"
 )
-_SHELL_SET = re.compile(r"^(?P<head>\s*(?:%env|%set_env|export|set|setenv)\s+(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+))(?P<val>\S.*)$",
-                        re.M)
+_SHELL_SET = re.compile(
+    r"^(?P<head>\s*(?:%env|%set_env|export|set|setenv)\s+(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?:\s*=\s*|\s+))(?P<val>\S.*)$",
+    re.M)
 
 
 _KEY_HINTS = ("pass", "pwd", "pw", "secret", "cred", "key", "token", "auth", "bearer", "cookie", "dsn", "jwt", "otp",

@@ -101,10 +101,12 @@ def test_tutorial_frames_are_saved_and_a_refusal_warns_once(run_notebook, worksp
     nb = run_notebook(["%load_ext nbtrack", SETUP,
                        "%%track grid\nfrom sklearn.model_selection import GridSearchCV\n"
                        "from sklearn.linear_model import LogisticRegression\n"
-                       "grid = GridSearchCV(LogisticRegression(), {'C': [0.1, 1.0]}, cv=3).fit(raw[['a', 'b']], raw['y'])\n"
+                       "grid = GridSearchCV(LogisticRegression(), {'C': [0.1, 1.0]}, cv=3)"
+                       ".fit(raw[['a', 'b']], raw['y'])\n"
                        "results = pd.DataFrame(grid.cv_results_)",
                        "%%track\nbins = pd.cut(raw['a'], 5, labels=[1, 2, 3, 4, 5])\n"
-                       "pairs = pd.Series([1, 2], index=[(0, 'x'), (1, 'y')])\nlong = raw[['a', 'city']].head().stack()",
+                       "pairs = pd.Series([1, 2], index=[(0, 'x'), (1, 'y')])\n"
+                       "long = raw[['a', 'city']].head().stack()",
                        "%%track\nweird = pd.DataFrame({'obj': [object(), object()]})",
                        "%%track\nn1 = len(weird)", "%%track\nn2 = weird.shape[0]"])
     for cell in nb.cells[2:4]:

@@ -103,7 +103,8 @@ def test_locked_database_for_30s_freezes_nothing_and_loses_nothing(folder):
 def test_ctrl_c_mid_capture_closes_the_run_as_interrupted(folder):
     kernel = Kernel(folder)
     try:
-        kernel.run("%load_ext nbtrack\nimport pandas as pd, numpy as np\nbase = pd.DataFrame(np.random.rand(3_000_000, 6))")
+        kernel.run("%load_ext nbtrack\nimport pandas as pd, numpy as np\n"
+                   "base = pd.DataFrame(np.random.rand(3_000_000, 6))")
         fired = []
 
         def interrupt(text):  # the body is done: nbtrack is now snapshotting df in post_run_cell

@@ -177,7 +177,8 @@ def test_low_findings_are_one_clear_line_each(runner, two_runs, tmp_path):
     ]
     for args, needle in cases:
         result = runner.invoke(cli, args)
-        lines = [line for line in result.output.splitlines() if line.strip() and not line.startswith(("Usage:", "Try "))]
+        lines = [line for line in result.output.splitlines()
+                 if line.strip() and not line.startswith(("Usage:", "Try "))]
         assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
         assert len(lines) == 1 and needle in lines[0], (args, result.output)
     with pytest.raises(nbtrack.errors.InvalidInput, match="positive number of seconds"):

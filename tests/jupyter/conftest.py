@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the labserver helpers, for tests here and in tests/browser
 
-from labserver import Data, make_runs, start_server, stop  # noqa: E402
+from labserver import Data, make_runs, start_server, stop
 
 
 @pytest.fixture(scope="module")

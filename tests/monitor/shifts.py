@@ -19,7 +19,8 @@ def cancer() -> pd.DataFrame:
     """Breast cancer features plus two categorical columns derived from them."""
     df = load_breast_cancer(as_frame=True).frame.drop(columns=["target"])
     df["size band"] = pd.cut(df["mean area"], [0, 400, 700, 1000, np.inf], labels=["s", "m", "l", "xl"]).astype(str)
-    df["texture band"] = pd.cut(df["mean texture"], [0, 15, 20, 25, np.inf], labels=["t1", "t2", "t3", "t4"]).astype(str)
+    bands = pd.cut(df["mean texture"], [0, 15, 20, 25, np.inf], labels=["t1", "t2", "t3", "t4"])
+    df["texture band"] = bands.astype(str)
     return df
 
 

@@ -3,7 +3,6 @@ column and check, enforced on snapshots and on pipeline inputs (exit 1, recorded
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 

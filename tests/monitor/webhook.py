@@ -17,7 +17,7 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 outer.attempts += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if delay:

@@ -42,7 +42,7 @@ def test_local_sweep_with_two_workers_lists_failures_and_picks_the_best(approve,
     assert res.exit_code == 0, res.output
     sweep_id = nbtrack.runs(kind="sweep").id[0]
     _check_structure(sweep_id, 6, failed=2)
-    assert f"best: run" in res.output and f"auc={BEST_AUC:.6g}" in res.output
+    assert "best: run" in res.output and f"auc={BEST_AUC:.6g}" in res.output
     assert "2 failed run(s):" in res.output and "C must be positive" in res.output
     assert "[6/6]" in res.output  # a line per run when not on a terminal
     assert nbtrack.get_run(sweep_id).tags["nbtrack.best_run"]

@@ -10,7 +10,8 @@ from registry.regfixtures import move_alias_at_barrier, promote_at_barrier, trai
 import nbtrack
 
 
-STORES = [pytest.param("workspace", id="sqlite"), pytest.param("pg_workspace", id="postgres", marks=pytest.mark.postgres)]
+STORES = [pytest.param("workspace", id="sqlite"),
+          pytest.param("pg_workspace", id="postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.mark.parametrize("store", STORES)
@@ -21,7 +22,8 @@ def test_two_processes_race_on_one_alias(store, request):
     nbtrack.set_alias("churn", "production", 1)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=move_alias_at_barrier, args=(barrier, results, v, u)) for v, u in ((2, "ann"), (3, "bob"))]
+    procs = [ctx.Process(target=move_alias_at_barrier, args=(barrier, results, v, u))
+             for v, u in ((2, "ann"), (3, "bob"))]
     for p in procs:
         p.start()
     got = sorted(results.get(timeout=60) for _ in procs)

@@ -134,7 +134,8 @@ def test_register_sources_and_dedupe(workspace):
     table = nbtrack.models()
     assert set(table["name"]) == {"churn", "clf", "copy", "left", "right", "x"}
     versions = nbtrack.model_versions("churn")
-    assert list(versions["version"]) == [2, 1] and versions["source"].isna().tolist() == [True, False] and versions["source"].iloc[1] == "clf@1"
+    assert list(versions["version"]) == [2, 1]
+    assert versions["source"].isna().tolist() == [True, False] and versions["source"].iloc[1] == "clf@1"
 
 
 def test_rollback_walks_back_through_history(workspace):

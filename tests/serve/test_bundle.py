@@ -45,7 +45,8 @@ def test_bundle_files_requirements_and_check(trained, tmp_path):
     # the vendored runtime is complete: the server's modules import from the bundle alone
     probe = ("import sys; sys.path.insert(0, 'runtime'); import serve; app = serve.build_app(None); "
              "import nbtrack; assert nbtrack.__file__.startswith(sys.path[0]), nbtrack.__file__; "
-             "assert not [m for m in sys.modules if m.startswith(('nbtrack.store', 'nbtrack.workspace', 'sqlalchemy'))]")
+             "assert not [m for m in sys.modules "
+             "if m.startswith(('nbtrack.store', 'nbtrack.workspace', 'sqlalchemy'))]")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NBTRACK_URI")}
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path / "b", env=env, capture_output=True, text=True,
                          timeout=120)

@@ -107,7 +107,8 @@ def test_413_404_415_and_bad_json(churn):
         assert httpx.get(s.url + "/v1/models/nope").status_code == 404
         r = httpx.post(s.url + "/v1/models/churn/predict", content=b"x", headers={"Content-Type": "text/xml"})
         assert r.status_code == 415
-        r = httpx.post(s.url + "/v1/models/churn/predict", content=b"{oops", headers={"Content-Type": "application/json"})
+        r = httpx.post(s.url + "/v1/models/churn/predict", content=b"{oops",
+                       headers={"Content-Type": "application/json"})
         assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 

@@ -128,7 +128,8 @@ def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
     with workspace.meta.read() as conn:
         def name_of(dv):
             return conn.execute(select(datasets.c.name).join(
-                dataset_versions, dataset_versions.c.dataset_id == datasets.c.id).where(dataset_versions.c.id == dv)).scalar()
+                dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
+                .where(dataset_versions.c.id == dv)).scalar()
 
         assert name_of(v.dataset_version_id) == "X_train"
         rows = conn.execute(select(evaluations.c.dataset_version_id, evaluations.c.metric, evaluations.c.value)
@@ -136,6 +137,7 @@ def test_training_and_evaluation_data_from_lineage(run_notebook, workspace):
     assert [r[1] for r in rows] == ["acc"]
     assert rows[0][2] > 0.9
     with workspace.meta.read() as conn:
-        assert conn.execute(select(datasets.c.name).join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
+        assert conn.execute(select(datasets.c.name)
+                            .join(dataset_versions, dataset_versions.c.dataset_id == datasets.c.id)
                             .where(dataset_versions.c.id == rows[0][0])).scalar() == "X_test"
 

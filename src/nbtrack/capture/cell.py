@@ -415,7 +415,10 @@ def cell_title(source: str) -> str | None:
 def _metrics(scanner: _Scanner, params: set[str]) -> set[str]:
     out: set[str] = set()
     candidates = scanner.info.assigned - params - scanner.in_loop - scanner.info.loop_vars - scanner.mutated
-    for name in sorted(candidates, key=lambda n: min(getattr(v, "lineno", 0) for v in scanner.values.get(n, [ast.Pass()]))):
+    def first_line(n: str) -> int:
+        return min(getattr(v, "lineno", 0) for v in scanner.values.get(n, [ast.Pass()]))
+
+    for name in sorted(candidates, key=first_line):
         exprs = scanner.values.get(name)
         if not exprs or name.startswith("_"):
             continue

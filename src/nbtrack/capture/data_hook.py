@@ -62,7 +62,7 @@ def _remember_refusal(obj: Any, key: Any, reason: str) -> None:
     import weakref
 
     try:
-        ref = weakref.ref(obj, lambda _r, i=id(obj): _refused.pop(i, None))
+        ref = weakref.ref(obj, lambda _r, i=id(obj): _refused.pop(i, None))  # noqa: B008  (id now: obj is gone then)
     except TypeError:
         return
     _refused[id(obj)] = (ref, key, reason)

@@ -22,7 +22,8 @@ def quickstart_path() -> Path:
 
 
 @cli.command()
-@click.option("--keep", type=click.Path(file_okay=False), help="run in this folder and keep it (default: a temp folder)")
+@click.option("--keep", type=click.Path(file_okay=False),
+              help="run in this folder and keep it (default: a temp folder)")
 @click.option("--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="seconds per cell")
 def demo(keep: str | None, timeout: float) -> None:
     """Execute the quickstart notebook (a real scikit-learn experiment) in a new
@@ -47,7 +48,8 @@ def demo(keep: str | None, timeout: float) -> None:
     sockets = socket_folder()  # the kernel talks over private Unix sockets, as pipeline kernels do
     try:
         echo(f"executing {nb_path} ...", err=True)
-        NotebookClient(nb, timeout=int(math.ceil(timeout)), kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+        NotebookClient(nb, timeout=int(math.ceil(timeout)), kernel_name="python3",
+                       resources={"metadata": {"path": str(folder)}},
                        kernel_manager_class=kernel_manager_class({}, sockets)).execute()
         nbformat.write(nb, nb_path)
         use_workspace(folder / ".nbtrack")

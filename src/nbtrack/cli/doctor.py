@@ -11,10 +11,8 @@ import json
 import os
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
-import click
 
 from . import cli
 from .output import echo
@@ -48,7 +46,8 @@ def check_labextension() -> tuple[str, str]:
             built = any((ext / "static").glob("remoteEntry*.js")) if (ext / "static").is_dir() else False
             if built:
                 return OK, f"JupyterLab sidebar installed ({ext})"
-            return FAIL, f"JupyterLab sidebar at {ext} has no built assets: run `jlpm build` in labextension/ (needs Node.js)"
+            return FAIL, (f"JupyterLab sidebar at {ext} has no built assets: "
+                          "run `jlpm build` in labextension/ (needs Node.js)")
     return WARN, ("JupyterLab sidebar not built (installed without Node.js?): install Node.js and "
                   "re-run `pip install -e .`, or install a wheel; Python features work without it")
 

@@ -275,7 +275,8 @@ def events_cmd(target, action, actor, since, limit, fmt) -> None:
 
 
 def _short(detail: dict) -> dict:
-    out = {k: v for k, v in detail.items() if v not in (None, [], {}) and k not in ("conditions", "notebook_oid", "oid")}
+    skip = ("conditions", "notebook_oid", "oid")
+    out = {k: v for k, v in detail.items() if v not in (None, [], {}) and k not in skip}
     failed = [c["detail"] for c in detail.get("conditions", []) if not c.get("passed")]
     if failed:
         out["failed"] = failed

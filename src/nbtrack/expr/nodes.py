@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -60,4 +60,4 @@ class Not:
     item: Node
 
 
-Node = Union[Compare, And, Or, Not]
+Node = Compare | And | Or | Not

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..snapshot import contracts as _c
-from ..snapshot.contracts import Contract, ValidationResult, flag_rows  # noqa: F401  (public names)
+from ..snapshot.contracts import Contract, ValidationResult, flag_rows
 from ..workspace import Workspace, get_workspace
 from .sources import iter_current, resolve_reference
 

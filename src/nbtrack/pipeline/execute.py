@@ -12,7 +12,6 @@ import functools
 import os
 import shutil
 import sys
-import tempfile
 from typing import Any
 
 from ..errors import NotebookExecutionError

@@ -26,7 +26,6 @@ from typing import Any
 from ..capture.run import ActiveRun, current_experiment
 from ..context import default_parent
 from ..errors import GateFailed, NotebookExecutionError
-from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
 from . import gates as gates_mod
 from .execute import check_timeout, execute, import_papermill

@@ -9,7 +9,7 @@ KIND_COLORS = {"run": "#4C72B0", "dataset": "#55A868", "model": "#C44E52"}
 
 def layers(nodes: list[str], edges: set[tuple[str, str, str]]) -> dict[str, int]:
     """Column of each node: the longest path from a source (cycles are cut)."""
-    col = {n: 0 for n in nodes}
+    col = dict.fromkeys(nodes, 0)
     for _ in range(len(nodes)):  # Bellman-Ford style relaxation, at most |V| rounds
         changed = False
         for s, t, _rel in edges:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from sqlalchemy import and_, func, select
 
@@ -28,7 +28,7 @@ def _ws(workspace: Workspace | None) -> Workspace:
     return workspace or get_workspace(create=False)
 
 
-Match = Union[str, list[str], tuple[str, ...], None]
+Match = str | list[str] | tuple[str, ...] | None
 
 
 def _equal(col, value: str | list[str] | tuple[str, ...] | set[str] | None, what: str):

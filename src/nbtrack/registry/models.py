@@ -172,7 +172,8 @@ def model_versions(name: str, workspace: Workspace | None = None):
         held = {}
         for alias, vid in conn.execute(select(aliases.c.alias, aliases.c.version_id).where(aliases.c.model_id == mid)):
             held.setdefault(vid, []).append(alias)
-        refs = _refs(conn, [r._mapping["dataset_version_id"] for r in rows], [r._mapping["source_version_id"] for r in rows])
+        refs = _refs(conn, [r._mapping["dataset_version_id"] for r in rows],
+                     [r._mapping["source_version_id"] for r in rows])
     records = []
     for r in rows:
         v = row_to_version(r)

@@ -20,7 +20,8 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace

@@ -255,7 +255,8 @@ def check_bundle(path: str | os.PathLike) -> BundleCheck:
     try:
         manifest = json.loads((root / MANIFEST).read_text())
     except (OSError, ValueError) as e:
-        raise InvalidInput(f"{root} has no readable {MANIFEST} ({e}); is it a bundle written by `nbtrack bundle`?")
+        raise InvalidInput(
+            f"{root} has no readable {MANIFEST} ({e}); is it a bundle written by `nbtrack bundle`?") from None
     expected: dict[str, str] = manifest["files"]
     problems = []
     for rel, digest in sorted(expected.items()):

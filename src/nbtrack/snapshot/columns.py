@@ -20,7 +20,8 @@ index level), the row and the type.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 

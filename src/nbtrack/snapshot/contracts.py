@@ -77,7 +77,8 @@ def _categories(stats: dict[str, Any]) -> list | None:
     values = [v for v, _ in top]
     if "categories" in stats:
         return values if stats["categories"] <= len(values) or sum(c for _, c in top) == stats.get("count") else None
-    complete = int(stats.get("distinct_in_sample") or len(values)) <= len(values) and int(stats.get("sample_every") or 1) == 1
+    complete = (int(stats.get("distinct_in_sample") or len(values)) <= len(values)
+                and int(stats.get("sample_every") or 1) == 1)
     return values if complete else None
 
 

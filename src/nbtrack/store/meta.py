@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError
 
 from ..errors import StoreUnavailable
 from . import durability

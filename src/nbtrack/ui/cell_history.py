@@ -69,7 +69,8 @@ def source(run_id: str) -> str:
 
 def version_label(record: dict) -> str:
     """``v3 · 2026-11-24 10:00:00 · a1b2c3d4``."""
-    return f"v{fmt_value(record.get('cell_version'))} \u00b7 {fmt_time(record.get('started'))} \u00b7 {record['id'][:8]}"
+    version, started = fmt_value(record.get("cell_version")), fmt_time(record.get("started"))
+    return f"v{version} \u00b7 {started} \u00b7 {record['id'][:8]}"
 
 
 def metric_columns(frame) -> list[str]:

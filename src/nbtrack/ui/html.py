@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 import math
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 STATUS_COLORS = {
     "finished": "#1a7f37",

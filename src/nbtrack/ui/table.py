@@ -14,7 +14,8 @@ from .pages import Page, parse_sort
 
 CELL = ("display:inline-block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;"
         "padding:0 6px;box-sizing:border-box;vertical-align:middle;")
-ROW = "display:inline-flex;align-items:center;vertical-align:middle;font-size:12px;line-height:22px;font-family:var(--jp-ui-font-family, sans-serif)"
+ROW = ("display:inline-flex;align-items:center;vertical-align:middle;font-size:12px;line-height:22px;"
+       "font-family:var(--jp-ui-font-family, sans-serif)")
 
 
 @dataclass(frozen=True)

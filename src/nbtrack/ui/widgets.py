@@ -202,7 +202,7 @@ class Browser(widgets.VBox):
 
     def _sync_sort_options(self, page: Page | None) -> None:
         column, desc = parse_sort(self.sort_by)
-        keys = [c for c in (page.params + page.metrics if page else [])]
+        keys = list(page.params + page.metrics if page else [])
         options = BASE_SORTS + [(k, k) for k in keys if k not in dict(BASE_SORTS).values()]
         if column not in [v for _, v in options]:
             options.append((column, column))
