@@ -144,6 +144,9 @@ def already_logged(obj: Any) -> str | None:
 
 
 def _remember(obj: Any, ref: str) -> None:
+    if len(_logged) > 1000:  # forget objects that no longer exist
+        for key in [k for k, (wr, _t, _r) in _logged.items() if wr() is None]:
+            del _logged[key]
     try:
         _logged[id(obj)] = (weakref.ref(obj), _token(obj), ref)
     except TypeError:  # not weak-referenceable
