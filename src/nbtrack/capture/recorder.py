@@ -129,7 +129,7 @@ def _fallback_name(ctx, body: str) -> str | None:
         return ", ".join(models)[:60]
     for line in body.splitlines():
         s = line.strip()
-        if s and not s.startswith("#"):
+        if s and not s.startswith(("#", "%", "!")):  # code, not a comment or a magic/shell line
             return s if len(s) <= 40 else s[:39] + "\u2026"
     return None
 
