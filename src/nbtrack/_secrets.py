@@ -276,7 +276,8 @@ def mask_notebook(data: bytes, values: Iterable[str] = ()) -> bytes:
                 continue
             if "text" in out:
                 out["text"] = scrubbed(out["text"])
-            bundle = out.get("data") if isinstance(out.get("data"), dict) else {}
+            mimes = out.get("data")
+            bundle: dict = mimes if isinstance(mimes, dict) else {}
             for mime in list(bundle):
                 if mime.startswith("text/") or mime.endswith("json"):
                     bundle[mime] = scrubbed(bundle[mime])
@@ -311,7 +312,7 @@ def _names(t: ast.AST) -> list[str]:
     return []
 
 
-def _literals(node: ast.AST | None, out: list[ast.AST], depth: int = 0) -> None:
+def _literals(node: ast.AST | None, out: list[ast.expr], depth: int = 0) -> None:
     """The literal leaves of an expression bound to a secret: what must not be stored."""
     if node is None or depth > 100:
         return
@@ -325,17 +326,17 @@ def _literals(node: ast.AST | None, out: list[ast.AST], depth: int = 0) -> None:
     elif isinstance(node, ast.JoinedStr):
         out.append(node)
     elif isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        for e in node.elts:
-            _literals(e, out, d)
+        for elt in node.elts:
+            _literals(elt, out, d)
     elif isinstance(node, ast.Dict):
-        for v in node.values:
-            _literals(v, out, d)
+        for value in node.values:
+            _literals(value, out, d)
     elif isinstance(node, ast.BinOp):
         _literals(node.left, out, d)
         _literals(node.right, out, d)
     elif isinstance(node, ast.BoolOp):
-        for v in node.values:
-            _literals(v, out, d)
+        for value in node.values:
+            _literals(value, out, d)
     elif isinstance(node, ast.IfExp):
         _literals(node.body, out, d)
         _literals(node.orelse, out, d)
@@ -353,7 +354,7 @@ def _literals(node: ast.AST | None, out: list[ast.AST], depth: int = 0) -> None:
             _literals(f.value, out, d)
 
 
-def _pair(target: ast.AST, value: ast.AST | None, out: list[ast.AST]) -> None:
+def _pair(target: ast.AST, value: ast.AST | None, out: list[ast.expr]) -> None:
     """Mask what ``value`` binds to secret-looking parts of ``target`` (tuple unpacking pairwise)."""
     if value is None:
         return
@@ -369,8 +370,8 @@ def _pair(target: ast.AST, value: ast.AST | None, out: list[ast.AST]) -> None:
         _literals(value, out)
 
 
-def _secret_nodes(tree: ast.AST) -> list[ast.AST]:
-    out: list[ast.AST] = []
+def _secret_nodes(tree: ast.AST) -> list[ast.expr]:
+    out: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
             for t in node.targets:
@@ -397,9 +398,9 @@ def _secret_nodes(tree: ast.AST) -> list[ast.AST]:
             for arg, default in zip(pos[len(pos) - len(a.defaults):], a.defaults):
                 if is_secret_key(arg.arg):
                     _literals(default, out)
-            for arg, default in zip(a.kwonlyargs, a.kw_defaults):
-                if default is not None and is_secret_key(arg.arg):
-                    _literals(default, out)
+            for arg, kw_default in zip(a.kwonlyargs, a.kw_defaults):
+                if kw_default is not None and is_secret_key(arg.arg):
+                    _literals(kw_default, out)
     return out
 
 
@@ -460,7 +461,8 @@ def mask_source(source: str, tree: ast.Module | None = None, line_offset: int = 
     for n in _secret_nodes(tree):
         if getattr(n, "lineno", None) is None:
             continue
-        spans.append((n.lineno - line_offset, n.col_offset, n.end_lineno - line_offset, n.end_col_offset))
+        end = n.end_lineno if n.end_lineno is not None else n.lineno
+        spans.append((n.lineno - line_offset, n.col_offset, end - line_offset, n.end_col_offset))
         if isinstance(n, ast.Constant) and isinstance(n.value, (str, bytes)):
             values.append(n.value.decode(errors="replace") if isinstance(n.value, bytes) else str(n.value))
     for j in replaced:

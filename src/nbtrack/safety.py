@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
 
 from .errors import StoreUnavailable
@@ -75,9 +76,9 @@ def _configured() -> list[str]:
     cfg = user_config()
     if not cfg.is_file():
         return []
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
     try:
         value = tomllib.loads(cfg.read_text()).get("safe_directories", [])

@@ -18,6 +18,7 @@ A workspace folder may hold ``config.toml`` pointing metadata and objects elsewh
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -64,9 +65,9 @@ def _read_config(folder: Path) -> dict:
     cfg = folder / "config.toml"
     if not cfg.is_file():
         return {}
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
     try:
         return tomllib.loads(cfg.read_text()).get("store", {})

@@ -162,7 +162,7 @@ def _root_excluded(expr: ast.AST) -> bool:
     return isinstance(expr, ast.Attribute) and expr.attr in _NOT_METRIC_ATTRS
 
 
-def metric_evidence(expr: ast.AST, metric_vars: set[str] = frozenset()) -> str | None:
+def metric_evidence(expr: ast.AST, metric_vars: set[str] | frozenset[str] = frozenset()) -> str | None:
     """``"score"`` when the expression calls a scoring function or reads a score attribute,
     ``"name"`` when it only reads a metric-named variable, ``"no"`` when it is a size, shape,
     index or time, ``None`` when nothing says either way."""
@@ -308,7 +308,7 @@ class _Scanner(ast.NodeVisitor):
             self.mutated.add(f.value.id)
         self.generic_visit(node)
 
-    def _comprehension(self, node: ast.AST) -> None:
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
         local = {n for g in node.generators for n in _targets(g.target)}
         for sub in ast.walk(node):
             if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load) and sub.id not in local \
@@ -336,7 +336,7 @@ class _Scanner(ast.NodeVisitor):
             self.non_literal.add(name)
             self.bind([name])
 
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self._scope(node, node.name)
 
     visit_AsyncFunctionDef = visit_FunctionDef
@@ -348,14 +348,14 @@ class _Scanner(ast.NodeVisitor):
         inner = _free_names(node)
         self.info.reads.update(n for n in inner if n not in self.bound and n not in _BUILTINS)
 
-    def visit_Import(self, node: ast.Import) -> None:
+    def visit_Import(self, node: ast.Import | ast.ImportFrom) -> None:
         names = [(a.asname or a.name).split(".")[0] for a in node.names]
         self.non_literal.update(names)
         self.bind(names)
 
     visit_ImportFrom = visit_Import
 
-    def visit_For(self, node: ast.For) -> None:
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
         names = _targets(node.target)
         self.non_literal.update(names)
@@ -385,9 +385,10 @@ class _Scanner(ast.NodeVisitor):
             self.visit(stmt)
 
 
-def _free_names(node: ast.AST) -> set[str]:
+def _free_names(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> set[str]:
     """Names a function or lambda body loads that it does not bind itself (approximate)."""
-    loads, stores = set(), set()
+    loads: set[str] = set()
+    stores: set[str] = set()
     args = node.args
     for a in args.posonlyargs + args.args + args.kwonlyargs + [args.vararg, args.kwarg]:
         if a is not None:

@@ -63,7 +63,7 @@ def distributions() -> dict[str, str]:
         from importlib import metadata
 
         for dist in metadata.distributions():
-            name = dist.metadata.get("Name")
+            name = dist.metadata.get("Name")  # type: ignore[attr-defined]  # typeshed: PackageMetadata lacks .get
             if name:
                 out.setdefault(name.lower().replace("_", "-"), dist.version)
     return dict(sorted(out.items()))

@@ -66,7 +66,7 @@ class capture_stdout:
             try:
                 self._had_own_write = "write" in vars(stream)
                 self.tee = Tee(stream, write=stream.write)
-                stream.write = self.tee.write
+                setattr(stream, "write", self.tee.write)  # noqa: B010  (monkeypatch the bound method)
                 self._patched = stream
                 return
             except Exception:

@@ -154,8 +154,9 @@ class Accumulator:
         self.nulls = 0
         if profile.kind == "numeric":
             self.bins = np.zeros(max(1, len(profile.edges) - 1) if profile.edges is not None else 1, dtype=np.int64)
-            self.le = np.zeros(len(profile.grid), dtype=np.int64)
-            self.lt = np.zeros(len(profile.grid), dtype=np.int64)
+            points = len(profile.grid) if profile.grid is not None else 0
+            self.le = np.zeros(points, dtype=np.int64)
+            self.lt = np.zeros(points, dtype=np.int64)
         self.cats: dict[Any, int] = {}
 
     def add(self, values: Any) -> None:

@@ -23,6 +23,7 @@ from ..errors import InvalidInput, NotFound
 from ..store.schema import monitor_rules
 from ..workspace import Workspace, get_workspace
 from .drift import Thresholds
+from ..store.keys import inserted_id
 
 RULES = expr.Schema(groups={"metrics": "number", "drift": "number"}, bare="metrics", what="alert rule")
 
@@ -88,9 +89,8 @@ def add_rule(rule: Rule, workspace: Workspace | None = None) -> Rule:
     ws = workspace or get_workspace(create=True)
     rule.creator, rule.created = user(), time.time()
     with ws.meta.write() as conn:
-        rule.id = conn.execute(insert(monitor_rules).values(model=rule.model, spec=json.dumps(rule.spec()),
-                                                            creator=rule.creator, created=rule.created)
-                               ).inserted_primary_key[0]
+        rule.id = inserted_id(conn.execute(insert(monitor_rules).values(
+            model=rule.model, spec=json.dumps(rule.spec()), creator=rule.creator, created=rule.created)))
         from ..registry import events
 
         events.record(conn, "monitor.rule_add", f"model:{rule.model}", {"rule": rule.id, **rule.spec()})

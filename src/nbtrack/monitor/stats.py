@@ -35,7 +35,7 @@ def psi(ref_counts: np.ndarray, cur_counts: np.ndarray, eps: float = PSI_EPS) ->
 def ks(profile: Profile, acc: Accumulator) -> tuple[float, float]:
     """Two-sample Kolmogorov-Smirnov statistic and two-sided p-value (scipy's ``auto`` method)."""
     n1, n2 = profile.cdf_n, acc.count
-    if n1 == 0 or n2 == 0 or profile.grid is None or profile.grid.size == 0:
+    if n1 == 0 or n2 == 0 or profile.grid is None or profile.grid.size == 0 or profile.le is None or profile.lt is None:
         return float("nan"), float("nan")
     d = max(float(np.max(np.abs(profile.le / n1 - acc.le / n2))),
             float(np.max(np.abs(profile.lt / n1 - acc.lt / n2))))
@@ -79,9 +79,13 @@ def category_table(profile: Profile, acc: Accumulator) -> tuple[list, np.ndarray
         else:
             unseen.append(k)
     if profile.other:
-        cats.append(OTHER), ref.append(profile.other), cur.append(other_cur)
+        cats.append(OTHER)
+        ref.append(profile.other)
+        cur.append(other_cur)
     for k in unseen:
-        cats.append(k), ref.append(0), cur.append(acc.cats[k])
+        cats.append(k)
+        ref.append(0)
+        cur.append(acc.cats[k])
     return cats, np.asarray(ref, dtype="float64"), np.asarray(cur, dtype="float64"), unseen
 
 

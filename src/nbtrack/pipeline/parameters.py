@@ -132,9 +132,9 @@ def _coerce(p: Parameter, value: Any, from_text: str | None) -> Any:
     if not isinstance(value, allowed):
         hint = " (write True or False)" if p.type == "bool" else ""
         raise ValueError(f"expected {p.type}, got {type(value).__name__} {value!r}{hint}")
-    if p.type == "float":
+    if p.type == "float" and isinstance(value, (int, float)):  # always, given the check above
         return float(value)
-    if p.type == "list":
+    if p.type == "list" and isinstance(value, (list, tuple)):
         return list(value)
     return value
 

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ..context import user
 from ..store.schema import events as events_t
+from ..store.keys import inserted_id
 
 ALIAS_ACTIONS = ("alias.set", "alias.delete", "alias.promote", "alias.rollback")
 
@@ -29,7 +30,7 @@ def record(conn: Connection, action: str, target: str, detail: dict[str, Any] | 
     """Append one event inside the caller's transaction; returns its id."""
     row = {"ts": time.time(), "actor": actor or user(), "action": action, "target": target,
            "detail": json.dumps(detail or {}, sort_keys=True, default=str), "reason": reason}
-    return conn.execute(insert(events_t).values(**row)).inserted_primary_key[0]
+    return inserted_id(conn.execute(insert(events_t).values(**row)))
 
 
 def alias_target(name: str, alias: str) -> str:

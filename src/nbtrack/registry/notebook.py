@@ -147,6 +147,8 @@ def _parameters(node: ast.stmt, lines: list[str], path: str) -> list[dict[str, A
                 values = node.value.elts if isinstance(node.value, (ast.Tuple, ast.List)) and \
                     len(node.value.elts) == len(target.elts) else None
                 for i, t in enumerate(target.elts):
+                    if not isinstance(t, ast.Name):  # checked above; narrows the type
+                        continue
                     value = values[i] if values is not None else ast.Subscript(node.value, ast.Constant(i))
                     out.append(_entry(t.id, value, None, lines, node))
         return out

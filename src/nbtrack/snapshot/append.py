@@ -31,6 +31,7 @@ from ..workspace import Workspace, get_workspace
 from . import frames
 from .datasets import DatasetVersion, _latest, _row_to_version, check_name
 from .stats import one_column, sample_table
+from ..store.keys import inserted_id
 
 RETRIES = 20
 
@@ -139,14 +140,14 @@ def _record(ws: Workspace, name: str, base: Any, enc: frames.Encoded, run_id: st
         if did is None:
             if base is not None:
                 return None
-            did = conn.execute(insert(datasets).values(name=name, created=time.time())).inserted_primary_key[0]
+            did = inserted_id(conn.execute(insert(datasets).values(name=name, created=time.time())))
         latest = _latest(conn, did)
         if (latest.id if latest is not None else None) != (base.id if base is not None else None):
             return None
         row = {"dataset_id": did, "version": (base.version if base is not None else 0) + 1,
                "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
                "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
-        vid = conn.execute(insert(dataset_versions).values(**row)).inserted_primary_key[0]
+        vid = inserted_id(conn.execute(insert(dataset_versions).values(**row)))
         conn.execute(insert(dataset_chunks), [{"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": n}
                                               for i, (oid, n, _s) in enumerate(enc.chunks)])
         if run_id is not None:

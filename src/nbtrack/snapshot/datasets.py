@@ -22,6 +22,7 @@ from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
 from . import cache, frames
 from .fingerprint import fingerprint
+from ..store.keys import inserted_id
 
 _cache = cache.memory  # the in-process cache (tests clear it to simulate a new kernel)
 
@@ -148,7 +149,7 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
     with ws.meta.write() as conn:
         did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
         if did is None:
-            did = conn.execute(insert(datasets).values(name=name, created=time.time())).inserted_primary_key[0]
+            did = inserted_id(conn.execute(insert(datasets).values(name=name, created=time.time())))
         latest = _latest(conn, did)
         if latest is not None and latest.fingerprint == enc.fingerprint:
             return _row_to_version(latest, name, ws)
@@ -161,7 +162,7 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
         row = {"dataset_id": did, "version": (latest.version if latest else 0) + 1,
                "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
                "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
-        vid = conn.execute(insert(dataset_versions).values(**row)).inserted_primary_key[0]
+        vid = inserted_id(conn.execute(insert(dataset_versions).values(**row)))
         if enc.chunks:
             conn.execute(insert(dataset_chunks), [
                 {"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": rows}

@@ -84,7 +84,7 @@ def _private_state(obj: Any) -> tuple[dict, dict[str, bytes]]:
     from skops.io._utils import SaveContext, get_state
 
     members = _Members()
-    ctx = SaveContext(zip_file=members)  # type: ignore[arg-type]
+    ctx = SaveContext(zip_file=members)
     state = get_state(obj, ctx)
     ctx.clear_memo()
     state["protocol"] = ctx.protocol

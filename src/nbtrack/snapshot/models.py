@@ -13,7 +13,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Connection
@@ -23,6 +23,7 @@ from ..store.schema import aliases, dataset_versions, datasets, lineage, model_v
 from ..workspace import Workspace, get_workspace
 from . import model_io
 from .signature import changed_params, class_name, params as model_params, signature
+from ..store.keys import inserted_id
 
 MODEL_PARAMS = "model."  # run params summarising a model's non-default hyper-parameters: model.NAME.param
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,255}$")
@@ -125,6 +126,10 @@ def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
+@overload
+def model_id(conn: Connection, name: str, create: Literal[True], now: float | None = None) -> int: ...
+@overload
+def model_id(conn: Connection, name: str, create: bool = False, now: float | None = None) -> int | None: ...
 def model_id(conn: Connection, name: str, create: bool = False, now: float | None = None) -> int | None:
     """The id of model ``name``; with ``create``, made if missing and locked for numbering a version.
 
@@ -186,7 +191,7 @@ def insert_version(conn: Connection, mid: int, values: dict[str, Any]) -> int:
         if isinstance(values.get(key), (dict, list)):
             values[key] = json.dumps(values[key], sort_keys=True, default=str)
     row = {"model_id": mid, "version": (last or 0) + 1, "created": time.time(), **values}
-    return conn.execute(insert(model_versions).values(**row)).inserted_primary_key[0]
+    return inserted_id(conn.execute(insert(model_versions).values(**row)))
 
 
 def link_output(conn: Connection, run_id: str, version_id: int, variable: str | None) -> None:

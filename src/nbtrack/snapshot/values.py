@@ -17,6 +17,7 @@ import datetime as dt
 import decimal
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -147,7 +148,7 @@ def _decode_dt(p: list) -> dt.datetime:
     return dt.datetime.fromisoformat(p[0]).replace(tzinfo=_tz(p[1]), fold=p[2])
 
 
-_DECODE = {
+_DECODE: dict[str, Callable[[Any], Any]] = {
     "$f": float, "$t": lambda p: tuple(from_json(x) for x in p),
     "$d": lambda p: {from_json(k): from_json(x) for k, x in p},
     "$set": lambda p: {from_json(x) for x in p}, "$fset": lambda p: frozenset(from_json(x) for x in p),
