@@ -4,11 +4,11 @@ Every way a matplotlib figure reaches a notebook (``plt.show()``, the inline
 backend's end-of-cell flush, ``display(fig)``, a figure as the cell's last
 expression) goes through the shell's ``display_formatter.format``;
 :mod:`nbtrack.ipython.display` hands what it made to :func:`shown`. While a
-tracked cell runs, the image bytes IPython just rendered for a figure are kept
-for the run, so a figure is drawn once (by
-IPython, exactly as untracked) and saved once per cell however often it is
-shown. Nothing of ours runs in ``post_execute``: a figure that fails to draw
-shows matplotlib's own error, untouched.
+tracked cell runs, the image bytes IPython just rendered for a figure are stored
+for the run, so a figure is drawn once (by IPython, exactly as untracked) and
+saved once per cell, again only if it is shown again with other pixels. Nothing
+of ours runs in ``post_execute``: a figure that fails to draw shows matplotlib's
+own error, untouched.
 
 Figures still open when the cell ends that never went through the display path
 (a non-inline backend, ``plt.ioff()``) are rendered to PNG once, as before.
