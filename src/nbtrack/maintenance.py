@@ -10,9 +10,10 @@ from sqlalchemy import select, text
 
 from .errors import CorruptObject, InvalidInput, NbtrackError, StoreUnavailable
 from .store import refs
+from .store.durability import backup as backup_store
 from .store.objects import REFRESH_S, ObjectStore, hash_bytes
 from .store.runs import mark_interrupted
-from .store.schema import artifacts, latest_metrics, metrics, params, runs, tags
+from .store.schema import artifacts, dataset_versions, latest_metrics, metrics, params, runs, tags
 from .workspace import Workspace, get_workspace
 
 SHOW = 10  # stray files and repairs listed one by one; the rest are counted
@@ -121,7 +122,6 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
 def _decode_datasets(ws: Workspace, rep: FsckReport, progress=None) -> None:
     """Load every dataset version back, as ``nbtrack.load`` would; record those that fail."""
     from .snapshot.datasets import version_by_id
-    from .store.schema import dataset_versions
 
     with ws.meta.read() as conn:
         ids = list(conn.execute(select(dataset_versions.c.id).order_by(dataset_versions.c.id)).scalars())
@@ -365,12 +365,9 @@ def backup(dest: str, workspace: Workspace | None = None) -> dict:
     """
     import os
 
-    from .store.durability import backup as backup_store
 
     ws = workspace or get_workspace(create=False)
     if not ws.objects._local:
-        from .errors import InvalidInput
-
         raise InvalidInput(f"objects live in {ws.objects.url}: back them up with that storage's own tools")
     objects_dir = ws.objects.url.removeprefix("file://")
     extra = [os.path.join(ws.root, "config.toml")] if ws.root else []

@@ -98,11 +98,11 @@ def test_summary_for_every_tracked_cell_with_env_switch(run_notebook):
     assert "metrics: score=2" in out["data"]["text/plain"]
 
 
-def test_load_ext_imports_no_widgets_pandas_or_matplotlib():
+def test_load_ext_imports_no_widgets_pandas_matplotlib_or_sqlalchemy():
     code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
             "ip = InteractiveShell.instance()\n"
             "ip.run_line_magic('load_ext', 'nbtrack')\n"
-            "print(sorted(m for m in ('ipywidgets', 'pandas', 'matplotlib', 'nbtrack.ui.widgets') "
+            "print(sorted(m for m in ('ipywidgets', 'pandas', 'matplotlib', 'sqlalchemy', 'nbtrack.ui.widgets') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr

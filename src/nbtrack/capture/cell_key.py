@@ -19,6 +19,8 @@ import re
 
 from sqlalchemy import func, select
 
+from ..store.schema import runs
+
 SIMILAR_AT_SAME_POSITION = 0.6
 _KEY = re.compile(r"::#(\d+):([0-9a-f]{10})$")
 _sources: dict[str, str] = {}  # key -> normalised source of its latest run seen by this process
@@ -53,8 +55,6 @@ def cell_key(ws, notebook: str | None, name: str | None, cell_id: str | None, bo
 
 
 def _match(ws, nb: str, norm: str, h: str, pos: int) -> str | None:
-    from ..store.schema import runs
-
     prefix = f"{nb}::#"
     with ws.meta.read() as conn:
         rows = conn.execute(

@@ -22,6 +22,7 @@ import shlex
 import sys
 from typing import Any
 
+from ..errors import InvalidInput
 from .hooks import CellContext
 
 DEFAULT_MAX_BYTES = 2 << 30
@@ -174,7 +175,6 @@ def restore(run_id: str, shell: Any) -> dict[str, str]:
     dict
         ``{variable: "name@N"}`` of the frames put back.
     """
-    from ..errors import InvalidInput
     from ..query.lineage import run_lineage
     from ..query.runs import get_run
     from ..snapshot.datasets import version_by_id

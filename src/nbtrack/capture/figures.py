@@ -22,6 +22,8 @@ import sys
 import weakref
 from typing import Any
 
+from ..snapshot.figures import figure_png
+
 # mime types IPython renders figures to, in order of preference, with their file extension
 _MEDIA = (("image/png", "png"), ("image/svg+xml", "svg"), ("image/jpeg", "jpg"), ("application/pdf", "pdf"))
 _active: list[FigureCapture] = []
@@ -88,8 +90,6 @@ class FigureCapture:
             if id(fig) in self.before or fig in self.seen or not fig.axes:
                 continue
             try:
-                from ..snapshot.figures import figure_png
-
                 data = figure_png(fig)
             except Exception as e:
                 warnings.append(f"figure {getattr(fig, 'number', '')} ({type(e).__name__}: "

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from ..context import HOST, pid_alive
 from ..store import runs as store_runs
+from ..store.lineage import link
 from ..store.schema import runs
 
 _seq = itertools.count()
@@ -63,8 +64,6 @@ def apply(conn, payload: dict, memo: dict | None = None) -> None:
     store_runs.write_metrics(conn, run_id, [tuple(m) for m in payload["metrics"]])
     store_runs.write_artifacts(conn, run_id, payload["artifacts"])
     if payload["inputs"]:
-        from ..store.lineage import link
-
         for version_id in payload["inputs"]:
             link(conn, run_id, "input", version_id)
     if payload["run_values"]:

@@ -23,13 +23,18 @@ from ..context import default_parent, pop, push
 from . import hooks as hooks_mod
 from .._secrets import PY_BODY_MAGICS, env_secrets, mask_source, namespace_secrets, scrub_text
 from .cell import analyze, derive_name
-from .cell_key import cell_key
 from .figures import FigureCapture
 from .stdout import capture_stdout
-from .writer import SHORT_WAIT_S
 
 if TYPE_CHECKING:
     from .run import ActiveRun
+
+
+def _short_wait() -> float:
+    """How long a tracked cell waits for a locked database (the writer's setting)."""
+    from .writer import SHORT_WAIT_S  # SQLAlchemy: on the first tracked cell, not at %load_ext
+
+    return SHORT_WAIT_S
 
 
 @dataclass
@@ -172,6 +177,8 @@ class CellRecorder:
         derived = scrub_text(derive_name(masked, info.tree), secrets) if not args.name else None
         ws_run = ActiveRun(args.name or derived, "cell", parent_id=default_parent(), notebook=notebook,
                            cell_id=cell_id)
+        from .cell_key import cell_key  # SQLAlchemy: on the first tracked cell, not at %load_ext
+
         ws_run.fields["cell_key"] = cell_key(ws_run.ws, notebook, args.name, cell_id, masked,
                                              getattr(self.shell, "execution_count", None))
         self._starting = ws_run
@@ -190,7 +197,7 @@ class CellRecorder:
         ctx.state["loop_vars"] = loop
         cell = _Cell(args, body, source, info, ws_run, ctx)
         cell.masked = masked
-        with ws_run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
+        with ws_run.ws.meta.busy_timeout(_short_wait()):  # a locked database never freezes the cell
             for hook in hooks_mod.hooks():
                 try:
                     hook.before(ctx)
@@ -217,7 +224,7 @@ class CellRecorder:
             cell.ctx.warnings.append(f"saving figures ({type(e).__name__}: {e})")
         try:
             try:
-                with cell.run.ws.meta.busy_timeout(SHORT_WAIT_S):  # a locked database never freezes the cell
+                with cell.run.ws.meta.busy_timeout(_short_wait()):  # a locked database never freezes the cell
                     self._finish(cell, result)
             except Exception as e:
                 self._capture_failed(cell, e)
@@ -312,7 +319,7 @@ class CellRecorder:
 
         try:
             if run.row_written:
-                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                with run.ws.meta.busy_timeout(_short_wait()):
                     run._write(mark, "capture_failed")
             run.ended = True
         except Exception:
@@ -324,7 +331,7 @@ class CellRecorder:
         pop(run)
         try:
             if run.row_written and not run.ended:
-                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                with run.ws.meta.busy_timeout(_short_wait()):
                     run.end("interrupted", e)
         except BaseException:
             pass
@@ -347,7 +354,7 @@ class CellRecorder:
         self.abort()
         if run is not None and run.row_written and not run.ended:
             try:
-                with run.ws.meta.busy_timeout(SHORT_WAIT_S):
+                with run.ws.meta.busy_timeout(_short_wait()):
                     run.end("interrupted")
             except BaseException:
                 pass

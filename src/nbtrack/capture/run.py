@@ -23,9 +23,10 @@ from typing import Any
 from .._secrets import mask_value, scrub_text
 from ..context import HOST, active_run, default_parent, pid_alive, pop, push, user
 from ..errors import InvalidInput, StoreUnavailable
+from ..snapshot.figures import figure_png
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
-from . import env, journal
+from . import env, journal, writer
 
 FLUSH_EVERY_S = 5.0
 _experiment: str | None = None
@@ -128,8 +129,6 @@ class ActiveRun:
         if not self.defer:
             fn()
             return
-        from . import writer
-
         if not writer.write(self.ws, fn, f"run {self.id} {what}", payload):
             self.deferred = True
 
@@ -267,8 +266,6 @@ def _key(key: str) -> str:
 
 def _artifact_bytes(obj: Any, name: str | None) -> tuple[bytes, str, str, str]:
     if hasattr(obj, "savefig"):  # a matplotlib figure
-        from ..snapshot.figures import figure_png
-
         return figure_png(obj), name or f"figure-{id(obj):x}.png", "figure", "image/png"
     if isinstance(obj, bytes):
         return obj, name or "data.bin", "file", "application/octet-stream"

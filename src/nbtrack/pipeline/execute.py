@@ -14,7 +14,7 @@ import shutil
 import sys
 from typing import Any
 
-from ..errors import NotebookExecutionError
+from ..errors import InvalidInput, NotebookExecutionError
 from .kernels import kernel_manager_class, shutdown, socket_folder
 
 INJECTED_TAG = "injected-parameters"
@@ -37,8 +37,6 @@ TRIM_PAPERMILL_IMPORT = False  # set by nbtrack's own CLI processes (see nbtrack
 def check_timeout(timeout: float | None) -> None:
     """A cell timeout is None (no limit) or a positive number of seconds."""
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
-        from ..errors import InvalidInput
-
         raise InvalidInput(f"timeout must be a positive number of seconds, got {timeout!r}")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
+from .cells import rerun_cell
+from .execute import check_timeout
 
 
 @dataclass
@@ -101,7 +103,6 @@ def reproduce(run_id: str, tolerance: float = 1e-9, timeout: float | None = None
     """
     from ..query.runs import get_run
 
-    from .execute import check_timeout
 
     check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
@@ -109,8 +110,6 @@ def reproduce(run_id: str, tolerance: float = 1e-9, timeout: float | None = None
     if old.kind == "pipeline":
         new_id = _rerun_pipeline(ws, old, timeout)
     elif old.kind == "cell":
-        from .cells import rerun_cell
-
         new_id = rerun_cell(ws, old, timeout)
     else:
         raise InvalidInput(f"run {old.id} is a {old.kind} run; reproduce works on pipeline runs and tracked cells")

@@ -23,13 +23,19 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._secrets import mask_notebook, secret_values
+from ..capture import env
 from ..capture.run import ActiveRun, current_experiment
 from ..context import default_parent
-from ..errors import GateFailed, NotebookExecutionError
+from ..errors import ContractViolation, GateFailed, NotebookExecutionError
+from ..snapshot.contracts import check_pins
+from ..store.schema import latest_metrics
 from ..workspace import Workspace, get_workspace
 from . import gates as gates_mod
 from .execute import check_timeout, execute, import_papermill
+from .kernels import discard, kernel_name_of, launch
 from .parameters import validate
+from .registry_link import register_and_promote
 from .versions import PipelineVersion, get_version
 
 ARTIFACT = "executed.ipynb"
@@ -122,8 +128,6 @@ def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None
     if output:  # the caller's own copy, as executed
         os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
         shutil.copyfile(path, output)
-    from .._secrets import mask_notebook
-
     with open(path, "rb") as f:  # the stored copy: secret params and what they printed masked
         data = mask_notebook(f.read(), run.secrets)
     with open(path, "wb") as f:
@@ -140,8 +144,6 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
     ``launch_next``: called once this run's kernel is on its way, to warm the next one.
     """
     tmp = kernel.cwd if kernel is not None else tempfile.mkdtemp(prefix="nbtrack-run-")
-    from .._secrets import secret_values
-
     for k, v in given.items():
         run.secrets += secret_values(v, k)
     base = os.path.basename(pv.notebook_path or f"{pv.name}.ipynb")
@@ -181,8 +183,6 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
         raise
     finally:
         if not handed:
-            from .kernels import discard
-
             discard(kernel)
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -256,8 +256,6 @@ def run_pipeline(
     GateFailed
         The run finished but a gate failed; ``error.fields["result"]`` is the result.
     """
-    from ..capture import env
-
     check_timeout(timeout)
     env.start_background()  # the run's environment fingerprint, computed while papermill imports
     ws = workspace or get_workspace(create=False)
@@ -279,8 +277,6 @@ def run_pipeline(
                        run_id=kernel.run_id if kernel is not None else None)
     except BaseException:
         if kernel is not None:
-            from .kernels import discard
-
             discard(kernel)
         raise
     _execute(ws, run, pv, given, pins, output, timeout, progress, kernel, launch_next)
@@ -299,8 +295,6 @@ def run_pipeline(
         raise GateFailed(f"{pv.label} run {run.id} failed its gates: "
                          + gates_mod.summary([g for g in result.gates if not g.passed]), result=result)
     if register:
-        from .registry_link import register_and_promote
-
         register_and_promote(ws, result, register, promote_to, vs)
     return result
 
@@ -309,9 +303,6 @@ def _check_inputs(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, 
                   tags: dict | None) -> None:
     """Pinned inputs with a data contract of their name must pass it, before any kernel starts;
     a failure is recorded as a failed pipeline run naming every failing check (exit code 1)."""
-    from ..errors import ContractViolation
-    from ..snapshot.contracts import check_pins
-
     messages = check_pins(pins, ws)
     if not messages:
         return
@@ -326,8 +317,6 @@ def _check_inputs(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, 
 
 def _kernel_spec(ws: Workspace, pv: PipelineVersion, pins: dict) -> tuple[str, dict[str, str]] | None:
     """(kernel name, kernel environment without the run id) of this pipeline, or None."""
-    from .kernels import kernel_name_of
-
     try:
         name = kernel_name_of(pv.notebook_bytes(ws))
     except ValueError:
@@ -350,8 +339,6 @@ def _early_kernel(ws: Workspace, pv: PipelineVersion, pins: dict):
     """Launch this run's kernel now, so that it boots while papermill is imported and the
     run is recorded (~0.7 s). Any failure: None, and papermill starts the kernel itself
     (and reports what is wrong, e.g. a kernel that is not installed)."""
-    from .kernels import launch
-
     spec = _kernel_spec(ws, pv, pins)
     if spec is None:
         return None
@@ -365,7 +352,6 @@ def run_metrics(ws: Workspace, run_id: str) -> dict[str, float | None]:
     """The metrics logged on ``run_id`` itself (latest values)."""
     from sqlalchemy import select
 
-    from ..store.schema import latest_metrics
 
     with ws.meta.read() as conn:
         return dict(conn.execute(select(latest_metrics.c.key, latest_metrics.c.value)

@@ -21,6 +21,7 @@ from ..workspace import Workspace, get_workspace
 from . import workers
 from .execute import check_timeout
 from .parameters import parse_literal, validate
+from .plots import plot_sweep as _plot
 from .progress import SweepProgress
 from .versions import get_version
 
@@ -254,6 +255,4 @@ def plot_sweep(sweep_id: str, metric: str, workspace: Workspace | None = None):
     -------
     matplotlib.figure.Figure
     """
-    from .plots import plot_sweep as _plot
-
     return _plot(sweep_id, _metric_key(metric), workspace)

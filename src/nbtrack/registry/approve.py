@@ -18,8 +18,11 @@ from typing import Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ..capture import env
+from ..context import user
 from ..errors import ApprovalRequired, InvalidInput, NotFound
-from ..store.schema import dataset_versions, datasets, lineage, pipeline_versions as pv, pipelines as pl, runs
+from ..store.schema import (dataset_versions, datasets, events as ev, lineage, pipeline_versions as pv,
+                            pipelines as pl, runs)
 from ..workspace import Workspace, get_workspace
 from . import events
 from .notebook import describe_parameter, frozen_bytes, parameters_cell, parse_parameters, read_notebook
@@ -74,8 +77,6 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
         No cell tagged ``parameters`` (the message explains how to tag one), or
         a parameters cell that does not parse (the message names the line).
     """
-    from ..context import user
-
     if not isinstance(name, str) or not name.strip() or "@" in name:
         raise InvalidInput(f"pipeline name {name!r} must be non-empty and without '@'")
     path = os.fspath(notebook)
@@ -144,8 +145,6 @@ def notebook_inputs(conn: Connection, path: str) -> tuple[dict[str, int], str | 
 
 
 def _current_env(ws: Workspace) -> str:
-    from ..capture import env
-
     return ws.objects.put(env.encode(env.fingerprint()))
 
 
@@ -197,8 +196,6 @@ def get_pipeline(name: str, version: int | str | None = None, *, workspace: Work
 
 
 def _revocation(conn: Connection, name: str, version: int) -> str:
-    from ..store.schema import events as ev
-
     r = conn.execute(select(ev.c.actor, ev.c.ts, ev.c.reason).where(
         ev.c.target == f"pipeline:{name}@{version}", ev.c.action == "pipeline.revoke").order_by(ev.c.id.desc())).first()
     if r is None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 
+from ..store.lineage import link
 from ..store.objects import hash_bytes
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
@@ -151,8 +152,6 @@ def _record(ws: Workspace, name: str, base: Any, enc: frames.Encoded, run_id: st
         conn.execute(insert(dataset_chunks), [{"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": n}
                                               for i, (oid, n, _s) in enumerate(enc.chunks)])
         if run_id is not None:
-            from ..store.lineage import link
-
             link(conn, run_id, "output", vid, None)
     return DatasetVersion(name, row["version"], vid, row["n_rows"], row["n_cols"], row["nbytes"], enc.fingerprint,
                           row["manifest_oid"], run_id, row["created"], ws)

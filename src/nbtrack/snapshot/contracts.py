@@ -27,6 +27,7 @@ from sqlalchemy import func, insert, select
 from ..errors import ContractViolation, InvalidInput, NotFound
 from ..store.schema import contracts as contracts_t
 from ..workspace import Workspace, get_workspace
+from .models import get_model_version
 
 FORMAT = "nbtrack.contract/1"
 MAX_EXAMPLES = 5
@@ -354,7 +355,6 @@ def model_contract(model_ref: str, workspace: Workspace | None = None) -> Contra
     """The stored contract guarding a model version's training dataset (same name), restricted
     to the model's input columns; None when there is none (or no training dataset is known)."""
     from .datasets import version_by_id
-    from .models import get_model_version
 
     ws = workspace or get_workspace()
     mv = get_model_version(model_ref, ws)

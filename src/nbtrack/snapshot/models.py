@@ -19,9 +19,10 @@ from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Connection
 
 from ..errors import InvalidInput, NotFound
-from ..store.schema import aliases, dataset_versions, datasets, lineage, model_versions, models
+from ..store.schema import aliases, dataset_versions, datasets, evaluations as ev, lineage, model_versions, models
 from ..workspace import Workspace, get_workspace
 from . import model_io
+from .notebook_classes import announce, check_loadable, main_names, sources
 from .signature import changed_params, class_name, params as model_params, signature
 from ..store.keys import inserted_id
 
@@ -65,8 +66,6 @@ class ModelVersion:
     def load(self, trust: bool | list[str] | None = None) -> Any:
         """The model object (see :func:`load_model` for ``trust``)."""
         if self.class_sources:
-            from .notebook_classes import check_loadable
-
             check_loadable(self.ref, self.class_sources)
         ws = self.workspace or get_workspace()
         obj = model_io.loads(ws.objects.get(self.oid), self.format, trust, what=f"model {self.ref}")
@@ -267,8 +266,6 @@ def log_model(
     sig = signature(obj, X)
     notebook = _notebook_names(obj, data, fmt)
     if notebook:
-        from .notebook_classes import announce, sources
-
         sig["notebook_classes"] = sources(notebook)
         announce(name, notebook)
     values = {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
@@ -288,8 +285,6 @@ def _notebook_names(obj: Any, data: bytes, fmt: str) -> list[str]:
     """Names defined in ``__main__`` that loading the model needs (a byte search first: cheap)."""
     if b"__main__" not in data and type(obj).__module__ != "__main__":
         return []
-    from .notebook_classes import main_names
-
     types: list[str] = []
     if fmt == model_io.SKOPS:
         types = model_io.untrusted_types(data)
@@ -345,8 +340,6 @@ def load_model(ref: str, trust: bool | list[str] | None = None, workspace: Works
 def record_evaluations(conn: Connection, version_id: int, dataset_version_id: int | None,
                        values: dict[str, float], run_id: str | None = None) -> int:
     """Evaluation rows of a model version on a dataset version; identical rows are not repeated."""
-    from ..store.schema import evaluations as ev
-
     added = 0
     for metric, value in values.items():
         cond = and_(ev.c.model_version_id == version_id, ev.c.metric == metric, ev.c.value == value,

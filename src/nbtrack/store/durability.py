@@ -27,6 +27,8 @@ import time
 import weakref
 from typing import Any
 
+from ..errors import InvalidInput
+
 MetaStore = Any  # nbtrack.store.meta.MetaStore (which imports this module)
 
 IDLE_S = 10.0
@@ -111,7 +113,6 @@ def backup(meta: MetaStore, objects_dir: str | None, dest: str, extra_files: lis
     """
     import sqlite3
 
-    from ..errors import InvalidInput
 
     if meta.dialect != "sqlite":
         raise InvalidInput("nbtrack backup copies embedded (SQLite) workspaces; back up PostgreSQL with "
