@@ -13,26 +13,51 @@ an empty stack and the parent's innermost run as its default parent.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import getpass
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 HOST = socket.gethostname()
 
 _stack: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar("nbtrack_active_runs", default=())
+_acting: contextvars.ContextVar[str | None] = contextvars.ContextVar("nbtrack_acting_user", default=None)
 
 
 def user() -> str:
-    """The acting user: ``NBTRACK_USER``, else the login name, else ``unknown``."""
+    """The acting user, recorded on runs, versions and every audit event.
+
+    In order: the user a server authenticated for this request (:func:`acting_as`, set by the
+    Jupyter REST handlers); ``NBTRACK_USER`` (an explicit override); with ``CI=true``,
+    ``GITHUB_ACTOR`` or ``CI_USER``; otherwise the OS login name (``unknown`` if there is none).
+    """
+    acting = _acting.get()
+    if acting:
+        return acting
     ident = os.environ.get("NBTRACK_USER")
     if ident:
         return ident
+    if os.environ.get("CI", "").strip().lower() in ("true", "1"):
+        ci = os.environ.get("GITHUB_ACTOR") or os.environ.get("CI_USER")
+        if ci:
+            return ci
     try:
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+@contextlib.contextmanager
+def acting_as(name: str | None) -> Iterator[None]:
+    """Within this block (this thread or task), :func:`user` is ``name`` (None or "" changes nothing)."""
+    token = _acting.set(name or _acting.get())
+    try:
+        yield
+    finally:
+        _acting.reset(token)
 
 
 def pid_alive(pid: int) -> bool:

@@ -7,7 +7,6 @@ Every error answer has the body ``{"error": <class name>, "message": <text>}``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from ..context import acting_as
 from ..errors import InvalidInput, NbtrackError, NotFound
 from ..workspace import get_workspace
 
@@ -51,9 +51,22 @@ class NbtrackHandler(APIHandler):
 
     # -- helpers -----------------------------------------------------------------
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a (blocking, database-bound) API call off the event loop."""
+        """Run a (blocking, database-bound) API call off the event loop, as the server's
+        authenticated user (what the audit log records and governance checks)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, functools.partial(fn, *args, **kwargs))
+        who = self.username()
+
+        def as_user() -> Any:
+            with acting_as(who):
+                return fn(*args, **kwargs)
+
+        return await loop.run_in_executor(None, as_user)
+
+    def username(self) -> str | None:
+        """The Jupyter server's authenticated user (its identity provider's ``username``)."""
+        u = self.current_user
+        name = getattr(u, "username", None) or (u if isinstance(u, str) else None)
+        return str(name) if name else None
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
