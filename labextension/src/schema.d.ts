@@ -713,6 +713,8 @@ export interface components {
       versions: components['schemas']['Row'][];
       /** @example production=2,staging=3 */
       aliases: string | null;
+      /** @description servers of this model (`nbtrack serve`), running ones first, as nbtrack.served(name) */
+      served?: components['schemas']['Row'][];
     };
     AliasChange: {
       /**

@@ -77,7 +77,7 @@ class PredictionLog:
 
     # -- background ------------------------------------------------------------------------
     def start(self) -> None:
-        self.writer.start()
+        # the writer process starts with the first write: a server that logs nothing never pays for it
         self._thread = threading.Thread(target=self._run, name="nbtrack-prediction-log", daemon=True)
         self._thread.start()
 
