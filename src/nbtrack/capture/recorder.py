@@ -145,8 +145,8 @@ class _Cell:
     def __init__(self, args, body: str, source: str, info, run, hooks_ctx) -> None:
         self.args, self.body, self.source, self.info, self.run, self.ctx = args, body, source, info, run, hooks_ctx
         self.masked = body  # the body with secrets masked (set by begin)
-        self.figures: FigureCapture | None = None
-        self.stdout = None
+        self.figures: Any = None  # FigureCapture, set by begin
+        self.stdout: Any = None
 
 
 class CellRecorder:

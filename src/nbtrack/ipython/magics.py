@@ -8,6 +8,7 @@ the magic, and the events (:mod:`.events`) record the run around it.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.inputtransformer2 import cell_magic as cell_magic_call
@@ -57,6 +58,12 @@ def find_track_line(raw: str) -> tuple[list[str], int] | None:
 
 @magics_class
 class TrackMagics(Magics):
+    @property
+    def ip(self) -> Any:
+        """The shell these magics are registered on (always set once registered)."""
+        assert self.shell is not None
+        return self.shell
+
     @magic_arguments()
     @argument("name", nargs="?", default=None, help="run name; also names the cell's history")
     @argument("--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)")
@@ -80,7 +87,7 @@ class TrackMagics(Magics):
         """
         # Reached only when called programmatically (run_cell_magic): normally the
         # input transformer removes the magic line and the events do the work.
-        self.shell.run_cell(f"%%track {line}\n{cell}", store_history=False)
+        self.ip.run_cell(f"%%track {line}\n{cell}", store_history=False)
 
     # -- data: %track_restore (logic in capture/data_hook.py) ---------------------------------
     @line_magic
@@ -88,7 +95,7 @@ class TrackMagics(Magics):
         """%track_restore RUN_ID: load the run's input DataFrames back under their variable
         names and put its cell source into the next input cell, ready to run again."""
         try:
-            restored = restore(line, self.shell)
+            restored = restore(line, self.ip)
         except NbtrackError as e:
             raise UsageError(str(e)) from None
         done = ", ".join(f"{var} = {ref}" for var, ref in restored.items()) or "no input datasets"
@@ -105,8 +112,8 @@ class TrackMagics(Magics):
     @line_magic
     def track_browser(self, line: str):
         """%track_browser [NOTEBOOK | *]: the version browser widget (this notebook's runs; * for all)."""
-        nb = line.strip() or notebook_path(self.shell.user_ns) or ""
-        return browser(notebook="" if nb == "*" else nb, restore=lambda run_id: restore(run_id, self.shell))
+        nb = line.strip() or notebook_path(self.ip.user_ns) or ""
+        return browser(notebook="" if nb == "*" else nb, restore=lambda run_id: restore(run_id, self.ip))
 
     @magic_arguments()
     @argument("cell", nargs="?", default=None, help="cell (%%track NAME) or run name; default: the last tracked cell")
@@ -117,7 +124,7 @@ class TrackMagics(Magics):
         """Versions of a tracked cell with their metrics and a code diff (HTML, or text outside notebooks)."""
         args = parse_argstring(self.track_history, line)
         try:
-            return history(args.cell, notebook_path(self.shell.user_ns), a=args.a, b=args.b)
+            return history(args.cell, notebook_path(self.ip.user_ns), a=args.a, b=args.b)
         except NbtrackError as e:
             raise UsageError(str(e)) from None
 

@@ -81,8 +81,8 @@ class RunPanel(Panel):
 
     def __init__(self, browser) -> None:
         super().__init__(browser)
-        self.run = None
-        self.io: dict | None = None
+        self.run: Any = None  # the shown nbtrack.Run
+        self.io: dict = {}
         self.last_message = ""
         self.w_pick = widgets.Dropdown(options=[("choose a run\u2026", "")], value="", description="run",
                                        layout=widgets.Layout(width="360px"), style={"description_width": "32px"})
