@@ -26,7 +26,7 @@ import ast
 import functools
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, overload
 
 MASK = "***"
 MIN_SECRET_LEN = 4  # known values shorter than this are not searched for in text
@@ -178,7 +178,11 @@ def _mask_assignments(text: str) -> str:
     return "".join(out)
 
 
-def scrub_text(text: str, values: Iterable[str] = ()) -> str:
+@overload
+def scrub_text(text: str, values: Iterable[str] = ()) -> str: ...
+@overload
+def scrub_text(text: str | None, values: Iterable[str] = ()) -> str | None: ...
+def scrub_text(text: str | None, values: Iterable[str] = ()) -> str | None:
     """``text`` with credential shapes and the given known secret ``values`` replaced by ``***``."""
     if not isinstance(text, str) or not text:
         return text

@@ -156,7 +156,7 @@ def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | No
         with ws.meta.read() as conn:
             if conn.dialect.name == "sqlite":
                 msg = conn.execute(text("PRAGMA integrity_check")).scalar()
-                rep.database_ok, rep.database_message = msg == "ok", msg
+                rep.database_ok, rep.database_message = msg == "ok", str(msg)
             referenced = refs.all_references(conn)
             for table in (params, metrics, latest_metrics, tags, artifacts):
                 n = conn.execute(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from typing import overload
 from pathlib import Path
 
 from .errors import InvalidInput, NotFound, StoreUnavailable
@@ -124,10 +125,10 @@ def _resolve(start: str | os.PathLike | None) -> tuple[str, str, str | None, boo
             return uri, objects, None, True
         folder = Path(uri.removeprefix("file://")).expanduser().resolve()
         return (*_from_folder(folder), folder.is_dir())
-    folder = find_folder(start)
-    if folder is not None:
-        check_discovered(folder)  # never adopt (or follow config.toml of) a folder others control
-        return (*_from_folder(folder), True)
+    found = find_folder(start)
+    if found is not None:
+        check_discovered(found)  # never adopt (or follow config.toml of) a folder others control
+        return (*_from_folder(found), True)
     folder = Path(start or os.getcwd()).resolve() / DIRNAME
     return (*_from_folder(folder), False)
 
@@ -180,6 +181,10 @@ def init(path: str | os.PathLike | None = None) -> Workspace:
     return ws
 
 
+@overload
+def use_workspace(path: None) -> None: ...
+@overload
+def use_workspace(path: str | os.PathLike) -> Workspace: ...
 def use_workspace(path: str | os.PathLike | None) -> Workspace | None:
     """Pin this process to a workspace folder (``None`` goes back to discovery)."""
     global _explicit

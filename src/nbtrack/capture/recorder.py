@@ -219,7 +219,8 @@ class CellRecorder:
         if cell is None:
             return None
         try:
-            cell.ctx.warnings.extend(f"saving {w}" for w in cell.figures.finish())
+            if cell.figures is not None:
+                cell.ctx.warnings.extend(f"saving {w}" for w in cell.figures.finish())
         except Exception as e:
             cell.ctx.warnings.append(f"saving figures ({type(e).__name__}: {e})")
         try:

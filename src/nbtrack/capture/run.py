@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeVar, cast
 
 from .._secrets import mask_value, scrub_text
 from ..context import HOST, active_run, default_parent, pid_alive, pop, push, user
@@ -284,6 +284,9 @@ def _artifact_bytes(obj: Any, name: str | None) -> tuple[bytes, str, str, str]:
     raise InvalidInput(f"cannot log a {type(obj).__name__} as an artifact: pass a path, bytes, text or a figure")
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
 class track(contextlib.ContextDecorator):
     """Record a run: ``with nbtrack.track("train") as run: ...`` or ``@nbtrack.track()``.
 
@@ -302,7 +305,7 @@ class track(contextlib.ContextDecorator):
         self.name, self.params, self.tags, self.kind, self.fields = name, params, tags, kind, fields
         self.run: ActiveRun | None = None
 
-    def __call__(self, func: Callable) -> Callable:
+    def __call__(self, func: _F) -> _F:
         if self.name is None:
             self.name = func.__name__
 
@@ -311,7 +314,7 @@ class track(contextlib.ContextDecorator):
             with track(self.name, self.params, self.tags, self.kind, **self.fields):
                 return func(*args, **kwargs)
 
-        return wrapper
+        return cast(_F, wrapper)
 
     def __enter__(self) -> ActiveRun:
         run = ActiveRun(self.name, self.kind, parent_id=default_parent(), **self.fields)
@@ -331,7 +334,7 @@ class track(contextlib.ContextDecorator):
         self.run = run
         return run
 
-    def __exit__(self, etype, exc, tb) -> bool:
+    def __exit__(self, etype, exc, tb) -> Literal[False]:
         run = self.run
         assert run is not None
         pop(run)

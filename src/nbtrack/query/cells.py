@@ -43,12 +43,12 @@ def cells(notebook: str | Sequence[str] | None = None, workspace: Workspace | No
     ).where(runs_t.c.cell_key.is_not(None), runs_t.c.kind == "cell")
     if names:
         agg = agg.where(runs_t.c.notebook.in_(names))
-    agg = agg.group_by(runs_t.c.cell_key).subquery()
+    sub = agg.group_by(runs_t.c.cell_key).subquery()
     q = (
-        select(agg.c.cell_key, runs_t.c.cell_id, runs_t.c.notebook, agg.c.versions, agg.c.first, runs_t.c.id,
-               runs_t.c.status, agg.c.last, runs_t.c.cell_version, runs_t.c.name)
-        .select_from(agg.join(runs_t, (runs_t.c.cell_key == agg.c.cell_key) & (runs_t.c.started == agg.c.last)))
-        .order_by(agg.c.last.desc(), runs_t.c.id)
+        select(sub.c.cell_key, runs_t.c.cell_id, runs_t.c.notebook, sub.c.versions, sub.c.first, runs_t.c.id,
+               runs_t.c.status, sub.c.last, runs_t.c.cell_version, runs_t.c.name)
+        .select_from(sub.join(runs_t, (runs_t.c.cell_key == sub.c.cell_key) & (runs_t.c.started == sub.c.last)))
+        .order_by(sub.c.last.desc(), runs_t.c.id)
     )
     with ws.meta.read() as conn:
         rows = conn.execute(q).all()

@@ -111,7 +111,7 @@ def _pipeline_id(conn: Connection, name: str) -> int:
                 index_elements=["name"]))
         else:
             conn.execute(insert(pl).values(name=name, created=time.time()))
-    return conn.execute(q.with_for_update() if pg else q).scalar()
+    return int(conn.execute(q.with_for_update() if pg else q).scalar_one())
 
 
 def _paths(path: str) -> list[str]:

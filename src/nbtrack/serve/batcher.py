@@ -45,7 +45,8 @@ class Batcher:
     async def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
             while self._queue:
-                batch, rows = [], 0
+                batch: list[Any] = []
+                rows = 0
                 key = (id(self._queue[0][0]), self._queue[0][1])
                 rest = []
                 for item in self._queue:
@@ -94,7 +95,7 @@ def predict_batch(batch: list[tuple]) -> list[tuple[dict, Any]]:
     for item in batch:
         n = item[3]
         part = pred[at:at + n]
-        fields = {"predictions": to_list(part)}
+        fields: dict[str, Any] = {"predictions": to_list(part)}
         if proba:
             fields.update(probabilities=to_list(p[at:at + n]), classes=classes)
         out.append((fields, part))

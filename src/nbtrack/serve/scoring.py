@@ -48,7 +48,8 @@ def score(served: ServedModel, frame: Any, proba: bool, keep: list[str], offset:
 
 class Writer:
     def __init__(self, path: str) -> None:
-        self.path, self.kind, self._pq = path, file_kind(path), None
+        self.path, self.kind = path, file_kind(path)
+        self._pq: Any = None  # csv: True once the header is written; parquet: the ParquetWriter
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._tmp = f"{path}.tmp-{os.getpid()}"
 

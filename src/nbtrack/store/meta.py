@@ -121,7 +121,9 @@ class MetaStore:
             return
         want = getattr(self._local, "busy", None) or BUSY_TIMEOUT_S
         if conn.info.get("nbtrack_busy", BUSY_TIMEOUT_S) != want:
-            conn.connection.driver_connection.execute(f"PRAGMA busy_timeout={int(want * 1000)}")
+            driver = conn.connection.driver_connection  # sqlite3.Connection
+            assert driver is not None  # a checked-out connection always has one
+            driver.execute(f"PRAGMA busy_timeout={int(want * 1000)}")
             conn.info["nbtrack_busy"] = want
 
     @contextlib.contextmanager

@@ -35,7 +35,8 @@ def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
         hit = _compiled[key] = (compiled.string, compiled.positiontup)
     sql, order = hit
     data = [tuple(r[k] for k in order) for r in rows] if order is not None else list(rows)
-    cur = conn.connection.driver_connection.cursor()
+    driver: Any = conn.connection.driver_connection  # the DB-API connection (sqlite3 or psycopg)
+    cur = driver.cursor()
     try:
         if len(data) == 1:
             cur.execute(sql, data[0])
@@ -53,7 +54,8 @@ def fast_scalar(conn: Connection, stmt, params: dict) -> Any:
         compiled = stmt.compile(dialect=conn.dialect)
         hit = _compiled[key] = (compiled.string, compiled.positiontup)
     sql, order = hit
-    cur = conn.connection.driver_connection.cursor()
+    driver: Any = conn.connection.driver_connection  # the DB-API connection (sqlite3 or psycopg)
+    cur = driver.cursor()
     try:
         cur.execute(sql, tuple(params[k] for k in order) if order is not None else params)
         row = cur.fetchone()
@@ -65,13 +67,16 @@ def fast_scalar(conn: Connection, stmt, params: dict) -> Any:
 def _upsert_stmt(dialect: str, table, keys: tuple[str, ...], cols: tuple[str, ...], newer_only: bool):
     """Build (once) an INSERT ... ON CONFLICT DO UPDATE for SQLite or PostgreSQL."""
     cache_key = (dialect, table.name, keys, cols, newer_only)
-    stmt = _stmts.get(cache_key)
+    stmt: Any = _stmts.get(cache_key)
     if stmt is None:
         if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(table)
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)
         where = None
         if newer_only:  # keep the row with the highest (step, ts)
             ex = stmt.excluded
@@ -93,10 +98,14 @@ def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str], n
 def insert_ignore(conn: Connection, table, row: dict, keys: Sequence[str]) -> None:
     """INSERT unless a row with the same unique ``keys`` exists (safe under concurrency)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(table)
     else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    conn.execute(dialect_insert(table).values(**row).on_conflict_do_nothing(index_elements=list(keys)))
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(table)
+    conn.execute(stmt.values(**row).on_conflict_do_nothing(index_elements=list(keys)))
 
 
 def experiment_id(conn: Connection, name: str, now: float) -> int:
@@ -163,7 +172,8 @@ _INSERT_RUN = insert(runs)
 
 
 def write_metrics(conn: Connection, run_id: str, points: Iterable[tuple[str, float | None, int, float]]) -> None:
-    rows = [{"run_id": run_id, "key": k, "value": v, "step": s, "ts": t} for k, v, s, t in points]
+    rows: list[dict[str, Any]] = [{"run_id": run_id, "key": k, "value": v, "step": s, "ts": t}
+                                  for k, v, s, t in points]
     if not rows:
         return
     fast_execute(conn, _INSERT_METRICS, rows)
