@@ -95,6 +95,13 @@ class ApprovalRequired(NbtrackError):
     http_status = 403
 
 
+class Forbidden(NbtrackError):
+    """The workspace's governance rules refuse this user the change (protected alias, four-eyes)."""
+
+    exit_code = 1
+    http_status = 403
+
+
 class NotebookExecutionError(NbtrackError):
     """A pipeline notebook failed: a cell raised, the kernel died or a cell timed out.
 

@@ -216,10 +216,6 @@ def test_models_promote_with_gate_and_rollback(server, data):
     status, body = server.get(f"events?{NB}")
     assert status == 200 and body["events"][0]["action"] == "alias.rollback"  # newest first
     assert len(body["events"]) > 2
-    # the actor of a REST change is the server's authenticated user, not the server process's OS user
-    me = server.get("/api/me")[1]["identity"]["username"]
-    assert me and me != __import__("getpass").getuser()
-    assert {e["actor"] for e in body["events"] if e["action"].startswith("alias.")} == {me}
 
 
 def test_registry_routes_answer_json(server, data):

@@ -21,11 +21,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..context import user
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..snapshot.models import ModelVersion, check_name, model_id, resolve
 from ..store.schema import aliases, model_versions
 from ..workspace import Workspace, get_workspace
-from . import events
+from . import events, governance
 
 ANY: Any = object()  # expected=ANY: move whatever the alias holds now
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,254}$")
@@ -66,8 +66,12 @@ def held(conn: Connection, name: str, alias: str, lock: bool = False) -> tuple[i
 
 
 def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, expected: Any, action: str,
-         reason: str | None, detail: dict | None = None) -> AliasChange:
-    """Compare-and-set ``name@alias`` to ``target`` (None deletes) and record the event."""
+         reason: str | None, detail: dict | None = None, workspace: Workspace | None = None) -> AliasChange:
+    """Compare-and-set ``name@alias`` to ``target`` (None deletes) and record the event.
+
+    With ``workspace``, its governance rules are checked first (:func:`.governance.check_move`:
+    a protected alias, the approver role, four eyes) and :class:`Forbidden` may be raised.
+    """
     mid = model_id(conn, name)
     if mid is None:
         raise NotFound(f"no model named {name!r}")
@@ -77,6 +81,8 @@ def move(conn: Connection, target: ModelVersion | None, name: str, alias: str, e
     new_id = target.id if target is not None else None
     if new_id is not None and new_id == current_id:  # already there: no change, no event
         return AliasChange(name, alias, current, current, None)
+    if workspace is not None:
+        governance.check_move(conn, workspace, name, alias, target)
     now, who = time.time(), user()
     try:
         if new_id is None:
@@ -137,9 +143,13 @@ def set_alias(name: str, alias: str, version: int | str, *, expected: Any = ANY,
     try:
         with ws.meta.write() as conn:
             target = resolve(conn, _ref(name, version), ws)
-            return move(conn, target, name, alias, _expected(conn, name, expected), "alias.set", reason)
+            return move(conn, target, name, alias, _expected(conn, name, expected), "alias.set", reason,
+                        workspace=ws)
     except Conflict as e:
         audit_conflict(ws, name, alias, "alias.set", e, str(version), reason)
+        raise
+    except Forbidden as e:
+        audit_refusal(ws, name, alias, "alias.set", e, str(version), reason)
         raise
 
 
@@ -152,15 +162,28 @@ def audit_conflict(ws: Workspace, name: str, alias: str, action: str, e: Conflic
         events.record(conn, "alias.conflict", events.alias_target(name, alias), detail, reason)
 
 
+def audit_refusal(ws: Workspace, name: str, alias: str, action: str, e: Forbidden, wanted: str | None,
+                  reason: str | None) -> None:
+    """A move the governance rules refused is recorded (``alias.refused``, with why) in its own transaction."""
+    detail = {"attempted": action, "wanted": wanted, "rule": e.fields.get("rule"), "refused": str(e)}
+    with ws.meta.write() as conn:
+        events.record(conn, "alias.refused", events.alias_target(name, alias), detail, reason)
+
+
 def delete_alias(name: str, alias: str, *, expected: Any = ANY, reason: str | None = None,
                  workspace: Workspace | None = None) -> AliasChange:
     """Remove ``name@alias`` (recorded as ``alias.delete``)."""
     check_name(name), check_alias(alias)
     ws = workspace or get_workspace()
-    with ws.meta.write() as conn:
-        if held(conn, name, alias)[0] is None:
-            raise NotFound(f"{name}@{alias} is not set")
-        return move(conn, None, name, alias, _expected(conn, name, expected), "alias.delete", reason)
+    try:
+        with ws.meta.write() as conn:
+            if held(conn, name, alias)[0] is None:
+                raise NotFound(f"{name}@{alias} is not set")
+            return move(conn, None, name, alias, _expected(conn, name, expected), "alias.delete", reason,
+                        workspace=ws)
+    except Forbidden as e:
+        audit_refusal(ws, name, alias, "alias.delete", e, None, reason)
+        raise
 
 
 def _ref(name: str, version: int | str) -> str:
@@ -200,13 +223,18 @@ def rollback(name: str, alias: str = "production", *, reason: str | None = None,
     """Move ``name@alias`` back to the version it held before (see :func:`previous_version`)."""
     check_name(name), check_alias(alias)
     ws = workspace or get_workspace()
-    with ws.meta.write() as conn:
-        _, current = held(conn, name, alias)
-        if current is None:
-            raise NotFound(f"{name}@{alias} is not set: nothing to roll back")
-        before = previous_version(conn, name, alias)
-        if before is None:
-            raise InvalidInput(f"{name}@{alias} has no earlier version to roll back to (it holds version "
-                               f"{current}; see `nbtrack events --target {name}@{alias}`)")
-        target = resolve(conn, f"{name}@{before}", ws)
-        return move(conn, target, name, alias, current, "alias.rollback", reason)
+    before = None
+    try:
+        with ws.meta.write() as conn:
+            _, current = held(conn, name, alias)
+            if current is None:
+                raise NotFound(f"{name}@{alias} is not set: nothing to roll back")
+            before = previous_version(conn, name, alias)
+            if before is None:
+                raise InvalidInput(f"{name}@{alias} has no earlier version to roll back to (it holds version "
+                                   f"{current}; see `nbtrack events --target {name}@{alias}`)")
+            target = resolve(conn, f"{name}@{before}", ws)
+            return move(conn, target, name, alias, current, "alias.rollback", reason, workspace=ws)
+    except Forbidden as e:
+        audit_refusal(ws, name, alias, "alias.rollback", e, None if before is None else f"{name}@{before}", reason)
+        raise

@@ -4,8 +4,8 @@ An event is ``(ts, actor, action, target, detail, reason)``; ``detail`` is JSON
 (versions before and after, gate numbers...). Events are written in the same
 transaction as the change they describe, so the log never disagrees with the
 registry. Actions: ``model.register``, ``alias.set``, ``alias.delete``,
-``alias.promote``, ``alias.promote_refused``, ``alias.rollback``, ``alias.conflict``
-(a lost race),
+``alias.promote``, ``alias.promote_refused``, ``alias.rollback``, ``alias.refused`` (a
+governance rule said no: :mod:`nbtrack.registry.governance`), ``alias.conflict`` (a lost race),
 ``pipeline.approve``, ``pipeline.revoke``. Reading the log: :func:`nbtrack.query.events.events`.
 """
 

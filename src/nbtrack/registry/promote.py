@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ..errors import Conflict, GateFailed, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, GateFailed, InvalidInput, NotFound
 from ..snapshot.models import ModelVersion, check_name, dataset_version_id, record_evaluations, resolve
 from ..workspace import Workspace, get_workspace
 from . import events
-from .aliases import audit_conflict, check_alias, held, move
+from .aliases import audit_conflict, audit_refusal, check_alias, held, move
 from .gates import Condition, check_expression, check_versus, lower_is_better, metric_names, version_metrics
 
 __all__ = ["Condition", "Promotion", "log_evaluation", "promote"]
@@ -115,9 +115,13 @@ def promote(
                 result.event_id = events.record(conn, "alias.promote_refused", events.alias_target(name, to),
                                                 {"from": seen_to, "to": cand.version, **detail}, reason)
             else:
-                result.event_id = move(conn, cand, name, to, seen_to, "alias.promote", reason, detail).event_id
+                result.event_id = move(conn, cand, name, to, seen_to, "alias.promote", reason, detail,
+                                       workspace=ws).event_id
     except Conflict as e:
         audit_conflict(ws, name, to, "alias.promote", e, cand.ref, reason)
+        raise
+    except Forbidden as e:
+        audit_refusal(ws, name, to, "alias.promote", e, cand.ref, reason)
         raise
     if not result.accepted and raise_on_refusal:
         raise GateFailed(result.summary(), result=result)
