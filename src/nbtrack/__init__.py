@@ -70,6 +70,7 @@ _API = {
     "promote": "nbtrack.registry.promote",
     "log_evaluation": "nbtrack.registry.promote",
     "events": "nbtrack.query.events",
+    "verify_audit": "nbtrack.query.audit",
     "approve": "nbtrack.registry.approve",
     "revoke": "nbtrack.registry.approve",
     "pipelines": "nbtrack.registry.approve",
@@ -106,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry.aliases import delete_alias, rollback, set_alias
     from .registry.approve import approve, get_pipeline, pipelines, revoke
     from .query.events import events
+    from .query.audit import verify_audit
     from .registry.models import model_versions, models, register_model
     from .registry.promote import log_evaluation, promote
     from .serve.batch import predict

@@ -262,13 +262,14 @@ def pipelines_cmd(name: str | None, fmt: str) -> None:
 def events_cmd(target, action, actor, since, limit, fmt) -> None:
     """Show the audit log (who did what, when, why), oldest first.
 
-    In Python: nbtrack.events(target=..., action=...)
+    `--format json` adds each event's prev_hash and hash (for a SIEM). In Python:
+    nbtrack.events(target=..., action=...)
     """
     import json
 
     from ..query.events import events
 
-    df = events(target=target, action=action, actor=actor, since=since, limit=limit or None)
+    df = events(target=target, action=action, actor=actor, since=since, limit=limit or None, hashes=fmt == "json")
     if fmt != "json":
         df = df.assign(detail=df["detail"].map(lambda d: json.dumps(_short(d), default=str)))
     print_frame(df, fmt, title="events")
@@ -281,3 +282,23 @@ def _short(detail: dict) -> dict:
     if failed:
         out["failed"] = failed
     return out
+
+
+@cli.group("audit")
+def audit_group() -> None:
+    """Check the audit log's integrity."""
+
+
+@audit_group.command("verify")
+@click.option("--expect-head", help="a head hash printed by an earlier verify: catches events deleted from the end")
+def audit_verify(expect_head: str | None) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first edited or deleted event.
+
+    In Python: nbtrack.verify_audit()
+    """
+    from ..query.audit import verify_audit
+
+    result = verify_audit(expect_head)
+    echo(result.summary(), err=not result)
+    if not result:
+        raise SystemExit(1)

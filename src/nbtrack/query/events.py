@@ -13,7 +13,8 @@ from ..workspace import Workspace, get_workspace
 
 
 def events(target: str | None = None, action: str | None = None, actor: str | None = None,
-           since: float | str | None = None, limit: int | None = None, workspace: Workspace | None = None):
+           since: float | str | None = None, limit: int | None = None, workspace: Workspace | None = None,
+           hashes: bool = False):
     """The audit log as a DataFrame, oldest first.
 
     Parameters
@@ -30,10 +31,14 @@ def events(target: str | None = None, action: str | None = None, actor: str | No
     limit : int, optional
         Only the newest ``limit`` events (still oldest first).
 
+    hashes : bool
+        Add the hash chain's ``prev_hash`` and ``hash`` columns (for a SIEM export).
+
     Returns
     -------
     pandas.DataFrame
-        Columns ``id, time, actor, action, target, detail, reason``; ``detail`` holds dicts.
+        Columns ``id, time, actor, action, target, detail, reason`` (then ``prev_hash, hash``);
+        ``detail`` holds dicts.
     """
     import pandas as pd
 
@@ -52,10 +57,12 @@ def events(target: str | None = None, action: str | None = None, actor: str | No
         q = q.limit(limit)
     with ws.meta.read() as conn:
         rows = list(conn.execute(q).mappings())[::-1]
+    columns = ["id", "time", "actor", "action", "target", "detail", "reason"]
+    columns += ["prev_hash", "hash"] if hashes else []
     df = pd.DataFrame([{
         "id": r["id"], "time": pd.Timestamp(r["ts"], unit="s", tz="UTC"), "actor": r["actor"],
         "action": r["action"], "target": r["target"], "detail": json.loads(r["detail"] or "{}"),
-        "reason": r["reason"]} for r in rows], columns=["id", "time", "actor", "action", "target", "detail", "reason"])
+        "reason": r["reason"], "prev_hash": r["prev_hash"], "hash": r["hash"]} for r in rows], columns=columns)
     return df
 
 

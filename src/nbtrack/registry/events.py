@@ -3,7 +3,8 @@
 An event is ``(ts, actor, action, target, detail, reason)``; ``detail`` is JSON
 (versions before and after, gate numbers...). Events are written in the same
 transaction as the change they describe, so the log never disagrees with the
-registry. Actions: ``model.register``, ``alias.set``, ``alias.delete``,
+registry, and chained by hash (:mod:`nbtrack.store.audit_chain`). Actions:
+``model.register``, ``alias.set``, ``alias.delete``,
 ``alias.promote``, ``alias.promote_refused``, ``alias.rollback``, ``alias.refused`` (a
 governance rule said no: :mod:`nbtrack.registry.governance`), ``alias.conflict`` (a lost race),
 ``pipeline.approve``, ``pipeline.revoke``. Reading the log: :func:`nbtrack.query.events.events`.
@@ -15,12 +16,12 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ..context import user
+from ..store import audit_chain
 from ..store.schema import events as events_t
-from ..store.keys import inserted_id
 
 ALIAS_ACTIONS = ("alias.set", "alias.delete", "alias.promote", "alias.rollback")
 
@@ -30,7 +31,7 @@ def record(conn: Connection, action: str, target: str, detail: dict[str, Any] | 
     """Append one event inside the caller's transaction; returns its id."""
     row = {"ts": time.time(), "actor": actor or user(), "action": action, "target": target,
            "detail": json.dumps(detail or {}, sort_keys=True, default=str), "reason": reason}
-    return inserted_id(conn.execute(insert(events_t).values(**row)))
+    return audit_chain.append(conn, row)
 
 
 def alias_target(name: str, alias: str) -> str:

@@ -130,6 +130,8 @@ events = Table(
     Column("target", Text),
     Column("detail", Text),
     Column("reason", Text),
+    Column("prev_hash", String(64)),  # the previous event's hash (migration 0004; store/audit_chain.py)
+    Column("hash", String(64)),  # sha256 of prev_hash and this event's fields
     Index("ix_events_ts", "ts"),
 )
 
