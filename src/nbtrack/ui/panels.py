@@ -92,7 +92,9 @@ class HistoryPanel(Panel):
     @property
     def diff_html(self) -> str:
         """What the panel shows below the selectors (the diff, or the source)."""
-        return self.w_body.value
+        if self.stale or not self.built:  # a hidden tab renders on first use, as it does when shown
+            self.refresh()
+        return self.w_body.value if self.built else ""
 
 
 class ComparePanel(Panel):
