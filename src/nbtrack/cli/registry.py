@@ -302,3 +302,33 @@ def audit_verify(expect_head: str | None) -> None:
     echo(result.summary(), err=not result)
     if not result:
         raise SystemExit(1)
+
+
+@cli.group("keys", invoke_without_command=True)
+@click.pass_context
+def keys_group(ctx: click.Context) -> None:
+    """List approvers' public keys (for signed approvals), from the workspace's config.toml.
+
+    `nbtrack keys add NAME PUBKEY` adds one.
+    """
+    if ctx.invoked_subcommand is None:
+        from ..registry.signing import public_keys
+        from ..workspace import get_workspace
+
+        for name, key in sorted(public_keys(get_workspace()).items()):
+            echo(f"{name}  {key}")
+
+
+@keys_group.command("add")
+@click.argument("name")
+@click.argument("pubkey")
+def keys_add(name: str, pubkey: str) -> None:
+    """Record NAME's Ed25519 public key PUBKEY (64 hex characters) in the workspace's config.toml.
+
+    Approvals signed by NAME verify against it. In Python: nbtrack.registry.signing.add_key(name, pubkey, ws)
+    """
+    from ..registry.signing import add_key
+    from ..workspace import get_workspace
+
+    path = add_key(name, pubkey, get_workspace(create=True))
+    echo(f"added the public key of {name} to {path}")

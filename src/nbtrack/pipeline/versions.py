@@ -61,12 +61,18 @@ def get_version(name: str, version: int | str | None = None, workspace: Workspac
     NotFound
         No such pipeline or version.
     ApprovalRequired
-        The version was revoked.
+        The version was revoked, or the workspace requires signed approvals and its
+        signature is missing or does not match (:mod:`nbtrack.registry.signing`).
     """
     from ..registry.approve import get_pipeline
 
+    from ..registry.signing import check as check_signature
+    from ..workspace import get_workspace
+
     base, number = split_name(name, version)
     row = get_pipeline(base, version=number, workspace=workspace)
+    if hasattr(row, "signature"):  # an approve.Pipeline: the workspace may require a valid signature
+        check_signature(workspace or get_workspace(), row)
     pins = _get(row, "pins")
     params = _get(row, "parameters")
     return PipelineVersion(

@@ -26,6 +26,7 @@ from ..store.schema import (dataset_versions, datasets, events as ev, lineage, p
 from ..workspace import Workspace, get_workspace
 from . import events
 from .notebook import describe_parameter, frozen_bytes, parameters_cell, parse_parameters, read_notebook
+from .signing import signature_doc
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Pipeline:
     approved_by: str | None = None
     reason: str | None = None
     created: float = 0.0
+    signature: str | None = None  # JSON {"signer", "public_key", "ed25519"} (registry/signing.py)
 
     @property
     def ref(self) -> str:
@@ -60,7 +62,7 @@ def _row(r) -> Pipeline:
     m = r._mapping
     return Pipeline(m["name"], m["version"], m["notebook_path"], m["notebook_oid"], json.loads(m["parameters"]),
                     json.loads(m["pins"] or "{}"), m["env_oid"], m["status"], m["approved_by"], m["reason"],
-                    m["created"])
+                    m["created"], m.get("signature"))
 
 
 def _query():
@@ -89,13 +91,16 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
         env_oid = env_oid or _current_env(ws)
         pid = _pipeline_id(conn, name)
         last = conn.execute(select(func.max(pv.c.version)).where(pv.c.pipeline_id == pid)).scalar() or 0
+        who = user()
+        signature = signature_doc(name, last + 1, oid, json.loads(json.dumps(schema)), pins, env_oid, who)
         row = {"pipeline_id": pid, "version": last + 1, "notebook_path": path, "notebook_oid": oid,
                "parameters": json.dumps(schema), "pins": json.dumps(pins, sort_keys=True), "env_oid": env_oid,
-               "status": "approved", "approved_by": user(), "reason": reason, "created": time.time()}
+               "status": "approved", "approved_by": who, "reason": reason, "created": time.time(),
+               "signature": signature}
         conn.execute(insert(pv).values(**row))
         events.record(conn, "pipeline.approve", f"pipeline:{name}@{last + 1}",
                       {"notebook": path, "notebook_oid": oid, "parameters": [p["name"] for p in schema],
-                       "pins": pins, "env_oid": env_oid}, reason)
+                       "pins": pins, "env_oid": env_oid, "signed": signature is not None}, reason)
         return _row(conn.execute(_query().where(pl.c.id == pid, pv.c.version == last + 1)).first())
 
 

@@ -23,7 +23,7 @@ from ..errors import StoreUnavailable
 from . import durability
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 BUSY_TIMEOUT_S = 60.0
 FULL = "full"  # MetaStore.read_only when a full disk forces reading meta.db as a snapshot
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")

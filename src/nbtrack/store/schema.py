@@ -271,6 +271,7 @@ pipeline_versions = Table(
     Column("approved_by", String(255)),
     Column("reason", Text),
     Column("created", Float, nullable=False),
+    Column("signature", Text),  # JSON {"signer", "ed25519"}: migration 0005, registry/signing.py
     UniqueConstraint("pipeline_id", "version", name="uq_pipeline_versions_version"),
 )
 
