@@ -123,7 +123,12 @@ def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as e:  # an optional extra (serve, monitor, ...) not installed: name it
+        from .errors import missing_extra
+
+        raise (missing_extra(e) or e) from e
     globals()[name] = value
     return value
 

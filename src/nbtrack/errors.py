@@ -111,3 +111,44 @@ class NotebookExecutionError(NbtrackError):
 
     exit_code = 1
     http_status = 500
+
+
+# -- optional extras -----------------------------------------------------------------------
+EXTRAS = {  # top-level module -> (extra, what needs it); pyproject.toml [project.optional-dependencies]
+    "psycopg": ("postgres", "PostgreSQL metadata"), "psycopg2": ("postgres", "PostgreSQL metadata"),
+    "s3fs": ("s3", "objects on S3"), "aiobotocore": ("s3", "objects on S3"), "botocore": ("s3", "objects on S3"),
+    "dask": ("dask", "Dask sweeps and batch scoring"), "distributed": ("dask", "Dask sweeps and batch scoring"),
+    "starlette": ("serve", "model serving"), "uvicorn": ("serve", "model serving"),
+    "prometheus_client": ("serve", "model serving"),
+    "scipy": ("monitor", "drift monitoring"), "pandera": ("monitor", "data contracts"),
+}
+
+
+class MissingExtra(NbtrackError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    exit_code = 2
+    http_status = 501
+
+
+def missing_extra(error: BaseException) -> MissingExtra | None:
+    """``MissingExtra`` for an ImportError of a module an extra provides, else None.
+
+    ``No module named 'psycopg'`` becomes ``PostgreSQL metadata needs the postgres extra:
+    pip install "nbtrack[postgres]" (No module named 'psycopg')``. fsspec's "Install s3fs to
+    access S3" is recognised too.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = error
+    while e is not None and id(e) not in seen:  # the ImportError may be the cause of another error
+        seen.add(id(e))
+        if isinstance(e, ImportError):
+            name = (getattr(e, "name", None) or "").split(".")[0]
+            if name not in EXTRAS:
+                name = next((m for m in EXTRAS if f"'{m}'" in str(e) or f"install {m}" in str(e).lower()), "")
+            if name:
+                extra, what = EXTRAS[name]
+                return MissingExtra(f'{what} needs the {extra} extra: pip install "nbtrack[{extra}]" ({e})',
+                                    extra=extra, module=name)
+        e = e.__cause__ or e.__context__
+    return None

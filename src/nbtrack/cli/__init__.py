@@ -53,6 +53,15 @@ class Group(click.Group):
 
             echo(f"Error: {e}", err=True)  # messages quote user input: never let it drive the terminal
             ctx.exit(e.exit_code)
+        except ImportError as e:  # an optional extra that is not installed: say which
+            from ..errors import missing_extra
+            from .output import echo
+
+            extra = missing_extra(e)
+            if extra is None:
+                raise
+            echo(f"Error: {extra}", err=True)
+            ctx.exit(extra.exit_code)
         except click.ClickException as e:  # click's usage errors quote the offending value
             from .output import safe
 

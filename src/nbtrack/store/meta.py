@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError
 
-from ..errors import StoreUnavailable
+from ..errors import StoreUnavailable, missing_extra
 from . import durability
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
@@ -78,6 +78,9 @@ class MetaStore:
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
         except Exception as e:  # bad URL, missing driver
+            extra = missing_extra(e)
+            if extra is not None:
+                raise extra from e
             raise StoreUnavailable(f"cannot open metadata database {url}: {e}") from e
         self._migrated = False
         self._local = threading.local()

@@ -69,7 +69,12 @@ class ObjectStore:
         else:
             import fsspec
 
-            self.fs, self.root = fsspec.core.url_to_fs(url)
+            try:
+                self.fs, self.root = fsspec.core.url_to_fs(url)
+            except ImportError as e:  # s3fs (or gcsfs...) not installed
+                from ..errors import missing_extra
+
+                raise (missing_extra(e) or e) from e
 
     @property
     def local(self) -> bool:
