@@ -16,12 +16,12 @@ from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import refs, run_items
+from .table import fetch_tuples, metric_columns, param_columns
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
 BASE_COLUMNS = ["id", "name", "experiment", "kind", "status", "parent", "notebook", "cell_version",
                 "started", "duration"]
-_CHUNK = 500
 
 
 def _ws(workspace: Workspace | None) -> Workspace:
@@ -143,20 +143,19 @@ def runs(
     if c.where is not None:
         q = q.where(c.where)
     q = q.order_by(*order).offset(offset or None).limit(limit or None)
+    # the runs whose params/metrics to read: all of them, or the same query's ids (a subquery)
+    id_query = None
+    if c.where is not None or limit or offset:
+        id_query = q.with_only_columns(runs_t.c.id)
     with ws.meta.read() as conn:
-        rows = conn.execute(q).all()
-        ids_found = [r.id for r in rows]
-        ps, ms = _params_and_metrics(conn, ids_found)
-    df = pd.DataFrame(rows, columns=BASE_COLUMNS)
+        rows = fetch_tuples(conn, q)
+        ids_found = [r[0] for r in rows]
+        ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS)
+        ms = metric_columns(conn, ids_found, id_query)
+    df = pd.DataFrame.from_records(rows, columns=BASE_COLUMNS, nrows=len(rows))
     df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
-    extra = {}
-    for key in sorted({k for d in ps.values() for k in d}):
-        if key.startswith(MODEL_PARAMS) and not model_params:
-            continue
-        extra[f"params.{key}"] = [ps.get(i, {}).get(key) for i in ids_found]
-    for key in sorted({k for d in ms.values() for k in d}):
-        # missing is NaN in every column (params, duration, metrics alike), never a mix of NaN and <NA>
-        extra[f"metrics.{key}"] = pd.array([ms.get(i, {}).get(key) for i in ids_found], dtype="float64")
+    # missing is NaN in every column (params, duration, metrics alike), never a mix of NaN and <NA>
+    extra = {**ps, **ms}
     if extra:
         df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
     return df
@@ -186,23 +185,6 @@ def count_runs(
         q = q.where(c.where)
     with ws.meta.read() as conn:
         return conn.execute(q).scalar() or 0
-
-
-def _params_and_metrics(conn, ids: list[str]) -> tuple[dict, dict]:
-    ps: dict[str, dict] = {}
-    ms: dict[str, dict] = {}
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i:i + _CHUNK]
-        for rid, key, value, vtype in conn.execute(
-            select(params.c.run_id, params.c.key, params.c.value, params.c.vtype).where(params.c.run_id.in_(chunk))
-        ):
-            ps.setdefault(rid, {})[key] = decode_param(value, vtype)
-        for rid, key, value in conn.execute(
-            select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value)
-            .where(latest_metrics.c.run_id.in_(chunk))
-        ):
-            ms.setdefault(rid, {})[key] = value
-    return ps, ms
 
 
 @dataclass

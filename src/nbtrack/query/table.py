@@ -1,0 +1,126 @@
+"""The params and metrics columns of ``runs()``, built column-wise (no per-row Python).
+
+Rows come from the DBAPI cursor as plain tuples (long format: run, key, value); they are
+placed by a vectorised lookup of each run's position in the table and decoded per value
+type in one call per (key, type): numpy parses ints and floats, one ``json.loads`` parses
+every JSON value of a key. The resulting columns have the dtypes the row-by-row build had
+(pandas infers them from the same Python values).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from ..store.schema import latest_metrics, params
+
+SMALL = 500  # up to this many runs: an IN list of their ids; beyond it a subquery
+
+
+def fetch_tuples(conn, stmt) -> list[tuple]:
+    """All rows of ``stmt`` as plain tuples (SQLite: straight from the DBAPI cursor, no Row objects)."""
+    result = conn.execute(stmt)
+    cursor = getattr(result, "cursor", None)
+    if cursor is not None and conn.dialect.name == "sqlite":  # plain tuples: no Row objects
+        try:
+            return cursor.fetchall()
+        finally:
+            result.close()
+    return [tuple(r) for r in result.all()]
+
+
+def _restrict(stmt, column, ids: list[str], id_query):
+    """Only the rows of the table's runs: all rows (``id_query is None``), an IN list, or a subquery."""
+    if id_query is None:
+        return stmt
+    if len(ids) <= SMALL:
+        return stmt.where(column.in_(ids))
+    return stmt.where(column.in_(id_query))
+
+
+def _decode(values: list, vtype: str) -> list:
+    """Decoded param values of one type (as ``store.runs.decode_param``, vectorised)."""
+    import numpy as np
+
+    if vtype == "none":
+        return [None] * len(values)
+    if vtype == "bool":
+        return (np.asarray(values, dtype=object) == "True").tolist()
+    if vtype == "int":
+        try:
+            return np.asarray(values, dtype=str).astype(np.int64).tolist()
+        except (OverflowError, ValueError):  # beyond 64 bits: Python ints, exactly
+            return [None if v is None else int(v) for v in values]
+    if vtype == "float":
+        return np.asarray(values, dtype=str).astype(np.float64).tolist()
+    if vtype == "json":
+        return json.loads("[" + ",".join(values) + "]")
+    return list(values)
+
+
+def param_columns(conn, ids: list[str], id_query, include_model: bool, model_prefix: str) -> dict[str, list]:
+    """``{"params.KEY": values in the order of ids}`` (None where a run has no such param)."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(ids)
+    stmt = _restrict(select(params.c.run_id, params.c.key, params.c.value, params.c.vtype),
+                     params.c.run_id, ids, id_query)
+    rows = fetch_tuples(conn, stmt)
+    if not rows or not n:
+        return {}
+    table = np.array(rows, dtype=object)  # one C call; columns are views
+    rid, key, value, vtype = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
+    pos = pd.Index(ids).get_indexer(rid)
+    # a NULL text decodes to None whatever its type; "none" needs no parsing
+    vtype = np.where(pd.isna(value), "none", vtype.astype(str))
+    found = pos >= 0
+    group = pd.DataFrame({"key": key[found], "vtype": vtype[found]}).groupby(["key", "vtype"], sort=False).indices
+    out: dict[str, np.ndarray] = {}
+    value, pos = value[found], pos[found]
+    for (k, t), where in group.items():
+        if k.startswith(model_prefix) and not include_model:
+            continue
+        col = out.get(k)
+        if col is None:
+            col = out[k] = np.full(n, None, dtype=object)
+        decoded = _decode(value[where].tolist(), t)
+        target = pos[where]
+        if t == "none":
+            continue
+        tmp = np.empty(len(decoded), dtype=object)
+        if t == "json":  # numpy would make a list of lists 2-d: one by one keeps each value whole
+            for i, v in enumerate(decoded):
+                tmp[i] = v
+        else:
+            tmp[:] = decoded
+        col[target] = tmp
+    return {f"params.{k}": out[k].tolist() for k in sorted(out)}
+
+
+def metric_columns(conn, ids: list[str], id_query) -> dict[str, Any]:
+    """``{"metrics.KEY": float64 array in the order of ids}`` (NaN where missing)."""
+    import numpy as np
+    import pandas as pd
+
+    n = len(ids)
+    stmt = _restrict(select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value),
+                     latest_metrics.c.run_id, ids, id_query)
+    rows = fetch_tuples(conn, stmt)
+    if not rows or not n:
+        return {}
+    table = np.array(rows, dtype=object)
+    pos = pd.Index(ids).get_indexer(table[:, 0])
+    vals = table[:, 2].astype(np.float64)  # None -> NaN
+    codes, keys = pd.factorize(table[:, 1])
+    found = pos >= 0
+    groups = pd.Series(codes[found]).groupby(codes[found], sort=False).indices
+    pos, vals = pos[found], vals[found]
+    out = {}
+    for c, where in sorted(groups.items(), key=lambda kv: keys[kv[0]]):
+        col = np.full(n, np.nan)
+        col[pos[where]] = vals[where]
+        out[f"metrics.{keys[c]}"] = pd.array(col, dtype="float64")
+    return out
