@@ -13,6 +13,7 @@ A workspace folder may hold ``config.toml`` pointing metadata and objects elsewh
     [store]
     meta = "postgresql+psycopg://user@db/nbtrack"
     objects = "s3://bucket/nbtrack"
+    durability = "full"   # SQLite: fsync every commit (default "normal"; docs/benchmarks.md)
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Workspace:
         self.meta_url = meta_url
         self.objects_url = objects_url
         self.objects = ObjectStore(objects_url, referrers=self.referrers)
-        self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty)
+        self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty, durability=_durability(root))
         # values this process derived from the workspace (the environment's object id,
         # experiment ids, ...): they live and die with this object, never keyed by id()
         self.memo: dict = {}
@@ -60,6 +61,15 @@ class Workspace:
 
     def close(self) -> None:
         self.meta.dispose()
+
+
+def _durability(root: str | None) -> str:
+    """``[store] durability`` of the workspace folder's config.toml: "normal" (default) or "full"."""
+    value = _read_config(Path(root)).get("durability", "normal") if root else "normal"
+    if value not in ("normal", "full"):
+        raise InvalidInput(f"{Path(root or '.') / 'config.toml'}: durability must be \"normal\" or \"full\", "
+                           f"got {value!r}")
+    return value
 
 
 def _read_config(folder: Path) -> dict:

@@ -109,7 +109,7 @@ class ActiveRun:
 
         def insert() -> None:
             replayed: list = []
-            with ws.meta.write() as conn:
+            with ws.meta.write(provisional=True) as conn:  # made durable by the run's end
                 first = not ws.memo.get("interrupted_marked")
                 if first:  # what ended processes left waiting, then close their runs
                     replayed = journal.replay(ws, conn)

@@ -29,7 +29,14 @@ FULL = "full"  # MetaStore.read_only when a full disk forces reading meta.db as 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
-def _sqlite_engine(url: str, read_only: str | None = None) -> Engine:
+# ``durability`` of a workspace ([store] durability in config.toml) -> SQLite's synchronous mode.
+# "normal" (default): WAL + synchronous=NORMAL, no fsync per commit; survives a crash of the
+# process, may lose the last commits on a power loss or OS crash. "full": WAL + synchronous=FULL,
+# the WAL is fsynced at every commit; a committed run survives a power loss.
+DURABILITY = {"normal": "NORMAL", "full": "FULL"}
+
+
+def _sqlite_engine(url: str, read_only: str | None = None, durability: str = "normal") -> Engine:
     """``read_only``: None, "ro" (we may not write) or "immutable" (a read-only file system)."""
     if read_only:
         path = sqlite_path(url)
@@ -45,7 +52,7 @@ def _sqlite_engine(url: str, read_only: str | None = None) -> Engine:
             return
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA synchronous={DURABILITY[durability]}")
         # Checkpoints (which fsync) every ~40 MB of WAL instead of every 4 MB:
         # a run touches a dozen pages, so the default made every ~40th run slow.
         cur.execute("PRAGMA wal_autocheckpoint=10000")
@@ -65,16 +72,21 @@ def _sqlite_engine(url: str, read_only: str | None = None) -> Engine:
 class MetaStore:
     """Engine + transactions + schema migration for one metadata database."""
 
-    def __init__(self, url: str, empty_ok: Callable[[], bool] | None = None) -> None:
+    def __init__(self, url: str, empty_ok: Callable[[], bool] | None = None, durability: str = "normal") -> None:
         """``empty_ok`` says whether a 0-byte SQLite file may be given a new schema
-        (the workspace holds nothing it would orphan); by default it may not."""
+        (the workspace holds nothing it would orphan); by default it may not.
+        ``durability``: "normal" or "full" (see :data:`DURABILITY`; SQLite only)."""
+        if durability not in DURABILITY:
+            raise StoreUnavailable(f"durability must be one of {', '.join(map(repr, DURABILITY))}, "
+                                   f"got {durability!r}")
+        self.durability = durability
         self.url = url
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self._empty_ok = empty_ok or (lambda: False)
         self.read_only: str | None = _sqlite_read_only(url) if self.dialect == "sqlite" else None
         try:
             if self.dialect == "sqlite":
-                self.engine = _sqlite_engine(url, self.read_only)
+                self.engine = _sqlite_engine(url, self.read_only, durability)
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
         except Exception as e:  # bad URL, missing driver
@@ -130,8 +142,13 @@ class MetaStore:
             conn.info["nbtrack_busy"] = want
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction. SQLite writers queue on the lock (busy timeout)."""
+    def write(self, provisional: bool = False) -> Iterator[Connection]:
+        """A write transaction. SQLite writers queue on the lock (busy timeout).
+
+        ``provisional``: a commit another one soon completes (a run's start row, before its
+        end): with ``durability = "full"`` it is not fsynced itself; the WAL is append-only,
+        so the fsync of the next full commit makes it durable too (one fsync per run).
+        """
         if self.read_only == FULL and not _disk_full(self.url):
             self._reopen()  # space was freed: back to the normal, writable database
         self.migrate()  # first: it may find the disk full and open the database as a snapshot
@@ -147,11 +164,16 @@ class MetaStore:
             with self._connection() as conn:
                 self._apply_busy(conn)
                 conn.execution_options(nbtrack_write=True)
+                relax = provisional and self.durability == "full" and self.dialect == "sqlite"
+                if relax:
+                    conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
                 try:
                     with conn.begin():
                         yield conn
                 finally:
                     conn.execution_options(nbtrack_write=False)
+                    if relax:
+                        conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")
         except (DatabaseError, sqlite3.DatabaseError) as e:  # the run hot path uses the DBAPI cursor
             raise _unavailable(self.url, e) from e
         durability.note_write(self)  # checkpointed once idle and at exit: meta.db alone is complete
@@ -232,7 +254,7 @@ class MetaStore:
 
     def _reopen(self) -> None:
         self.engine.dispose()
-        self.engine = _sqlite_engine(self.url, None)
+        self.engine = _sqlite_engine(self.url, None, self.durability)
         self.read_only, self._migrated = None, False
         self._local = threading.local()
 
