@@ -28,8 +28,12 @@ from pathlib import Path
 N_PARAMS_STR = ["rf", "svm", "lr"]
 
 
-def fill(ws_dir: Path, n: int) -> None:
-    """``n`` finished runs with params and metrics, written straight into meta.db."""
+def fill(ws_dir: Path, n: int, wide: bool = False) -> None:
+    """``n`` finished runs with params and metrics, written straight into meta.db.
+
+    The default shape is the one of the issue's measurement (``bench_tracking.bench_search``):
+    params model (str) and depth (int), metrics acc and loss. ``wide``: 8 params of every
+    stored type and 5-6 metrics per run."""
     import nbtrack
 
     ws = nbtrack.use_workspace(ws_dir)
@@ -46,8 +50,13 @@ def fill(ws_dir: Path, n: int) -> None:
         rid = uuid.uuid4().hex
         runs.append((rid, exp, f"r{i}", "run", "finished", "nb.ipynb", f"nb.ipynb::c{i % 50}", i // 50 + 1,
                      t0 + i, t0 + i + 0.5, 0.5))
-        p = {"model": (str(N_PARAMS_STR[i % 3]), None, "str"), "depth": (str(i % 10), float(i % 10), "int"),
-             "lr": (repr(i / n), i / n, "float"), "bootstrap": (str(i % 2 == 0), float(i % 2 == 0), "bool"),
+        p = {"model": (str(N_PARAMS_STR[i % 3]), None, "str"), "depth": (str(i % 10), float(i % 10), "int")}
+        m = {"acc": (i * 7919 % 10_000) / 10_000, "loss": i / n}
+        if not wide:
+            params += [(rid, k, v, num, t) for k, (v, num, t) in p.items()]
+            metrics += [(rid, k, v, 0, t0 + i) for k, v in m.items()]
+            continue
+        p |= {"lr": (repr(i / n), i / n, "float"), "bootstrap": (str(i % 2 == 0), float(i % 2 == 0), "bool"),
              "note": (None, None, "none"), "layers": (json.dumps([i % 4, 8]), None, "json"),
              "model.clf.n_estimators": (str(100 + i % 5), float(100 + i % 5), "int")}
         if i % 7:
@@ -72,13 +81,13 @@ def stats(samples: list[float]) -> dict:
     return {"median": statistics.median(s), "p10": q[0], "p90": q[-1], "n": len(s)}
 
 
-def bench(n: int, repeat: int, tmp: Path) -> list[tuple[str, dict, dict]]:
+def bench(n: int, repeat: int, tmp: Path, wide: bool = False) -> list[tuple[str, dict, dict]]:
     import pandas as pd
 
     import nbtrack
 
     ws_dir = tmp / f"ws{n}" / ".nbtrack"
-    fill(ws_dir, n)
+    fill(ws_dir, n, wide)
     ws = nbtrack.use_workspace(ws_dir)
     cases = {
         "all runs, unfiltered": (lambda: nbtrack.runs(limit=0), n),
@@ -107,7 +116,7 @@ def bench(n: int, repeat: int, tmp: Path) -> list[tuple[str, dict, dict]]:
     return out
 
 
-def table(results: dict[int, list]) -> str:
+def table(results: dict[int, list], wide: bool = False) -> str:
     import pandas as pd
 
     lines = ["| runs | query | floor: `pd.read_sql` of the runs table, median ms | nbtrack `runs()` median ms "
@@ -119,8 +128,9 @@ def table(results: dict[int, list]) -> str:
                          f"{nb['p90']:.0f}, {nb['n']}) | {'' if per is None else f'{per:.1f}'} |")
     lines.append("")
     lines.append(f"{date.today()}, Python {sys.version.split()[0]}, pandas {pd.__version__}, SQLite "
-                 f"{sqlite3.sqlite_version}; 8 params and 5–6 metrics per run. "
-                 "`python benchmarks/bench_tables.py`.")
+                 f"{sqlite3.sqlite_version}; " + ("8 params of every type and 5–6 metrics per run. "
+                 "`python benchmarks/bench_tables.py --wide`." if wide else "2 params and 2 metrics per run "
+                 "(the issue's shape). `python benchmarks/bench_tables.py`."))
     return "\n".join(lines)
 
 
@@ -128,18 +138,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--wide", action="store_true", help="8 params and 5-6 metrics per run")
     ap.add_argument("--markdown", type=Path)
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as d:
         for n in args.runs:
-            results[n] = bench(n, args.repeat, Path(d))
-    text = table(results)
+            results[n] = bench(n, args.repeat, Path(d), args.wide)
+    text = table(results, args.wide)
     print(text)
     if args.markdown:
         from bench_tracking import write_section
 
-        write_section(args.markdown, "## Tables at 100k runs (issue 18, target 4)", text)
+        write_section(args.markdown, "## Tables at 100k runs (issue 18, target 4)" + (", wide runs" if args.wide else ""),
+                      text)
 
 
 if __name__ == "__main__":

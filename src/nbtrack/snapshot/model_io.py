@@ -17,6 +17,7 @@ import importlib
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidInput, NbtrackError, UntrustedModel
@@ -203,22 +204,99 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
         return joblib.load(io.BytesIO(data))
     import skops.io as sio
 
+    def decide(untrusted: list[str]) -> None:
+        if trust is True:
+            return
+        extra = set(trust or [])
+        refused = [t for t in untrusted if t not in extra and not default_trusted(t)]
+        if refused:
+            names = ", ".join(refused)
+            raise UntrustedModel(
+                f"{what} contains types that are not trusted by default: {names}. If you trust them, "
+                f"load with trust={refused!r} (or trust=True to trust everything in it)",
+                types=refused,
+            )
+
     try:
+        return _load_once(data, decide)
+    except _Unreadable as e:
+        raise NbtrackError(
+            f"{what} is not a readable skops file ({e}): the stored object is not what its "
+            "version row says; run `nbtrack fsck` and register the model again", reason=str(e),
+        ) from None
+    except _NoPrivateApi:
+        pass
+    try:  # skops without the internals used above: audit, then parse again
         untrusted = untrusted_types(data)
     except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
         raise NbtrackError(
             f"{what} is not a readable skops file ({type(e).__name__}: {e}): the stored object is not what its "
             "version row says; run `nbtrack fsck` and register the model again", reason=str(e),
         ) from None
-    if trust is True:
-        return sio.loads(data, trusted=untrusted)
-    extra = set(trust or [])
-    refused = [t for t in untrusted if t not in extra and not default_trusted(t)]
-    if refused:
-        names = ", ".join(refused)
-        raise UntrustedModel(
-            f"{what} contains types that are not trusted by default: {names}. If you trust them, "
-            f"load with trust={refused!r} (or trust=True to trust everything in it)",
-            types=refused,
-        )
+    decide(untrusted)
     return sio.loads(data, trusted=untrusted)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+class _NoPrivateApi(Exception):
+    pass
+
+
+def _load_once(data: bytes, decide: Callable[[list[str]], None]) -> Any:
+    """Parse a skops archive once: audit its types (``decide`` raises to refuse), then build it.
+
+    What ``skops.io.get_untrusted_types`` followed by ``skops.io.loads(data, trusted=those)``
+    do, with one read of the zip and one tree: ``get_tree(trusted=None)`` marks every type
+    skops does not trust by default, ``decide`` sees exactly that list, and the tree is
+    constructed only if it returns. (skops' ``loads`` would audit the same tree against the
+    same list and find nothing left.)
+    """
+    try:
+        from skops.io._audit import get_tree
+        from skops.io._utils import read_schema
+    except ImportError as e:
+        raise _NoPrivateApi() from e
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data), "r")
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise _Unreadable(f"{type(e).__name__}: {e}") from None
+    with zf:
+        try:
+            schema, load_context = read_schema(zf)
+            tree = get_tree(schema, load_context=load_context, trusted=None)
+            untrusted = sorted(tree.get_unsafe_set())
+        except (zipfile.BadZipFile, KeyError, ValueError, json.JSONDecodeError) as e:
+            raise _Unreadable(f"{type(e).__name__}: {e}") from None
+        decide(untrusted)
+        return tree.construct()
+
+
+# -- fingerprint ----------------------------------------------------------------------
+def fingerprint(obj: Any) -> str | None:
+    """A content fingerprint of a model object, far cheaper than building its archive.
+
+    ``pickle`` protocol 5 with out-of-band buffers: the pickle stream holds the
+    structure (classes, parameters, small values) and every contiguous numpy array is
+    handed over as a buffer without a copy; xxh3-128 hashes both. Equal pickles mean
+    equal state, hence an equal archive. None when the object cannot be pickled (the
+    caller then builds the archive as usual).
+    """
+    import pickle
+
+    import xxhash
+
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception:
+        return None
+    h = xxhash.xxh3_128(head)
+    for b in buffers:
+        try:
+            h.update(b.raw())
+        except BufferError:  # not contiguous: hash a copy
+            h.update(bytes(b))
+    return f"{type(obj).__module__}.{type(obj).__qualname__}:{len(buffers)}:{h.hexdigest()}"

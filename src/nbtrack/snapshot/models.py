@@ -260,11 +260,9 @@ def log_model(
     run = run if run is not None else active_run()
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
-    data, fmt = model_io.dumps(obj, allow_pickle=allow_pickle)
-    oid = ws.objects.put(data)
+    oid, fmt, notebook = _archive(ws, obj, allow_pickle)
     prm = model_params(obj)
     sig = signature(obj, X)
-    notebook = _notebook_names(obj, data, fmt)
     if notebook:
         sig["notebook_classes"] = sources(notebook)
         announce(name, notebook)
@@ -279,6 +277,33 @@ def log_model(
     if prm and hasattr(run, "log_params"):  # the full get_params() is on the version; the run shows what was set
         run.log_params({f"{MODEL_PARAMS}{name}.{k}": v for k, v in changed_params(obj).items()})
     return version
+
+
+FINGERPRINTS = 256  # models remembered per workspace and process
+
+
+def _archive(ws: Workspace, obj: Any, allow_pickle: bool) -> tuple[str, str, list[str]]:
+    """(object id, format, ``__main__`` names) of ``obj``'s archive, stored.
+
+    A model this process already stored, unchanged (same fingerprint, see
+    :func:`.model_io.fingerprint`), is not archived again: its object id is reused
+    while the object is still in the store.
+    """
+    memo: dict = ws.memo.setdefault("model_fingerprints", {})
+    fp = model_io.fingerprint(obj)
+    key = (fp, allow_pickle)
+    hit = memo.get(key) if fp is not None else None
+    if hit is not None and ws.objects.exists(hit[0]):
+        return hit
+    data, fmt = model_io.dumps(obj, allow_pickle=allow_pickle)
+    oid = ws.objects.put(data)
+    found = (oid, fmt, _notebook_names(obj, data, fmt))
+    if fp is not None:
+        memo.pop(key, None)
+        memo[key] = found
+        while len(memo) > FINGERPRINTS:
+            memo.pop(next(iter(memo)))
+    return found
 
 
 def _notebook_names(obj: Any, data: bytes, fmt: str) -> list[str]:
