@@ -147,6 +147,8 @@ def runs(
     id_query = None
     if c.where is not None or limit or offset:
         id_query = q.with_only_columns(runs_t.c.id)
+        if not (limit or offset):  # a set, not a page: no need to sort it
+            id_query = id_query.order_by(None)
     with ws.meta.read() as conn:
         rows = fetch_tuples(conn, q)
         ids_found = [r[0] for r in rows]
