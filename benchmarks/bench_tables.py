@@ -150,8 +150,8 @@ def main() -> None:
     if args.markdown:
         from bench_tracking import write_section
 
-        write_section(args.markdown, "## Tables at 100k runs (issue 18, target 4)" + (", wide runs" if args.wide else ""),
-                      text)
+        heading = "## Tables at 100k runs (issue 18, target 4)" + (", wide runs" if args.wide else "")
+        write_section(args.markdown, heading, text)
 
 
 if __name__ == "__main__":

@@ -165,15 +165,16 @@ class MetaStore:
                 self._apply_busy(conn)
                 conn.execution_options(nbtrack_write=True)
                 relax = provisional and self.durability == "full" and self.dialect == "sqlite"
-                if relax:
-                    conn.connection.driver_connection.execute("PRAGMA synchronous=NORMAL")
+                driver = conn.connection.driver_connection if relax else None
+                if driver is not None:
+                    driver.execute("PRAGMA synchronous=NORMAL")
                 try:
                     with conn.begin():
                         yield conn
                 finally:
                     conn.execution_options(nbtrack_write=False)
-                    if relax:
-                        conn.connection.driver_connection.execute("PRAGMA synchronous=FULL")
+                    if driver is not None:
+                        driver.execute("PRAGMA synchronous=FULL")
         except (DatabaseError, sqlite3.DatabaseError) as e:  # the run hot path uses the DBAPI cursor
             raise _unavailable(self.url, e) from e
         durability.note_write(self)  # checkpointed once idle and at exit: meta.db alone is complete
