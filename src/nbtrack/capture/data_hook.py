@@ -63,7 +63,8 @@ def _remember_refusal(obj: Any, key: Any, reason: str) -> None:
     import weakref
 
     try:
-        ref = weakref.ref(obj, lambda _r, i=id(obj): _refused.pop(i, None))  # noqa: B008  (id now: obj is gone then)
+        obj_id = id(obj)  # taken now: obj is gone when the callback runs
+        ref = weakref.ref(obj, lambda _r: _refused.pop(obj_id, None))
     except TypeError:
         return
     _refused[id(obj)] = (ref, key, reason)

@@ -123,7 +123,7 @@ def fitted_in_place(source: str) -> set[str]:
 
 def _token(obj: Any, depth: int = 0) -> tuple:
     """Identity of an estimator's fitted state: refitting replaces the fitted attributes' objects."""
-    items = []
+    items: list[tuple[str, Any]] = []
     for k, v in sorted(vars(obj).items()) if hasattr(obj, "__dict__") else []:
         if k.endswith("_") and not k.startswith("_"):
             items.append((k, id(v)))

@@ -65,7 +65,7 @@ class Group(click.Group):
         except click.ClickException as e:  # click's usage errors quote the offending value
             from .output import safe
 
-            e.message = safe(e.message)
+            e.message = safe(e.message)  # type: ignore[misc]  # click's stubs mark it Final; rewritten for the terminal
             raise
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -63,7 +64,7 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
         echo("interrupted: the kernel was stopped and the run recorded as interrupted", err=True)
         sys.exit(130)
     except GateFailed as e:
-        result = e.fields.get("result")
+        result: Any = e.fields.get("result")  # a PipelineResult
         if result is not None and getattr(result, "gates", None):
             echo(f"run {result.run_id} ({result.pipeline}@{result.version}) gates:")
             _echo_gates(result.gates)

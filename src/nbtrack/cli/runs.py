@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 import click
 
@@ -57,7 +58,8 @@ def runs_cmd(ctx, filter_, order_by, order_by_old, limit, experiment, parent, st
         order_by = order_by or order_by_old
     from ..query import runs
 
-    where = {"status": list(statuses) or None, "kind": list(kinds) or None, "notebook": list(notebooks) or None}
+    where: dict[str, Any] = {"status": list(statuses) or None, "kind": list(kinds) or None,
+                             "notebook": list(notebooks) or None}
     df = runs(experiment=experiment, filter=filter_, order_by=order_by, limit=limit or None, parent=parent,
               model_params=all_, **where)
     if columns:
@@ -120,7 +122,9 @@ def fit_columns(df, width: int):
     """The leading columns that fit ``width`` in a table, and the names of those left out."""
     from .output import _cell
 
-    used, kept, dropped = 1, [], []
+    used = 1
+    kept: list[Any] = []
+    dropped: list[Any] = []
     for i, col in enumerate(df.columns):
         w = min(MAX_COL, max([len(str(col))] + [len(_cell(v)) for v in df[col]]))
         if used + w + 3 <= width and not dropped:

@@ -43,7 +43,7 @@ class NbtrackHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
-    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+    def log_exception(self, typ, value, tb) -> None:
         if isinstance(value, NbtrackError) and value.http_status < 500:
             self.log.info("nbtrack API %s: %s", type(value).__name__, value)
         else:

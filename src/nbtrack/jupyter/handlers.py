@@ -50,7 +50,8 @@ class RunsHandler(NbtrackHandler):
         offset = self.int_arg("offset", 0)
         limit = self.int_arg("limit", 50, lo=1, hi=PAGE_MAX)
         # the notebook scope is a structured filter; the user's filter is compiled on its own
-        scope = {"cell_key": cell, "notebook": self.notebook_names(notebook) if notebook and not cell else None}
+        scope: dict[str, Any] = {"cell_key": cell,
+                                 "notebook": self.notebook_names(notebook) if notebook and not cell else None}
 
         def page() -> dict[str, Any]:
             ws = self.workspace()
@@ -173,7 +174,8 @@ class AliasesHandler(NbtrackHandler):
         alias = body.get("alias")
         if not isinstance(alias, str) or not alias:
             raise InvalidInput('give the alias: {"action": "set|promote|rollback", "alias": "production", ...}')
-        version, gate, reason = body.get("version"), body.get("gate"), body.get("reason")
+        version: Any = body.get("version")  # checked below (not for a rollback)
+        gate, reason = body.get("gate"), body.get("reason")
         if action != "rollback" and (isinstance(version, bool) or not isinstance(version, (int, str))):
             raise InvalidInput(f'"version" must be a version number or an alias, got {json.dumps(version)}')
 

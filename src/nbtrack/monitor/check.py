@@ -111,6 +111,9 @@ def _drift(out: RuleCheck, mv: Any, ws: Workspace) -> None:
     from ..snapshot.datasets import get_version
     from .drift import drift
 
+    if out.current is None:
+        out.skipped = "no current data"
+        return
     try:
         get_version(out.current, ws)
     except NotFound as e:

@@ -220,8 +220,9 @@ def drift(
     report.reference_version = ref.dataset if ref else None
     report.model_version = ref.model if ref else None
     report.current_version = current_version
-    if log and (ws is not None or workspace is not None):
+    target = ws or workspace
+    if log and target is not None:
         from .record import record_drift
 
-        report.run_id = record_drift(report, ws or workspace)
+        report.run_id = record_drift(report, target)
     return report

@@ -60,10 +60,9 @@ def retrain(rule: Any, alert_event: int | None, parent: str | None, ws: Workspac
         result.run_id = getattr(r, "run_id", None) or _run_of(e)
         result.model = getattr(r, "model", None)
         result.detail = str(e)
-    except ContractViolation as e:
-        result.outcome, result.run_id, result.detail = "failed", e.fields.get("run_id"), str(e)
-    except NbtrackError as e:
-        result.outcome, result.run_id, result.detail = "failed", e.fields.get("run_id"), str(e)
+    except (ContractViolation, NbtrackError) as e:
+        run_id = e.fields.get("run_id")
+        result.outcome, result.run_id, result.detail = "failed", None if run_id is None else str(run_id), str(e)
     result.event_id = _audit(ws, rule, alert_event, result)
     return result
 

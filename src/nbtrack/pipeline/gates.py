@@ -53,7 +53,7 @@ def parse_vs(text: str, model: str | None = None) -> VsGate:
                            "MODEL@ALIAS:METRIC, and :lower for metrics where lower is better")
     name, sep, alias = parts[0].rpartition("@")
     if not sep:
-        name, alias = model, parts[0]
+        name, alias = model or "", parts[0]
     if not name:
         raise InvalidInput(f"--gate-vs {text!r} needs a model: pass --register NAME or write NAME@{alias}:{parts[1]}")
     return VsGate(str(text).strip(), name, alias, parts[1], None if len(parts) == 2 else parts[2] == "higher")

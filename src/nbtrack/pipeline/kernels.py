@@ -47,7 +47,7 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
                 kw.setdefault("ip", os.path.join(sockets, "kernel"))
             super().__init__(**kw)
 
-        async def start_kernel(self, **kw: Any) -> None:
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # jupyter_client types it via the sync base
             kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
             return await super().start_kernel(**kw)
 

@@ -101,7 +101,8 @@ class _Starting:
     """
 
     def __init__(self, run: ActiveRun) -> None:
-        self.run, self.error = run, None
+        self.run = run
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._start, name="nbtrack-run-start", daemon=True)
         self.thread.start()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import random as random_mod
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, overload
 
 from ..capture.run import ActiveRun
 from ..context import default_parent
@@ -85,6 +86,10 @@ def expand(space: dict[str, list], n_random: int | None = None, seed: int | None
     return [rng.choice(grid) for _ in range(n_random)]
 
 
+@overload
+def _metric_key(select: str) -> str: ...
+@overload
+def _metric_key(select: None) -> None: ...
 def _metric_key(select: str | None) -> str | None:
     """``"metrics.auc"``, ``"auc"`` or ``"metrics['val/auc']"`` -> the metric's name (the gate grammar)."""
     if select is None:
@@ -109,7 +114,7 @@ def _specs(ws: Workspace, pv, sets: list[dict], texts: list[dict], parent: str, 
 def _sets(space: dict[str, list], space_texts: dict[str, list[str]] | None, n_random: int | None,
           seed: int | None) -> tuple[list[dict], list[dict]]:
     """Parameter sets and the command-line text of each value (kept for ``str`` parameters)."""
-    texts = space_texts or {}
+    texts: Mapping[str, Sequence[str | None]] = space_texts or {}
     items = {k: list(zip(v, texts.get(k) or [None] * len(v))) for k, v in space.items()}
     combos = expand(items, n_random, seed)
     return ([{k: v for k, (v, _) in c.items()} for c in combos],

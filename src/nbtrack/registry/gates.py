@@ -87,6 +87,8 @@ def check_versus(conn, cand: ModelVersion | Candidate, inc: ModelVersion | None,
         return Condition(text, True, f"no version holds {alias!r} yet", metric, op, c.metrics.get(metric))
     text = f"{metric} not worse than {alias} ({inc.ref})"
     ce, ie = c.evaluations, _evaluations(conn, inc.id, metric)
+    a: float | None
+    b: float | None
     if ce and ie:
         common = [dv for dv in ce if dv in ie]
         if not common:

@@ -75,7 +75,11 @@ def register_model(
             _finish(conn, source, metrics, reason, None)
             return _fresh(conn, source.ref, ws)
     with ws.meta.write() as conn:
-        source = resolve(conn, version, ws) if version is not None else run_candidate(conn, run, variable, ws)
+        if version is not None:
+            source = resolve(conn, version, ws)
+        else:
+            assert run is not None  # exactly one of run, model, version (checked above)
+            source = run_candidate(conn, run, variable, ws)
         mid = model_id(conn, name, create=True)
         last = latest(conn, mid)
         if last is not None and last._mapping["oid"] == source.oid:
@@ -169,7 +173,7 @@ def model_versions(name: str, workspace: Workspace | None = None):
             raise NotFound(f"no model named {name!r}; nbtrack.models() lists them")
         rows = conn.execute(version_query().where(mv_t.c.model_id == mid)
                             .order_by(mv_t.c.version.desc())).all()
-        held = {}
+        held: dict[int, list[str]] = {}
         for alias, vid in conn.execute(select(aliases.c.alias, aliases.c.version_id).where(aliases.c.model_id == mid)):
             held.setdefault(vid, []).append(alias)
         refs = _refs(conn, [r._mapping["dataset_version_id"] for r in rows],

@@ -77,7 +77,8 @@ def predict_dask(ref: str, served: Any, source: str, output: str, proba: bool, k
         with Client(address, timeout="30s") as client:
             model = client.scatter(ws.objects.get(mv.oid), broadcast=True)
             width = 2 * max(1, sum(client.nthreads().values()))
-            todo, running = deque(pieces), deque()
+            todo = deque(pieces)
+            running: deque[Any] = deque()
             while todo or running:
                 while todo and len(running) < width:
                     path, groups, n = todo.popleft()

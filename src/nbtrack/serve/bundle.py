@@ -88,7 +88,7 @@ def model_modules(data: bytes, fmt: str, class_name: str | None) -> set[str]:
 
 def _distributions(modules: set[str]) -> set[str]:
     by_module = metadata.packages_distributions()
-    out = set()
+    out: set[str] = set()
     for m in modules:
         if m in sys.stdlib_module_names:
             continue

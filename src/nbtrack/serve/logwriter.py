@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 _HEAD = struct.Struct("<Q")
 
@@ -30,14 +30,18 @@ class WriteFailed(Exception):
     """The rows could not be written (store unavailable, writer died); they stay buffered."""
 
 
-def send(f: BinaryIO, obj: Any) -> None:
+def send(f: IO[bytes] | None, obj: Any) -> None:
+    if f is None:  # a Popen pipe is only None without stdin/stdout=PIPE
+        raise OSError("the log writer has no pipe")
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     f.write(_HEAD.pack(len(data)))
     f.write(data)
     f.flush()
 
 
-def recv(f: BinaryIO) -> Any:
+def recv(f: IO[bytes] | None) -> Any:
+    if f is None:
+        raise OSError("the log writer has no pipe")
     head = f.read(_HEAD.size)
     if len(head) < _HEAD.size:
         raise EOFError
@@ -88,7 +92,8 @@ class Writer:
             return
         try:
             send(proc.stdin, ("close",))
-            proc.stdin.close()
+            if proc.stdin is not None:
+                proc.stdin.close()
             proc.wait(timeout=30)
         except (OSError, subprocess.TimeoutExpired):
             proc.kill()
@@ -120,7 +125,8 @@ def main() -> None:
     from ..workspace import Workspace
     from .logrows import contract_flags, rows_frame
 
-    ws, contracts = None, {}
+    ws: Workspace | None = None
+    contracts: dict[int, Any] = {}
     while True:
         try:
             msg = recv(stdin)

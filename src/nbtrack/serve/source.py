@@ -47,7 +47,9 @@ def load_served(ref: str, trust: bool | list[str] | None = None, workspace: Work
 
 def is_alias(spec: str | None) -> bool:
     """``production`` is an alias; ``3``, ``v3``, ``latest`` and nothing are not."""
-    return bool(spec) and spec != "latest" and not spec.lstrip("v").isdigit()
+    if not spec:
+        return False
+    return spec != "latest" and not spec.lstrip("v").isdigit()
 
 
 def training_nulls(ws: Workspace, mv: ModelVersion) -> dict[str, int] | None:
@@ -58,6 +60,8 @@ def training_nulls(ws: Workspace, mv: ModelVersion) -> dict[str, int] | None:
         with ws.meta.read() as conn:
             oid = conn.execute(select(dataset_versions.c.manifest_oid)
                                .where(dataset_versions.c.id == mv.dataset_version_id)).scalar()
+        if oid is None:
+            return None
         stats = json.loads(ws.objects.get(oid))["stats"]
         return {k: int(v.get("nulls", 0)) for k, v in stats.items()}
     except Exception:  # no manifest: do not refuse missing values on a guess
@@ -125,13 +129,13 @@ class AliasWatcher:
         self.table, self.ws, self.trust, self.poll, self.on_swap = table, ws, trust, poll, on_swap
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ids: dict[str, int] = {}
+        self._ids: dict[str, int | None] = {}
 
     def watched(self) -> dict[str, tuple[str, str]]:
-        out = {}
+        out: dict[str, tuple[str, str]] = {}
         for key, s in self.table.items():
             name, spec = parse_ref(s.ref)
-            if is_alias(spec):
+            if spec is not None and is_alias(spec):
                 out[key] = (name, spec)
         return out
 
@@ -167,6 +171,8 @@ class AliasWatcher:
             if vid is None or vid == self._ids.get(key):
                 continue  # unset alias: keep serving what we have
             old = self.table.get(key)
+            if old is None:  # no longer served
+                continue
             new = load_served(old.ref, self.trust, self.ws)  # load first ...
             self.table.put(key, new)  # ... then swap
             self._ids[key] = vid

@@ -7,6 +7,8 @@ functions.
 
 from __future__ import annotations
 
+from typing import Any
+
 import nbtrack
 
 from ..errors import InvalidInput, NotFound
@@ -41,10 +43,14 @@ def resolve_cell(cell: str | None = None, notebook: str | None = None) -> str:
         last = nbtrack.runs(kind="cell", notebook=nb or None, limit=1)
         if last.empty:
             raise NotFound(f"no tracked cells {'in ' + nb if nb else 'yet'}; run a cell with %%track first")
-        return nbtrack.get_run(last["id"].iloc[0]).cell_key
+        key = nbtrack.get_run(last["id"].iloc[0]).cell_key
+        if key is None:  # a cell run always has one
+            raise NotFound("the latest tracked cell run has no cell key")
+        return key
     if nbtrack.count_runs(cell_key=f"{nb or ''}::{cell}"):
         return f"{nb or ''}::{cell}"
-    for where in ({"notebook": nb} if nb else None, {}):
+    wheres: tuple[dict[str, Any] | None, ...] = ({"notebook": nb} if nb else None, {})
+    for where in wheres:
         if where is None:
             continue
         found = nbtrack.runs(name=cell, kind="cell", limit=1, **where)

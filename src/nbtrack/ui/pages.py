@@ -148,7 +148,7 @@ def fetch_page(
     status : str, optional
         Only runs with this status (a structured filter).
     """
-    where = {"notebook": notebook or None, "status": status or None}
+    where: dict[str, Any] = {"notebook": notebook or None, "status": status or None}
     total = nbtrack.count_runs(filter=filter, **where)
     pages = max(1, -(-total // page_size))
     page = min(max(0, page), pages - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import ipywidgets as widgets
 import traitlets
 
@@ -27,7 +29,7 @@ class HistoryPanel(Panel):
     def __init__(self, browser) -> None:
         super().__init__(browser)
         self.records: list[dict] = []
-        self.frame = None
+        self.frame: Any = None  # the DataFrame of versions shown
         self.busy = False
 
     def build(self) -> None:
