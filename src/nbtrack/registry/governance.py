@@ -20,6 +20,7 @@ caller records an ``alias.refused`` event in a transaction of its own.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,9 +54,9 @@ def policy(ws: Workspace) -> Policy:
     path = config_path(ws)
     if path is None or not path.is_file():
         return Policy()
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
     try:
         cfg = tomllib.loads(path.read_text())

@@ -41,7 +41,7 @@ def append(conn: Connection, row: Mapping[str, Any]) -> int:
     return inserted_id(conn.execute(insert(events).values(**values)))
 
 
-def rechain(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, str, str]]:
+def rechain(rows: Iterable[Mapping[Any, Any]]) -> Iterator[tuple[int, str, str]]:
     """``(id, prev_hash, hash)`` for rows given oldest first (what migration 0004 back-fills)."""
     prev = GENESIS
     for r in rows:
@@ -50,7 +50,7 @@ def rechain(rows: Iterable[Mapping[str, Any]]) -> Iterator[tuple[int, str, str]]
         prev = h
 
 
-def check(rows: Iterable[Mapping[str, Any]]) -> tuple[int, str | None, int | None, str]:
+def check(rows: Iterable[Mapping[Any, Any]]) -> tuple[int, str | None, int | None, str]:
     """Walk rows oldest first: ``(events checked, problem or None, id of the first bad event, head hash)``."""
     prev, prev_id, n = GENESIS, None, 0
     for r in rows:
