@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-OWN_TEST = {"expressions.md": "tests/expr/test_docs_examples.py", "monitoring.md": "tests/monitor/test_docs_monitoring.py"}
+OWN_TEST = {"expressions.md": "tests/expr/test_docs_examples.py",
+            "monitoring.md": "tests/monitor/test_docs_monitoring.py"}
 BLOCK = re.compile(r"(<!-- no-run: (?P<why>[^>]*?) -->\s*\n)?```(?P<lang>python|bash)\n(?P<code>.*?)```", re.S)
 
 DRIVER = r'''
