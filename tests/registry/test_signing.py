@@ -85,8 +85,10 @@ def test_an_unsigned_approval_or_unknown_approver_is_refused(signed, tmp_path, m
     nbtrack.approve(notebook(tmp_path / "train.ipynb"), "train")  # no NBTRACK_SIGNING_KEY: version 2 unsigned
     refused("train@2 is not signed and this workspace requires signed approvals")
     priv, _ = generate_key()
+    monkeypatch.setenv("NBTRACK_SIGNING_KEY", priv)  # not alice's listed key: refused at approval, nothing written
+    with pytest.raises(InvalidInput, match="is not the key listed for alice"):
+        nbtrack.approve(notebook(tmp_path / "train.ipynb"), "train")
     monkeypatch.setenv("NBTRACK_USER", "bob")
-    monkeypatch.setenv("NBTRACK_SIGNING_KEY", priv)
     nbtrack.approve(notebook(tmp_path / "train.ipynb"), "train")
     refused("train@3: no public key for its approver 'bob'")
 

@@ -92,7 +92,7 @@ def approve(notebook: str | os.PathLike, name: str, reason: str | None = None, *
         pid = _pipeline_id(conn, name)
         last = conn.execute(select(func.max(pv.c.version)).where(pv.c.pipeline_id == pid)).scalar() or 0
         who = user()
-        signature = signature_doc(name, last + 1, oid, json.loads(json.dumps(schema)), pins, env_oid, who)
+        signature = signature_doc(name, last + 1, oid, json.loads(json.dumps(schema)), pins, env_oid, who, ws)
         row = {"pipeline_id": pid, "version": last + 1, "notebook_path": path, "notebook_oid": oid,
                "parameters": json.dumps(schema), "pins": json.dumps(pins, sort_keys=True), "env_oid": env_oid,
                "status": "approved", "approved_by": who, "reason": reason, "created": time.time(),

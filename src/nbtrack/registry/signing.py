@@ -134,11 +134,19 @@ def add_key(name: str, pubkey: str, workspace: Workspace) -> Path:
 
 
 def signature_doc(name: str, version: int, notebook_oid: str, parameters: Any, pins: Any, env_oid: str | None,
-                  approved_by: str | None) -> str | None:
-    """The JSON stored with an approval, or None when no signing key is configured."""
+                  approved_by: str | None, workspace: Workspace | None = None) -> str | None:
+    """The JSON stored with an approval, or None when no signing key is configured.
+
+    With ``workspace``: a key other than the one the workspace lists for ``approved_by`` is refused
+    (it would only fail later, at ``nbtrack run``).
+    """
     signed = sign(payload(name, version, notebook_oid, parameters, pins, env_oid, approved_by))
     if signed is None:
         return None
+    listed = public_keys(workspace).get(approved_by or "") if workspace is not None else None
+    if listed and listed.lower() != signed[0]:
+        raise InvalidInput(f"the signing key in NBTRACK_SIGNING_KEY is not the key listed for {approved_by} in the "
+                           f"workspace (public key {signed[0]}); use your own key or `nbtrack keys add`")
     return json.dumps({"signer": approved_by, "public_key": signed[0], "ed25519": signed[1]})
 
 
