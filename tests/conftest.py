@@ -62,7 +62,8 @@ def pg_url():
     if not url:
         if os.environ.get("CI"):
             pytest.fail("NBTRACK_TEST_PG_URL must be set in CI (.ci/run starts PostgreSQL)")
-        pytest.skip("NBTRACK_TEST_PG_URL not set (bash .ci/run starts a PostgreSQL server)")
+        pytest.skip('PostgreSQL test: set NBTRACK_TEST_PG_URL, e.g. eval "$(bash .ci/start-postgres.sh)" '
+                    '(bash .ci/run does it)')
     return url
 
 

@@ -21,7 +21,7 @@ from labbrowser import CHROME_ARGS, CHROMIUM, labextension_installed  # noqa: E4
 def _missing(what: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{what} is required in CI")
-    pytest.skip(f"{what} is not available")
+    pytest.skip(f"{what} is not available (bash .ci/run installs everything these tests need)")
 
 
 # Module scope, not session: a live sync Playwright keeps an asyncio loop running in

@@ -30,7 +30,7 @@ CELLS = [
 def _missing(what: str):
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"{what} is required in CI")
-    pytest.skip(f"{what} is not installed")
+    pytest.skip(f"{what} is not installed (bash .ci/run installs everything these tests need)")
 
 
 @pytest.fixture(scope="module")
