@@ -36,3 +36,10 @@ def test_installed_metadata_cli_and_package_agree():
 def test_the_labextension_has_the_same_version():
     package = json.loads((ROOT / "labextension" / "package.json").read_text())
     assert package["version"] == nbtrack.__version__
+
+
+def test_the_sidebar_api_document_has_the_same_version():
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "src" / "nbtrack" / "jupyter" / "openapi.yml").read_text())
+    assert spec["info"]["version"] == nbtrack.__version__
