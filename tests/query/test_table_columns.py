@@ -52,6 +52,14 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_columns_equal_rowwise_build(workspace, seed, monkeypatch):
+    _check_against_rowwise(seed, monkeypatch)
+
+
+def test_columns_equal_rowwise_build_on_postgres(pg_workspace, monkeypatch):
+    _check_against_rowwise(0, monkeypatch)
+
+
+def _check_against_rowwise(seed, monkeypatch):
     from nbtrack.query import table
 
     monkeypatch.setattr(table, "SMALL", 5)  # exercise the subquery path with few runs
