@@ -715,6 +715,30 @@ export interface components {
       aliases: string | null;
       /** @description servers of this model (`nbtrack serve`), running ones first, as nbtrack.served(name) */
       served?: components['schemas']['Row'][];
+      monitoring?: components['schemas']['Monitoring'];
+    };
+    /** @description what watches the model, as nbtrack.monitoring(name) */
+    Monitoring: {
+      rules: {
+        id: number;
+        /** @example churn@production */
+        model: string;
+        /** @example psi=0.2, metric 'auc < 0.85' */
+        rule: string;
+        sinks?: string[];
+        retrain?: string | null;
+      }[];
+      /** @description newest monitor runs first (rule checks, drift, validation, evaluation) */
+      checks: {
+        run: string;
+        /** @example check */
+        kind?: string | null;
+        /** @example churn@2 */
+        model?: string;
+        status: string;
+        started?: number;
+        alerts: string[];
+      }[];
     };
     AliasChange: {
       /**

@@ -84,6 +84,7 @@ _API = {
     "validate": "nbtrack.monitor.validate",
     "contract": "nbtrack.monitor.validate",
     "evaluate": "nbtrack.monitor.evaluate",
+    "monitoring": "nbtrack.monitor.status",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -116,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .serve.status import served
     from .monitor.drift import drift
     from .monitor.evaluate import evaluate
+    from .monitor.status import monitoring
     from .monitor.validate import contract, validate
 
 

@@ -35,6 +35,26 @@ def _execute(nb, path: Path) -> None:
         os.environ.update(saved)
 
 
+def _serve_and_watch() -> None:
+    """churn@1 served (one logged prediction, then stopped), an alert rule, an evaluation."""
+    import json
+    import urllib.request
+
+    import pandas as pd
+
+    import nbtrack
+    from nbtrack.monitor.rules import Rule, add_rule
+
+    with nbtrack.serve("churn@1") as server:
+        req = urllib.request.Request(server.url + "/v1/models/churn/predict", method="POST",
+                                     data=json.dumps({"records": [{"x0": 0.5}]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.headers["X-Model-Version"] == "1"
+    add_rule(Rule("churn@production", {"psi": 0.3}, ["auc < 0.85"]))
+    nbtrack.evaluate("churn@1", pd.DataFrame({"x0": [0.0, 1.0, 0.2, 0.9], "y": [0, 1, 0, 1]}), label="y")
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A lab root whose notebook's tracked cell ``train`` has two versions, run beforehand."""
@@ -47,6 +67,7 @@ def lab(tmp_path_factory):
     ws_mod.reset_cache()
     nbtrack.init(root)
     register_models()  # churn v1 (accuracy 0.8), v2 (accuracy 0.9)
+    _serve_and_watch()
     ws_mod.reset_cache()
     path = root / NOTEBOOK
     path.parent.mkdir()
@@ -156,6 +177,14 @@ def test_cells_runs_diff_restore_and_refresh(page, lab, tmp_path):
     # promote through a gate (refused, result shown), promote, roll back
     panel.locator("[data-testid=nbtrack-models] .nbtrack-cell", has_text="churn").click()
     md = panel.locator("[data-testid=nbtrack-model-detail]")
+    # where the model is served, with its traffic, and what watches it
+    served = md.locator("[data-testid=nbtrack-served]")
+    expect(served).to_contain_text("v1 (churn@1) finished")
+    expect(served).to_contain_text("1 rows logged")
+    watching = md.locator("[data-testid=nbtrack-monitoring]")
+    expect(watching).to_contain_text("rule 1 on churn@production: psi=0.3, metric 'auc < 0.85'")
+    expect(watching.locator("[data-testid=nbtrack-last-check]")).to_contain_text("Last evaluate")
+    expect(watching.locator("[data-testid=nbtrack-last-check]")).to_contain_text("on churn@1: ok")
     gate = md.locator("input").nth(1)
     gate.fill("accuracy >= 0.95")
     md.locator("tr", has_text="v2").get_by_role("button", name="Promote").click()

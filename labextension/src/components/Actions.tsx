@@ -1,8 +1,8 @@
 import * as React from 'react';
 
-import { fmtValue } from '../format';
+import { fmtTime, fmtValue } from '../format';
 import { VersionsModel } from '../model';
-import { Row } from '../tokens';
+import { IModel, Row } from '../tokens';
 
 /** "Approve notebook" with a reason (only when this nbtrack can approve). */
 export function ApproveForm(props: { model: VersionsModel }): JSX.Element {
@@ -103,6 +103,8 @@ export function ModelsSection(props: { model: VersionsModel }): JSX.Element {
           >
             Rollback @{alias}
           </button>
+          <ServedList served={model.model.served ?? []} />
+          <MonitoringList monitoring={model.model.monitoring} />
         </div>
       )}
     </section>
@@ -115,4 +117,60 @@ function summary(row: Row): string {
     .slice(0, 4)
     .map(([k, v]) => `${k}=${fmtValue(v)}`)
     .join(' ');
+}
+
+/** Servers of the model (`nbtrack serve`): version served, state and recent traffic. */
+export function ServedList(props: { served: Row[] }): JSX.Element {
+  return (
+    <div data-testid="nbtrack-served">
+      <h4>Served</h4>
+      {!props.served.length && (
+        <div className="nbtrack-dim">Not served (nbtrack serve NAME@ALIAS).</div>
+      )}
+      <ul className="nbtrack-kv-list">
+        {props.served.map(s => (
+          <li key={`${String(s.run)}-${String(s.model)}`}>
+            v{fmtValue(s.version)} {s.ref ? `(${String(s.ref)}) ` : ''}
+            <span className={s.status === 'running' ? '' : 'nbtrack-dim'}>
+              {String(s.status ?? '')}
+            </span>{' '}
+            <span className="nbtrack-dim">
+              {String(s.host ?? '')} · {fmtValue(s.rows_logged ?? 0)} rows logged,{' '}
+              {fmtValue(s.rows_last_hour ?? 0)} in the last hour
+            </span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+/** Alert rules watching the model and its newest monitor runs (with their alerts). */
+export function MonitoringList(props: { monitoring: IModel['monitoring'] }): JSX.Element {
+  const rules = props.monitoring?.rules ?? [];
+  const checks = props.monitoring?.checks ?? [];
+  const last = checks.length ? checks[0] : null;
+  return (
+    <div data-testid="nbtrack-monitoring">
+      <h4>Monitoring</h4>
+      {!rules.length && (
+        <div className="nbtrack-dim">No alert rules (nbtrack monitor add NAME@ALIAS).</div>
+      )}
+      <ul className="nbtrack-kv-list">
+        {rules.map(r => (
+          <li key={r.id}>
+            rule {r.id} on {r.model}: <span className="nbtrack-dim">{r.rule}</span>
+          </li>
+        ))}
+      </ul>
+      <div data-testid="nbtrack-last-check">
+        {last === null
+          ? 'Last check: never'
+          : `Last ${last.kind ?? 'check'} ${fmtTime(last.started)} on ${last.model ?? ''}: ` +
+            (last.alerts.length
+              ? `${last.alerts.length} alert(s): ${last.alerts.join('; ')}`
+              : 'ok')}
+      </div>
+    </div>
+  );
 }

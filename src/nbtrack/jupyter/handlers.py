@@ -161,7 +161,9 @@ class ModelHandler(NbtrackHandler):
             found = nbtrack.get_model(name, workspace=ws)
             versions = serialize.jsonable(nbtrack.model_versions(name, workspace=ws))
             served = serialize.jsonable(nbtrack.served(name, workspace=ws))  # servers and their traffic
-            return {"name": found.name, "versions": versions, "aliases": found.alias_labels, "served": served}
+            watched = serialize.jsonable(nbtrack.monitoring(name, workspace=ws))  # alert rules, last checks
+            return {"name": found.name, "versions": versions, "aliases": found.alias_labels, "served": served,
+                    "monitoring": watched}
 
         self.reply(await self.call(model))
 
