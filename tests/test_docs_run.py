@@ -66,7 +66,7 @@ def blocks(page: Path) -> tuple[list[dict], list[str]]:
     return run, skipped
 
 
-SLOW = {"pipelines.md", "registry.md"}  # real pipeline kernels / many models: out of `-m "not slow"`
+SLOW = {"pipelines.md", "registry.md", "serving.md", "data.md"}  # real pipeline kernels / many models: out of `-m "not slow"`
 PAGES = [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else [])
          for p in sorted(DOCS.glob("*.md")) if p.name not in OWN_TEST and blocks(p)[0]]
 

@@ -66,6 +66,7 @@ def folder(tmp_path, monkeypatch):
     ws_mod.reset_cache()
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 def test_locked_database_for_30s_freezes_nothing_and_loses_nothing(folder):
     kernel = Kernel(folder)
     try:

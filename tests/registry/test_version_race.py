@@ -10,6 +10,7 @@ from registry.regfixtures import log_models_at_barrier
 import nbtrack
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 @pytest.mark.parametrize("store", [
     pytest.param("workspace", id="sqlite"), pytest.param("pg_workspace", id="postgres", marks=pytest.mark.postgres)])
 def test_concurrent_versions_of_one_name(store, request):

@@ -73,6 +73,7 @@ def write_notebook(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 def test_browser_widget_renders_and_lists_the_runs(lab, page, tmp_path):
     from playwright.sync_api import expect
 
