@@ -16,7 +16,7 @@ from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import refs, run_items
-from .table import fetch_tuples, metric_columns, param_columns
+from .table import fetch_tuples, metric_columns, param_columns, positions
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
@@ -152,8 +152,9 @@ def runs(
     with ws.meta.read() as conn:
         rows = fetch_tuples(conn, q)
         ids_found = [r[0] for r in rows]
-        ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS)
-        ms = metric_columns(conn, ids_found, id_query)
+        index = positions(ids_found)
+        ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS, index)
+        ms = metric_columns(conn, ids_found, id_query, index)
     df = pd.DataFrame.from_records(rows, columns=BASE_COLUMNS, nrows=len(rows))
     df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
     # missing is NaN in every column (params, duration, metrics alike), never a mix of NaN and <NA>

@@ -10,6 +10,7 @@ every JSON value of a key. The resulting columns have the dtypes the row-by-row 
 from __future__ import annotations
 
 import json
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +41,19 @@ def _restrict(stmt, column, ids: list[str], id_query):
     return stmt.where(column.in_(id_query))
 
 
+def positions(ids: list[str]) -> dict[str, int]:
+    """Each run's row in the table (built once, shared by the params and metrics columns)."""
+    return {rid: i for i, rid in enumerate(ids)}
+
+
+def _place(index: dict[str, int], run_ids) -> Any:
+    """Rows of ``run_ids`` in the table (-1: not in it), looked up in C (``map`` of ``dict.get``):
+    3-4x faster than a pandas index of Python strings."""
+    import numpy as np
+
+    return np.fromiter(map(index.get, run_ids, repeat(-1)), dtype=np.int64, count=len(run_ids))
+
+
 def _decode(values: list, vtype: str) -> list:
     """Decoded param values of one type (as ``store.runs.decode_param``, vectorised)."""
     import numpy as np
@@ -60,7 +74,8 @@ def _decode(values: list, vtype: str) -> list:
     return list(values)
 
 
-def param_columns(conn, ids: list[str], id_query, include_model: bool, model_prefix: str) -> dict[str, list]:
+def param_columns(conn, ids: list[str], id_query, include_model: bool, model_prefix: str,
+                  index: dict[str, int] | None = None) -> dict[str, list]:
     """``{"params.KEY": values in the order of ids}`` (None where a run has no such param)."""
     import numpy as np
     import pandas as pd
@@ -73,7 +88,7 @@ def param_columns(conn, ids: list[str], id_query, include_model: bool, model_pre
         return {}
     table = np.array(rows, dtype=object)  # one C call; columns are views
     rid, key, value, vtype = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
-    pos = pd.Index(ids).get_indexer(rid)
+    pos = _place(index if index is not None else positions(ids), rid)
     # a NULL text decodes to None whatever its type; "none" needs no parsing
     vtype = np.where(pd.isna(value), "none", vtype.astype(str))
     found = pos >= 0
@@ -100,7 +115,7 @@ def param_columns(conn, ids: list[str], id_query, include_model: bool, model_pre
     return {f"params.{k}": out[k].tolist() for k in sorted(out)}
 
 
-def metric_columns(conn, ids: list[str], id_query) -> dict[str, Any]:
+def metric_columns(conn, ids: list[str], id_query, index: dict[str, int] | None = None) -> dict[str, Any]:
     """``{"metrics.KEY": float64 array in the order of ids}`` (NaN where missing)."""
     import numpy as np
     import pandas as pd
@@ -112,7 +127,7 @@ def metric_columns(conn, ids: list[str], id_query) -> dict[str, Any]:
     if not rows or not n:
         return {}
     table = np.array(rows, dtype=object)
-    pos = pd.Index(ids).get_indexer(table[:, 0])
+    pos = _place(index if index is not None else positions(ids), table[:, 0])
     vals = table[:, 2].astype(np.float64)  # None -> NaN
     codes, keys = pd.factorize(table[:, 1])
     found = pos >= 0
