@@ -21,7 +21,7 @@ from .actions import RunPanel
 from .html import esc
 from .pages import STATUSES, Page, fetch_page, page_filter, parse_sort, this_notebook
 
-VIEWS = ("run", "history", "compare")
+VIEWS = ("run", "history", "compare", "models")
 BASE_SORTS = [("started", "started"), ("name", "name"), ("status", "status"),
               ("duration", "duration"), ("cell version", "cell_version")]
 ROW_INDENT = 22  # the row checkbox, so the header lines up with the rows
@@ -103,6 +103,7 @@ class Browser(widgets.VBox):
 
     # -- layout ----------------------------------------------------------------------
     def _build(self, nb: str) -> None:
+        from .models_panel import ModelsPanel
         from .panels import ComparePanel, HistoryPanel
 
         small = widgets.Layout(width="auto")
@@ -134,10 +135,10 @@ class Browser(widgets.VBox):
         self.w_next = widgets.Button(description="next \u25b6", layout=small)
         self.w_prev.on_click(lambda _b: setattr(self, "page", max(0, self.page - 1)))
         self.w_next.on_click(lambda _b: setattr(self, "page", self.page + 1))
-        self.run_panel, self.history_panel, self.compare_panel = (
-            RunPanel(self), HistoryPanel(self), ComparePanel(self))
-        self.w_tabs = widgets.Tab(children=[self.run_panel, self.history_panel, self.compare_panel],
-                                  titles=["Run", "Cell history", "Compare"])
+        self.run_panel, self.history_panel, self.compare_panel, self.models_panel = (
+            RunPanel(self), HistoryPanel(self), ComparePanel(self), ModelsPanel(self))
+        self.w_tabs = widgets.Tab(children=list(self.panels),
+                                  titles=["Run", "Cell history", "Compare", "Models"])
         self.w_tabs.observe(lambda c: setattr(self, "view", VIEWS[c["new"] or 0]), "selected_index")
         toolbar = [self.w_text, self.w_status, self.w_expr, self.w_sort, self.w_desc]
         if nb:
@@ -259,8 +260,13 @@ class Browser(widgets.VBox):
         index = VIEWS.index(view)
         if self.w_tabs.selected_index != index:
             self.w_tabs.selected_index = index
-        for name, panel in zip(VIEWS, (self.run_panel, self.history_panel, self.compare_panel)):
+        for name, panel in zip(VIEWS, self.panels):
             panel.show(name == view)
+
+    @property
+    def panels(self) -> tuple:
+        """The tabs' panels, in the order of ``VIEWS``."""
+        return (self.run_panel, self.history_panel, self.compare_panel, self.models_panel)
 
     def open_run(self, run_id: str) -> None:
         """Show ``run_id`` in the Run tab."""
