@@ -211,7 +211,7 @@ class _Pipelines(Group):
         return super().resolve_command(ctx, args)
 
 
-@cli.group("pipelines", cls=_Pipelines, invoke_without_command=True)
+@cli.group("pipelines", cls=_Pipelines, invoke_without_command=True, subcommand_metavar="[show NAME]")
 @_fmt_option
 @click.pass_context
 def pipelines_group(ctx: click.Context, fmt: str) -> None:

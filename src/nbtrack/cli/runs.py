@@ -27,7 +27,7 @@ def init(path: str | None) -> None:
     echo(f"workspace ready: {ws.root}")
 
 
-@cli.group("runs", invoke_without_command=True)
+@cli.group("runs", invoke_without_command=True, subcommand_metavar="[show RUN]")
 @click.option("--filter", "-f", "filter_", help="e.g. \"metrics.acc > 0.9 and params.model == 'rf'\"")
 @click.option("--order-by", "-s", help="e.g. 'metrics.acc desc' (default: newest first)")
 @click.option("-o", "order_by_old", hidden=True)  # was --order-by's short form; -o means --output everywhere
@@ -169,7 +169,7 @@ def _ts(t: float | None) -> str:
 @click.option("--source/--no-source", default=True, help="print the cell or script source")
 @click.option("--stdout/--no-stdout", default=True, help="print what the run printed")
 def show(run_id: str, fmt: str, source: bool, stdout: bool) -> None:
-    """Show one run: params, metrics, artifacts, source (RUN_ID or a unique prefix).
+    """Show one run: params, metrics, artifacts, source, stdout (RUN: an id or a unique prefix).
 
     In Python: nbtrack.get_run(run_id)
     """
