@@ -101,6 +101,8 @@ def test_summary_for_every_tracked_cell_with_env_switch(run_notebook):
 def test_load_ext_imports_no_widgets_pandas_matplotlib_or_sqlalchemy():
     code = ("import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
             "ip = InteractiveShell.instance()\n"
+            "from nbtrack.ipython import extension\n"
+            "extension.warm_read_path = lambda: None  # the read path warms up in a thread afterwards\n"
             "ip.run_line_magic('load_ext', 'nbtrack')\n"
             "print(sorted(m for m in ('ipywidgets', 'pandas', 'matplotlib', 'sqlalchemy', 'nbtrack.ui.widgets') "
             "if m in sys.modules))")

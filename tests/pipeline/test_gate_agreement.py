@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import nbformat
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 import nbtrack
@@ -32,6 +33,7 @@ def _notebook(path):
     return str(path)
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 def test_pipeline_gate_vs_and_promotion_agree(workspace, tmp_path):
     nbtrack.snapshot(pd.DataFrame({"x": [1, 2, 3]}), "holdout")
     nbtrack.approve(_notebook(tmp_path / "fit.ipynb"), name="fit", reason="test")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 import nbtrack
@@ -22,6 +23,7 @@ def test_vs_gate_parsing_and_direction():
     assert parse_vs("churn@p:auc:lower").higher_is_better is False and not lower_is_better("auc")
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 def test_register_promote_then_a_worse_run_is_refused(approve, workspace):
     approve("model.ipynb", "fit")
     first = invoke("run", "fit", "-p", "w", "0.6", "--gate", "auc>=0.7", "--gate-vs", "production:auc",

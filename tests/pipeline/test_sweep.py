@@ -59,6 +59,7 @@ def test_invalid_values_stop_the_sweep_before_it_starts(approve, workspace):
     assert len(nbtrack.runs()) == 0
 
 
+@pytest.mark.slow  # issue 19: kept out of the fast subset (README)
 def test_dask_local_cluster_sweep(approve, workspace):
     distributed = pytest.importorskip("distributed")
     approve("train.ipynb", "churn-train")
