@@ -32,7 +32,7 @@ def test_refuses_public_bind_without_token_and_readable_token_file(churn, tmp_pa
 def test_serve_two_workers_with_token_file(churn, tmp_path):
     X, m1, _ = churn
     token = tmp_path / "token"
-    token.write_text("tok-123\n")
+    token.write_text("tok-0123456789abcdef\n")
     token.chmod(0o600)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "nbtrack", "serve", "churn@production", "--port", str(port),
@@ -52,7 +52,7 @@ def test_serve_two_workers_with_token_file(churn, tmp_path):
             pytest.fail(proc.stdout.read())
         body = {"records": X.head(2).assign(plan=X["plan"].astype(str).head(2)).to_dict("records")}
         assert httpx.post(url + "/v1/models/churn/predict", json=body).status_code == 401
-        auth = {"Authorization": "Bearer tok-123"}
+        auth = {"Authorization": "Bearer tok-0123456789abcdef"}
         for _ in range(10):
             r = httpx.post(url + "/v1/models/churn/predict", json=body, headers=auth)
             assert r.status_code == 200 and r.json()["predictions"] == m1.predict(X.head(2)).tolist()

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import nbtrack
 from nbtrack.errors import InvalidInput, UntrustedModel
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

@@ -39,7 +39,13 @@ def _trust(values: tuple[str, ...]):
 @click.option("--flush-every", type=float, default=5.0, show_default=True,
               help="seconds between prediction-log writes")
 @click.option("--max-body", type=int, default=32 << 20, show_default=True, help="largest request body in bytes")
-def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll, flush_every, max_body) -> None:
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="browser origin allowed to call the server, e.g. https://app.example.com (repeatable; "
+              "'*' for any); default: none")
+@click.option("--max-auth-failures", type=click.IntRange(0), default=10, show_default=True,
+              help="failed bearer attempts per client address per minute before 429 (0: no limit)")
+def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll, flush_every, max_body,
+              cors_origins, max_auth_failures) -> None:
     """Serve model versions over HTTP: POST /v1/models/NAME/predict, GET /v1/models, /health, /metrics.
 
     Each NAME@ALIAS (or NAME@N) is loaded now and served at /v1/models/NAME;
@@ -53,7 +59,8 @@ def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll
     from ..serve.server import Options, read_token, run
 
     opts = Options(list(refs), read_token(token_file), _trust(trust), sample, poll, flush_every, max_body,
-                   log_predictions=not no_log)
+                   log_predictions=not no_log, cors_origins=list(cors_origins),
+                   max_auth_failures=max_auth_failures)
     echo(f"serving {', '.join(refs)} at http://{host}:{port} "
                f"({'token required' if opts.token else 'no token: loopback only'})", err=True)
     run(opts, host=host, port=port, workers=workers)

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .batcher import Batcher
+from .guard import FailureLimiter, Guard
 from .bodies import BadBody, read_frame, read_json, to_list
 from .metrics import Metrics
 from .openapi import document
@@ -71,16 +72,29 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 class BearerAuth:
-    """ASGI middleware: every path but /health needs the token (compared in constant time)."""
+    """ASGI middleware: every path but /health needs the token (compared in constant time).
 
-    def __init__(self, app: Any, token: str) -> None:
+    A client address with too many failed attempts in the window gets 429 (with
+    ``Retry-After``) on every authenticated route until the window ends, whatever it sends.
+    """
+
+    def __init__(self, app: Any, token: str, limiter: FailureLimiter | None = None) -> None:
         self.app = app
         self.expected = hashlib.sha256(f"Bearer {token}".encode()).digest()
+        self.limiter = limiter or FailureLimiter()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http" and scope["path"] != "/health":
+            addr = (scope.get("client") or ("?",))[0]
+            wait = self.limiter.retry_after(addr)
+            if wait:
+                response = error(429, f"too many failed authentications from {addr}; retry in {wait} s")
+                response.headers["Retry-After"] = str(wait)
+                await response(scope, receive, send)
+                return
             got = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
             if not hmac.compare_digest(hashlib.sha256(got).digest(), self.expected):
+                self.limiter.failed(addr)
                 response = error(401, "missing or wrong bearer token: send 'Authorization: Bearer TOKEN'")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="nbtrack"'
                 await response(scope, receive, send)
@@ -198,7 +212,9 @@ def _compute(served: ServedModel, X: Any, proba: bool) -> tuple[dict, Any]:
 
 def create_app(models: ModelTable, *, token: str | None = None, max_body: int = MAX_BODY, log: Any = None,
                metrics: Metrics | None = None, title: str = "nbtrack model server",
-               on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None) -> Any:
+               on_start: Callable[[], None] | None = None, on_stop: Callable[[], None] | None = None,
+               cors_origins: list[str] | tuple[str, ...] = (), max_auth_failures: int = 10,
+               auth_window: float = 60.0) -> Any:
     """The ASGI app serving ``models``.
 
     Parameters
@@ -209,6 +225,11 @@ def create_app(models: ModelTable, *, token: str | None = None, max_body: int = 
         A prediction log (``record(served, request_id, X, predictions)``, ``update_metrics()``).
     on_start, on_stop : callable, optional
         Run (in a worker thread) when the server starts and stops: alias polling, log flushing.
+    cors_origins : list of str
+        Origins answered with ``Access-Control-Allow-Origin`` (``"*"``: any); none by default.
+    max_auth_failures, auth_window : int, float
+        A client address with this many failed bearer attempts within ``auth_window``
+        seconds gets 429 until the window ends (0 turns the limit off).
     """
     metrics = metrics or Metrics()
     h = Handlers(models, metrics, max_body, log, title)
@@ -239,5 +260,5 @@ def create_app(models: ModelTable, *, token: str | None = None, max_body: int = 
     app: Any = Starlette(routes=routes, lifespan=lifespan)
     app.state.models, app.state.metrics = models, metrics
     if token:
-        app = BearerAuth(app, token)
-    return app
+        app = BearerAuth(app, token, FailureLimiter(max_auth_failures, auth_window))
+    return Guard(app, cors_origins)

@@ -34,8 +34,8 @@ from ..errors import InvalidInput, NbtrackError
 from ..workspace import Workspace, get_workspace
 
 RUNTIME = ("starlette", "uvicorn", "prometheus_client", "pandas", "pyarrow", "numpy")
-VENDORED = ("errors.py", "snapshot/model_io.py", "serve/app.py", "serve/batcher.py", "serve/bodies.py",
-            "serve/metrics.py", "serve/openapi.py", "serve/served.py", "serve/validation.py")
+VENDORED = ("errors.py", "snapshot/model_io.py", "serve/app.py", "serve/guard.py", "serve/batcher.py",
+            "serve/bodies.py", "serve/metrics.py", "serve/openapi.py", "serve/served.py", "serve/validation.py")
 STUBS = {"__init__.py": '"""The part of nbtrack a deployment bundle needs to serve a model."""\n',
          "snapshot/__init__.py": "", "serve/__init__.py": ""}
 MANIFEST = "MANIFEST.json"

@@ -51,11 +51,18 @@ def main() -> None:
     ap.add_argument("--token-file")
     args = ap.parse_args()
     token = open(args.token_file).read().strip() if args.token_file else os.environ.get("NBTRACK_SERVE_TOKEN")
+    from nbtrack.serve.guard import WeakToken, check_token
+
+    try:
+        check_token(token or None)
+    except WeakToken as e:
+        sys.exit(str(e))
     if not token and not _loopback(args.host):
         sys.exit(f"refusing to serve on {args.host} without a token: set NBTRACK_SERVE_TOKEN")
     import uvicorn
 
-    uvicorn.run(build_app(token), host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(build_app(token), host=args.host, port=args.port, log_level="info", access_log=False,
+                server_header=False)
 
 
 if __name__ == "__main__":

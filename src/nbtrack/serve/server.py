@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 from ..errors import InvalidInput
 from ..workspace import Workspace, get_workspace
 from .app import MAX_BODY, create_app
+from .guard import WeakToken, check_token
 from .metrics import Metrics
 from .predlog import PredictionLog
 from .served import ModelTable, ServedModel
@@ -46,6 +47,8 @@ class Options:
     flush_every: float = 5.0
     max_body: int = MAX_BODY
     log_predictions: bool = True
+    cors_origins: list[str] = field(default_factory=list)
+    max_auth_failures: int = 10
 
 
 def is_loopback(host: str) -> bool:
@@ -58,6 +61,10 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, token: str | None) -> None:
+    try:
+        check_token(token)
+    except WeakToken as e:
+        raise InvalidInput(str(e)) from None
     if not token and not is_loopback(host):
         raise InvalidInput(f"refusing to serve on {host} without a token: anyone who can reach it could use the "
                            f"models. Set {TOKEN_ENV} or pass --token-file FILE (or bind to 127.0.0.1)")
@@ -77,7 +84,10 @@ def read_token(token_file: str | None) -> str | None:
         if not text:
             raise InvalidInput(f"the token file {token_file} is empty")
         return text
-    return os.environ.get(TOKEN_ENV) or None
+    env = os.environ.get(TOKEN_ENV)
+    if env is not None and not env.strip():
+        raise InvalidInput(f"{TOKEN_ENV} is set but empty; unset it (loopback only) or set a token")
+    return env
 
 
 class Parts:
@@ -134,7 +144,8 @@ class Parts:
 
     def app(self, title: str = "nbtrack model server") -> Any:
         return create_app(self.table, token=self.opts.token, max_body=self.opts.max_body, log=self.log,
-                          metrics=self.metrics, title=title, on_start=self.start, on_stop=self.stop)
+                          metrics=self.metrics, title=title, on_start=self.start, on_stop=self.stop,
+                          cors_origins=self.opts.cors_origins, max_auth_failures=self.opts.max_auth_failures)
 
 
 def _log_to_stderr() -> None:
@@ -170,10 +181,10 @@ def run(opts: Options, host: str = "127.0.0.1", port: int = 8000, workers: int =
         if opts.token:
             os.environ[TOKEN_ENV] = opts.token
         uvicorn.run("nbtrack.serve.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, server_header=False)
         return
     app = Parts(opts, ws).app()
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, server_header=False)
 
 
 @dataclass
@@ -218,7 +229,8 @@ class Server:
 
 def serve(*refs: str, host: str = "127.0.0.1", port: int | None = None, token: str | None = None,
           trust: bool | list[str] | None = None, sample: float = 1.0, poll: float = 2.0, flush_every: float = 5.0,
-          max_body: int = MAX_BODY, log_predictions: bool = True, workspace: Workspace | None = None) -> Server:
+          max_body: int = MAX_BODY, log_predictions: bool = True, workspace: Workspace | None = None,
+          cors_origins: list[str] | None = None, max_auth_failures: int = 10) -> Server:
     """Serve model versions over HTTP from a background thread (a quick try-out in a notebook).
 
     Parameters
@@ -237,6 +249,10 @@ def serve(*refs: str, host: str = "127.0.0.1", port: int | None = None, token: s
         Seconds between alias checks (a promotion or rollback is served within that time).
     flush_every : float
         Seconds between prediction-log writes.
+    cors_origins : list of str, optional
+        Browser origins allowed to call the server (``Access-Control-Allow-Origin``); none by default.
+    max_auth_failures : int
+        Failed bearer attempts per client address per minute before 429 (0: no limit).
 
     Returns
     -------
@@ -249,7 +265,8 @@ def serve(*refs: str, host: str = "127.0.0.1", port: int | None = None, token: s
     if not refs:
         raise InvalidInput("serve needs at least one model reference, e.g. nbtrack.serve('churn@production')")
     check_bind(host, token)
-    opts = Options(list(refs), token, trust, sample, poll, flush_every, max_body, log_predictions)
+    opts = Options(list(refs), token, trust, sample, poll, flush_every, max_body, log_predictions,
+                   list(cors_origins or []), max_auth_failures)
     parts = Parts(opts, workspace or get_workspace())
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -259,7 +276,7 @@ def serve(*refs: str, host: str = "127.0.0.1", port: int | None = None, token: s
         sock.close()
         raise InvalidInput(f"cannot listen on {host}:{port}: {e.strerror}") from None
     bound = sock.getsockname()[1]
-    config = uvicorn.Config(parts.app(), log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(parts.app(), log_level="warning", access_log=False, lifespan="on", server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="nbtrack-serve", daemon=True)
     thread.start()
