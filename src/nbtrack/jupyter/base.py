@@ -1,7 +1,13 @@
 """The base handler: authentication, JSON, the workspace of a notebook, and the
 one place where exceptions become HTTP statuses.
 
-Every error answer has the body ``{"error": <class name>, "message": <text>}``.
+Every error answer has the body ``{"error": <class name>, "message": <text>}``; an
+unexpected exception says only its class (the traceback goes to the server log).
+
+Every answer of these routes (not JupyterLab's pages) carries ``Cache-Control: no-store``,
+``Referrer-Policy: no-referrer``, ``X-Frame-Options: DENY`` and a CSP with
+``frame-ancestors 'none'`` on top of Jupyter's own ``X-Content-Type-Options: nosniff``.
+Request bodies (the POST routes) are limited to :data:`MAX_BODY` bytes, chunked ones too.
 """
 
 from __future__ import annotations
@@ -19,22 +25,40 @@ from ..context import acting_as
 from ..errors import InvalidInput, NbtrackError, NotFound
 from ..workspace import get_workspace
 
+MAX_BODY = 1 << 20  # the POST routes take small JSON objects
+API_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
 
 def error_body(exc: BaseException | None, status: int) -> tuple[int, dict[str, str]]:
     """(status, body) for any exception a handler let escape."""
     if isinstance(exc, NbtrackError):
         return exc.http_status, {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, web.HTTPError):
-        names = {400: "InvalidInput", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}
+        names = {400: "InvalidInput", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "TooLarge"}
         default = "authentication required: a token or the Jupyter session cookie" \
             if exc.status_code == 403 else str(exc.status_code)
         return exc.status_code, {"error": names.get(exc.status_code, "HTTPError"),
                                  "message": exc.log_message or exc.reason or default}
-    return status, {"error": "InternalError", "message": f"{type(exc).__name__}: {exc}" if exc else "server error"}
+    # never the exception's text: it may hold paths, SQL or values; the server log has the traceback
+    what = f" ({type(exc).__name__})" if exc else ""
+    return status, {"error": "InternalError", "message": f"internal error{what}; see the Jupyter server log"}
 
 
 class NbtrackHandler(APIHandler):
     """JSON handlers over the public nbtrack API."""
+
+    @property
+    def content_security_policy(self) -> str:
+        if "Content-Security-Policy" in self.settings.get("headers", {}):
+            return super().content_security_policy  # the operator's own policy wins, as in Jupyter
+        return super().content_security_policy.replace("frame-ancestors 'self'", "frame-ancestors 'none'")
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        configured = self.settings.get("headers", {})
+        for name, value in API_HEADERS.items():
+            if name not in configured:
+                self.set_header(name, value)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -74,10 +98,11 @@ class NbtrackHandler(APIHandler):
         self.finish(json.dumps(data, default=str))
 
     def body(self) -> dict[str, Any]:
-        if not self.request.body:
+        raw = self.request.body
+        if not raw:
             return {}
         try:
-            data = json.loads(self.request.body)
+            data = json.loads(raw)
         except ValueError as e:
             raise InvalidInput(f"the request body is not JSON: {e}") from None
         if not isinstance(data, dict):
@@ -126,3 +151,31 @@ class NbtrackHandler(APIHandler):
             raise NotFound(f"no directory {start!r} for notebook {notebook!r}")
         return get_workspace(create=False, start=start)
 
+
+
+@web.stream_request_body
+class BodyHandler(NbtrackHandler):
+    """A handler with a request body: at most :data:`MAX_BODY` bytes, counted while it arrives
+    (a declared ``Content-Length`` beyond it is refused before reading; a chunked body is
+    counted and dropped past it), so a client cannot make the server hold more."""
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._chunks: list[bytes] = []
+        self._size = 0
+        await super().prepare()
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise web.HTTPError(413, log_message=f"the body is larger than {MAX_BODY} bytes")
+
+    def data_received(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > MAX_BODY:
+            self._chunks = []
+        else:
+            self._chunks.append(chunk)
+
+    def body(self) -> dict[str, Any]:
+        if self._size > MAX_BODY:
+            raise web.HTTPError(413, log_message=f"the body is larger than {MAX_BODY} bytes")
+        self.request.body = b"".join(self._chunks)
+        return super().body()

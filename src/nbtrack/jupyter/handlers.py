@@ -20,7 +20,7 @@ import nbtrack
 from ..errors import InvalidInput, NotFound
 from ..workspace import get_workspace
 from . import serialize
-from .base import NbtrackHandler
+from .base import BodyHandler, NbtrackHandler
 
 PAGE_MAX = 1000
 ID = r"([^/]+)"
@@ -168,7 +168,7 @@ class ModelHandler(NbtrackHandler):
         self.reply(await self.call(model))
 
 
-class AliasesHandler(NbtrackHandler):
+class AliasesHandler(BodyHandler):
     @web.authenticated
     async def post(self, name: str) -> None:
         body = self.body()
@@ -196,7 +196,7 @@ class AliasesHandler(NbtrackHandler):
         self.reply({"name": name, "alias": alias, "action": action, "result": serialize.jsonable(result)})
 
 
-class ApprovalsHandler(NbtrackHandler):
+class ApprovalsHandler(BodyHandler):
     @web.authenticated
     async def post(self) -> None:
         body = self.body()
