@@ -147,3 +147,20 @@ def test_failure_table_is_bounded_and_windows_expire():
     assert lim.retry_after("a") == 0 and "a" not in lim.table
     lim.failed("a")
     assert lim.retry_after("a") == 0  # a new window: one failure
+
+
+def test_health_names_models_only_to_token_holders_and_request_ids_are_plain(churn):
+    with nbtrack.serve("churn@production", token=TOKEN, log_predictions=False) as s:
+        anonymous = httpx.get(s.url + "/health")
+        assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+        wrong = httpx.get(s.url + "/health", headers={"Authorization": "Bearer nope"})
+        assert wrong.json() == {"status": "ok"}
+        assert httpx.get(s.url + "/health", headers=AUTH).json() == {"status": "ok", "models": {"churn": 1}}
+        url = s.url + "/v1/models/churn/predict"
+        kept = httpx.post(url, json=ROW, headers={**AUTH, "X-Request-Id": "order-42:a.b_c"})
+        assert kept.headers["x-request-id"] == "order-42:a.b_c" and kept.json()["request_id"] == "order-42:a.b_c"
+        for bad in ("<script>alert(1)</script>", "x" * 129, "a b"):
+            r = httpx.post(url, json=ROW, headers={**AUTH, "X-Request-Id": bad})
+            assert r.status_code == 200 and len(r.headers["x-request-id"]) == 32 and bad not in r.text
+    with nbtrack.serve("churn@production", log_predictions=False) as s:  # no token: loopback, all open
+        assert httpx.get(s.url + "/health").json()["models"] == {"churn": 1}

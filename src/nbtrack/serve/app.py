@@ -21,6 +21,7 @@ import gc
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -41,6 +42,7 @@ from .served import ModelTable, NoProba, ServedModel
 from .validation import InvalidRows
 
 MAX_BODY = 32 << 20
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 FAST_ROWS = 64  # JSON requests up to this many rows are checked in plain Python and micro-batched
 
 
@@ -84,7 +86,11 @@ class BearerAuth:
         self.limiter = limiter or FailureLimiter()
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http" and scope["path"] != "/health":
+        if scope["type"] == "http" and scope["path"] == "/health":  # open, but says less without the token
+            got = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+            if not hmac.compare_digest(hashlib.sha256(got).digest(), self.expected):
+                scope.setdefault("state", {})["anonymous"] = True
+        elif scope["type"] == "http":
             addr = (scope.get("client") or ("?",))[0]
             wait = self.limiter.retry_after(addr)
             if wait:
@@ -114,7 +120,9 @@ class Handlers:
         if served is None:
             self.metrics.requests.labels("unknown", "", "404").inc()
             return error(404, f"no model {name!r} is served here", models=self.models.keys())
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        rid = request.headers.get("x-request-id", "")
+        if not REQUEST_ID.fullmatch(rid):  # echoed and logged: only a short, plain id is kept
+            rid = uuid.uuid4().hex
         proba = request.query_params.get("proba", "").lower() in ("1", "true", "yes")
         response = await self._predict(request, served, rid, proba)
         response.headers["X-Model-Version"] = str(served.version)
@@ -178,6 +186,8 @@ class Handlers:
         return json_response(served.describe(), headers={"X-Model-Version": str(served.version)})
 
     async def health(self, request: Request) -> Response:
+        if request.scope.get("state", {}).get("anonymous"):
+            return json_response({"status": "ok"})  # which models and versions: for token holders only
         return json_response({"status": "ok", "models": {k: s.version for k, s in self.models.items()}})
 
     async def metrics_text(self, request: Request) -> Response:
