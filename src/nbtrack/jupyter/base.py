@@ -98,11 +98,10 @@ class NbtrackHandler(APIHandler):
         self.finish(json.dumps(data, default=str))
 
     def body(self) -> dict[str, Any]:
-        raw = self.request.body
-        if not raw:
+        if not self.request.body:
             return {}
         try:
-            data = json.loads(raw)
+            data = json.loads(self.request.body)
         except ValueError as e:
             raise InvalidInput(f"the request body is not JSON: {e}") from None
         if not isinstance(data, dict):
@@ -150,7 +149,6 @@ class NbtrackHandler(APIHandler):
         if not os.path.isdir(start):
             raise NotFound(f"no directory {start!r} for notebook {notebook!r}")
         return get_workspace(create=False, start=start)
-
 
 
 @web.stream_request_body
