@@ -113,7 +113,7 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
     for oid in rep.corrupt:
         ws.objects.mark_damaged(oid)
     if repair:
-        _repair(ws, rep, referenced, leftovers, [_source(s) for s in sources])
+        _repair(ws, rep, referenced, leftovers, [_source(s, ws.objects.cipher) for s in sources])
     if deep and referenced is not None:
         _decode_datasets(ws, rep, progress)
     return rep
@@ -216,7 +216,7 @@ def _repair(ws: Workspace, rep: FsckReport, referenced, leftovers: dict[str, lis
                 continue
             data, where = _healthy_copy(oid, sources)
             if data is None:
-                temps = temps if temps is not None else _hashed(ws, rep.stale_temporaries)
+                temps = temps if temps is not None else _hashed(ws, rep.stale_temporaries, {*rep.corrupt, *rep.missing})
                 data, where = temps.get(oid), "a temporary file of an interrupted write"
             if data is not None:
                 ws.objects.mark_damaged(oid)  # so put() replaces a same-size damaged file
@@ -228,15 +228,19 @@ def _repair(ws: Workspace, rep: FsckReport, referenced, leftovers: dict[str, lis
                          "--from with a backup, or store the same content again")
 
 
-def _source(where: str) -> ObjectStore:
-    """An objects folder, a workspace folder (``nbtrack backup DEST``, ``.nbtrack``) or an fsspec URL."""
+def _source(where: str, cipher=None) -> ObjectStore:
+    """An objects folder, a workspace folder (``nbtrack backup DEST``, ``.nbtrack``) or an fsspec URL
+    (read with the workspace's key when it is encrypted)."""
     import os
 
+    store = ObjectStore(where)
     if "://" not in where:
         for sub in ("objects", os.path.join(".nbtrack", "objects")):
             if os.path.isdir(os.path.join(where, sub)):
-                return ObjectStore(os.path.join(where, sub))
-    return ObjectStore(where)
+                store = ObjectStore(os.path.join(where, sub))
+                break
+    store.cipher = cipher
+    return store
 
 
 def _healthy_copy(oid: str, sources: list[ObjectStore]) -> tuple[bytes | None, str]:
@@ -248,14 +252,23 @@ def _healthy_copy(oid: str, sources: list[ObjectStore]) -> tuple[bytes | None, s
     return None, ""
 
 
-def _hashed(ws: Workspace, paths: list[str]) -> dict[str, bytes]:
+def _hashed(ws: Workspace, paths: list[str], wanted: set[str]) -> dict[str, bytes]:
+    """The plaintext of the temporary files, by object id (an encrypted store: of the ``wanted``
+    objects a temporary file authenticates as)."""
     out = {}
     for p in paths:
         try:
             data = ws.objects._read(p)
         except OSError:
             continue
-        out[hash_bytes(data)] = data
+        if ws.objects.cipher is None:
+            out[hash_bytes(data)] = data
+            continue
+        for oid in wanted:
+            plain = ws.objects.cipher.decrypt(oid, data)
+            if plain is not None:
+                out[oid] = plain
+                break
     return out
 
 

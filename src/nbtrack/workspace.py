@@ -14,6 +14,8 @@ A workspace folder may hold ``config.toml`` pointing metadata and objects elsewh
     meta = "postgresql+psycopg://user@db/nbtrack"
     objects = "s3://bucket/nbtrack"
     durability = "full"   # SQLite: fsync every commit (default "normal"; docs/benchmarks.md)
+    encryption = true     # objects encrypted at rest (docs/security.md)
+    key_file = "~/.config/nbtrack/key"
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Workspace:
         self.meta_url = meta_url
         self.objects_url = objects_url
         self.objects = ObjectStore(objects_url, referrers=self.referrers)
+        open_encryption(self.objects, _read_config(Path(root)) if root else {})
         self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty, durability=_durability(root))
         # values this process derived from the workspace (the environment's object id,
         # experiment ids, ...): they live and die with this object, never keyed by id()
@@ -61,6 +64,40 @@ class Workspace:
 
     def close(self) -> None:
         self.meta.dispose()
+
+
+def open_encryption(objects: ObjectStore, cfg: dict, create: bool = False) -> None:
+    """Give ``objects`` its cipher if the store is encrypted (or must become so).
+
+    The store says it is encrypted (its marker file); ``create`` (``nbtrack init --encrypt``)
+    or ``encryption = true`` in the config encrypts an empty store. A missing or wrong key
+    raises :class:`~nbtrack.store.crypto.InvalidKey` before anything is written.
+    """
+    from .store import crypto
+
+    marker = objects.read_marker()
+    wanted = create or cfg.get("encryption") is True
+    if marker is None and not wanted:
+        return
+    key = crypto.find_key(objects.url, cfg.get("key_file"))
+    if key is None:
+        raise crypto.InvalidKey(
+            f"the objects of {objects.url} are {'to be ' if marker is None else ''}encrypted and no key is set: "
+            "set NBTRACK_KEY (64 hex characters), a key file (--key-file / key_file in config.toml) "
+            "or the OS keyring")
+    cipher = crypto.Cipher(key)
+    if marker is not None:
+        crypto.check_marker(marker, cipher, objects.url)
+    else:
+        if not objects.is_empty():
+            raise crypto.InvalidKey(
+                f"{objects.url} already holds objects in clear; encryption (and its key) can only be set up "
+                "on a new workspace: `nbtrack init --encrypt` elsewhere, then `nbtrack backup`/copy runs over")
+        try:
+            objects.write_marker(crypto.marker_bytes(cipher))
+        except OSError as e:
+            raise StoreUnavailable(f"cannot write the encryption marker to {objects.url}: {e.strerror or e}") from e
+    objects.cipher = cipher
 
 
 def _durability(root: str | None) -> str:
@@ -181,10 +218,20 @@ def init_folder(folder: str | os.PathLike | None) -> Path:
     return folder
 
 
-def init(path: str | os.PathLike | None = None) -> Workspace:
-    """Create (or open) the workspace ``<path>/.nbtrack`` and its schema."""
+def init(path: str | os.PathLike | None = None, encrypt: bool = False, key_file: str | None = None) -> Workspace:
+    """Create (or open) the workspace ``<path>/.nbtrack`` and its schema.
+
+    ``encrypt=True`` encrypts its objects at rest with the key from ``NBTRACK_KEY``,
+    ``key_file`` or the OS keyring (see docs/security.md).
+    """
     base = Path(path or os.getcwd()).resolve()
     folder = base if base.name == DIRNAME else base / DIRNAME
+    if key_file:
+        os.environ["NBTRACK_KEY_FILE"] = str(Path(key_file).expanduser().resolve())
+    if encrypt:
+        _meta, objects_url, _f = _from_folder(folder)
+        store = ObjectStore(objects_url)
+        open_encryption(store, _read_config(folder), create=True)  # key errors before anything is created
     init_folder(folder)
     ws = use_workspace(folder)
     ws.meta.migrate()

@@ -16,15 +16,17 @@ FORMATS = click.Choice(["table", "json", "csv"])
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path(file_okay=False))
-def init(path: str | None) -> None:
+@click.option("--encrypt", is_flag=True, help="encrypt objects at rest (key: NBTRACK_KEY, --key-file or OS keyring)")
+@click.option("--key-file", type=click.Path(dir_okay=False), help="file holding the 64-hex-character key (mode 600)")
+def init(path: str | None, encrypt: bool, key_file: str | None) -> None:
     """Create a workspace (.nbtrack/) in PATH (default: the current directory).
 
-    In Python: nbtrack.init(path)
+    In Python: nbtrack.init(path, encrypt=False, key_file=None)
     """
     from ..workspace import init as do_init
 
-    ws = do_init(path)
-    echo(f"workspace ready: {ws.root}")
+    ws = do_init(path, encrypt=encrypt, key_file=key_file)
+    echo(f"workspace ready: {ws.root}{' (objects encrypted)' if ws.objects.encrypted else ''}")
 
 
 @cli.group("runs", invoke_without_command=True, subcommand_metavar="[show RUN]")

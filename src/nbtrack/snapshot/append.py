@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 from sqlalchemy import insert, select
 
 from ..store.lineage import link
-from ..store.objects import hash_bytes
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
 from . import frames
@@ -62,7 +61,7 @@ def append_frame(frame: Any, name: str, run_id: str | None = None,
 
                 whole = pd.concat([frames.decode(manifest, ws.objects.get), frame], ignore_index=True)
             enc = frames.encode(whole.reset_index(drop=True), ws.objects.put_with_oid,
-                                previous_rows=manifest.get("chunk_rows") if manifest else None)
+                                previous_rows=manifest.get("chunk_rows") if manifest else None, name=ws.objects.name)
             enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
         version = _record(ws, name, base, enc, run_id)
         if version is not None:
@@ -100,7 +99,7 @@ def _encode_append(manifest: dict[str, Any], frame: Any, ws: Workspace) -> frame
     for start in range(0, fresh.num_rows, rows):
         part = fresh.slice(start, min(rows, fresh.num_rows - start))
         data = frames.encode_chunk(part)
-        oid = hash_bytes(data)
+        oid = ws.objects.name(data)
         ws.objects.put_with_oid(oid, data)
         chunks.append((oid, part.num_rows, len(data)))
     whole = pa.concat_tables(tables + [fresh])

@@ -37,6 +37,12 @@ def _folder(ws: Workspace) -> str | None:
     return os.path.join(ws.root, "cache", "frames") if ws.root and ws.objects._local else None
 
 
+def _entry(ws: Workspace, fp: str) -> str:
+    """The file name of content ``fp``: keyed in an encrypted workspace (a plain hash of the
+    values would let anyone confirm a guessed frame)."""
+    return ws.objects.name(fp.encode()) if ws.objects.encrypted else fp
+
+
 def lookup(ws: Workspace, fp: str) -> frames.Encoded | None:
     """The encoding of content ``fp`` in ``ws`` if it is still fully stored."""
     key = (ws.objects.url, fp)
@@ -57,7 +63,7 @@ def _from_disk(ws: Workspace, fp: str) -> frames.Encoded | None:
     if folder is None:
         return None
     try:
-        with open(os.path.join(folder, fp)) as f:
+        with open(os.path.join(folder, _entry(ws, fp))) as f:
             oid = f.read().strip()
         data = ws.objects.get(oid)
         enc = frames.from_manifest(json.loads(data), data, oid)
@@ -84,7 +90,7 @@ def remember(ws: Workspace, fp: str, enc: frames.Encoded) -> None:
         tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
         with open(tmp, "w") as f:
             f.write(enc.manifest_oid)
-        os.replace(tmp, os.path.join(folder, fp))
+        os.replace(tmp, os.path.join(folder, _entry(ws, fp)))
     except OSError:  # a read-only workspace just has no disk cache
         pass
 

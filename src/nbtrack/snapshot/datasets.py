@@ -102,7 +102,8 @@ def _encoded(obj: Any, name: str, ws: Workspace) -> frames.Encoded:
     hit = cache.lookup(ws, fp) if fp else None
     if hit is not None:
         return hit
-    enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=_previous_chunk_rows(name, ws))
+    enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=_previous_chunk_rows(name, ws),
+                        name=ws.objects.name)
     enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
     if fp:
         cache.remember(ws, fp, enc)

@@ -175,7 +175,7 @@ def encode_chunk(table: pa.Table) -> bytes:
 
 
 def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | None = None,
-           threads: int = THREADS) -> Encoded:
+           threads: int = THREADS, name: Callable[[bytes], str] = hash_bytes) -> Encoded:
     """Encode a DataFrame/Series into stored chunks and a manifest.
 
     Parameters
@@ -185,6 +185,8 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         ``put(oid, data)`` stores one object (e.g. ``ObjectStore.put_with_oid``).
     previous_rows : int, optional
         Rows per chunk of the dataset's previous version, reused when close to ideal.
+    name : callable
+        The object id of a chunk's bytes: ``ObjectStore.name`` (keyed when the store is encrypted).
     """
     frame, kind, series_name = as_frame(obj)
     original = frame
@@ -204,7 +206,7 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
 
     def write(bound: tuple[int, int]) -> tuple[str, int, int]:
         data = encode_chunk(table.slice(*bound))
-        oid = hash_bytes(data)
+        oid = name(data)
         put(oid, data)
         return oid, bound[1], len(data)
 

@@ -14,6 +14,10 @@ Storing content that already exists is cheap but not blind:
   marked the object damaged (``<root>/.damaged/<oid>``), the writer's healthy bytes
   replace it.
 
+An encrypted store (see :mod:`.crypto`) names objects by the keyed BLAKE3 of their
+plaintext and stores them AES-256-GCM encrypted; reads authenticate and decrypt. Callers
+that name content themselves must use :meth:`ObjectStore.name`, never :func:`hash_bytes`.
+
 The local filesystem takes a direct path (``os.replace``); any other fsspec URL
 (``s3://``, ``memory://``...) goes through fsspec.
 """
@@ -63,6 +67,7 @@ class ObjectStore:
         self._local = "://" not in url or url.startswith("file://")
         self._known_dirs: set[str] = set()
         self._damaged_cache: tuple[float, set[str]] = (0.0, set())
+        self.cipher: Any = None  # a crypto.Cipher once an encrypted store is opened with its key
         if self._local:
             self.root = url[len("file://"):] if url.startswith("file://") else url
             self.fs: Any = None
@@ -80,6 +85,50 @@ class ObjectStore:
     def local(self) -> bool:
         return self._local
 
+    # -- naming and encryption -------------------------------------------------
+    @property
+    def encrypted(self) -> bool:
+        return self.cipher is not None
+
+    def name(self, data: bytes) -> str:
+        """The object id of ``data`` in this store (keyed when the store is encrypted)."""
+        return hash_bytes(data) if self.cipher is None else self.cipher.name(data)
+
+    def stored_size(self, size: int) -> int:
+        """How many bytes an object of ``size`` plaintext bytes takes in this store."""
+        return size if self.cipher is None else size + self.cipher.overhead
+
+    def _seal(self, oid: str, data: bytes) -> bytes:
+        return data if self.cipher is None else self.cipher.encrypt(oid, data)
+
+    def _open(self, oid: str, blob: bytes) -> bytes | None:
+        """The plaintext of stored bytes, or None when they are not authentic."""
+        if self.cipher is None:
+            return blob if hash_bytes(blob) == oid else None
+        return self.cipher.decrypt(oid, blob)
+
+    def read_marker(self) -> bytes | None:
+        from .crypto import MARKER
+
+        path = f"{self.root}/{MARKER}"
+        try:
+            return self._read(path)
+        except FileNotFoundError:
+            return None
+
+    def write_marker(self, data: bytes) -> None:
+        from .crypto import MARKER
+
+        path = f"{self.root}/{MARKER}"
+        if self._local:
+            os.makedirs(self.root, exist_ok=True)
+            tmp = f"{self.root}/{TMP}{uuid.uuid4().hex}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        else:
+            self.fs.pipe_file(path, data)
+
     # -- paths ---------------------------------------------------------------
     def path(self, oid: str) -> str:
         return f"{self.root}/{oid[:2]}/{oid[2:]}"
@@ -87,12 +136,12 @@ class ObjectStore:
     # -- write ---------------------------------------------------------------
     def put(self, data: bytes) -> str:
         """Store ``data``; return its oid. Storing existing content refreshes (and repairs) it."""
-        oid = hash_bytes(data)
+        oid = self.name(data)
         self.put_with_oid(oid, data)
         return oid
 
     def put_with_oid(self, oid: str, data: bytes) -> None:
-        """Store bytes whose hash the caller already computed."""
+        """Store bytes whose id (:meth:`name`) the caller already computed."""
         path = self.path(oid)
         try:
             if self._local:
@@ -109,17 +158,17 @@ class ObjectStore:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            return self._write_local(path, data)
-        if st.st_size != len(data) or self._damaged(oid):
-            self._write_local(path, data)  # the writer's bytes are healthy: replace the damaged copy
+            return self._write_local(path, self._seal(oid, data))
+        if st.st_size != self.stored_size(len(data)) or self._damaged(oid):
+            self._write_local(path, self._seal(oid, data))  # the writer's bytes are healthy: replace the damaged copy
             self.unmark_damaged(oid)
             return
         try:
             os.utime(path)  # adopted again: young in gc's eyes (see ``collect``)
         except FileNotFoundError:  # gc moved it aside meanwhile: store it anew
-            self._write_local(path, data)
+            self._write_local(path, self._seal(oid, data))
         except PermissionError:  # another user's read-only file in a shared workspace
-            self._write_local(path, data)
+            self._write_local(path, self._seal(oid, data))
 
     def _write_local(self, path: str, data: bytes) -> None:
         parent = os.path.dirname(path)
@@ -143,10 +192,10 @@ class ObjectStore:
         try:
             info = self.fs.info(path)
         except FileNotFoundError:
-            return self._write_fsspec(path, data)
-        damaged = info.get("size") != len(data) or self._damaged(oid)
+            return self._write_fsspec(path, self._seal(oid, data))
+        damaged = info.get("size") != self.stored_size(len(data)) or self._damaged(oid)
         if damaged or self._age(path) > REFRESH_S:  # a re-write is the only portable "touch"
-            self._write_fsspec(path, data)
+            self._write_fsspec(path, self._seal(oid, data))
             if damaged:
                 self.unmark_damaged(oid)
 
@@ -173,6 +222,7 @@ class ObjectStore:
         """
         for oid, size in objects:
             path = self.path(oid)
+            size = None if size is None else self.stored_size(size)
             try:
                 if self._local:
                     st = os.stat(path)
@@ -184,12 +234,12 @@ class ObjectStore:
                     if (size is not None and info.get("size") != size) or self.is_marked_damaged(oid):
                         return False
                     if self._age(path) > REFRESH_S:
-                        self._write_fsspec(path, self.get(oid))
+                        self._write_fsspec(path, self._seal(oid, self.get(oid)))
             except PermissionError:  # another user's file: store our own copy (same bytes)
                 try:
                     if not self._local:
                         return False
-                    self._write_local(path, self.get(oid))
+                    self._write_local(path, self._seal(oid, self.get(oid)))
                 except (OSError, CorruptObject):
                     return False
             except (OSError, CorruptObject):
@@ -202,12 +252,22 @@ class ObjectStore:
         return os.path.exists(path) if self._local else self.fs.exists(path)
 
     def get(self, oid: str, verify: bool = True) -> bytes:
-        """Return the bytes of ``oid``; raise CorruptObject if they do not match."""
+        """Return the (plaintext) bytes of ``oid``; raise CorruptObject if they are not authentic.
+
+        An encrypted store always authenticates (AES-GCM); ``verify=False`` skips only the
+        hash check of a plain store."""
         path = self.path(check_oid(oid))
         try:
             data = self._read(path)
         except FileNotFoundError:
             raise CorruptObject(oid, self._referrers(oid), "it is missing") from None
+        if self.cipher is not None:
+            plain = self.cipher.decrypt(oid, data)
+            if plain is None:
+                self.mark_damaged(oid)
+                raise CorruptObject(oid, self._referrers(oid),
+                                    "it fails authentication (tampered with, or encrypted under another key)")
+            return plain
         if verify and hash_bytes(data) != oid:
             self.mark_damaged(oid)  # the next writer with the right bytes repairs it
             raise CorruptObject(oid, self._referrers(oid), "its content does not match its hash")
@@ -230,7 +290,7 @@ class ObjectStore:
 
     def _sound(self, oid: str) -> bool:
         try:
-            return hash_bytes(self._read(self.path(oid))) == oid
+            return self._open(oid, self._read(self.path(oid))) is not None
         except OSError:
             return False
 
@@ -239,7 +299,9 @@ class ObjectStore:
         try:
             self.get(oid)
         except CorruptObject as e:
-            return "missing" if "missing" in e.message else "hash mismatch"
+            if "missing" in e.message:
+                return "missing"
+            return "fails authentication" if self.cipher is not None else "hash mismatch"
         return None
 
     def mtime(self, oid: str) -> float | None:
@@ -317,8 +379,8 @@ class ObjectStore:
         for path in self._files():
             rel = path[len(self.root):].lstrip("/")
             parts = rel.split("/")
-            if parts[0] == DAMAGED:
-                continue
+            if parts[0] == DAMAGED or (len(parts) == 1 and parts[0].startswith(".nbtrack-")):
+                continue  # damage marks; the encryption marker and rekey journal
             if len(parts) == 2 and len(parts[0]) == 2 and set(parts[0]) <= HEX:
                 shard, name = parts
                 if name.startswith(TMP):
@@ -412,7 +474,7 @@ class ObjectStore:
     def restore_tomb(self, oid: str, tomb: str) -> bool:
         """Put back an object a crashed gc left aside, if it is sound (True if restored)."""
         try:
-            if hash_bytes(self._read(tomb)) != oid:
+            if self._open(oid, self._read(tomb)) is None:
                 return False
             if self._local:
                 self._restore(tomb, self.path(oid))

@@ -1,0 +1,138 @@
+"""Encryption at rest of the object store (optional).
+
+An encrypted store holds a marker file ``<objects root>/.nbtrack-encryption`` (JSON: the
+cipher and a *key check value*). Its presence makes the key mandatory: a store with the
+marker is never opened without the right key, so nothing is ever written to it in clear
+or under another key.
+
+From the 32-byte workspace key two sub-keys are derived (BLAKE3 in key-derivation mode):
+
+* the *naming key*: an object's name is the keyed BLAKE3 of its plaintext, so equal
+  content still gets one name (deduplication) and names reveal nothing without the key;
+* the *encryption key*: AES-256-GCM with a random 96-bit nonce per object, the object id
+  bound as associated data (a ciphertext moved under another name fails to decrypt).
+
+Stored bytes: ``MAGIC (4) | nonce (12) | ciphertext | tag (16)``.
+
+Key sources, first found wins: ``NBTRACK_KEY`` (64 hex characters), a key file
+(``NBTRACK_KEY_FILE`` / ``--key-file`` / ``key_file`` in ``[store]`` of ``config.toml``;
+refused if group- or world-readable), the OS keyring (``keyring`` package, service
+``nbtrack``, user = the objects URL). Every key error is an :class:`InvalidKey`
+whose message is one line containing "key".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from blake3 import blake3
+
+from ..errors import InvalidInput
+
+MARKER = ".nbtrack-encryption"
+MAGIC = b"NBE1"
+NONCE = 12
+TAG = 16
+OVERHEAD = len(MAGIC) + NONCE + TAG
+CIPHER = "aes-256-gcm+blake3-keyed-names"
+KEYRING_SERVICE = "nbtrack"
+
+
+class InvalidKey(InvalidInput):
+    """A missing, malformed or wrong encryption key (one line that says "key")."""
+
+
+def parse_key(text: str, where: str) -> bytes:
+    text = text.strip()
+    if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise InvalidKey(f"the encryption key in {where} must be 64 hex characters (32 bytes), "
+                         f"got {len(text)} characters")
+    return bytes.fromhex(text)
+
+
+def read_key_file(path: str) -> bytes:
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise InvalidKey(f"cannot read key file {path}: {e.strerror or e}") from None
+    if os.name == "posix" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidKey(f"key file {path} is readable by group or others "
+                         f"(mode {stat.S_IMODE(st.st_mode):o}); run `chmod 600 {path}`")
+    with open(path) as f:
+        return parse_key(f.read(), f"key file {path}")
+
+
+def keyring_key(url: str) -> bytes | None:
+    """The key stored in the OS keyring for ``url`` (service ``nbtrack``), if any."""
+    try:
+        import keyring  # optional: pip install "nbtrack[encryption]"
+    except ImportError:
+        return None
+    try:
+        text = keyring.get_password(KEYRING_SERVICE, url)
+    except Exception:  # no usable backend (headless machine): as if absent
+        return None
+    return None if text is None else parse_key(text, f"the OS keyring (service {KEYRING_SERVICE!r}, {url})")
+
+
+def find_key(url: str, key_file: str | None = None) -> bytes | None:
+    """The key from the environment, a key file or the OS keyring; None if none is set."""
+    env = os.environ.get("NBTRACK_KEY")
+    if env:
+        return parse_key(env, "NBTRACK_KEY")
+    path = os.environ.get("NBTRACK_KEY_FILE") or key_file
+    if path:
+        return read_key_file(os.path.expanduser(path))
+    return keyring_key(url)
+
+
+class Cipher:
+    """Naming and authenticated encryption of objects under one key."""
+
+    overhead = OVERHEAD
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        if len(key) != 32:
+            raise InvalidKey("the encryption key must be 32 bytes (64 hex characters)")
+        self.name_key = blake3(key, derive_key_context="nbtrack 2026 object names").digest()
+        self._aead = AESGCM(blake3(key, derive_key_context="nbtrack 2026 object encryption").digest())
+        self.check = blake3(key, derive_key_context="nbtrack 2026 key check").hexdigest()
+
+    def name(self, data: bytes) -> str:
+        return blake3(data, key=self.name_key, max_threads=blake3.AUTO if len(data) > 1 << 20 else 1).hexdigest()
+
+    def encrypt(self, oid: str, data: bytes) -> bytes:
+        nonce = os.urandom(NONCE)
+        return MAGIC + nonce + self._aead.encrypt(nonce, data, oid.encode())
+
+    def decrypt(self, oid: str, blob: bytes) -> bytes | None:
+        """The plaintext, or None if ``blob`` is not an authentic ciphertext of ``oid``."""
+        from cryptography.exceptions import InvalidTag
+
+        if len(blob) < OVERHEAD or blob[:4] != MAGIC:
+            return None
+        try:
+            return self._aead.decrypt(blob[4:4 + NONCE], memoryview(blob)[4 + NONCE:], oid.encode())
+        except InvalidTag:
+            return None
+
+
+def marker_bytes(cipher: Cipher) -> bytes:
+    return json.dumps({"cipher": CIPHER, "check": cipher.check}).encode()
+
+
+def check_marker(raw: bytes, cipher: Cipher, where: str) -> None:
+    try:
+        info = json.loads(raw)
+        check = info["check"]
+    except (ValueError, KeyError, TypeError):
+        raise InvalidKey(f"the encryption marker {where} is unreadable; cannot check the key") from None
+    if info.get("cipher") != CIPHER:
+        raise InvalidKey(f"{where}: unknown cipher {info.get('cipher')!r}; cannot use this key with it")
+    if check != cipher.check:
+        raise InvalidKey(f"wrong encryption key for {where}: it does not match the key this store was "
+                         "encrypted with (NBTRACK_KEY, key file or OS keyring)")
