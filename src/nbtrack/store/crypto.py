@@ -94,7 +94,14 @@ class Cipher:
     overhead = OVERHEAD
 
     def __init__(self, key: bytes) -> None:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        try:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+        except ImportError as e:
+            from ..errors import MissingExtra
+
+            raise MissingExtra('encryption at rest needs the encryption extra: '
+                               f'pip install "nbtrack[encryption]" ({e})',
+                               extra="encryption", module="cryptography") from e
 
         if len(key) != 32:
             raise InvalidKey("the encryption key must be 32 bytes (64 hex characters)")
