@@ -36,6 +36,7 @@ def test_missing_module_names_its_extra():
     assert isinstance(err, MissingExtra) and 'pip install "nbtrack[postgres]"' in str(err)
     assert missing_extra(ImportError("Install s3fs to access S3")).fields["extra"] == "s3"
     assert missing_extra(ModuleNotFoundError("No module named 'foo'", name="foo")) is None
+    assert missing_extra(ImportError("cannot import name 'x' from 'scipy'", name="scipy")) is None  # installed
 
 
 def test_postgres_url_without_psycopg_is_one_line(tmp_path):

@@ -143,9 +143,13 @@ def missing_extra(error: BaseException) -> MissingExtra | None:
     while e is not None and id(e) not in seen:  # the ImportError may be the cause of another error
         seen.add(id(e))
         if isinstance(e, ImportError):
-            name = (getattr(e, "name", None) or "").split(".")[0]
-            if name not in EXTRAS:
-                name = next((m for m in EXTRAS if f"'{m}'" in str(e) or f"install {m}" in str(e).lower()), "")
+            name = (getattr(e, "name", None) or "").split(".")[0] if isinstance(e, ModuleNotFoundError) else ""
+            text = str(e)
+            if name not in EXTRAS and ("No module named" in text or "install" in text.lower()):
+                # a wrapped "No module named 'psycopg'", or fsspec's "Install s3fs to access S3"
+                name = next((m for m in EXTRAS if f"'{m}'" in text or f"install {m}" in text.lower()), "")
+            elif name not in EXTRAS:
+                name = ""  # e.g. "cannot import name 'x' from 'scipy'": installed, another problem
             if name:
                 extra, what = EXTRAS[name]
                 return MissingExtra(f'{what} needs the {extra} extra: pip install "nbtrack[{extra}]" ({e})',
