@@ -3,7 +3,6 @@ wrong key, tampering found by fsck."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
