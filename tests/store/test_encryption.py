@@ -223,3 +223,17 @@ def test_key_from_the_os_keyring(monkeypatch):
         assert store.encrypted
     finally:
         keyring.set_keyring(previous)
+
+
+def test_backup_of_an_encrypted_workspace_stays_encrypted(workspace, tmp_path, monkeypatch):
+    df = pd.DataFrame({"a": range(100)})
+    nbtrack.snapshot(df, "d")
+    nbtrack.backup(str(tmp_path / "bk"))
+    assert (tmp_path / "bk" / "objects" / crypto.MARKER).is_file()
+    ws_mod.reset_cache()
+    monkeypatch.setenv("NBTRACK_URI", str(tmp_path / "bk"))
+    assert nbtrack.load("d").equals(df)
+    ws_mod.reset_cache()
+    monkeypatch.setenv("NBTRACK_KEY", OTHER)
+    with pytest.raises(crypto.InvalidKey):
+        nbtrack.load("d")

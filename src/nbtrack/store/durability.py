@@ -146,6 +146,10 @@ def backup(meta: MetaStore, objects_dir: str | None, dest: str, extra_files: lis
                 shutil.copy2(os.path.join(root, name), to)
                 copied += 1
                 size += os.path.getsize(to)
+    marker = os.path.join(objects_dir or "", ".nbtrack-encryption")  # an encrypted store's key check
+    if objects_dir and os.path.isfile(marker):
+        os.makedirs(os.path.join(dest, "objects"), exist_ok=True)
+        shutil.copy2(marker, os.path.join(dest, "objects", ".nbtrack-encryption"))
     for path in extra_files or []:
         if os.path.isfile(path):
             shutil.copy2(path, os.path.join(dest, os.path.basename(path)))
