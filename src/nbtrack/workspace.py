@@ -85,9 +85,12 @@ def open_encryption(objects: ObjectStore, cfg: dict, create: bool = False) -> No
             f"the objects of {objects.url} are {'to be ' if marker is None else ''}encrypted and no key is set: "
             "set NBTRACK_KEY (64 hex characters), a key file (--key-file / key_file in config.toml) "
             "or the OS keyring")
+    if objects.read_file(crypto.JOURNAL) is not None:
+        raise crypto.InvalidKey(f"a key change (`nbtrack rekey`) of {objects.url} was interrupted: run the same "
+                                "`nbtrack rekey --new-key-file F` again (with the old key set) to finish it")
     cipher = crypto.Cipher(key)
     if marker is not None:
-        crypto.check_marker(marker, cipher, objects.url)
+        cipher = crypto.open_cipher(key, marker, objects.url)
     else:
         if not objects.is_empty():
             raise crypto.InvalidKey(

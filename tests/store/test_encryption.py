@@ -237,3 +237,44 @@ def test_backup_of_an_encrypted_workspace_stays_encrypted(workspace, tmp_path, m
     monkeypatch.setenv("NBTRACK_KEY", OTHER)
     with pytest.raises(crypto.InvalidKey):
         nbtrack.load("d")
+
+
+def test_rekey_crash_and_resume(workspace, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nbtrack.cli import cli
+    from nbtrack.rekey import rekey
+
+    df = pd.DataFrame({"a": range(30000), "s": [f"row{i}" for i in range(30000)]})
+    with nbtrack.track("r"):
+        nbtrack.snapshot(df, "d")
+        arts = [nbtrack.log_artifact(f"artifact {i}".encode(), name=f"a{i}.txt") for i in range(250)]
+    oids = sorted(workspace.objects)
+    assert len(oids) > 250
+    old_blobs = {o: open(workspace.objects.path(o), "rb").read() for o in oids}
+    kf = tmp_path / "new.key"
+    kf.write_text(OTHER)
+    kf.chmod(0o600)
+    ws_mod.reset_cache()
+    with pytest.raises(RuntimeError, match="injected"):
+        rekey(str(kf), fail_after=120)
+    changed = [o for o in oids if open(workspace.objects.path(o), "rb").read() != old_blobs[o]]
+    assert 120 <= len(changed) < len(oids)  # stopped half-way
+    ws_mod.reset_cache()
+    with pytest.raises(crypto.InvalidKey, match="rekey"):  # half-rekeyed: nothing opens it
+        nbtrack.load("d")
+    res = CliRunner().invoke(cli, ["rekey", "--new-key-file", str(kf)])  # resume, old key still set
+    assert res.exit_code == 0, res.output
+    assert f"re-encrypted {len(oids) - 120} of {len(oids)} objects (120 done before an interruption)" in res.output
+    assert sorted(ObjectStore(workspace.objects.url)) == oids  # names kept
+    assert all(open(workspace.objects.path(o), "rb").read() != old_blobs[o] for o in oids)
+    ws_mod.reset_cache()
+    with pytest.raises(crypto.InvalidKey, match="wrong encryption key"):
+        nbtrack.load("d")  # the old key no longer opens it
+    ws_mod.reset_cache()
+    monkeypatch.setenv("NBTRACK_KEY", OTHER)
+    assert nbtrack.load("d").equals(df)
+    assert ws_mod.get_workspace().objects.get(arts[7]) == b"artifact 7"
+    assert nbtrack.fsck().ok
+    with nbtrack.track("after"):  # new writes dedupe against the rekeyed objects (same names)
+        assert nbtrack.log_artifact(b"artifact 7", name="again.txt") == arts[7]

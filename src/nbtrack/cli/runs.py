@@ -286,6 +286,22 @@ def fsck(quiet: bool, repair: bool, sources: tuple[str, ...], deep: bool) -> Non
 
 
 @cli.command()
+@click.option("--new-key-file", required=True, type=click.Path(dir_okay=False),
+              help="file holding the new 64-hex-character key (mode 600)")
+def rekey(new_key_file: str) -> None:
+    """Re-encrypt every object under a new key; run it again to resume after a crash.
+
+    The current key is read as usual (NBTRACK_KEY, key file, OS keyring). In Python:
+    nbtrack.rekey.rekey(new_key_file)
+    """
+    from ..rekey import rekey as do_rekey, report_lines
+    from .progress import progress
+
+    for line in report_lines(do_rekey(new_key_file, progress=progress("re-encrypting objects"))):
+        echo(line)
+
+
+@cli.command()
 @click.argument("dest", type=click.Path(file_okay=False))
 def backup(dest: str) -> None:
     """Copy the workspace into the new folder DEST safely, even while kernels are writing to it.

@@ -32,6 +32,7 @@ from blake3 import blake3
 from ..errors import InvalidInput
 
 MARKER = ".nbtrack-encryption"
+JOURNAL = ".nbtrack-rekey"  # while a key change runs: the new marker, then one done object id a line
 MAGIC = b"NBE1"
 NONCE = 12
 TAG = 16
@@ -93,7 +94,7 @@ class Cipher:
 
     overhead = OVERHEAD
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, name_key: bytes | None = None) -> None:
         try:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as e:
@@ -105,7 +106,8 @@ class Cipher:
 
         if len(key) != 32:
             raise InvalidKey("the encryption key must be 32 bytes (64 hex characters)")
-        self.name_key = blake3(key, derive_key_context="nbtrack 2026 object names").digest()
+        self.name_key = name_key or blake3(key, derive_key_context="nbtrack 2026 object names").digest()
+        self._wrap = AESGCM(blake3(key, derive_key_context="nbtrack 2026 key wrap").digest())
         self._aead = AESGCM(blake3(key, derive_key_context="nbtrack 2026 object encryption").digest())
         self.check = blake3(key, derive_key_context="nbtrack 2026 key check").hexdigest()
 
@@ -128,8 +130,34 @@ class Cipher:
             return None
 
 
-def marker_bytes(cipher: Cipher) -> bytes:
-    return json.dumps({"cipher": CIPHER, "check": cipher.check}).encode()
+    def wrap_names(self, name_key: bytes) -> str:
+        """``name_key`` encrypted under this key (a rekeyed store keeps its object names)."""
+        nonce = os.urandom(NONCE)
+        return (nonce + self._wrap.encrypt(nonce, name_key, b"names")).hex()
+
+    def unwrap_names(self, text: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        raw = bytes.fromhex(text)
+        try:
+            return self._wrap.decrypt(raw[:NONCE], raw[NONCE:], b"names")
+        except InvalidTag:
+            raise InvalidKey("the naming key in the encryption marker does not open with this key") from None
+
+
+def marker_bytes(cipher: Cipher, names: str | None = None) -> bytes:
+    info = {"cipher": CIPHER, "check": cipher.check}
+    if names:
+        info["names"] = names
+    return json.dumps(info).encode()
+
+
+def open_cipher(key: bytes, raw: bytes, where: str) -> Cipher:
+    """The cipher of a store whose marker is ``raw``, opened with ``key`` (checked)."""
+    cipher = Cipher(key)
+    check_marker(raw, cipher, where)
+    names = json.loads(raw).get("names")
+    return Cipher(key, cipher.unwrap_names(names)) if names else cipher
 
 
 def check_marker(raw: bytes, cipher: Cipher, where: str) -> None:

@@ -110,16 +110,19 @@ class ObjectStore:
     def read_marker(self) -> bytes | None:
         from .crypto import MARKER
 
-        path = f"{self.root}/{MARKER}"
+        return self.read_file(MARKER)
+
+    def read_file(self, name: str) -> bytes | None:
+        """A small file at the root (the encryption marker, the rekey journal), None if absent."""
         try:
-            return self._read(path)
+            return self._read(f"{self.root}/{name}")
         except FileNotFoundError:
             return None
 
-    def write_marker(self, data: bytes) -> None:
+    def write_marker(self, data: bytes, name: str | None = None) -> None:
         from .crypto import MARKER
 
-        path = f"{self.root}/{MARKER}"
+        path = f"{self.root}/{name or MARKER}"
         if self._local:
             os.makedirs(self.root, exist_ok=True)
             tmp = f"{self.root}/{TMP}{uuid.uuid4().hex}"
