@@ -15,6 +15,7 @@ import sys
 from .._secrets import PY_BODY_MAGICS
 from ..capture.recorder import CellRecorder, warn
 from ..ui import show_summary
+from . import warm
 from .magics import MAGIC_LINE, find_track_line, parse_track_line
 
 
@@ -27,6 +28,7 @@ class TrackEvents:
         self.nested = 0  # run_cell calls made inside the tracked cell (%%capture, a cell running cells)
 
     def pre_run_cell(self, info) -> None:
+        warm.wait()  # never run a cell while the read path is being imported in the background
         if self.recorder.active:  # a tracked cell that runs cells: track the outer one only
             self.nested += 1
             return

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-
 from ..capture import data_hook, env, hooks, model_hook
-from . import display
+from . import display, warm
 from .events import TrackEvents
 from .magics import TrackMagics, blank_magic_line
 
@@ -30,29 +28,9 @@ def load(shell) -> TrackEvents:
     return events
 
 
-# What the first %track_browser / %track_runs needs and `%load_ext` does not: imported in a
-# background thread right after `%load_ext`, so the first browser opens in ~0.1 s instead of
-# ~0.6 s (SQLAlchemy alone is ~0.4 s). Import locks make a concurrent import from a cell safe.
-WARM_MODULES = ("sqlalchemy", "nbtrack.store.meta", "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets")
-_warm_thread: threading.Thread | None = None
-
-
-def warm_read_path() -> threading.Thread:
-    global _warm_thread
-    if _warm_thread is None:
-        _warm_thread = threading.Thread(target=_import_all, name="nbtrack-warm", daemon=True)
-        _warm_thread.start()
-    return _warm_thread
-
-
-def _import_all() -> None:
-    import importlib
-
-    for name in WARM_MODULES:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - warming up never fails a kernel; the real import reports it
-            return
+def warm_read_path():
+    """Import the read path in a background thread (see :mod:`.warm`); returns the thread."""
+    return warm.start()
 
 
 def unload(shell) -> None:

@@ -1,0 +1,41 @@
+"""Import what the first ``%track_browser`` / ``%track_runs`` needs while the user types.
+
+``%load_ext nbtrack`` stays light (~30 ms); the read path (SQLAlchemy alone is ~0.4 s) is
+imported in a background thread right after it, so the first browser opens in ~0.1 s.
+No cell ever runs while that thread imports: :func:`wait` is called before every cell
+(``pre_run_cell``), because two threads importing overlapping modules can hand one of
+them a half-initialised module ("cannot import name ...") when their import locks
+cross. A cell run at once after ``%load_ext`` (Run All) waits for the imports instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+MODULES = ("sqlalchemy", "nbtrack.store.meta", "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets")
+_thread: threading.Thread | None = None
+
+
+def start() -> threading.Thread:
+    """Start the imports (once per process); returns the thread."""
+    global _thread
+    if _thread is None:
+        _thread = threading.Thread(target=_import_all, name="nbtrack-warm", daemon=True)
+        _thread.start()
+    return _thread
+
+
+def wait(timeout: float = 60.0) -> None:
+    """Block until the imports are done (no-op when they are, or never started)."""
+    thread = _thread
+    if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout)
+
+
+def _import_all() -> None:
+    for name in MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # warming up never fails a kernel; the real import reports the error
+            return
