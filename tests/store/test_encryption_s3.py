@@ -99,3 +99,29 @@ def test_s3_encrypted_round_trip_wrong_key_and_tampering(s3_workspace, monkeypat
     client.put_object(Bucket=BUCKET, Key=key, Body=bytes(blob))
     rep = nbtrack.fsck()
     assert art in rep.corrupt and len(rep.corrupt) == 1
+
+
+def test_s3_rekey_crash_and_resume(s3_workspace, tmp_path, monkeypatch):
+    from nbtrack.rekey import rekey
+
+    ws, client, prefix = s3_workspace
+    with nbtrack.track("r"):
+        arts = [nbtrack.log_artifact(f"s3 artifact {i}".encode(), name=f"a{i}") for i in range(60)]
+    before = _bucket(client, prefix)
+    kf = tmp_path / "new.key"
+    kf.write_text("3d" * 32)
+    kf.chmod(0o600)
+    ws_mod.reset_cache()
+    with pytest.raises(RuntimeError, match="injected"):
+        rekey(str(kf), fail_after=25)
+    with pytest.raises(crypto.InvalidKey, match="rekey"):
+        nbtrack.runs()
+    rep = rekey(str(kf))
+    assert rep.rekeyed + rep.already == rep.objects >= 60 and rep.already >= 25 and not rep.damaged
+    after = _bucket(client, prefix)
+    assert f"{prefix}/.nbtrack-rekey" not in after
+    objects = [k for k in before if not k.rsplit("/", 1)[-1].startswith(".")]
+    assert all(after[k] != before[k] for k in objects) and set(after) == set(before)
+    monkeypatch.setenv("NBTRACK_KEY", "3d" * 32)
+    ws_mod.reset_cache()
+    assert ws_mod.get_workspace().objects.get(arts[42]) == b"s3 artifact 42"
