@@ -94,8 +94,8 @@ def open_encryption(objects: ObjectStore, cfg: dict, create: bool = False) -> No
     else:
         if not objects.is_empty():
             raise crypto.InvalidKey(
-                f"{objects.url} already holds objects in clear; encryption (and its key) can only be set up "
-                "on a new workspace: `nbtrack init --encrypt` elsewhere, then `nbtrack backup`/copy runs over")
+                f"{objects.url} already holds objects in clear; encryption can only be set up on a new, empty "
+                "workspace (`nbtrack init --encrypt` in a new folder); this one stays unencrypted")
         try:
             objects.write_marker(crypto.marker_bytes(cipher))
         except OSError as e:
