@@ -317,7 +317,15 @@ class track(contextlib.ContextDecorator):
         return cast(_F, wrapper)
 
     def __enter__(self) -> ActiveRun:
-        run = ActiveRun(self.name, self.kind, parent_id=default_parent(), **self.fields)
+        try:
+            run = ActiveRun(self.name, self.kind, parent_id=default_parent(), **self.fields)
+        except (StoreUnavailable, OSError) as e:  # no usable workspace: the code still runs, unrecorded
+            if self.kind not in ("cell", "script"):
+                raise
+            _warn(f"this run is not recorded ({type(e).__name__}: {(_text(e).splitlines() or [''])[0]})")
+            self.run = cast(ActiveRun, UnrecordedRun(self.name, self.kind))
+            push(self.run)
+            return self.run
         if self.params:
             run.log_params(self.params)
         if self.tags:
@@ -348,6 +356,40 @@ class track(contextlib.ContextDecorator):
             _warn(f"recording the run's end failed ({type(e).__name__}: {_first_line(e)}); "
                   "it is closed as interrupted when the store is writable again")
         return False
+
+
+class UnrecordedRun:
+    """Stands in for a run the store cannot take (an unsafe, unreadable or unwritable workspace).
+
+    Every logging call is accepted and dropped, so the code inside ``track()`` runs unchanged;
+    the one warning line printed when it started says why nothing is recorded.
+    """
+
+    detached = True
+    defer = True
+
+    def __init__(self, name: str | None, kind: str) -> None:
+        self.id: str | None = None
+        self.name, self.kind, self.status, self.ended = name, kind, "running", False
+        self.secrets: list[str] = []
+        self.loaded: dict[int, tuple[int, str | None]] = {}
+
+    def end(self, status: str = "finished", error: BaseException | None = None, **fields: Any) -> None:
+        self.status, self.ended = status, True
+
+    def log_artifact(self, obj: Any, name: str | None = None) -> str:
+        return ""
+
+    def put_object(self, data: bytes) -> str:
+        return ""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:  # log_param(s), log_metric(s), set_tag, flush...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+    def __repr__(self) -> str:
+        return f"<nbtrack run (not recorded) {self.name or ''}>"
 
 
 def _first_line(e: BaseException) -> str:
