@@ -116,7 +116,7 @@ class ObjectStore:
         """A small file at the root (the encryption marker, the rekey journal), None if absent."""
         try:
             return self._read(f"{self.root}/{name}")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # no marker, or no objects folder at all
             return None
 
     def write_marker(self, data: bytes, name: str | None = None) -> None:
