@@ -163,11 +163,11 @@ def test_full_disk(tmp_path, monkeypatch, mounts, capsys):
 def test_corrupt_objects(tmp_path, monkeypatch, capsys):
     run_id = _build(tmp_path / "ws", monkeypatch)
     ws = ws_mod.get_workspace()
-    from nbtrack.store.schema import pipeline_versions
+    from nbtrack.store.schema import dataset_chunks, pipeline_versions
 
     with ws.meta.read() as conn:
         nb_oid = conn.execute(pipeline_versions.select()).first().notebook_oid
-    chunk = next(o for o in ws.objects if o != nb_oid and ws.objects.size(o) > 1000)
+        chunk = conn.execute(dataset_chunks.select()).first().oid  # a chunk of frame@1, not any object
     for oid in (nb_oid, chunk):
         os.chmod(ws.objects.path(oid), 0o644)
         with open(ws.objects.path(oid), "r+b") as f:
