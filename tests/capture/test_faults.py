@@ -101,17 +101,19 @@ def test_locked_database_for_30s_freezes_nothing_and_loses_nothing(folder):
         kernel.close()
 
 
+# Timing: SIGINT must land while nbtrack records; on a loaded CI machine it sometimes lands after.
+@pytest.mark.flaky(reruns=2, reruns_delay=1)
 def test_ctrl_c_mid_capture_closes_the_run_as_interrupted(folder):
     kernel = Kernel(folder)
     try:
         kernel.run("%load_ext nbtrack\nimport pandas as pd, numpy as np\n"
-                   "base = pd.DataFrame(np.random.rand(3_000_000, 6))")
+                   "base = pd.DataFrame(np.random.rand(6_000_000, 6))")
         fired = []
 
         def interrupt(text):  # the body is done: nbtrack is now snapshotting df in post_run_cell
             if "body done" in text and not fired:
                 fired.append(1)
-                threading.Timer(0.3, kernel.km.interrupt_kernel).start()
+                threading.Timer(0.1, kernel.km.interrupt_kernel).start()
 
         _, out, err, ename = kernel.run("%%track big\ndf = base * 2\nprint('body done', flush=True)", interrupt)
         assert fired and out == "body done\n" and ename is None and "Traceback" not in err
