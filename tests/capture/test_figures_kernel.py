@@ -74,10 +74,6 @@ def _norm(outputs) -> list:
     return out
 
 
-# Known race (open): the recorded stdout can miss a C-level write made just before the cell
-# ends when ipykernel's fd watcher forwards it late (seen 1 in ~4 loaded CI runs); the user
-# always sees it. Rerun until the drain is made deterministic.
-@pytest.mark.flaky(reruns=2, reruns_delay=1)
 def test_shown_figures_saved_once_and_c_level_output_recorded(run_notebook, monkeypatch):
     # ipykernel does not watch file descriptors when it sees pytest's variable
     monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)

@@ -6,7 +6,9 @@ is wrapped on the instance, so ``sys.stdout`` stays the kernel's own object
 output written at the C level to file descriptor 1 (libsvm's verbose log,
 ``os.write(1, ...)``) is kept too: ipykernel's fd watcher thread forwards it
 through the same ``write``. Before the copy is closed, the watcher's pipe is
-drained so output that is already written is not lost. Elsewhere (a terminal,
+drained so output that is already written is not lost: on Linux the copy waits until the
+kernel shows the watcher asleep in ``read`` on an empty pipe (``/proc``), elsewhere until its
+Python frame is back at ``os.read`` (a heuristic with a small window). Elsewhere (a terminal,
 a script) ``sys.stdout`` is replaced by a :class:`Tee` for the cell.
 """
 
@@ -105,7 +107,9 @@ def drain_fd_watcher(stream: Any, timeout: float = DRAIN_S) -> None:
     if fid is None or thread is None or not thread.is_alive():
         return
     deadline = time.monotonic() + timeout
-    while _pending(fid) or not _watcher_idle(thread):
+    # asleep in read() on an empty pipe, seen twice around the emptiness check: everything
+    # written to the descriptor before this call has been forwarded through write()
+    while not _watcher_idle(thread, fid) or _pending(fid) or not _watcher_idle(thread, fid):
         if time.monotonic() > deadline:
             return
         time.sleep(0.001)
@@ -124,8 +128,44 @@ def _pending(fid: int) -> int:
         return 0
 
 
-def _watcher_idle(thread: Any) -> bool:
+# read(2)'s number per machine, to recognise a thread blocked reading the pipe in /proc
+_READ_SYSCALL = {"x86_64": 0, "amd64": 0, "aarch64": 63, "arm64": 63}
+
+
+def _blocked_in_read(thread: Any, fid: int) -> bool | None:
+    """Whether the kernel has ``thread`` asleep in ``read(fid)``; None when it cannot tell.
+
+    Linux's ``/proc/self/task/TID/syscall`` names the system call a blocked thread sleeps in
+    and its arguments, and says ``running`` for a thread that is not asleep: one that has
+    just been woken by new bytes, or is forwarding a chunk, or waits for nothing. Unlike the
+    thread's Python frame (which still points at ``os.read`` after the read returned, while
+    the thread waits for the GIL with the bytes in hand), this has no window.
+    """
+    import platform
+
+    number = _READ_SYSCALL.get(platform.machine().lower())
+    tid = getattr(thread, "native_id", None)
+    if number is None or tid is None:
+        return None
+    try:
+        with open(f"/proc/self/task/{tid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        return None
+    if not fields or fields[0] == "running":
+        return False
+    try:
+        return int(fields[0]) == number and int(fields[1], 16) == fid
+    except (ValueError, IndexError):
+        return None
+
+
+def _watcher_idle(thread: Any, fid: int | None = None) -> bool:
     """True when the watcher thread is blocked reading its pipe (not forwarding a chunk)."""
+    if fid is not None:
+        blocked = _blocked_in_read(thread, fid)
+        if blocked is not None:
+            return blocked
     frame = sys._current_frames().get(thread.ident)
     if frame is None:
         return True
