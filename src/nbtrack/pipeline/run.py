@@ -32,6 +32,7 @@ from ..snapshot.contracts import check_pins
 from ..store.schema import latest_metrics
 from ..workspace import Workspace, get_workspace
 from . import gates as gates_mod
+from . import scraps
 from .execute import check_timeout, execute, import_papermill
 from .kernels import discard, kernel_name_of, launch
 from .parameters import validate
@@ -134,6 +135,8 @@ def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None
     with open(path, "wb") as f:
         f.write(data)
     run.log_artifact(path, name=ARTIFACT)
+    if scraps.has_scraps(data) and scraps.record_scraps(run, data):
+        run.flush()  # the gates and the sweep read the run's metrics from the store
     return output
 
 
