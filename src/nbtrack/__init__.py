@@ -49,6 +49,7 @@ _API = {
     "fsck": "nbtrack.maintenance",
     "gc": "nbtrack.maintenance",
     "backup": "nbtrack.maintenance",
+    "migrate_store": "nbtrack.migrate",
     "snapshot": "nbtrack.snapshot.api",
     "load": "nbtrack.snapshot.api",
     "datasets": "nbtrack.snapshot.api",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .capture.run import (end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
     from .maintenance import backup, fsck, gc
+    from .migrate import migrate_store
     from .snapshot.api import dataset_version, dataset_versions, datasets, diff, lineage, load, snapshot
     from .snapshot.datasets import DatasetVersion
     from .pipeline.reproduce import reproduce
