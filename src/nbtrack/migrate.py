@@ -184,10 +184,14 @@ def _same_objects(a: str, b: str) -> bool:
 
 def _open_target_meta(url: str) -> MetaStore:
     try:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///").split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
         meta = MetaStore(url)
         meta.migrate()  # creates nbtrack's schema (or checks it): also proves the server is reachable
     except NbtrackError as e:
-        raise StoreUnavailable(f"cannot use the target database {_safe_url(url)}: {e}") from e
+        raise StoreUnavailable(f"cannot use the target database: {e}") from e
+    except OSError as e:
+        raise StoreUnavailable(f"cannot create the target database {_safe_url(url)}: {e.strerror or e}") from e
     return meta
 
 
@@ -233,14 +237,16 @@ def _check_target(target: MetaStore, ws: Workspace, source_id: str) -> bool:
             if sources and sources != {source_id}:
                 raise InvalidInput(f"{_safe_url(target.url)} is being filled from another workspace "
                                    f"({', '.join(sorted(sources))}); finish that migration or use an empty database")
-            return bool(sources)
-        counts = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in metadata.sorted_tables}
+            return True  # a migration from here started and stopped: continue it
+        counts = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar()
+                  for t in metadata.sorted_tables}
     if any(counts.values()):
         what = ", ".join(f"{n:,} {t}" for t, n in counts.items() if n)
         raise InvalidInput(f"{_safe_url(target.url)} is not empty ({what}): migrate into an empty database "
                            "(a new PostgreSQL database, a new folder)")
     with target.write() as conn:
         PROGRESS.create(conn, checkfirst=True)
+        conn.execute(sa.insert(PROGRESS).values(tbl="*", source=source_id, copied=0, done=False))  # whose copy
     return False
 
 
@@ -288,38 +294,39 @@ def _copy_tables(src: MetaStore, dst: MetaStore, source_id: str, rep: MigrationR
         if state is not None and state["done"]:
             rep.rows_copied[table.name] = state["copied"]
             continue
-        last = json.loads(state["last_key"]) if state and state["last_key"] else None
-        copied = state["copied"] if state else 0
+        started = state is not None
+        last_key: str | None = state["last_key"] if state is not None else None
+        copied: int = state["copied"] if state is not None else 0
         with src.read() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
         pk = _pk(table)
         while True:
             q = sa.select(table).order_by(*pk).limit(batch)
-            if last is not None:
-                q = q.where(sa.tuple_(*pk) > sa.tuple_(*(sa.literal(v) for v in last)))
+            if last_key is not None:
+                q = q.where(sa.tuple_(*pk) > sa.tuple_(*(sa.literal(v) for v in json.loads(last_key))))
             with src.read() as conn:
                 rows = [dict(r) for r in conn.execute(q).mappings()]
-            last_key = json.dumps([rows[-1][c.name] for c in pk]) if rows else state and state["last_key"]
+            if rows:
+                last_key = json.dumps([rows[-1][c.name] for c in pk])
             try:
-                with dst.write() as conn:
+                with dst.write() as conn:  # the rows and the progress that says so commit together
                     if rows:
                         conn.execute(sa.insert(table), rows)
                     copied += len(rows)
                     values = {"source": source_id, "last_key": last_key, "copied": copied, "done": not rows}
-                    if state is None:
-                        conn.execute(sa.insert(PROGRESS).values(tbl=table.name, **values))
-                        state = {"done": False, "last_key": last_key, "copied": copied}
-                    else:
+                    if started:
                         conn.execute(sa.update(PROGRESS).where(PROGRESS.c.tbl == table.name).values(**values))
+                    else:
+                        conn.execute(sa.insert(PROGRESS).values(tbl=table.name, **values))
                     if not rows:
                         _continue_sequence(conn, table)
             except NbtrackError as e:
                 raise StoreUnavailable(f"copying {table.name} into {_safe_url(dst.url)} failed: {e}") from e
+            started = True
             if progress:
                 progress(table.name, copied, total)
             if not rows:
                 break
-            last = json.loads(last_key)
         rep.rows_copied[table.name] = copied
 
 

@@ -9,6 +9,8 @@ comparisons.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -87,3 +89,31 @@ def table_rows(conn: sa.engine.Connection, tables=TABLES_IN_ORDER, skip_columns=
         out[name] = [{k: v for k, v in r.items() if k not in skip_columns}
                      for r in conn.execute(sa.select(t).order_by(*order)).mappings()]
     return out
+
+
+@contextlib.contextmanager
+def new_pg_database(pg_url: str, prefix: str = "nbtrack_t"):
+    """A new, empty PostgreSQL database on the test server (dropped afterwards): its URL."""
+    import uuid
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield pg_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        from nbtrack import workspace as ws_mod
+
+        ws_mod.reset_cache()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+def same_rows(a: dict[str, list[dict]], b: dict[str, list[dict]]) -> bool:
+    """Equal tables, whatever order each database sorts strings in."""
+    def norm(rows):
+        return sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
+
+    return a.keys() == b.keys() and all(norm(a[t]) == norm(b[t]) for t in a)

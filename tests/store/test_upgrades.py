@@ -12,7 +12,6 @@ alias moves chained after the old events.
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from store.teamdata import TABLES_IN_ORDER, fill, table_rows
+from store.teamdata import TABLES_IN_ORDER, fill, new_pg_database, table_rows
 
 import nbtrack
 from nbtrack import workspace as ws_mod
@@ -88,15 +87,8 @@ def build_at(url: str, revision: str, rows: dict[str, list[dict]]) -> None:
 
 @pytest.fixture
 def pg_database(pg_url):
-    name = f"nbtrack_up_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield pg_url.rsplit("/", 1)[0] + "/" + name
-    ws_mod.reset_cache()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
+    with new_pg_database(pg_url, "nbtrack_up") as url:
+        yield url
 
 
 BACKENDS = [pytest.param("sqlite", id="sqlite"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -14,8 +15,8 @@ class _Bars:
     """One rich progress bar per phase, on a terminal only."""
 
     def __init__(self) -> None:
-        self.progress = None
-        self.tasks: dict[str, object] = {}
+        self.progress: Any = None
+        self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> _Bars:
         if sys.stderr.isatty():
