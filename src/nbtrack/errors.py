@@ -56,7 +56,7 @@ class CorruptObject(NbtrackError):
     exit_code = 1
     http_status = 500
 
-    def __init__(self, oid: str, referrers: list[str] | None = None, detail: str = "") -> None:
+    def __init__(self, oid: str, referrers: list[str] | None = None, detail: str = "", missing: bool = False) -> None:
         refs = ", ".join(referrers or []) or "nothing in the metadata"
         msg = (
             f"object {oid} is corrupt{': ' + detail if detail else ''} "
@@ -65,6 +65,7 @@ class CorruptObject(NbtrackError):
         super().__init__(msg, oid=oid, referrers=referrers or [])
         self.oid = oid
         self.referrers = referrers or []
+        self.missing = missing  # no object at all (rather than one with the wrong bytes)
 
 
 class UntrustedModel(NbtrackError):

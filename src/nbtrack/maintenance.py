@@ -366,6 +366,7 @@ def _collect(ws: Workspace, rep: GcReport, cutoff: float, tombs: list[tuple[str,
     for oid, path in tombs:
         if ws.objects.exists(oid) or not (in_use(oid) and ws.objects.restore_tomb(oid, path)):
             ws.objects.remove_file(path)
+    ws.objects.prune_adoptions(cutoff)  # remote stores: adoption marks gc no longer needs
 
 
 def backup(dest: str, workspace: Workspace | None = None) -> dict:

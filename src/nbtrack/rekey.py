@@ -101,10 +101,7 @@ def rekey(new_key_file: str, progress: Callable[[Iterable[str]], Iterator[str]] 
                 rep.damaged.append(oid)
             continue
         sealed = new.encrypt(oid, plain)
-        if store.local:
-            store._write_local(path, sealed)
-        else:
-            store._write_fsspec(path, sealed)
+        store.backend.write_bytes(path, sealed)
         rep.rekeyed += 1
         pending.append(oid)
         if len(pending) >= BATCH:

@@ -45,9 +45,10 @@ class Workspace:
         self.root = root
         self.meta_url = meta_url
         self.objects_url = objects_url
-        self.objects = ObjectStore(objects_url, referrers=self.referrers)
+        durability = _durability(root)
+        self.objects = ObjectStore(objects_url, referrers=self.referrers, durable=durability == "full")
         open_encryption(self.objects, _read_config(Path(root)) if root else {})
-        self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty, durability=_durability(root))
+        self.meta = MetaStore(meta_url, empty_ok=self.objects.is_empty, durability=durability)
         # values this process derived from the workspace (the environment's object id,
         # experiment ids, ...): they live and die with this object, never keyed by id()
         self.memo: dict = {}

@@ -108,11 +108,16 @@ class Cipher:
             raise InvalidKey("the encryption key must be 32 bytes (64 hex characters)")
         self.name_key = name_key or blake3(key, derive_key_context="nbtrack 2026 object names").digest()
         self._wrap = AESGCM(blake3(key, derive_key_context="nbtrack 2026 key wrap").digest())
-        self._aead = AESGCM(blake3(key, derive_key_context="nbtrack 2026 object encryption").digest())
+        self._enc_key = blake3(key, derive_key_context="nbtrack 2026 object encryption").digest()
+        self._aead = AESGCM(self._enc_key)
         self.check = blake3(key, derive_key_context="nbtrack 2026 key check").hexdigest()
 
     def name(self, data: bytes) -> str:
         return blake3(data, key=self.name_key, max_threads=blake3.AUTO if len(data) > 1 << 20 else 1).hexdigest()
+
+    def hasher(self):
+        """An incremental keyed BLAKE3: ``hexdigest()`` after ``update``s is :meth:`name`."""
+        return blake3(key=self.name_key)
 
     def encrypt(self, oid: str, data: bytes) -> bytes:
         nonce = os.urandom(NONCE)
@@ -129,6 +134,27 @@ class Cipher:
         except InvalidTag:
             return None
 
+
+    def stream_encryptor(self, oid: str):
+        """(header, encryptor) to encrypt a stream: write ``header``, then ``update(chunk)`` of
+        each chunk, then ``finalize()`` and ``tag``. The same bytes as :meth:`encrypt`."""
+        from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher, algorithms, modes
+
+        nonce = os.urandom(NONCE)
+        enc = _Cipher(algorithms.AES(self._enc_key), modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(oid.encode())
+        return MAGIC + nonce, enc
+
+    def stream_decryptor(self, oid: str, header: bytes):
+        """A decryptor for the bytes after ``header`` (MAGIC + nonce); None if it is no header.
+        End with ``finalize_with_tag(last 16 bytes)`` (raises InvalidTag if not authentic)."""
+        from cryptography.hazmat.primitives.ciphers import Cipher as _Cipher, algorithms, modes
+
+        if len(header) != len(MAGIC) + NONCE or header[:4] != MAGIC:
+            return None
+        dec = _Cipher(algorithms.AES(self._enc_key), modes.GCM(header[4:])).decryptor()
+        dec.authenticate_additional_data(oid.encode())
+        return dec
 
     def wrap_names(self, name_key: bytes) -> str:
         """``name_key`` encrypted under this key (a rekeyed store keeps its object names)."""

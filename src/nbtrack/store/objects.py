@@ -1,15 +1,18 @@
 """Content-addressed, immutable objects named by the hex BLAKE3 of their bytes.
 
-Layout: ``<root>/ab/cdef...``. Writes go to a temporary name in the target folder
-and are renamed into place, so a crash never leaves a half object under a real
-name. Reads verify the hash unless the caller explicitly opts out.
+Layout: ``<root>/ab/cdef...``. Where the bytes go is a backend (:mod:`.backends`): a local
+folder (a temporary file renamed into place, so a crash never leaves a half object under a
+real name) or any fsspec URL (S3: one PUT or one multipart upload, atomic). Reads verify the
+hash unless the caller explicitly opts out. Objects may be written and read as streams
+(:meth:`ObjectStore.put_stream`, :meth:`ObjectStore.open`): nothing whole in memory.
 
 Storing content that already exists is cheap but not blind:
 
-* it refreshes the object's age (``os.utime`` locally; a re-write on other stores
-  when the object is older than :data:`REFRESH_S`), so ``gc``, which only deletes
-  unreferenced objects older than its ``--min-age``, never takes an object a run
-  just adopted and is about to commit (see :meth:`ObjectStore.collect`);
+* it refreshes the object's age (a touch: ``os.utime`` locally, a server-side copy onto
+  itself on S3, a re-write elsewhere; on remote stores only when the object is older than
+  :data:`REFRESH_S`), so ``gc``, which only deletes unreferenced objects older than its
+  ``--min-age``, never takes an object a run just adopted and is about to commit (see
+  :meth:`ObjectStore.collect`);
 * it repairs a damaged copy: when the stored size differs, or a reader or ``fsck``
   marked the object damaged (``<root>/.damaged/<oid>``), the writer's healthy bytes
   replace it.
@@ -17,29 +20,27 @@ Storing content that already exists is cheap but not blind:
 An encrypted store (see :mod:`.crypto`) names objects by the keyed BLAKE3 of their
 plaintext and stores them AES-256-GCM encrypted; reads authenticate and decrypt. Callers
 that name content themselves must use :meth:`ObjectStore.name`, never :func:`hash_bytes`.
-
-The local filesystem takes a direct path (``os.replace``); any other fsspec URL
-(``s3://``, ``memory://``...) goes through fsspec.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import timezone
-from typing import Any
+from typing import IO, Any
 
 from blake3 import blake3
 
 from ..errors import CorruptObject, NotFound, StoreUnavailable
+from .backends import Backend, Stat, open_backend
+from .streams import ObjectReader, Spool, chunks_of
 
 HEX = set("0123456789abcdef")
 DAMAGED = ".damaged"  # folder of markers: objects a reader or fsck found damaged
+ADOPTED = ".adopted"  # remote stores: marks of objects a writer adopted (see ``collect``)
 TOMB = ".gc-"  # an object gc moved aside while it re-checks that nothing adopted it
 TMP = ".tmp-"
-# On stores where refreshing an object's age costs a re-upload, deduplicated writes
+# On stores where refreshing an object's age costs a request, deduplicated writes
 # refresh only objects older than this; gc never deletes younger than twice this there.
 REFRESH_S = 300.0
 
@@ -61,25 +62,16 @@ def is_oid(name: str) -> bool:
 class ObjectStore:
     """Immutable blobs under one root, local folder or any fsspec URL."""
 
-    def __init__(self, url: str, referrers: Callable[[str], list[str]] | None = None) -> None:
+    def __init__(self, url: str, referrers: Callable[[str], list[str]] | None = None,
+                 durable: bool = False) -> None:
         self.url = url
         self._referrers = referrers or (lambda oid: [])
-        self._local = "://" not in url or url.startswith("file://")
-        self._known_dirs: set[str] = set()
+        self.backend: Backend = open_backend(url, durable=durable)
+        self._local = self.backend.local
+        self.root = self.backend.root
+        self.fs: Any = self.backend.fs  # the fsspec filesystem (None for a local folder)
         self._damaged_cache: tuple[float, set[str]] = (0.0, set())
         self.cipher: Any = None  # a crypto.Cipher once an encrypted store is opened with its key
-        if self._local:
-            self.root = url[len("file://"):] if url.startswith("file://") else url
-            self.fs: Any = None
-        else:
-            import fsspec
-
-            try:
-                self.fs, self.root = fsspec.core.url_to_fs(url)
-            except ImportError as e:  # s3fs (or gcsfs...) not installed
-                from ..errors import missing_extra
-
-                raise (missing_extra(e) or e) from e
 
     @property
     def local(self) -> bool:
@@ -93,6 +85,9 @@ class ObjectStore:
     def name(self, data: bytes) -> str:
         """The object id of ``data`` in this store (keyed when the store is encrypted)."""
         return hash_bytes(data) if self.cipher is None else self.cipher.name(data)
+
+    def _hasher(self) -> Any:
+        return blake3() if self.cipher is None else self.cipher.hasher()
 
     def stored_size(self, size: int) -> int:
         """How many bytes an object of ``size`` plaintext bytes takes in this store."""
@@ -115,22 +110,14 @@ class ObjectStore:
     def read_file(self, name: str) -> bytes | None:
         """A small file at the root (the encryption marker, the rekey journal), None if absent."""
         try:
-            return self._read(f"{self.root}/{name}")
+            return self.backend.read_bytes(f"{self.root}/{name}")
         except (FileNotFoundError, NotADirectoryError):  # no marker, or no objects folder at all
             return None
 
     def write_marker(self, data: bytes, name: str | None = None) -> None:
         from .crypto import MARKER
 
-        path = f"{self.root}/{name or MARKER}"
-        if self._local:
-            os.makedirs(self.root, exist_ok=True)
-            tmp = f"{self.root}/{TMP}{uuid.uuid4().hex}"
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        else:
-            self.fs.pipe_file(path, data)
+        self.backend.write_bytes(f"{self.root}/{name or MARKER}", data, readonly=False)
 
     # -- paths ---------------------------------------------------------------
     def path(self, oid: str) -> str:
@@ -147,74 +134,132 @@ class ObjectStore:
         """Store bytes whose id (:meth:`name`) the caller already computed."""
         path = self.path(oid)
         try:
-            if self._local:
-                self._put_local(oid, path, data)
-            else:
-                self._put_fsspec(oid, path, data)
+            state = self._dedup(oid, path, len(data))
+            if state == "adopted":
+                return
+            self.backend.write_bytes(path, self._seal(oid, data))
+            if state == "replace":  # the writer's bytes are healthy: they replaced a damaged copy
+                self.unmark_damaged(oid)
         except OSError as e:
-            raise StoreUnavailable(
-                f"cannot write object {oid[:12]} to {self.url}: {e.strerror or e}; "
-                "check that the workspace is writable and the disk is not full"
-            ) from e
+            raise self._unwritable(oid, e) from e
 
-    def _put_local(self, oid: str, path: str, data: bytes) -> None:
+    def _unwritable(self, oid: str, e: OSError) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"cannot write object {oid[:12]} to {self.url}: {e.strerror or e}; "
+            "check that the workspace is writable and the disk is not full"
+        )
+
+    def _dedup(self, oid: str, path: str, size: int | None) -> str:
+        """``absent`` (write it), ``replace`` (a damaged copy is stored: write over it) or
+        ``adopted`` (a sound copy is stored, and now young in gc's eyes)."""
         try:
-            st = os.stat(path)
+            st = self.backend.stat(path)
         except FileNotFoundError:
-            return self._write_local(path, self._seal(oid, data))
-        if st.st_size != self.stored_size(len(data)) or self._damaged(oid):
-            self._write_local(path, self._seal(oid, data))  # the writer's bytes are healthy: replace the damaged copy
-            self.unmark_damaged(oid)
-            return
-        try:
-            os.utime(path)  # adopted again: young in gc's eyes (see ``collect``)
-        except FileNotFoundError:  # gc moved it aside meanwhile: store it anew
-            self._write_local(path, self._seal(oid, data))
-        except PermissionError:  # another user's read-only file in a shared workspace
-            self._write_local(path, self._seal(oid, data))
+            return "absent"
+        if (size is not None and st.size != self.stored_size(size)) or self._damaged(oid):
+            return "replace"
+        return "adopted" if self._adopt(oid, path, st) else "absent"
 
-    def _write_local(self, path: str, data: bytes) -> None:
-        parent = os.path.dirname(path)
-        if parent not in self._known_dirs:
-            os.makedirs(parent, exist_ok=True)
-            self._known_dirs.add(parent)
-        tmp = f"{parent}/{TMP}{uuid.uuid4().hex}"
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
+    def _adopt(self, oid: str, path: str, st: Stat) -> bool:
+        """Make a stored object young for gc; False if it must be written anew (gc has it
+        aside, or it is another user's read-only file)."""
+        if not self.backend.atomic_rename:
+            if time.time() - st.mtime <= REFRESH_S:
+                return True
+            try:  # the mark first: a gc deleting it meanwhile sees the mark and puts it back
+                self.backend.write_bytes(f"{self.root}/{ADOPTED}/{oid}", b"", readonly=False)
             except OSError:
                 pass
-            raise
-
-    def _put_fsspec(self, oid: str, path: str, data: bytes) -> None:
         try:
-            info = self.fs.info(path)
-        except FileNotFoundError:
-            return self._write_fsspec(path, self._seal(oid, data))
-        damaged = info.get("size") != self.stored_size(len(data)) or self._damaged(oid)
-        if damaged or self._age(path) > REFRESH_S:  # a re-write is the only portable "touch"
-            self._write_fsspec(path, self._seal(oid, data))
-            if damaged:
-                self.unmark_damaged(oid)
+            self.backend.touch(path)
+        except (FileNotFoundError, PermissionError):
+            return False
+        return True
 
-    def _write_fsspec(self, path: str, data: bytes) -> None:
-        parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        tmp = f"{parent}/{TMP}{uuid.uuid4().hex}"
-        self.fs.pipe_file(tmp, data)
+    def put_stream(self, source: Any, oid: str | None = None) -> str:
+        """Store the bytes of ``source`` (a binary file object, or an iterable of bytes chunks)
+        without holding them whole in memory; return the object id.
+
+        With ``oid`` (copying an object between stores) the bytes are written straight to
+        their final name and must hash to it: otherwise nothing is stored and
+        :class:`CorruptObject` is raised. Without it, a local store writes a temporary file
+        while hashing and renames it into place; a remote or an encrypted store first spools
+        the stream to a local temporary file (the name is the hash), then writes it once.
+        """
         try:
-            self.fs.mv(tmp, path)
-        except BaseException:
+            if oid is not None:
+                return self._put_stream_as(check_oid(oid), chunks_of(source), None)
+            if self.cipher is None:
+                return self._put_stream_plain(chunks_of(source))
+            spool = Spool(secret=True)
             try:
-                self.fs.rm(tmp)
-            except Exception:
-                pass
+                h = self._hasher()
+                for piece in chunks_of(source):
+                    h.update(piece)
+                    spool.write(piece)
+                return self._put_stream_as(h.hexdigest(), iter(spool.chunks()), spool.size)
+            finally:
+                spool.close()
+        except OSError as e:
+            raise self._unwritable(oid or "(stream)", e) from e
+
+    def put_file(self, path: str) -> str:
+        """Store the local file ``path``, streamed; return the object id."""
+        with open(path, "rb") as f:
+            return self.put_stream(f)
+
+    def _put_stream_plain(self, chunks: Iterator[bytes]) -> str:
+        w = self.backend.writer(None)  # local: a temporary file; remote: a local spool
+        h, size = blake3(), 0
+        try:
+            for piece in chunks:
+                h.update(piece)
+                w.write(piece)
+                size += len(piece)
+            oid = h.hexdigest()
+            state = self._dedup(oid, self.path(oid), size)
+            if state == "adopted":
+                w.abort()
+                return oid
+        except BaseException:
+            w.abort()
             raise
+        w.commit(self.path(oid))
+        if state == "replace":
+            self.unmark_damaged(oid)
+        return oid
+
+    def _put_stream_as(self, oid: str, chunks: Iterator[bytes], size: int | None) -> str:
+        path = self.path(oid)
+        state = self._dedup(oid, path, size)
+        if state == "adopted":
+            return oid
+        w = self.backend.writer(path, size_hint=None if size is None else self.stored_size(size))
+        h = self._hasher()
+        try:
+            enc = None
+            if self.cipher is not None:
+                header, enc = self.cipher.stream_encryptor(oid)
+                w.write(header)
+            for piece in chunks:
+                h.update(piece)
+                w.write(piece if enc is None else enc.update(piece))
+            if enc is not None:
+                w.write(enc.finalize() + enc.tag)
+            if h.hexdigest() != oid:
+                raise CorruptObject(oid, [], "the streamed bytes do not hash to the id they were stored under")
+        except BaseException:
+            w.abort()
+            raise
+        w.commit()
+        if state == "replace":
+            self.unmark_damaged(oid)
+        return oid
+
+    def copy_to(self, oid: str, other: ObjectStore) -> None:
+        """Stream ``oid`` into the store ``other`` (verified on both sides; same naming key)."""
+        with self.open(oid) as r:
+            other.put_stream(r, oid=oid)
 
     def refresh(self, objects: Iterable[tuple[str, int | None]]) -> bool:
         """Mark stored objects, given as (oid, expected size), as just used: a writer
@@ -225,34 +270,19 @@ class ObjectStore:
         """
         for oid, size in objects:
             path = self.path(oid)
-            size = None if size is None else self.stored_size(size)
             try:
-                if self._local:
-                    st = os.stat(path)
-                    if (size is not None and st.st_size != size) or self.is_marked_damaged(oid):
-                        return False
-                    os.utime(path)
-                else:
-                    info = self.fs.info(path)
-                    if (size is not None and info.get("size") != size) or self.is_marked_damaged(oid):
-                        return False
-                    if self._age(path) > REFRESH_S:
-                        self._write_fsspec(path, self._seal(oid, self.get(oid)))
-            except PermissionError:  # another user's file: store our own copy (same bytes)
-                try:
-                    if not self._local:
-                        return False
-                    self._write_local(path, self._seal(oid, self.get(oid)))
-                except (OSError, CorruptObject):
+                st = self.backend.stat(path)
+                if (size is not None and st.size != self.stored_size(size)) or self.is_marked_damaged(oid):
                     return False
+                if not self._adopt(oid, path, st):  # another user's file: store our own copy (same bytes)
+                    self.backend.write_bytes(path, self._seal(oid, self.get(oid)))
             except (OSError, CorruptObject):
                 return False
         return True
 
     # -- read ----------------------------------------------------------------
     def exists(self, oid: str) -> bool:
-        path = self.path(check_oid(oid))
-        return os.path.exists(path) if self._local else self.fs.exists(path)
+        return self.backend.exists(self.path(check_oid(oid)))
 
     def get(self, oid: str, verify: bool = True) -> bytes:
         """Return the (plaintext) bytes of ``oid``; raise CorruptObject if they are not authentic.
@@ -261,26 +291,73 @@ class ObjectStore:
         hash check of a plain store."""
         path = self.path(check_oid(oid))
         try:
-            data = self._read(path)
+            data = self.backend.read_bytes(path)
         except FileNotFoundError:
-            raise CorruptObject(oid, self._referrers(oid), "it is missing") from None
+            raise CorruptObject(oid, self._referrers(oid), "it is missing", missing=True) from None
         if self.cipher is not None:
             plain = self.cipher.decrypt(oid, data)
             if plain is None:
-                self.mark_damaged(oid)
-                raise CorruptObject(oid, self._referrers(oid),
-                                    "it fails authentication (tampered with, or encrypted under another key)")
+                raise self._corrupt(oid)
             return plain
         if verify and hash_bytes(data) != oid:
-            self.mark_damaged(oid)  # the next writer with the right bytes repairs it
-            raise CorruptObject(oid, self._referrers(oid), "its content does not match its hash")
+            raise self._corrupt(oid)
         return data
 
+    def _corrupt(self, oid: str) -> CorruptObject:
+        self.mark_damaged(oid)  # the next writer with the right bytes repairs it
+        if self.cipher is not None:
+            return CorruptObject(oid, self._referrers(oid),
+                                 "it fails authentication (tampered with, or encrypted under another key)")
+        return CorruptObject(oid, self._referrers(oid), "its content does not match its hash")
+
+    def open(self, oid: str, verify: bool = True) -> IO[bytes]:
+        """A binary reader of the (plaintext) bytes of ``oid``, streamed.
+
+        The check comes at the end: reading the last bytes raises :class:`CorruptObject`
+        (and marks the object damaged) if they were not authentic. A missing object raises
+        :class:`CorruptObject` here. Close it (``with store.open(oid) as f``)."""
+        path = self.path(check_oid(oid))
+        try:
+            raw = self.backend.open_read(path)
+        except FileNotFoundError:
+            raise CorruptObject(oid, self._referrers(oid), "it is missing", missing=True) from None
+        return ObjectReader(self._plain_chunks(oid, raw, verify), raw.close)  # type: ignore[return-value]
+
+    def _plain_chunks(self, oid: str, raw: IO[bytes], verify: bool) -> Iterator[bytes]:
+        if self.cipher is None:
+            h = blake3()
+            for piece in chunks_of(raw):
+                if verify:
+                    h.update(piece)
+                yield piece
+            if verify and h.hexdigest() != oid:
+                raise self._corrupt(oid)
+            return
+        from cryptography.exceptions import InvalidTag
+
+        from .crypto import MAGIC, NONCE, TAG
+
+        header = raw.read(len(MAGIC) + NONCE)
+        dec = self.cipher.stream_decryptor(oid, header)
+        if dec is None:
+            raise self._corrupt(oid)
+        tail = b""
+        for piece in chunks_of(raw):
+            data = tail + piece if tail else piece
+            tail = data[-TAG:]
+            if len(data) > TAG:
+                yield dec.update(data[:-TAG])
+        try:
+            if len(tail) < TAG:
+                raise InvalidTag()
+            last = dec.finalize_with_tag(tail)
+        except InvalidTag:
+            raise self._corrupt(oid) from None
+        if last:
+            yield last
+
     def _read(self, path: str) -> bytes:
-        if self._local:
-            with open(path, "rb") as f:
-                return f.read()
-        return self.fs.cat_file(path)
+        return self.backend.read_bytes(path)
 
     def _damaged(self, oid: str) -> bool:
         """Marked damaged and still damaged (a stale mark is cleared, so it costs one check)."""
@@ -293,31 +370,32 @@ class ObjectStore:
 
     def _sound(self, oid: str) -> bool:
         try:
-            return self._open(oid, self._read(self.path(oid))) is not None
+            return self._open(oid, self.backend.read_bytes(self.path(oid))) is not None
         except OSError:
             return False
 
     def verify(self, oid: str) -> str | None:
-        """Return None if the object is sound, else a short reason."""
+        """Return None if the object is sound, else a short reason (read as a stream)."""
         try:
-            self.get(oid)
+            with self.open(oid) as r:
+                for _ in r.iter_chunks():  # type: ignore[attr-defined]
+                    pass
         except CorruptObject as e:
-            if "missing" in e.message:
+            if e.missing:
                 return "missing"
             return "fails authentication" if self.cipher is not None else "hash mismatch"
+        except FileNotFoundError:  # deleted while being read
+            return "missing"
         return None
 
     def mtime(self, oid: str) -> float | None:
-        """When the object was last written or adopted (None: unknown or missing)."""
+        """When the object was last written or adopted (None: missing)."""
         return self.file_mtime(self.path(oid))
 
     def file_mtime(self, path: str) -> float | None:
         try:
-            if self._local:
-                return os.stat(path).st_mtime
-            m = self.fs.modified(path)
-            return (m if m.tzinfo else m.replace(tzinfo=timezone.utc)).timestamp()
-        except (OSError, NotImplementedError, AttributeError, ValueError):
+            return self.backend.stat(path).mtime
+        except (OSError, NotImplementedError, ValueError):
             return None
 
     def _age(self, path: str) -> float:
@@ -330,33 +408,26 @@ class ObjectStore:
 
     def mark_damaged(self, oid: str) -> None:
         try:
-            if self._local:
-                os.makedirs(f"{self.root}/{DAMAGED}", exist_ok=True)
-                open(self._marker(oid), "w").close()
-            else:
-                self.fs.pipe_file(self._marker(oid), b"")
-                self._damaged_cache = (0.0, set())
+            self.backend.write_bytes(self._marker(oid), b"", readonly=False)
+            self._damaged_cache = (0.0, set())
         except Exception:  # best effort: a read-only store just cannot remember it
             pass
 
     def unmark_damaged(self, oid: str) -> None:
         try:
-            if self._local:
-                os.unlink(self._marker(oid))
-            else:
-                self.fs.rm(self._marker(oid))
-                self._damaged_cache = (0.0, set())
+            self.backend.remove(self._marker(oid))
+            self._damaged_cache = (0.0, set())
         except Exception:
             pass
 
     def is_marked_damaged(self, oid: str) -> bool:
         if self._local:
-            return os.path.exists(self._marker(oid))
+            return self.backend.exists(self._marker(oid))
         at, marked = self._damaged_cache  # one listing per half minute, not one request per write
         if time.time() - at > 30:
             try:
-                marked = {p.rsplit("/", 1)[-1] for p in self.fs.ls(f"{self.root}/{DAMAGED}", detail=False)}
-            except (FileNotFoundError, OSError):
+                marked = set(self.backend.listdir(f"{self.root}/{DAMAGED}"))
+            except OSError:
                 marked = set()
             self._damaged_cache = (time.time(), marked)
         return oid in marked
@@ -379,11 +450,14 @@ class ObjectStore:
         died while re-checking an object; ``oid`` says which) or ``stray`` (not ours:
         ``.DS_Store``, an editor backup... left alone and reported).
         """
-        for path in self._files():
+        for path in self.backend.files():
             rel = path[len(self.root):].lstrip("/")
             parts = rel.split("/")
-            if parts[0] == DAMAGED or (len(parts) == 1 and parts[0].startswith(".nbtrack-")):
-                continue  # damage marks; the encryption marker and rekey journal
+            if parts[0] in (DAMAGED, ADOPTED) or (len(parts) == 1 and parts[0].startswith(".nbtrack-")):
+                continue  # damage and adoption marks; the encryption marker and rekey journal
+            if len(parts) == 1 and parts[0].startswith(TMP):
+                yield "temporary", "", path  # a streamed write that died before it knew its name
+                continue
             if len(parts) == 2 and len(parts[0]) == 2 and set(parts[0]) <= HEX:
                 shard, name = parts
                 if name.startswith(TMP):
@@ -400,22 +474,13 @@ class ObjectStore:
     def is_empty(self) -> bool:
         return next(iter(self), None) is None
 
-    def _files(self) -> Iterator[str]:
-        if self._local:
-            for dirpath, dirnames, filenames in os.walk(self.root):  # lazily: a store may hold millions
-                dirnames.sort()
-                yield from (f"{dirpath}/{n}" for n in sorted(filenames))
-        elif self.fs.exists(self.root):
-            yield from sorted(p.rstrip("/") for p in self.fs.find(self.root))
-
     def size(self, oid: str) -> int:
-        path = self.path(oid)
-        return os.path.getsize(path) if self._local else self.fs.size(path)
+        return self.backend.stat(self.path(oid)).size
 
     def file_size(self, path: str) -> int:
         try:
-            return os.path.getsize(path) if self._local else self.fs.size(path)
-        except (OSError, FileNotFoundError):
+            return self.backend.stat(path).size
+        except OSError:
             return 0
 
     def delete(self, oid: str) -> None:
@@ -423,66 +488,65 @@ class ObjectStore:
         self.remove_file(path)
 
     def remove_file(self, path: str) -> None:
-        if self._local:
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-        else:
-            try:
-                self.fs.rm(path)
-            except FileNotFoundError:
-                pass
+        self.backend.remove(path)
 
     def collect(self, oid: str, cutoff: float, referenced: Callable[[str], bool]) -> bool:
         """Delete ``oid`` unless it was adopted since gc looked (True if deleted).
 
-        Locally the object is first renamed aside, atomically: a writer adopting it
-        from then on finds no file and writes it anew, and one that adopted it just
-        before left a fresh mtime on it. Only then are its age (``cutoff``) and its
-        references checked again; if either says "in use", it is put back.
-        On other stores the re-check happens right before the delete (a remote store
-        has no atomic rename; its writers refresh objects older than :data:`REFRESH_S`).
+        The object is first set aside under a tomb name (locally an atomic rename; on an
+        object store a server-side copy, then the delete): a writer adopting it from then
+        on finds no object and writes it anew. Only then are its age (``cutoff``), its
+        adoption and its references checked again; if any says "in use", it is put back.
+        Locally a writer's adoption is the object's mtime (the tomb keeps it). On an object
+        store a writer adopting an object that gc could take (older than :data:`REFRESH_S`)
+        first writes an adoption mark (``<root>/.adopted/<oid>``), then touches the object:
+        if the touch came before the delete, the mark is there when gc looks after it.
         """
         path = self.path(check_oid(oid))
-        if not self._local:
+        tomb = f"{path.rsplit('/', 1)[0]}/{TOMB}{oid[2:]}-{uuid.uuid4().hex[:8]}"
+        if not self.backend.atomic_rename:
             m = self.mtime(oid)
             if m is None or m > cutoff or referenced(oid):
                 return False
-            self.remove_file(path)
-            return True
-        tomb = f"{os.path.dirname(path)}/{TOMB}{oid[2:]}-{uuid.uuid4().hex[:8]}"
         try:
-            os.rename(path, tomb)
+            self.backend.set_aside(path, tomb)
         except FileNotFoundError:
             return False
         try:
-            keep = os.stat(tomb).st_mtime > cutoff or referenced(oid)
+            if self.backend.atomic_rename:
+                keep = self.backend.stat(tomb).mtime > cutoff or referenced(oid)
+            else:
+                keep = self._adopted_since(oid, cutoff) or referenced(oid)
         except BaseException:
-            self._restore(tomb, path)
+            self.backend.restore(tomb, path)
             raise
         if keep:
-            self._restore(tomb, path)
+            self.backend.restore(tomb, path)
             return False
-        os.unlink(tomb)
-        return not os.path.exists(path)  # False: a writer stored it anew meanwhile
+        self.backend.remove(tomb)
+        return not self.backend.exists(path)  # False: a writer stored it anew meanwhile
 
-    def _restore(self, tomb: str, path: str) -> None:
-        try:
-            os.link(tomb, path)  # never over a copy a writer stored meanwhile
-        except FileExistsError:
-            pass
-        os.unlink(tomb)
+    def _adopted_since(self, oid: str, cutoff: float) -> bool:
+        m = self.file_mtime(f"{self.root}/{ADOPTED}/{oid}")
+        return m is not None and m > cutoff
+
+    def prune_adoptions(self, cutoff: float) -> int:
+        """Remove adoption marks older than ``cutoff`` (gc, at its end); how many."""
+        folder = f"{self.root}/{ADOPTED}"
+        n = 0
+        for name in self.backend.listdir(folder):
+            m = self.file_mtime(f"{folder}/{name}")
+            if m is not None and m <= cutoff:
+                self.backend.remove(f"{folder}/{name}")
+                n += 1
+        return n
 
     def restore_tomb(self, oid: str, tomb: str) -> bool:
         """Put back an object a crashed gc left aside, if it is sound (True if restored)."""
         try:
-            if self._open(oid, self._read(tomb)) is None:
+            if self._open(oid, self.backend.read_bytes(tomb)) is None:
                 return False
-            if self._local:
-                self._restore(tomb, self.path(oid))
-            else:
-                self.fs.mv(tomb, self.path(oid))
+            self.backend.restore(tomb, self.path(oid))
             return True
         except OSError:
             return False

@@ -1,0 +1,34 @@
+"""S3 and S3-compatible servers (MinIO, moto...) through s3fs.
+
+A PUT, and the completion of a multipart upload, is atomic on S3: an object is written
+straight to its final key (never to a temporary key then copied, which would write it
+twice); a writer killed mid-upload leaves an incomplete multipart upload, which no listing
+or read sees (a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` reclaims its parts).
+An object is made young without re-uploading it: a server-side copy onto itself.
+Endpoint and credentials come from the standard AWS environment and config files
+(``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``~/.aws/config``...), never from nbtrack's config.
+"""
+
+from __future__ import annotations
+
+from .fsspec import FsspecBackend
+
+COPY_LIMIT = 5 * 2**30  # a single CopyObject copies at most 5 GB
+
+
+class S3Backend(FsspecBackend):
+    def makedirs(self, folder: str) -> None:
+        pass  # keys need no folders (s3fs would only check the bucket, one request per call)
+
+    def touch(self, path: str) -> None:
+        from botocore.exceptions import ClientError
+        from s3fs.errors import translate_boto_error
+
+        bucket, key, _ = self.fs.split_path(path)
+        if self.stat(path).size >= COPY_LIMIT:  # FileNotFoundError when gone
+            return super().touch(path)
+        try:
+            self.fs.call_s3("copy_object", Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+                            MetadataDirective="REPLACE")
+        except ClientError as e:
+            raise translate_boto_error(e) from e
