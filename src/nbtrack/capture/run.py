@@ -210,9 +210,17 @@ class ActiveRun:
 
     def log_artifact(self, obj: Any, name: str | None = None) -> str:
         """Store a file, bytes, text or matplotlib figure; return its object id."""
-        data, name, kind, media = _artifact_bytes(obj, name)
-        oid = self.ws.objects.put(data)
-        self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": len(data)})
+        if isinstance(obj, (str, os.PathLike)) and os.path.isfile(obj):  # streamed: never whole in memory
+            import mimetypes
+
+            base = os.path.basename(os.fspath(obj))
+            size = os.path.getsize(obj)
+            oid = self.ws.objects.put_file(os.fspath(obj))
+            name, kind, media = name or base, "file", mimetypes.guess_type(base)[0] or "application/octet-stream"
+        else:
+            data, name, kind, media = _artifact_bytes(obj, name)
+            oid, size = self.ws.objects.put(data), len(data)
+        self._artifacts.append({"name": name, "oid": oid, "kind": kind, "media_type": media, "size": size})
         return oid
 
     def add_artifact(self, oid: str, name: str, kind: str, media_type: str, size: int) -> None:

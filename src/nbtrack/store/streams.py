@@ -81,7 +81,7 @@ class ObjectReader(io.RawIOBase):
             yield rest
         yield from self._chunks
 
-    def __iter__(self) -> Iterator[bytes]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[bytes]:
         return self.iter_chunks()
 
     def close(self) -> None:
@@ -100,8 +100,9 @@ class Spool:
     def __init__(self, secret: bool = False) -> None:
         self.f = tempfile.TemporaryFile(prefix="nbtrack-spool-", dir=os.environ.get("NBTRACK_SPOOL_DIR"))
         self.size = 0
-        self._key = os.urandom(32) if secret else None
+        self._key = os.urandom(32)
         self._nonce = os.urandom(16)
+        self.secret = secret
         self._enc = self._ctr().encryptor() if secret else None
 
     def _ctr(self) -> Any:
@@ -115,7 +116,7 @@ class Spool:
 
     def chunks(self, size: int = CHUNK) -> Iterable[bytes]:
         self.f.seek(0)
-        dec = self._ctr().decryptor() if self._key is not None else None
+        dec = self._ctr().decryptor() if self.secret else None
         for piece in chunks_of(self.f, size):
             yield piece if dec is None else dec.update(piece)
 

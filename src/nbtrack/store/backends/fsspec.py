@@ -16,7 +16,8 @@ SPOOL_DIR = os.environ.get("NBTRACK_SPOOL_DIR")  # where streamed writes wait fo
 
 
 class DirectWriter(Writer):
-    """Streams into the final name: the file appears when the upload completes, whole."""
+    """Streams into the final name: the file appears when the upload completes, whole
+    (for filesystems whose files can be abandoned: S3's ``discard`` aborts the upload)."""
 
     def __init__(self, backend: FsspecBackend, path: str) -> None:
         self.backend, self.path = backend, path
@@ -129,7 +130,9 @@ class FsspecBackend(Backend):
         self.fs.pipe_file(path, data)
 
     def writer(self, path: str | None, readonly: bool = True, size_hint: int | None = None) -> Writer:
-        return SpoolWriter(self, path) if path is None else DirectWriter(self, path)
+        # a file an fsspec filesystem opens for writing may be visible before it is closed
+        # (memory://) and may not be abandoned: spool, then store it whole in one call
+        return SpoolWriter(self, path)
 
     def upload(self, local: str, path: str) -> None:
         self.fs.put_file(local, path)

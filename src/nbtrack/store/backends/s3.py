@@ -11,7 +11,8 @@ Endpoint and credentials come from the standard AWS environment and config files
 
 from __future__ import annotations
 
-from .fsspec import FsspecBackend
+from .base import Writer
+from .fsspec import DirectWriter, FsspecBackend
 
 COPY_LIMIT = 5 * 2**30  # a single CopyObject copies at most 5 GB
 
@@ -20,9 +21,14 @@ class S3Backend(FsspecBackend):
     def makedirs(self, folder: str) -> None:
         pass  # keys need no folders (s3fs would only check the bucket, one request per call)
 
+    def writer(self, path: str | None, readonly: bool = True, size_hint: int | None = None) -> Writer:
+        if path is None:  # the name (the hash) is known at the end: spool, then one upload
+            return super().writer(path, readonly, size_hint)
+        return DirectWriter(self, path)  # one PUT, or a multipart upload completed at commit
+
     def touch(self, path: str) -> None:
-        from botocore.exceptions import ClientError
-        from s3fs.errors import translate_boto_error
+        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from s3fs.errors import translate_boto_error  # type: ignore[import-untyped]
 
         bucket, key, _ = self.fs.split_path(path)
         if self.stat(path).size >= COPY_LIMIT:  # FileNotFoundError when gone
