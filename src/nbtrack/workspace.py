@@ -222,21 +222,35 @@ def init_folder(folder: str | os.PathLike | None) -> Path:
     return folder
 
 
-def init(path: str | os.PathLike | None = None, encrypt: bool = False, key_file: str | None = None) -> Workspace:
+def init(path: str | os.PathLike | None = None, encrypt: bool = False, key_file: str | None = None,
+         meta: str | None = None, objects: str | None = None) -> Workspace:
     """Create (or open) the workspace ``<path>/.nbtrack`` and its schema.
 
+    ``meta`` (a database URL, e.g. ``postgresql+psycopg://user@db/nbtrack``) and ``objects``
+    (a folder or fsspec URL, e.g. ``s3://bucket/prefix``) put metadata and objects elsewhere:
+    they are written to ``config.toml``. Endpoints and credentials never are: S3 takes them
+    from the standard AWS environment and files (``AWS_ENDPOINT_URL``, ``AWS_PROFILE``,
+    ``~/.aws/config``), PostgreSQL from ``PGPASSWORD`` or ``~/.pgpass``.
     ``encrypt=True`` encrypts its objects at rest with the key from ``NBTRACK_KEY``,
     ``key_file`` or the OS keyring (see docs/security.md).
     """
+    from .store.config import check_meta_url, check_objects_url, write_store_config
+
     base = Path(path or os.getcwd()).resolve()
     folder = base if base.name == DIRNAME else base / DIRNAME
+    if meta is not None:
+        check_meta_url(meta)
+    if objects is not None:
+        check_objects_url(objects)
     if key_file:
         os.environ["NBTRACK_KEY_FILE"] = str(Path(key_file).expanduser().resolve())
     if encrypt:
         _meta, objects_url, _f = _from_folder(folder)
-        store = ObjectStore(objects_url)
+        store = ObjectStore(objects or objects_url)
         open_encryption(store, _read_config(folder), create=True)  # key errors before anything is created
     init_folder(folder)
+    if meta is not None or objects is not None:
+        write_store_config(folder / "config.toml", meta=meta, objects=objects)
     ws = use_workspace(folder)
     ws.meta.migrate()
     return ws

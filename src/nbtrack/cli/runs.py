@@ -18,15 +18,20 @@ FORMATS = click.Choice(["table", "json", "csv"])
 @click.argument("path", required=False, type=click.Path(file_okay=False))
 @click.option("--encrypt", is_flag=True, help="encrypt objects at rest (key: NBTRACK_KEY, --key-file or OS keyring)")
 @click.option("--key-file", type=click.Path(dir_okay=False), help="file holding the 64-hex-character key (mode 600)")
-def init(path: str | None, encrypt: bool, key_file: str | None) -> None:
+@click.option("--meta", metavar="URL", help="metadata database, e.g. postgresql+psycopg://user@host/db "
+              "(password: PGPASSWORD or ~/.pgpass, never stored)")
+@click.option("--objects", metavar="URL", help="object store, e.g. s3://bucket/prefix (endpoint and credentials: "
+              "the standard AWS environment, never stored)")
+def init(path: str | None, encrypt: bool, key_file: str | None, meta: str | None, objects: str | None) -> None:
     """Create a workspace (.nbtrack/) in PATH (default: the current directory).
 
-    In Python: nbtrack.init(path, encrypt=False, key_file=None)
+    In Python: nbtrack.init(path, encrypt=False, key_file=None, meta=None, objects=None)
     """
     from ..workspace import init as do_init
 
-    ws = do_init(path, encrypt=encrypt, key_file=key_file)
-    echo(f"workspace ready: {ws.root}{' (objects encrypted)' if ws.objects.encrypted else ''}")
+    ws = do_init(path, encrypt=encrypt, key_file=key_file, meta=meta, objects=objects)
+    where = f" (metadata: {ws.meta_url}; objects: {ws.objects_url})" if meta or objects else ""
+    echo(f"workspace ready: {ws.root}{where}{' (objects encrypted)' if ws.objects.encrypted else ''}")
 
 
 @cli.group("runs", invoke_without_command=True, subcommand_metavar="[show RUN]")
