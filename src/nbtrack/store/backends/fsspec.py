@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 from .base import Backend, Stat, Writer
 
+UPLOAD_PIECE = 8 << 20
 SPOOL_DIR = os.environ.get("NBTRACK_SPOOL_DIR")  # where streamed writes wait for their name (default: $TMPDIR)
 
 
@@ -50,11 +51,12 @@ class DirectWriter(Writer):
 
 
 class SpoolWriter(Writer):
-    """Spools to a local temporary file; ``commit(path)`` stores it in one call."""
+    """Spools to an anonymous local temporary file (gone with the process, however it ends);
+    ``commit(path)`` uploads it to its final name."""
 
     def __init__(self, backend: FsspecBackend, path: str | None) -> None:
         self.backend, self.path = backend, path
-        self.f: Any = tempfile.NamedTemporaryFile(prefix="nbtrack-spool-", dir=SPOOL_DIR, delete=False)
+        self.f: Any = tempfile.TemporaryFile(prefix="nbtrack-spool-", dir=SPOOL_DIR)
 
     def write(self, data: bytes | memoryview) -> None:
         self.f.write(data)
@@ -63,18 +65,13 @@ class SpoolWriter(Writer):
         path = path or self.path
         assert path is not None
         try:
-            self.f.close()
-            self.backend.makedirs(path.rsplit("/", 1)[0])
-            self.backend.upload(self.f.name, path)
+            self.f.seek(0)
+            self.backend.upload(self.f, path)
         finally:
             self.abort()
 
     def abort(self) -> None:
-        try:
-            self.f.close()
-            os.unlink(self.f.name)
-        except OSError:
-            pass
+        self.f.close()
 
 
 class FsspecBackend(Backend):
@@ -134,8 +131,16 @@ class FsspecBackend(Backend):
         # (memory://) and may not be abandoned: spool, then store it whole in one call
         return SpoolWriter(self, path)
 
-    def upload(self, local: str, path: str) -> None:
-        self.fs.put_file(local, path)
+    def upload(self, source: BinaryIO, path: str) -> None:
+        """Store the rest of ``source`` at ``path``, whole or (on failure) not at all."""
+        w = DirectWriter(self, path)
+        try:
+            while piece := source.read(UPLOAD_PIECE):
+                w.write(piece)
+        except BaseException:
+            w.abort()
+            raise
+        w.commit()
 
     def touch(self, path: str) -> None:
         self.fs.pipe_file(path, self.fs.cat_file(path))  # a re-write is the only portable "touch"
