@@ -27,14 +27,15 @@ from typing import Any
 IPYTHON_ARGS = ["--HistoryManager.hist_file=:memory:"]
 
 
-def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
+def kernel_manager_class(env: dict[str, str], sockets: str | None = None, fork: bool = True):
     """An nbclient kernel manager that starts the kernel with ``env`` added.
 
     A class per call (not ``os.environ``) so concurrent executions in one process
     (threads of a Dask worker) never see each other's variables. With ``sockets``
     (a private folder), the kernel talks over Unix sockets there instead of TCP
     ports on localhost: nothing listens on the network, and the kernel has no
-    "running over TCP without encryption" warning to print.
+    "running over TCP without encryption" warning to print. With ``fork``, an ipykernel
+    kernel is forked from a pre-imported template (:mod:`.forkserver`), else launched normally.
     """
     from jupyter_client.manager import AsyncKernelManager
 
@@ -51,7 +52,31 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None):
             kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
             return await super().start_kernel(**kw)
 
+        async def _async_wait(self, pollinterval: float = 0.1) -> None:
+            # jupyter_client checks every 0.1 s whether a shut-down kernel is gone; a forked
+            # kernel exits within a few ms of its shutdown reply
+            await super()._async_wait(pollinterval=min(pollinterval, 0.01))
+
+        async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]  # jupyter_client's own signature
+            if self.provisioner is None and fork:
+                use_fork_server(self, kw)
+            return await super()._async_pre_start_kernel(**kw)
+
     return NbtrackKernelManager
+
+
+def use_fork_server(km: Any, kw: dict) -> None:
+    """Give ``km`` the fork-server provisioner (before jupyter_client picks one from the
+    kernelspec); kernelspecs that name a provisioner of their own keep it."""
+    import uuid as _uuid
+
+    from .forkserver import ForkServerProvisioner, enabled
+
+    if not enabled() or km.kernel_spec.metadata.get("kernel_provisioner"):
+        return
+    km.kernel_id = km.kernel_id or kw.pop("kernel_id", str(_uuid.uuid4()))
+    km.provisioner = ForkServerProvisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km,
+                                           wait_for_template=False)
 
 
 def socket_folder() -> str | None:

@@ -376,12 +376,12 @@ def check_pins(pins: dict[str, Any], workspace: Workspace | None = None) -> list
     """Validate each pinned dataset version that has a contract of the same name.
 
     Returns one message per failing check (empty: all pass or no contracts)."""
+    names = [n for n in pins if pins[n] is not None]
+    if not names:
+        return []  # before any import: `nbtrack run` of an unpinned pipeline never loads pyarrow
     from .datasets import get_version
 
     ws = workspace or get_workspace()
-    names = [n for n in pins if pins[n] is not None]
-    if not names:
-        return []
     with ws.meta.read() as conn:
         guarded = set(conn.execute(select(contracts_t.c.name).where(contracts_t.c.name.in_(names))).scalars())
     messages = []

@@ -1,0 +1,276 @@
+"""The fork-server template: a Python process with ipykernel already imported that forks one
+fresh kernel process per request. Run as a script (``python _forktemplate.py SOCKET IDLE``) by
+:mod:`nbtrack.pipeline.forkserver`, never imported by nbtrack itself: it imports only the
+standard library and what ``python -m ipykernel_launcher`` would import anyway, so a forked
+kernel holds the same modules as a kernel launched the usual way (nbtrack is not among them).
+
+Protocol (one request per connection on a Unix socket in a private 0700 folder):
+
+* ``{"op": "launch", "args": [...], "env": {...}, "cwd": ..., "watch": PID}`` with the caller's
+  stdout and stderr descriptors attached (SCM_RIGHTS) -> ``{"pid": N}`` with a pidfd of the
+  kernel attached. The child starts a new session, takes ``env`` as its whole environment,
+  ``cwd`` as its working directory (and ``sys.path[0]``, like ``-m``), reseeds ``random`` (and
+  numpy's global generator when it is loaded), stops when process ``watch`` (its kernel
+  manager) is gone, and runs ``IPKernelApp`` with ``args``.
+* ``{"op": "status", "pid": N}`` -> ``{"returncode": code or null}`` (null: still running or
+  not a child of this template).
+* ``{"op": "ping"}`` -> ``{"pid": template pid, "threads": n}``.
+
+The template stays single-threaded (forking a threaded process is unsafe): a request is refused
+if a thread ever appears. It exits after ``IDLE`` seconds without requests and without kernels.
+"""
+
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+# Script run: sys.path[0] is this file's folder (nbtrack/pipeline); a kernel must not see it.
+if sys.path and sys.path[0] == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+# What a kernel imports while it starts (measured: a fresh kernel's sys.modules).
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger",
+           "ipykernel.comm", "IPython.core.interactiveshell", "IPython.core.completer", "IPython.core.completerlib",
+           "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect", "IPython.extensions.storemagic",
+           "IPython.utils.wildcard", "jupyter_client.session", "tornado.ioloop", "tornado.platform.asyncio",
+           "zmq.eventloop.zmqstream", "sqlite3", "pdb", "faulthandler", "runpy")
+MAX_STATUSES = 4096
+CHILDREN: set[int] = set()  # kernels forked by this template and not yet reaped
+
+
+def preload(extra: list[str]) -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another IPython/ipykernel version: it imports this later, or never
+            pass
+    for name in extra:
+        try:
+            importlib.import_module(name)
+        except Exception:  # an optional preload that is not installed
+            pass
+
+
+class Launch:
+    """What a forked child runs once it has left the server loop."""
+
+    def __init__(self, req: dict, fds: list[int]) -> None:
+        self.req = req
+        self.fds = fds
+
+
+def serve(path: str, idle: float) -> Launch | None:
+    """Accept requests until idle; in a forked child, return what it must run."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    sock.bind(tmp)
+    sock.listen(16)
+    os.rename(tmp, path)  # atomically visible, only once we listen
+    ino = os.stat(path).st_ino
+    statuses: dict[int, int] = {}
+    children = CHILDREN
+    last = time.monotonic()
+
+    def reap() -> None:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                children.clear()
+                return
+            if pid == 0:
+                return
+            children.discard(pid)
+            statuses[pid] = os.waitstatus_to_exitcode(status)
+            while len(statuses) > MAX_STATUSES:
+                statuses.pop(next(iter(statuses)))
+
+    try:
+        while True:
+            ready, _, _ = select.select([sock], [], [], 1.0)
+            reap()
+            if not ready:
+                if time.monotonic() - last > idle and not children:
+                    return None
+                if not _still_ours(path, ino):
+                    return None  # replaced by a newer template (or removed): leave quietly
+                continue
+            conn, _ = sock.accept()
+            last = time.monotonic()
+            fds: list[int] = []
+            try:
+                conn.settimeout(10)
+                msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
+                buf = msg
+                while buf and not buf.endswith(b"\n"):
+                    more = conn.recv(1 << 20)
+                    if not more:
+                        break
+                    buf += more
+                req = json.loads(buf)
+                op = req.get("op")
+                if op == "ping":
+                    _reply(conn, {"pid": os.getpid(), "threads": threading.active_count()})
+                elif op == "status":
+                    reap()
+                    _reply(conn, {"returncode": statuses.get(int(req["pid"]))})
+                elif op == "launch":
+                    if threading.active_count() != 1:
+                        _reply(conn, {"error": "the template has threads: it cannot fork safely"})
+                        continue
+                    child = _fork(sock, conn, req, fds)
+                    if child is not None:
+                        return child  # in the child
+            except Exception as e:  # a bad request never stops the template
+                try:
+                    _reply(conn, {"error": f"{type(e).__name__}: {e}"})
+                except OSError:
+                    pass
+            finally:
+                for fd in fds:
+                    _close(fd)
+                conn.close()
+    finally:
+        if os.getpid() == _server_pid:
+            try:
+                if _still_ours(path, ino):
+                    os.unlink(path)
+            except OSError:
+                pass
+            sock.close()
+
+
+def _still_ours(path: str, ino: int) -> bool:
+    try:
+        return os.stat(path).st_ino == ino
+    except OSError:
+        return False
+
+
+def _fork(sock: socket.socket, conn: socket.socket, req: dict, fds: list[int]) -> Launch | None:
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+            sock.close()
+            conn.close()
+            return Launch(req, [os.dup(fd) for fd in fds])  # serve() closes the originals
+        pidfd = os.pidfd_open(pid)
+    finally:
+        if os.getpid() == _server_pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    CHILDREN.add(pid)
+    try:
+        socket.send_fds(conn, [json.dumps({"pid": pid}).encode() + b"\n"], [pidfd])
+    finally:
+        os.close(pidfd)
+    return None
+
+
+def _reply(conn: socket.socket, obj: dict) -> None:
+    conn.sendall(json.dumps(obj).encode() + b"\n")
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def run_kernel(launch: Launch) -> None:
+    """In the forked child: become a fresh kernel process for this run."""
+    req = launch.req
+    gc.enable()
+    os.setsid()
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL if sig != signal.SIGINT else signal.default_int_handler)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    out = launch.fds + [-1, -1]
+    for target, fd in ((1, out[0]), (2, out[1])):
+        if fd >= 0:
+            os.dup2(fd, target)
+    for fd in launch.fds:
+        _close(fd)
+    env = {k: str(v) for k, v in req.get("env", {}).items()}
+    env["JPY_PARENT_PID"] = "1"  # see main()
+    os.environ.clear()
+    os.environ.update(env)
+    cwd = req.get("cwd") or os.getcwd()
+    os.chdir(cwd)
+    sys.path[0:0] = [os.getcwd()]  # what ``python -m`` puts first
+    _reseed()
+    watch = req.get("watch")
+    if watch:
+        _watch(int(watch))
+    import importlib.util
+
+    spec = importlib.util.find_spec("ipykernel_launcher")
+    sys.argv = [spec.origin if spec and spec.origin else "ipykernel_launcher", *req.get("args", [])]
+    import runpy
+
+    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+
+
+def _reseed() -> None:
+    """Every forked kernel gets its own random streams (the template's state is shared)."""
+    import random
+
+    random.seed()
+    np = sys.modules.get("numpy")
+    if np is not None:
+        try:
+            np.random.seed()
+        except Exception:
+            pass
+
+
+def _watch(pid: int) -> None:
+    """Exit when the kernel manager's process is gone (what ipykernel's parent poller does for a
+    kernel that is the manager's own child)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        os._exit(1)  # already gone
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=wait, name="nbtrack-manager-watch", daemon=True).start()
+
+
+_server_pid = os.getpid()
+
+
+def main() -> None:
+    path, idle = sys.argv[1], float(sys.argv[2])
+    extra = [m for m in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if m]
+    os.chdir("/")
+    # ipykernel reads this when imported: 1 = no parent poller (a forked kernel's parent is
+    # this template, whose end must not end the kernels; each child watches its manager
+    # instead) and no "Ctrl-C will not work" note for a kernel run by hand.
+    os.environ["JPY_PARENT_PID"] = "1"
+    gc.disable()
+    preload(extra)
+    # What the template imported stays out of every collection in the kernels: a collection
+    # would write to each object's header and copy every shared page (their exit got ~0.4 s slower)
+    gc.freeze()
+    launch = serve(path, idle)
+    if launch is not None:
+        run_kernel(launch)
+
+
+if __name__ == "__main__":
+    main()
