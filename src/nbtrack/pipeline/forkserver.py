@@ -37,7 +37,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -75,13 +74,15 @@ def runtime_dir() -> str | None:
     uid = os.getuid()
     base = os.environ.get("XDG_RUNTIME_DIR")
     if not base or not os.path.isdir(base):
-        base = tempfile.gettempdir()
+        base = os.environ.get("TMPDIR") or "/tmp"  # not tempfile.gettempdir(): one folder per user
     folder = os.path.join(base, f"nbtrack-fork-{uid}")
     with contextlib.suppress(FileExistsError):
         os.mkdir(folder, 0o700)
     st = os.lstat(folder)
     if st.st_uid != uid or st.st_mode & 0o077 or not os.path.isdir(folder) or os.path.islink(folder):
         return None  # someone else's, or readable by others: never connect or listen there
+    if len(os.path.join(folder, "k" * 20 + ".sock.4194304.tmp")) > 100:  # AF_UNIX paths: ~104 bytes
+        return None
     return folder
 
 
@@ -285,6 +286,20 @@ def ensure_template(python: str | None = None, env: dict[str, str] | None = None
     if _listening(path) or _start(python, env, folder, key, wait=True):
         return path
     return None
+
+
+def stop_templates() -> list[int]:
+    """Stop this user's templates (kernels forked from them keep running); their pids."""
+    folder = runtime_dir()
+    stopped = []
+    for name in sorted(os.listdir(folder)) if folder else []:
+        if name.endswith(".sock"):
+            pid = template_pid(os.path.join(folder, name))
+            if pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGTERM)
+                    stopped.append(pid)
+    return stopped
 
 
 def template_pid(path: str) -> int | None:
