@@ -291,8 +291,10 @@ def ensure_template(python: str | None = None, env: dict[str, str] | None = None
 def stop_templates() -> list[int]:
     """Stop this user's templates (kernels forked from them keep running); their pids."""
     folder = runtime_dir()
-    stopped = []
-    for name in sorted(os.listdir(folder)) if folder else []:
+    stopped: list[int] = []
+    if folder is None:
+        return stopped
+    for name in sorted(os.listdir(folder)):
         if name.endswith(".sock"):
             pid = template_pid(os.path.join(folder, name))
             if pid is not None:
@@ -338,7 +340,7 @@ def _reap() -> None:
     _spawned[:] = [p for p in _spawned if p.poll() is None]
 
 
-class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]  # jupyter_client is untyped
+class ForkServerProvisioner(LocalProvisioner):
     """A local provisioner that forks ipykernel kernels from a pre-imported template.
 
     Select it in a kernelspec (``"metadata": {"kernel_provisioner": {"provisioner_name":
@@ -358,7 +360,7 @@ class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]  # jupyter_
             self.log.debug("fork-server launch failed, launching normally: %s", e)
         if proc is None:
             return await super().launch_kernel(cmd, **kwargs)
-        self.process = proc
+        self.process = proc  # type: ignore[assignment]  # the slice of Popen the provisioner uses
         self.pid = self.pgid = proc.pid  # the child called setsid(): its own process group
         self.cwd = kwargs.get("cwd", pathlib.Path.cwd())
         return self.connection_info

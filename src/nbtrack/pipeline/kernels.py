@@ -57,7 +57,7 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None, fork: 
             # kernel exits within a few ms of its shutdown reply
             await super()._async_wait(pollinterval=min(pollinterval, 0.01))
 
-        async def _async_pre_start_kernel(self, **kw: Any):  # type: ignore[override]  # jupyter_client's own signature
+        async def _async_pre_start_kernel(self, **kw: Any):
             if self.provisioner is None and fork:
                 use_fork_server(self, kw)
             return await super()._async_pre_start_kernel(**kw)
