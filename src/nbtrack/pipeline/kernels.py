@@ -105,11 +105,11 @@ def env_key(kernel_name: str, env: dict[str, str]) -> tuple:
     return kernel_name, tuple(sorted((k, v) for k, v in env.items() if k != "NBTRACK_PARENT_RUN"))
 
 
-def launch(kernel_name: str, env: dict[str, str]) -> Kernel:
-    """Start a kernel for a (future) run: a new run id, clean folder and private sockets."""
+def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> Kernel:
+    """Start a kernel for a (future) run: a new run id (unless given), clean folder and private sockets."""
     from jupyter_core.utils import run_sync
 
-    run_id = uuid.uuid4().hex[:16]
+    run_id = run_id or uuid.uuid4().hex[:16]
     cwd = tempfile.mkdtemp(prefix="nbtrack-run-")
     sockets = socket_folder()
     full = {**env, "NBTRACK_PARENT_RUN": run_id}

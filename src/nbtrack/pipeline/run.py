@@ -210,6 +210,7 @@ def run_pipeline(
     workspace: Workspace | None = None,
     kernels=None,
     warm_next: bool = False,
+    run_id: str | None = None,
 ) -> PipelineResult:
     """Execute approved pipeline ``name`` with papermill and record it as a pipeline run.
 
@@ -246,6 +247,9 @@ def run_pipeline(
     kernels : nbtrack.pipeline.kernels.WarmKernels, optional
         A sweep worker's warm kernels: run on the kernel launched for this run if
         there is one, and with ``warm_next``, launch the next run's kernel now.
+    run_id : str, optional
+        The id the run gets (a Dask sweep chooses it on the client, so a rescheduled task
+        finds its run; see :mod:`nbtrack.pipeline.dask_runs`). Not with ``kernels``.
 
     Returns
     -------
@@ -269,16 +273,16 @@ def run_pipeline(
     parsed = [gates_mod.parse_gate(g) for g in ([gates] if isinstance(gates, str) else gates or [])]
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
     pins = dict(pv.pins if pins is None else pins)
-    _check_inputs(ws, pv, values, pins, parent, tags)
+    _check_inputs(ws, pv, values, pins, parent, tags, run_id)
     kernel = launch_next = None
     if kernels is not None:
         kernel, launch_next = _warm(ws, pv, pins, kernels, warm_next)
     else:
-        kernel = _early_kernel(ws, pv, pins)
+        kernel = _early_kernel(ws, pv, pins, run_id)
     try:
         import_papermill()  # while the kernel boots and the fingerprint thread runs
         run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags,
-                       run_id=kernel.run_id if kernel is not None else None)
+                       run_id=kernel.run_id if kernel is not None else run_id)
     except BaseException:
         if kernel is not None:
             discard(kernel)
@@ -304,13 +308,13 @@ def run_pipeline(
 
 
 def _check_inputs(ws: Workspace, pv: PipelineVersion, values: dict, pins: dict, parent: str | None,
-                  tags: dict | None) -> None:
+                  tags: dict | None, run_id: str | None = None) -> None:
     """Pinned inputs with a data contract of their name must pass it, before any kernel starts;
     a failure is recorded as a failed pipeline run naming every failing check (exit code 1)."""
     messages = check_pins(pins, ws)
     if not messages:
         return
-    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags)
+    run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags, run_id)
     run.start()
     run.set_tag("nbtrack.contract_failures", "; ".join(messages)[:4000])
     error = ContractViolation(f"{pv.label} run {run.id}: an input fails its data contract: " + "; ".join(messages),
@@ -339,7 +343,7 @@ def _warm(ws: Workspace, pv: PipelineVersion, pins: dict, kernels, warm_next: bo
     return kernel, ((lambda: kernels.prepare(name, env)) if warm_next else None)
 
 
-def _early_kernel(ws: Workspace, pv: PipelineVersion, pins: dict):
+def _early_kernel(ws: Workspace, pv: PipelineVersion, pins: dict, run_id: str | None = None):
     """Launch this run's kernel now, so that it boots while papermill is imported and the
     run is recorded (~0.7 s). Any failure: None, and papermill starts the kernel itself
     (and reports what is wrong, e.g. a kernel that is not installed)."""
@@ -347,7 +351,7 @@ def _early_kernel(ws: Workspace, pv: PipelineVersion, pins: dict):
     if spec is None:
         return None
     try:
-        return launch(*spec)
+        return launch(*spec, run_id=run_id)
     except Exception:
         return None
 

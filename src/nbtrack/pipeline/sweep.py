@@ -183,6 +183,10 @@ def sweep(
         values = validate(pv.parameters, s, t, pipeline=pv.label)
         checked.append({k: values[k] for k in s})
     sets = checked
+    if dask is not None:  # the scheduler answers and its workers reach the store, before anything is recorded
+        from .dask_runs import check_cluster
+
+        check_cluster(dask, ws)
     run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)
     run.log_params({k: list(v) for k, v in space.items()})
     for k, v in {"nbtrack.pipeline": pv.name, "nbtrack.pipeline_version": pv.version,

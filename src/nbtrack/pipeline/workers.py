@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..errors import InvalidInput, NbtrackError
+from ..errors import NbtrackError
 
 _workspaces: dict[tuple[str, str], Any] = {}
 _kernels: Any = None  # this worker's WarmKernels (local executors only)
@@ -56,7 +56,8 @@ def run_one(spec: dict) -> dict:
         res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
                            param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
                            tags={"nbtrack.sweep": spec["parent"]}, workspace=_workspace(spec),
-                           kernels=_warm_kernels() if "warm" in spec else None, warm_next=bool(spec.get("warm")))
+                           kernels=_warm_kernels() if "warm" in spec else None, warm_next=bool(spec.get("warm")),
+                           run_id=spec.get("run_id"))
         out.update(run_id=res.run_id, metrics=res.metrics, status="finished")
     except NbtrackError as e:
         out.update(run_id=e.fields.get("run_id"), status="failed", error=str(e))
@@ -136,23 +137,28 @@ def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[di
 
 
 def dask(specs: list[dict], address: Any) -> Iterator[dict]:
-    """Submit every run to a Dask distributed scheduler (address or ``distributed.Client``)."""
+    """Submit every run to a Dask distributed scheduler (address or ``distributed.Client``);
+    what workers receive and how a dead worker's run is accounted for: :mod:`.dask_runs`."""
+    from . import dask_runs
+
+    client, opened = dask_runs.connect(address)
+    from distributed import as_completed
+
     try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
-    client = address if isinstance(address, Client) else Client(address)
-    try:
-        futures = [client.submit(run_one, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}") for s in specs]
+        sent = dask_runs.prepare(client, specs)
+        futures = [client.submit(dask_runs.run_task, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}")
+                   for s in sent]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for f in as_completed(futures):
-                yield _result(f.result, specs, index[f.key])
+                i = index[f.key]
+                lost = {**specs[i], "run_id": sent[i]["run_id"]}  # recorded by the client if the task is lost
+                yield _result(f.result, specs, i, lost=lambda r, s=lost: dask_runs.settle(s, r))
         except BaseException:
             client.cancel(futures)
             raise
     finally:
-        if client is not address:
+        if opened:
             client.close()
 
 
@@ -165,10 +171,17 @@ def dask_slots(address: Any) -> int | None:
         return None
 
 
-def _result(get: Callable[[], dict], specs: list[dict], i: int) -> dict:
+def _result(get: Callable[[], dict], specs: list[dict], i: int,
+            lost: Callable[[str], dict] | None = None) -> dict:
     try:
         return get()
     except Exception as e:  # the worker process itself died
+        reason = f"worker failed: {type(e).__name__}: {e}"
+        if lost is not None:
+            try:
+                return lost(reason)  # recorded in the store as a failed run
+            except Exception:
+                pass
         s = specs[i]
         return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
-                "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
+                "status": "failed", "error": reason}

@@ -3,9 +3,11 @@
 Each task receives the model file's bytes, its format and the schema (plain
 data), never a workspace path: workers need no access to ``.nbtrack``. They
 read their own row groups from ``source``, which must therefore be visible to
-them (a shared folder or an fsspec URL). At most two tasks per worker thread are
-in flight, and results are written in input order by the client, so memory
-stays bounded.
+them: an fsspec URL (``s3://bucket/scoring/``, credentials from the workers'
+usual AWS environment) or a folder every worker shares; a local path that some
+worker cannot see is refused before any scoring starts. At most two tasks per
+worker thread are in flight, and results are written in input order by the
+client, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -19,28 +21,52 @@ from .validation import InvalidRows
 
 
 def _pieces(source: str, chunk_rows: int) -> list[tuple[str, list[int], int]]:
-    """``(file, row groups, rows)`` pieces of about ``chunk_rows`` rows each."""
+    """``(file URL, row groups, rows)`` pieces of about ``chunk_rows`` rows each."""
+    import fsspec
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
+    fs, root = fsspec.core.url_to_fs(source)
     out = []
-    for path in ds.dataset(source, format="parquet").files:
-        meta = pq.ParquetFile(path).metadata
+    for path in ds.dataset(root, format="parquet", filesystem=fs).files:
+        with fs.open(path, "rb") as f:
+            meta = pq.ParquetFile(f).metadata
+        url = fs.unstrip_protocol(path)
         group, rows = [], 0
         for i in range(meta.num_row_groups):
             group.append(i)
             rows += meta.row_group(i).num_rows
             if rows >= chunk_rows:
-                out.append((path, group, rows))
+                out.append((url, group, rows))
                 group, rows = [], 0
         if group:
-            out.append((path, group, rows))
+            out.append((url, group, rows))
     return out
+
+
+def _local_file(url: str) -> str | None:
+    return url.removeprefix("file://") if url.startswith("file://") or "://" not in url else None
+
+
+def _check_visible(client: Any, source: str, pieces: list[tuple[str, list[int], int]]) -> None:
+    """Every worker must see the local files it may be given (an s3:// URL needs no check)."""
+    import os
+
+    files = sorted({f for f in (_local_file(p[0]) for p in pieces) if f})
+    if not files:
+        return
+    seen = client.run(lambda paths: all(os.path.exists(p) for p in paths), files)
+    blind = sorted(addr for addr, ok in seen.items() if not ok)
+    if blind:
+        raise InvalidInput(f"the Dask workers cannot read {source} ({', '.join(blind)}): put the input where every "
+                           "worker reads it, e.g. s3://BUCKET/PREFIX (credentials from the workers' AWS environment) "
+                           "or a shared folder")
 
 
 def score_piece(model_bytes: bytes, fmt: str, trust: Any, schema: dict, info: dict, path: str,
                 groups: list[int], proba: bool, keep: list[str]) -> Any:
     """Runs on a worker: load the model (cached per worker), read the row groups, score them."""
+    import fsspec
     import pyarrow.parquet as pq
 
     from ..snapshot.model_io import loads
@@ -55,7 +81,8 @@ def score_piece(model_bytes: bytes, fmt: str, trust: Any, schema: dict, info: di
         cache.clear()
         model = cache[key] = loads(model_bytes, fmt, trust)
     served = ServedModel(info["name"], info["version"], model, Schema.from_dict(schema), ref=info["ref"])
-    frame = pq.ParquetFile(path).read_row_groups(groups).to_pandas()
+    with fsspec.open(path, "rb") as f:
+        frame = pq.ParquetFile(f).read_row_groups(groups).to_pandas()
     return score(served, frame, proba, keep)
 
 
@@ -75,6 +102,7 @@ def predict_dask(ref: str, served: Any, source: str, output: str, proba: bool, k
     bar = progress_bar(progress, sum(p[2] for p in pieces), served)
     try:
         with Client(address, timeout="30s") as client:
+            _check_visible(client, source, pieces)
             model = client.scatter(ws.objects.get(mv.oid), broadcast=True)
             width = 2 * max(1, sum(client.nthreads().values()))
             todo = deque(pieces)

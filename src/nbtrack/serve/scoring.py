@@ -14,6 +14,8 @@ def file_kind(path: str) -> str:
     p = path.lower().rstrip("/")
     if p.endswith((".parquet", ".pq")) or os.path.isdir(path):
         return "parquet"
+    if "://" in p and "." not in p.rsplit("/", 1)[-1]:  # s3://bucket/scoring/: a folder of parquet files
+        return "parquet"
     if p.endswith((".csv", ".csv.gz", ".txt")):
         return "csv"
     raise InvalidInput(f"{path}: expected a .parquet or .csv file (or a folder of parquet files)")

@@ -1,0 +1,183 @@
+"""Sweep runs on a Dask cluster that shares nothing with the client but the store.
+
+A task carries plain data only: the store's URLs (metadata + objects), the pipeline's
+name and version (each worker reads the approved notebook from the object store), the
+parameters and a run id chosen by the client. The client's workspace folder goes along
+only when every worker can see it (a ``LocalCluster``, a shared file system); otherwise
+the kernels on the workers get the store's URLs (``NBTRACK_URI`` + ``NBTRACK_OBJECTS``).
+A store that lives in local files (SQLite, an objects folder) is checked on every worker
+before anything runs: a cluster that cannot see it is a usage error, not N failed runs.
+
+Worker deaths. When a worker dies the scheduler hands its tasks to another worker. A
+task whose run had not started there simply runs again (the retry); a task whose run had
+started (a row exists under its run id) is not run a second time: that run is recorded
+as failed with the reason, and a run that had finished keeps its result. If the
+scheduler gives up on a task (``KilledWorker``) or the cluster goes away, the client
+records the same. A sweep of N parameter sets therefore always ends with exactly N child
+runs, each finished or failed with a reason.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from ..errors import InvalidInput
+
+LOST = "WorkerLost"
+ACTIVE = ("running", "interrupted")  # a new process on a restarted worker marks its dead runs interrupted
+
+
+class WorkerLost(RuntimeError):
+    """The Dask worker that ran a sweep's run died (recorded as the run's error)."""
+
+
+def local_paths(spec: dict) -> dict[str, str]:
+    """The store's parts that are files on the client's disk: what a worker must also see."""
+    out = {}
+    meta, objects = spec["meta"], spec["objects"]
+    if meta.startswith("sqlite:///") and ":memory:" not in meta:
+        out["metadata database"] = meta.removeprefix("sqlite:///")
+    if "://" not in objects or objects.startswith("file://"):
+        out["objects folder"] = objects.removeprefix("file://")
+    return out
+
+
+def _visible(paths: list[str]) -> list[bool]:
+    """Runs on each worker: which of the client's paths exist there."""
+    return [os.path.exists(p) for p in paths]
+
+
+def _wait_for_workers(client: Any, address: str, seconds: float = 60) -> None:
+    try:
+        client.wait_for_workers(1, timeout=seconds)
+    except Exception:
+        raise InvalidInput(f"no Dask worker joined {address} within {seconds:.0f} s: start workers with "
+                           f"`dask worker {address}`") from None
+
+
+def prepare(client: Any, specs: list[dict]) -> list[dict]:
+    """The specs as workers get them: a run id each, the workspace folder only where seen.
+
+    Raises
+    ------
+    InvalidInput
+        The store is (partly) local files that some worker cannot see.
+    """
+    if not specs:
+        return []
+    base = specs[0]
+    local = local_paths(base)
+    root = base.get("root")
+    probe = [p for p in (root, *local.values()) if p]
+    seen: dict[str, list[bool]] = {}
+    if probe:
+        _wait_for_workers(client, client.scheduler.address)
+        seen = client.run(_visible, probe)
+    for what, path in local.items():
+        blind = sorted(addr for addr, ok in seen.items() if not ok[probe.index(path)])
+        if blind:
+            raise InvalidInput(
+                f"the Dask workers cannot see this workspace's {what} {path} ({', '.join(blind)}): a cluster "
+                "needs a store every worker reaches, e.g. `nbtrack init --meta postgresql+psycopg://HOST/DB "
+                "--objects s3://BUCKET/PREFIX` (docs/team.md)")
+    keep_root = bool(root and seen and all(ok[0] for ok in seen.values()))
+    return [{**s, "root": s.get("root") if keep_root else None, "run_id": s.get("run_id") or uuid.uuid4().hex[:16]}
+            for s in specs]
+
+
+def connect(address: Any) -> tuple[Any, bool]:
+    """``(client, opened here)`` for a scheduler address or an existing ``distributed.Client``."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
+    if isinstance(address, Client):
+        return address, False
+    try:
+        return Client(address, timeout="20s"), True
+    except (OSError, TimeoutError, ValueError) as e:
+        raise InvalidInput(f"cannot reach the Dask scheduler at {address}: {e}") from None
+
+
+def check_cluster(address: Any, ws: Any) -> None:
+    """Before a sweep is recorded: the scheduler answers and its workers can reach the store."""
+    client, opened = connect(address)
+    try:
+        prepare(client, [{"meta": ws.meta_url, "objects": ws.objects_url, "root": ws.root}])
+    finally:
+        if opened:
+            client.close()
+
+
+def run_task(spec: dict) -> dict:
+    """A Dask task: run one parameter set, unless an earlier attempt already started its run."""
+    from .workers import _workspace, run_one
+
+    if _status(_workspace(spec), spec["run_id"]) is None:
+        return run_one(spec)
+    return settle(spec, "its Dask worker died while the run was executing; not run a second time, so that "
+                        "the sweep keeps one run per parameter set")
+
+
+def _status(ws: Any, run_id: str) -> tuple[str, str | None] | None:
+    from sqlalchemy import select
+
+    from ..store.schema import runs
+
+    with ws.meta.read() as conn:
+        row = conn.execute(select(runs.c.status, runs.c.error_message).where(runs.c.id == run_id)).first()
+    return None if row is None else (row[0], row[1])
+
+
+def settle(spec: dict, reason: str, ws: Any = None) -> dict:
+    """The outcome of a run whose task did not come back: as recorded if it ended, else
+    recorded now as failed with ``reason`` (created, with its parameters, if it never started)."""
+    from .gates import gate_metrics
+    from .workers import _workspace
+
+    ws = ws or _workspace(spec)
+    rid = spec["run_id"]
+    out = {"index": spec["index"], "params": spec["params"], "run_id": rid, "metrics": {}}
+    status = _status(ws, rid)
+    if status is not None and status[0] not in ACTIVE:
+        if status[0] == "finished":
+            return {**out, "status": "finished", "error": None, "metrics": gate_metrics(ws, rid)}
+        return {**out, "status": "failed", "error": status[1] or status[0]}
+    if status is None:
+        _record_failed(ws, spec, reason)
+    else:
+        _mark_failed(ws, spec, reason)
+    return {**out, "status": "failed", "error": f"{LOST}: {reason}"}
+
+
+def _mark_failed(ws: Any, spec: dict, reason: str) -> None:
+    from sqlalchemy import update
+
+    from ..store import runs as store_runs
+    from ..store.schema import runs
+
+    with ws.meta.write() as conn:
+        conn.execute(update(runs).where(runs.c.id == spec["run_id"], runs.c.status.in_(ACTIVE))
+                     .values(status="failed", ended=time.time(), error_type=LOST, error_message=reason))
+        store_runs.write_params(conn, spec["run_id"], spec["params"])  # the start may have had no flush yet
+        store_runs.write_tags(conn, spec["run_id"], _tags(spec))
+
+
+def _tags(spec: dict) -> dict[str, str]:
+    return {"nbtrack.sweep": spec["parent"], "nbtrack.pipeline": spec["name"],
+            "nbtrack.pipeline_version": str(spec["version"])}
+
+
+def _record_failed(ws: Any, spec: dict, reason: str) -> None:
+    from ..capture.run import ActiveRun
+
+    run = ActiveRun(spec["name"], "pipeline", parent_id=spec["parent"], workspace=ws)
+    run.id = spec["run_id"]
+    run.log_params(spec["params"])
+    for k, v in _tags(spec).items():
+        run.set_tag(k, v)
+    run.start()
+    run.end("failed", WorkerLost(reason))
