@@ -23,14 +23,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from nbtrack import workspace as ws_mod
+
 BIN = Path(sys.executable).parent
-TESTS = Path(__file__).parent
+NOTEBOOKS = str(Path(__file__).parent / "notebooks")
 
 
 def free_port() -> int:
@@ -206,8 +209,6 @@ def new_bucket(endpoint: str, name: str) -> str:
 @contextmanager
 def pg_database(pg_url: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the test server; dropped afterwards."""
-    import uuid
-
     import sqlalchemy as sa
 
     name = f"nbtrack_dask_{uuid.uuid4().hex[:10]}"
@@ -228,3 +229,34 @@ def team_config(folder: str | os.PathLike, meta: str, objects: str) -> Path:
     ws.mkdir(parents=True, exist_ok=True)
     (ws / "config.toml").write_text(f'[store]\nmeta = "{meta}"\nobjects = "{objects}"\n')
     return ws
+
+
+# -- fixtures (import them into a test module: a conftest's ``from daskcluster import cluster, dask_s3, team_ws``) ----
+@pytest.fixture(scope="module")
+def dask_s3():
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def cluster(dask_s3, tmp_path_factory):
+    """Two workers that see neither the tests' folders nor the fixture notebooks."""
+    hide = [tmp_path_factory.getbasetemp(), NOTEBOOKS]
+    with DaskCluster(2, hide=hide, env=aws_env(dask_s3)) as c:
+        yield c
+
+
+@pytest.fixture
+def team_ws(pg_url, dask_s3, tmp_path, monkeypatch):
+    """The client's workspace: ``.nbtrack/config.toml`` -> a fresh PostgreSQL database + an S3 prefix."""
+    for k, v in aws_env(dask_s3).items():
+        monkeypatch.setenv(k, v)
+    bucket = new_bucket(dask_s3, f"dask-{uuid.uuid4().hex[:10]}")
+    with pg_database(pg_url) as meta:
+        folder = team_config(tmp_path, meta, f"s3://{bucket}/team")
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("NBTRACK_URI", str(folder))
+        monkeypatch.delenv("NBTRACK_PARENT_RUN", raising=False)
+        ws_mod.reset_cache()
+        yield ws_mod.init(tmp_path)
+        ws_mod.reset_cache()

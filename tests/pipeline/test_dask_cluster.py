@@ -12,52 +12,21 @@ import json
 import os
 import threading
 import time
-import uuid
+
 
 import nbformat
 import pytest
 from click.testing import CliRunner
 
 import nbtrack
-from daskcluster import DaskCluster, aws_env, can_unshare, moto_server, new_bucket, pg_database, team_config
-from nbtrack import workspace as ws_mod
+from daskcluster import NOTEBOOKS, DaskCluster, aws_env, can_unshare
 from nbtrack.cli import cli
 
 pytest.importorskip("distributed")
 pytest.importorskip("s3fs")
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "notebooks")
 BEST_AUC = round(1 - 1 / 7 + 0.01, 6)  # train.ipynb: C=2, penalty=l1, n=3
-
-
-@pytest.fixture(scope="module")
-def s3():
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def cluster(s3, tmp_path_factory):
-    hide = [tmp_path_factory.getbasetemp(), NOTEBOOKS]
-    with DaskCluster(2, hide=hide, env=aws_env(s3)) as c:
-        yield c
-
-
-@pytest.fixture
-def team_ws(pg_url, s3, tmp_path, monkeypatch):
-    """The client's workspace: ``.nbtrack/config.toml`` -> a fresh PostgreSQL database + an S3 prefix."""
-    for k, v in aws_env(s3).items():
-        monkeypatch.setenv(k, v)
-    bucket = new_bucket(s3, f"dask-{uuid.uuid4().hex[:10]}")
-    with pg_database(pg_url) as meta:
-        folder = team_config(tmp_path, meta, f"s3://{bucket}/team")
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setenv("NBTRACK_URI", str(folder))
-        monkeypatch.delenv("NBTRACK_PARENT_RUN", raising=False)
-        ws_mod.reset_cache()
-        yield ws_mod.init(tmp_path)
-        ws_mod.reset_cache()
 
 
 def _approve(tmp_path, fixture: str, name: str) -> None:
@@ -140,29 +109,29 @@ def _running(ws, n: int, seconds: float = 120) -> list[tuple[str, str]]:
     raise TimeoutError(f"{n} runs did not start")
 
 
-def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team_ws, pg_url, s3, tmp_path,
+def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team_ws, dask_s3, tmp_path,
                                                                              tmp_path_factory):
     if not can_unshare():
         pytest.skip("killing a whole worker machine needs PID namespaces (root + unshare)")
     _slow_notebook(tmp_path / "slow.ipynb")
     nbtrack.approve(str(tmp_path / "slow.ipynb"), name="slow", reason="test")
     n = 5
-    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=aws_env(s3)) as cluster:
+    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=aws_env(dask_s3)) as c:
         box: dict = {}
         t = threading.Thread(target=lambda: box.update(res=nbtrack.sweep(
-            "slow", {"C": [float(c) for c in range(1, n + 1)], "pause": [3.0]}, dask=cluster.address,
+            "slow", {"C": [float(c) for c in range(1, n + 1)], "pause": [3.0]}, dask=c.address,
             select="metrics.auc", progress=False)))
         t.start()
         try:
             running = _running(team_ws, 2)
             victim = dict(running)  # run id -> host
-            cluster.kill(0)  # worker w0 and its kernel: SIGKILL, mid-run
+            c.kill(0)  # worker w0 and its kernel: SIGKILL, mid-run
         finally:
             t.join(300)
         assert not t.is_alive()
         res = box["res"]
     killed = [rid for rid, host in victim.items() if host == "w0"]
-    assert len(killed) == 1, (running, cluster.logs())
+    assert len(killed) == 1, (running, c.logs())
     kids = {k.id: k for k in _kids(res.sweep_id)}
     assert len(kids) == n and len(res.outcomes) == n  # never lost, never duplicated
     assert sorted(k.params["C"] for k in kids.values()) == [float(c) for c in range(1, n + 1)]

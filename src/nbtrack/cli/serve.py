@@ -66,9 +66,16 @@ def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll
     run(opts, host=host, port=port, workers=workers)
 
 
+def _source(ctx, param, value: str) -> str:
+    """A local file or folder that exists, or an fsspec URL (``s3://bucket/in/``) read as is."""
+    if "://" in value and not value.startswith("file://"):
+        return value
+    return str(click.Path(exists=True, dir_okay=True).convert(value.removeprefix("file://"), param, ctx))
+
+
 @cli.command("predict")
 @click.argument("ref", metavar="NAME@ALIAS")
-@click.argument("source", type=click.Path(exists=True, dir_okay=True))
+@click.argument("source", callback=_source)
 @click.option("-o", "--output", required=True, type=click.Path(), help="where to write predictions (.parquet or .csv)")
 @click.option("--proba", is_flag=True, help="write class probabilities (predict_proba) as proba_<class> columns")
 @click.option("--chunk-rows", type=int, default=100_000, show_default=True, help="rows scored at a time")
@@ -77,6 +84,8 @@ def serve_cmd(refs, host, port, workers, token_file, trust, sample, no_log, poll
 @TRUST
 def predict_cmd(ref, source, output, proba, chunk_rows, keep, dask, trust) -> None:
     """Score a parquet or CSV file (or folder of parquet files) with NAME@ALIAS into OUTPUT.
+
+    SOURCE may be a URL (s3://bucket/in/); with --dask the workers read it themselves.
 
     Rows are read, validated against the version's signature and scored
     --chunk-rows at a time, so memory stays bounded for files larger than RAM.

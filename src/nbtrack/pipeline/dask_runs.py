@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidInput
@@ -112,14 +113,12 @@ def check_cluster(address: Any, ws: Any) -> None:
             client.close()
 
 
-def run_task(spec: dict) -> dict:
-    """A Dask task: run one parameter set, unless an earlier attempt already started its run."""
-    from .workers import _workspace, run_one
-
-    if _status(_workspace(spec), spec["run_id"]) is None:
-        return run_one(spec)
+def run_task(spec: dict, ws: Any, run: Callable[[dict], dict]) -> dict:
+    """On a worker: ``run(spec)``, unless an earlier attempt of this task already started its run."""
+    if _status(ws, spec["run_id"]) is None:
+        return run(spec)
     return settle(spec, "its Dask worker died while the run was executing; not run a second time, so that "
-                        "the sweep keeps one run per parameter set")
+                        "the sweep keeps one run per parameter set", ws)
 
 
 def _status(ws: Any, run_id: str) -> tuple[str, str | None] | None:
@@ -132,13 +131,11 @@ def _status(ws: Any, run_id: str) -> tuple[str, str | None] | None:
     return None if row is None else (row[0], row[1])
 
 
-def settle(spec: dict, reason: str, ws: Any = None) -> dict:
+def settle(spec: dict, reason: str, ws: Any) -> dict:
     """The outcome of a run whose task did not come back: as recorded if it ended, else
     recorded now as failed with ``reason`` (created, with its parameters, if it never started)."""
     from .gates import gate_metrics
-    from .workers import _workspace
 
-    ws = ws or _workspace(spec)
     rid = spec["run_id"]
     out = {"index": spec["index"], "params": spec["params"], "run_id": rid, "metrics": {}}
     status = _status(ws, rid)

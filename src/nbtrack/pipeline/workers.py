@@ -8,6 +8,7 @@ makes concurrent writers from many processes safe.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -146,20 +147,33 @@ def dask(specs: list[dict], address: Any) -> Iterator[dict]:
 
     try:
         sent = dask_runs.prepare(client, specs)
-        futures = [client.submit(dask_runs.run_task, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}")
+        futures = [client.submit(dask_task, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}")
                    for s in sent]
         index = {f.key: i for i, f in enumerate(futures)}
         try:
             for f in as_completed(futures):
                 i = index[f.key]
                 lost = {**specs[i], "run_id": sent[i]["run_id"]}  # recorded by the client if the task is lost
-                yield _result(f.result, specs, i, lost=lambda r, s=lost: dask_runs.settle(s, r))
+                yield _result(f.result, specs, i, lost=functools.partial(_settle, lost))
         except BaseException:
             client.cancel(futures)
             raise
     finally:
         if opened:
             client.close()
+
+
+def _settle(spec: dict, reason: str) -> dict:
+    from . import dask_runs
+
+    return dask_runs.settle(spec, reason, _workspace(spec))
+
+
+def dask_task(spec: dict) -> dict:
+    """What a Dask worker executes for one parameter set (see :func:`.dask_runs.run_task`)."""
+    from . import dask_runs
+
+    return dask_runs.run_task(spec, _workspace(spec), run_one)
 
 
 def dask_slots(address: Any) -> int | None:

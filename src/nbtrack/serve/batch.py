@@ -46,7 +46,13 @@ class BatchResult:
 def _parquet_chunks(path: str, rows: int) -> tuple[Iterator[Any], int | None]:
     import pyarrow.dataset as ds
 
-    data = ds.dataset(path, format="parquet")
+    if "://" in path and not path.startswith("file://"):  # s3://bucket/in/: through fsspec (AWS_ENDPOINT_URL...)
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(path)
+        data = ds.dataset(root, format="parquet", filesystem=fs)
+    else:
+        data = ds.dataset(path.removeprefix("file://"), format="parquet")
     total = data.count_rows()
     return (b.to_pandas() for b in data.to_batches(batch_size=rows) if b.num_rows), total
 
