@@ -175,7 +175,8 @@ AWS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAUL
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """The S3 endpoint: ``NBTRACK_TEST_S3_ENDPOINT`` (started by .ci/run) or a moto server of our own."""
+    """For scripts (benchmarks/bench_dask.py): ``NBTRACK_TEST_S3_ENDPOINT`` or a moto server of our own
+    (tests use tests/conftest.py's ``s3_server``)."""
     given = os.environ.get("NBTRACK_TEST_S3_ENDPOINT")
     if given:
         yield given
@@ -194,16 +195,6 @@ def moto_server() -> Iterator[str]:
 
 def aws_env(endpoint: str) -> dict[str, str]:
     return {**AWS, "AWS_ENDPOINT_URL": endpoint}
-
-
-def new_bucket(endpoint: str, name: str) -> str:
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in AWS.items()
-                                                          if k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
-                          region_name="us-east-1")
-    client.create_bucket(Bucket=name)
-    return name
 
 
 @contextmanager
@@ -231,29 +222,21 @@ def team_config(folder: str | os.PathLike, meta: str, objects: str) -> Path:
     return ws
 
 
-# -- fixtures (import them into a test module: a conftest's ``from daskcluster import cluster, dask_s3, team_ws``) ----
+# -- fixtures (a conftest imports them: ``from daskcluster import cluster, team_ws``) --------------
 @pytest.fixture(scope="module")
-def dask_s3():
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-@pytest.fixture(scope="module")
-def cluster(dask_s3, tmp_path_factory):
-    """Two workers that see neither the tests' folders nor the fixture notebooks."""
+def cluster(s3_server, tmp_path_factory):
+    """Two workers (tests/conftest.py's S3 server in their environment) that see neither the
+    tests' folders nor the fixture notebooks."""
     hide = [tmp_path_factory.getbasetemp(), NOTEBOOKS]
-    with DaskCluster(2, hide=hide, env=aws_env(dask_s3)) as c:
+    with DaskCluster(2, hide=hide, env=aws_env(s3_server)) as c:
         yield c
 
 
 @pytest.fixture
-def team_ws(pg_url, dask_s3, tmp_path, monkeypatch):
+def team_ws(pg_url, s3_bucket, tmp_path, monkeypatch):
     """The client's workspace: ``.nbtrack/config.toml`` -> a fresh PostgreSQL database + an S3 prefix."""
-    for k, v in aws_env(dask_s3).items():
-        monkeypatch.setenv(k, v)
-    bucket = new_bucket(dask_s3, f"dask-{uuid.uuid4().hex[:10]}")
     with pg_database(pg_url) as meta:
-        folder = team_config(tmp_path, meta, f"s3://{bucket}/team")
+        folder = team_config(tmp_path, meta, f"{s3_bucket}/team")
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("NBTRACK_URI", str(folder))
         monkeypatch.delenv("NBTRACK_PARENT_RUN", raising=False)

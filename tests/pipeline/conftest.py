@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daskcluster import cluster, dask_s3, team_ws  # noqa: F401  (a real Dask cluster over PostgreSQL + S3)
+from daskcluster import cluster, team_ws  # noqa: F401  (a real Dask cluster over PostgreSQL + S3)
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 

@@ -109,14 +109,14 @@ def _running(ws, n: int, seconds: float = 120) -> list[tuple[str, str]]:
     raise TimeoutError(f"{n} runs did not start")
 
 
-def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team_ws, dask_s3, tmp_path,
+def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team_ws, s3_server, tmp_path,
                                                                              tmp_path_factory):
     if not can_unshare():
         pytest.skip("killing a whole worker machine needs PID namespaces (root + unshare)")
     _slow_notebook(tmp_path / "slow.ipynb")
     nbtrack.approve(str(tmp_path / "slow.ipynb"), name="slow", reason="test")
     n = 5
-    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=aws_env(dask_s3)) as c:
+    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=aws_env(s3_server)) as c:
         box: dict = {}
         t = threading.Thread(target=lambda: box.update(res=nbtrack.sweep(
             "slow", {"C": [float(c) for c in range(1, n + 1)], "pause": [3.0]}, dask=c.address,

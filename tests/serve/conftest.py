@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from daskcluster import cluster, dask_s3, team_ws  # noqa: F401  (a real Dask cluster over PostgreSQL + S3)
+from daskcluster import cluster, team_ws  # noqa: F401  (a real Dask cluster over PostgreSQL + S3)
 from servehelpers import pipeline, train_frame
 
 

@@ -20,7 +20,7 @@ pytest.importorskip("s3fs")
 pytestmark = pytest.mark.slow
 
 
-def test_predictions_from_the_cluster_are_identical_to_local_ones(team_ws, cluster, dask_s3, tmp_path):
+def test_predictions_from_the_cluster_are_identical_to_local_ones(team_ws, cluster, tmp_path):
     import fsspec
 
     X, y = train_frame()
