@@ -31,6 +31,7 @@ _API = {
     "set_experiment": "nbtrack.capture.run",
     "active_run": "nbtrack.context",
     "end_run": "nbtrack.capture.run",
+    "flush": "nbtrack.capture.background",
     "runs": "nbtrack.query.runs",
     "count_runs": "nbtrack.query.runs",
     "get_run": "nbtrack.query.runs",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .context import active_run
     from .capture.run import (end_run, log_artifact, log_metric, log_metrics, log_param,
                               log_params, set_experiment, set_tag, track)
+    from .capture.background import flush
     from .maintenance import backup, fsck, gc
     from .migrate import migrate_store
     from .snapshot.api import dataset_version, dataset_versions, datasets, diff, lineage, load, snapshot

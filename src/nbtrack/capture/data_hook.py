@@ -96,6 +96,10 @@ class DataHook:
             if size > limit:
                 ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
                 return None
+            if size >= _background_min(ctx):
+                found = _off_the_path(ctx, var, obj, run_id, size)
+                if found is not None:
+                    return found
             # inputs (run_id None) resolve to any version with the same content, e.g. a pinned one
             return snapshot_frame(obj, var, run_id=run_id, workspace=ctx.run.ws, reuse_any=run_id is None)
         except Exception as e:  # one frame failing never stops the others, nor the cell
@@ -113,7 +117,7 @@ class DataHook:
         for var, obj in _frames(ctx, ctx.reads).items():
             v = self._snapshot(ctx, var, obj, None)
             if v is not None:
-                state["inputs"][var] = v.id
+                state["inputs"][var] = _ref(v)
 
     def after(self, ctx: CellContext) -> None:
         state = ctx.state.setdefault("datasets", {"inputs": {}, "outputs": {}})
@@ -129,14 +133,20 @@ class DataHook:
                 inputs[var] = loaded.pop(id(obj))[0]  # `df = nbtrack.load("customers")`: an input
                 continue
             v = self._snapshot(ctx, var, obj, ctx.run.id)
-            if v is not None and (var in ctx.writes or v.id != inputs.get(var)):
-                state["outputs"][var] = v.id
+            if v is not None and (var in ctx.writes or _vid(_ref(v)) != _vid(inputs.get(var))):
+                state["outputs"][var] = _ref(v)
         self._link(ctx, state, loaded)
 
     def _link(self, ctx: CellContext, state: dict, loaded: dict) -> None:
         """Write the cell's lineage: inputs, outputs, and versions loaded but not kept in a variable."""
         other = list(dict.fromkeys(vid for vid, _fp in loaded.values()))
         if not (state["inputs"] or state["outputs"] or other):
+            return
+        job = ctx.state.get("background")
+        if job is not None and job.waits():  # written with the pending frames' versions (capture/background.py)
+            for direction, key in (("input", "inputs"), ("output", "outputs")):
+                job.links.extend((direction, ref, var) for var, ref in state[key].items())
+            job.links.extend(("input", vid, None) for vid in other if vid not in state["inputs"].values())
             return
         from ..store.lineage import link
 
@@ -147,6 +157,52 @@ class DataHook:
             for vid in other:
                 if vid not in state["inputs"].values():
                     link(conn, ctx.run.id, "input", vid, None)
+
+
+def _ref(v: Any) -> Any:
+    """What the cell's state keeps for a version: its id, or the PendingFrame that will have one."""
+    return v if type(v).__name__ == "PendingFrame" else v.id
+
+
+def _vid(ref: Any) -> Any:
+    """A version id when known (a PendingFrame stored meanwhile has one), else the PendingFrame."""
+    return ref if ref is None or isinstance(ref, int) or ref.id is None else ref.id
+
+
+def _background_min(ctx: CellContext) -> float:
+    from . import background
+
+    return background.min_bytes() if background.usable(ctx.run) else float("inf")
+
+
+def _off_the_path(ctx: CellContext, var: str, obj: Any, run_id: str | None, size: int) -> Any:
+    """The version of a large frame with the cell paying only its fingerprint: a stored encoding
+    is committed now, a new one is left to the background writer (a PendingFrame); None when
+    it must be stored on the cell's path (an unusual column type, beyond the memory budget)."""
+    from ..snapshot import cache
+    from ..snapshot.datasets import check_name, commit_frame
+    from ..snapshot.fingerprint import fingerprint
+    from . import background
+
+    try:
+        fp = fingerprint(obj)
+    except Exception:
+        return None
+    ws, name = ctx.run.ws, check_name(var)
+    job = background.job_for(ctx)
+    found = job.find(ws, fp, name) or background.lookup(ws, fp, name)
+    if found is not None:
+        return found.version or found if found.error is None else None
+    hit = cache.lookup(ws, fp)
+    if hit is not None:
+        with ws.meta.write() as conn:
+            return commit_frame(conn, ws, name, hit, run_id=run_id, reuse_any=run_id is None)
+    if not background.reserve(size, job.bytes):
+        return None
+    pending = background.PendingFrame(ws, name, fp, obj.copy(deep=False), size, run_id, run_id is None,
+                                      background.weak(obj))
+    job.frames.append(pending)
+    return pending
 
 
 def _unchanged(obj: Any, fp: str | None) -> bool:

@@ -182,6 +182,10 @@ def log_cell_model(ctx: CellContext, var: str, obj: Any, calls: FitCalls | None 
     train, test = data_versions(ctx, var, obj, calls)
     frame = ctx.user_ns.get(train[0]) if train else None
     name = model_name(ctx.run.ws, var, obj)
+    refs = [train[1] if train else None, test[1] if test else None]
+    if any(getattr(r, "id", 0) is None for r in refs):  # a frame still pending (capture/background.py)
+        _log_after_pending(ctx, var, obj, name, frame, refs)
+        return
     version = log_model(obj, name, run=ctx.run, X=frame, dataset_version=train[1] if train else None,
                         variable=var)
     _remember(obj, version.ref)
@@ -190,6 +194,19 @@ def log_cell_model(ctx: CellContext, var: str, obj: Any, calls: FitCalls | None 
     if test is not None and metrics:
         with ctx.run.ws.meta.write() as conn:
             record_evaluations(conn, version.id, test[1], metrics, ctx.run.id)
+
+
+def _log_after_pending(ctx: CellContext, var: str, obj: Any, name: str, frame: Any, refs: list) -> None:
+    """The model's archive is stored now (a later refit cannot change it); its version row is
+    written with the run's pending frames, once they have version ids."""
+    from ..snapshot.models import prepare_model
+    from .background import job_for
+
+    values = prepare_model(obj, name, ctx.run.ws, ctx.run, X=frame)
+    job_for(ctx).models.append({"name": name, "values": values, "train": refs[0], "test": refs[1],
+                                "variable": var, "metrics": cell_metrics(ctx) if refs[1] is not None else {}})
+    _remember(obj, f"{name}@pending")
+    ctx.state.setdefault("models_logged", []).append(var)
 
 
 def _frame_name(expr: ast.AST | None) -> str | None:
@@ -218,6 +235,8 @@ def data_versions(ctx: CellContext, var: str, obj: Any,
     """(training, evaluation) ``(variable, dataset_version_id)`` from the cell's fit/score calls."""
     info = ctx.state.get("datasets") or {}
     seen = {**(info.get("inputs") or {}), **(info.get("outputs") or {})}
+    # a PendingFrame (capture/background.py) stored meanwhile is its version id
+    seen = {k: v if isinstance(v, int) or v.id is None else v.id for k, v in seen.items()}
     if not seen:
         return None, None
     train = None

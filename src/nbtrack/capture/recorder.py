@@ -232,6 +232,11 @@ class CellRecorder:
                 return None
             finally:
                 self.abort()
+                job = cell.ctx.state.get("background")
+                if job is not None and not job.submitted:  # recording failed: its frames are not stored
+                    from .background import abandon
+
+                    abandon(job, "the run was not recorded")
         except KeyboardInterrupt as e:  # Ctrl-C while recording: close the run, one line, no traceback
             self._interrupted(cell, e)
             return None
@@ -263,12 +268,18 @@ class CellRecorder:
         if notes:
             run.set_tag("capture_notes", "; ".join(notes)[:2000])
         pop(run)
-        if error is None:
-            run.end("finished", **fields)
-        elif isinstance(error, KeyboardInterrupt):
-            run.end("interrupted", error, **fields)
+        status = "finished" if error is None else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        job = ctx.state.get("background")
+        if job is not None and job.waits():  # snapshots still being stored: see capture/background.py
+            from ..store.runs import PENDING_SNAPSHOTS_TAG
+            from .background import submit
+
+            run.set_tag(PENDING_SNAPSHOTS_TAG, job.lost())
+            job.status = status
+            run.end("snapshotting", error, **fields)
+            submit(job)
         else:
-            run.end("failed", error, **fields)
+            run.end(status, error, **fields)
         lines = []  # at most one line for the user, whatever happened
         if ctx.warnings:
             lines.append(f"capturing {'; '.join(ctx.warnings)} failed; the run was recorded without it")

@@ -29,6 +29,9 @@ class TrackEvents:
 
     def pre_run_cell(self, info) -> None:
         warm.wait()  # never run a cell while the read path is being imported in the background
+        background = sys.modules.get("nbtrack.capture.background")
+        if background is not None:  # what failed in the background snapshot writer: one line, at the next cell
+            background.show_warning()
         if self.recorder.active:  # a tracked cell that runs cells: track the outer one only
             self.nested += 1
             return

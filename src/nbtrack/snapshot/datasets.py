@@ -146,28 +146,42 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
     name = check_name(name)
     ws = _ws(workspace, create=True)
     enc = _encoded(obj, name, ws)
-    m = enc.manifest
     with ws.meta.write() as conn:
-        did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
-        if did is None:
-            did = inserted_id(conn.execute(insert(datasets).values(name=name, created=time.time())))
-        latest = _latest(conn, did)
-        if latest is not None and latest.fingerprint == enc.fingerprint:
-            return _row_to_version(latest, name, ws)
-        # Reading data identical to an older version (e.g. a pinned input loaded back): that version.
-        same = None if not reuse_any else conn.execute(select(dataset_versions).where(
-            dataset_versions.c.dataset_id == did, dataset_versions.c.fingerprint == enc.fingerprint)
-            .order_by(dataset_versions.c.version.desc()).limit(1)).first()
-        if same is not None:
-            return _row_to_version(same, name, ws)
-        row = {"dataset_id": did, "version": (latest.version if latest else 0) + 1,
-               "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
-               "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
-        vid = inserted_id(conn.execute(insert(dataset_versions).values(**row)))
-        if enc.chunks:
-            conn.execute(insert(dataset_chunks), [
-                {"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": rows}
-                for i, (oid, rows, _size) in enumerate(enc.chunks)])
+        return commit_frame(conn, ws, name, enc, run_id=run_id, reuse_any=reuse_any)
+
+
+def encode_frame(obj: Any, name: str, workspace: Workspace) -> frames.Encoded:
+    """Encode ``obj`` and store its chunks and manifest (or reuse a stored encoding of the same
+    content); no version is recorded until :func:`commit_frame`. The background snapshot
+    writer (:mod:`nbtrack.capture.background`) calls it off the cell's path."""
+    return _encoded(obj, check_name(name), workspace)
+
+
+def commit_frame(conn: Any, ws: Workspace, name: str, enc: frames.Encoded, run_id: str | None = None,
+                 reuse_any: bool = False) -> DatasetVersion:
+    """Record the stored encoding ``enc`` as the next version of ``name`` in the open write
+    transaction ``conn`` (or return the latest / an equal version, see :func:`snapshot_frame`)."""
+    m = enc.manifest
+    did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
+    if did is None:
+        did = inserted_id(conn.execute(insert(datasets).values(name=name, created=time.time())))
+    latest = _latest(conn, did)
+    if latest is not None and latest.fingerprint == enc.fingerprint:
+        return _row_to_version(latest, name, ws)
+    # Reading data identical to an older version (e.g. a pinned input loaded back): that version.
+    same = None if not reuse_any else conn.execute(select(dataset_versions).where(
+        dataset_versions.c.dataset_id == did, dataset_versions.c.fingerprint == enc.fingerprint)
+        .order_by(dataset_versions.c.version.desc()).limit(1)).first()
+    if same is not None:
+        return _row_to_version(same, name, ws)
+    row = {"dataset_id": did, "version": (latest.version if latest else 0) + 1,
+           "manifest_oid": enc.manifest_oid, "fingerprint": enc.fingerprint, "n_rows": m["n_rows"],
+           "n_cols": m["n_cols"], "nbytes": enc.nbytes, "run_id": run_id, "created": time.time()}
+    vid = inserted_id(conn.execute(insert(dataset_versions).values(**row)))
+    if enc.chunks:
+        conn.execute(insert(dataset_chunks), [
+            {"dataset_version_id": vid, "seq": i, "oid": oid, "n_rows": rows}
+            for i, (oid, rows, _size) in enumerate(enc.chunks)])
     return DatasetVersion(name, row["version"], vid, row["n_rows"], row["n_cols"], row["nbytes"],
                           enc.fingerprint, row["manifest_oid"], run_id, row["created"], ws)
 

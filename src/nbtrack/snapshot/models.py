@@ -254,28 +254,43 @@ def log_model(
     ModelVersion
         ``.new`` is False when an equal version already was the latest.
     """
-    from ..context import active_run, user
+    from ..context import active_run
 
-    check_name(name)
     run = run if run is not None else active_run()
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
+    values = prepare_model(obj, name, ws, run, X=X, description=description, allow_pickle=allow_pickle)
+    with ws.meta.write() as conn:
+        return commit_model(conn, ws, name, values, dataset_version, variable)
+
+
+def prepare_model(obj: Any, name: str, ws: Workspace, run: Any = None, *, X: Any = None,
+                  description: str | None = None, allow_pickle: bool = True) -> dict[str, Any]:
+    """Store ``obj``'s archive now (what a later refit cannot change) and return the version's
+    row values for :func:`commit_model`; the model's changed params are logged on ``run``."""
+    from ..context import user
+
+    check_name(name)
+    run_id = run if isinstance(run, str) else getattr(run, "id", None)
     oid, fmt, notebook = _archive(ws, obj, allow_pickle)
     prm = model_params(obj)
     sig = signature(obj, X)
     if notebook:
         sig["notebook_classes"] = sources(notebook)
         announce(name, notebook)
-    values = {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
-              "signature": sig, "params": prm, "run_id": run_id, "creator": user(),
-              "description": description}
-    with ws.meta.write() as conn:
-        values["dataset_version_id"] = dataset_version_id(conn, dataset_version)
-        version = _store(conn, name, values, ws)
-        if run_id is not None:
-            link_output(conn, run_id, version.id, variable)
     if prm and hasattr(run, "log_params"):  # the full get_params() is on the version; the run shows what was set
         run.log_params({f"{MODEL_PARAMS}{name}.{k}": v for k, v in changed_params(obj).items()})
+    return {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
+            "signature": sig, "params": prm, "run_id": run_id, "creator": user(), "description": description}
+
+
+def commit_model(conn: Connection, ws: Workspace, name: str, values: dict[str, Any],
+                 dataset_version: int | str | None = None, variable: str | None = None) -> ModelVersion:
+    """Record a prepared model (:func:`prepare_model`) in the open write transaction ``conn``."""
+    values = {**values, "dataset_version_id": dataset_version_id(conn, dataset_version)}
+    version = _store(conn, name, values, ws)
+    if values["run_id"] is not None:
+        link_output(conn, values["run_id"], version.id, variable)
     return version
 
 

@@ -212,16 +212,39 @@ def update_run(conn: Connection, run_id: str, **values: Any) -> None:
     fast_execute(conn, stmt, [{"run_id_": run_id, **values}])
 
 
+PENDING_SNAPSHOTS_TAG = "nbtrack.pending_snapshots"  # what a `snapshotting` run still waits for
+
+
 def mark_interrupted(conn: Connection, host: str, alive) -> list[str]:
-    """Mark this host's `running` runs whose process is gone as `interrupted`."""
+    """Mark this host's `running` runs whose process is gone as `interrupted`, and its
+    `snapshotting` runs (snapshots still being stored by a background writer,
+    capture/background.py) as `capture_failed`, naming the snapshots that were lost."""
     rows = conn.execute(
-        select(runs.c.id, runs.c.pid).where(runs.c.status == "running", runs.c.host == host)
+        select(runs.c.id, runs.c.pid, runs.c.status)
+        .where(runs.c.status.in_(("running", "snapshotting")), runs.c.host == host)
     ).all()
-    dead = [rid for rid, pid in rows if pid is None or not alive(pid)]
-    if dead:
+    dead = [(rid, status) for rid, pid, status in rows if pid is None or not alive(pid)]
+    running = [rid for rid, status in dead if status == "running"]
+    if running:
         conn.execute(
             update(runs)
-            .where(runs.c.id.in_(dead), runs.c.status == "running")
+            .where(runs.c.id.in_(running), runs.c.status == "running")
             .values(status="interrupted", error_message="the process ended before the run did")
         )
-    return dead
+    for rid, status in dead:
+        if status == "snapshotting":
+            mark_snapshots_lost(conn, rid, "the process ended before its snapshots were stored")
+    return [rid for rid, _status in dead]
+
+
+def mark_snapshots_lost(conn: Connection, run_id: str, why: str) -> bool:
+    """A `snapshotting` run whose snapshots will never be stored becomes `capture_failed`,
+    its error naming them; False when the run is not `snapshotting` (any more)."""
+    lost = conn.execute(select(tags.c.value).where(tags.c.run_id == run_id,
+                                                   tags.c.key == PENDING_SNAPSHOTS_TAG)).scalar()
+    message = f"{why}; not recorded: {lost or 'unknown'}"
+    done = conn.execute(
+        update(runs).where(runs.c.id == run_id, runs.c.status == "snapshotting")
+        .values(status="capture_failed", error_type="SnapshotsLost", error_message=message[:4000])
+    ).rowcount
+    return bool(done)
