@@ -257,7 +257,6 @@ def log_model(
     from ..context import active_run
 
     run = run if run is not None else active_run()
-    run_id = run if isinstance(run, str) else getattr(run, "id", None)
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
     values = prepare_model(obj, name, ws, run, X=X, description=description, allow_pickle=allow_pickle)
     with ws.meta.write() as conn:
