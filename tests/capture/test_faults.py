@@ -103,7 +103,9 @@ def test_locked_database_for_30s_freezes_nothing_and_loses_nothing(folder):
 
 # Timing: SIGINT must land while nbtrack records; on a loaded CI machine it sometimes lands after.
 @pytest.mark.flaky(reruns=2, reruns_delay=1)
-def test_ctrl_c_mid_capture_closes_the_run_as_interrupted(folder):
+def test_ctrl_c_mid_capture_closes_the_run_as_interrupted(folder, monkeypatch):
+    # snapshots on the cell's path (in the background the cell would be done before the Ctrl-C)
+    monkeypatch.setenv("NBTRACK_BACKGROUND_SNAPSHOTS", "0")
     kernel = Kernel(folder)
     try:
         kernel.run("%load_ext nbtrack\nimport pandas as pd, numpy as np\n"

@@ -371,7 +371,8 @@ def _commit(job: RunJob, encoded: list, skipped: dict[str, str]) -> dict[int, An
         for direction, ref, var in job.links:
             vid = _ref_id(ref, stored)
             if vid is None:
-                notes.append(f"{direction} {getattr(ref, 'name', var)!r} was not stored")
+                if ref not in job.frames:  # this job's own frames are noted as skipped
+                    notes.append(f"{direction} {getattr(ref, 'name', var)!r} was not stored")
                 continue
             if (direction, vid, var) not in done:
                 done.add((direction, vid, var))
@@ -473,7 +474,21 @@ def _at_exit() -> None:
             pass  # the next process marks it (dead pid)
 
 
-atexit.register(_at_exit)
+def _register_exit() -> None:
+    """Flush before ``concurrent.futures`` refuses new work (frames are encoded in a thread pool):
+    threading's exit hooks run before ``atexit``'s, the last registered first."""
+    import concurrent.futures.thread  # noqa: F401  (registers its hook first, so ours runs before it)
+
+    register = getattr(threading, "_register_atexit", None)
+    try:
+        if register is None:
+            raise AttributeError
+        register(_at_exit)
+    except (AttributeError, RuntimeError):
+        atexit.register(_at_exit)
+
+
+_register_exit()
 
 
 def stats() -> dict[str, Any]:

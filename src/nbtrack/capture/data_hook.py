@@ -142,8 +142,11 @@ class DataHook:
         other = list(dict.fromkeys(vid for vid, _fp in loaded.values()))
         if not (state["inputs"] or state["outputs"] or other):
             return
-        job = ctx.state.get("background")
-        if job is not None and job.waits():  # written with the pending frames' versions (capture/background.py)
+        refs = [*state["inputs"].values(), *state["outputs"].values()]
+        if any(not isinstance(r, int) for r in refs):  # written with the pending frames' versions
+            from .background import job_for  # (capture/background.py)
+
+            job = job_for(ctx)
             for direction, key in (("input", "inputs"), ("output", "outputs")):
                 job.links.extend((direction, ref, var) for var, ref in state[key].items())
             job.links.extend(("input", vid, None) for vid in other if vid not in state["inputs"].values())
