@@ -16,6 +16,12 @@ import {
 /** Rows fetched per request; the run list is virtualised over these pages. */
 export const PAGE_SIZE = 100;
 
+/**
+ * While a shown run is `snapshotting` (its frames are still being stored by the
+ * kernel's background writer), the panel refreshes again after this many ms.
+ */
+export const SNAPSHOTTING_POLL_MS = 1000;
+
 export type PanelState =
   'no-notebook' | 'loading' | 'ready' | 'no-workspace' | 'extension-missing' | 'error';
 
@@ -122,6 +128,7 @@ export class VersionsModel {
           this._pages.set(0, page.runs);
           this.firstPageMs = performance.now() - t0;
         }
+        this._pollWhileSnapshotting(gen, page ? page.runs : []);
       }
     } catch (e) {
       if (gen !== this._generation) {
@@ -130,6 +137,21 @@ export class VersionsModel {
       this._fail(e);
     }
     this._emit();
+  }
+
+  /** Refresh again shortly while a shown run or cell is still `snapshotting`. */
+  private _pollWhileSnapshotting(gen: number, runs: IRunRow[]): void {
+    const pending =
+      runs.some(r => r.status === 'snapshotting') ||
+      this.cells.some(c => c.latest_status === 'snapshotting');
+    if (!pending) {
+      return;
+    }
+    window.setTimeout(() => {
+      if (gen === this._generation) {
+        void this.refresh();
+      }
+    }, SNAPSHOTTING_POLL_MS);
   }
 
   /** Show the runs of one cell (null: all runs of the notebook). */

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { PageConfig } from '@jupyterlab/coreutils';
 
-import { PAGE_SIZE, VersionsModel } from '../src/model';
+import { PAGE_SIZE, SNAPSHOTTING_POLL_MS, VersionsModel } from '../src/model';
 import { ICell, INotebookAccess, IRunRow } from '../src/tokens';
 import { ApiServer, IRequestSeen, json } from './server';
 
@@ -121,6 +121,24 @@ describe('VersionsModel state', () => {
     expect(runs.map(r => r.query)).toEqual([
       { notebook: NB, offset: '0', limit: String(PAGE_SIZE) }
     ]);
+  });
+
+  it('refreshes again while a run is snapshotting, and stops once it finished', async () => {
+    workspace(3);
+    let status = 'snapshotting';
+    const runs = server.routes.runs;
+    server.routes.runs = async (req: IRequestSeen) => {
+      const page = (await runs(req)) as { runs: IRunRow[] };
+      page.runs[0] = { ...page.runs[0], status };
+      return page;
+    };
+    await model.setNotebook(NB);
+    expect(model.runAt(0)?.status).toBe('snapshotting');
+    status = 'finished';
+    await until(model, () => model.runAt(0)?.status === 'finished');
+    const polled = server.seen.filter(r => r.route === 'runs').length;
+    await new Promise(r => setTimeout(r, SNAPSHOTTING_POLL_MS + 300));
+    expect(server.seen.filter(r => r.route === 'runs').length).toBe(polled);
   });
 
   it('loads the pages a scrolled range needs, once', async () => {

@@ -216,3 +216,16 @@ def test_flush_without_anything_pending_returns_at_once(workspace):
     assert nbtrack.flush() is True
     assert nbtrack.flush(timeout=0) is True
     assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_write_copy_on_write_does_not_see_is_refused_not_stored_wrong(kernel, workspace):
+    run(kernel, "%load_ext nbtrack")
+    run(kernel, GATE)
+    run(kernel, "%%track make\ndf = base * 2.0")
+    run(kernel, "df['a'].array[0] = 12345.0")  # writes the shared buffer: no copy-on-write
+    _t, _out, err, ename = kernel.run("gate.set(); nbtrack.flush(timeout=60)")
+    assert ename is None and "changed in place" in err
+    ws_mod.reset_cache()
+    r = nbtrack.get_run(nbtrack.runs(workspace=workspace)["id"].iloc[0], workspace)
+    assert r.status == "finished" and r.outputs == []
+    assert "changed in place" in r.tags["data_skipped.df"]

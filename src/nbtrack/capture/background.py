@@ -29,7 +29,8 @@ objects nothing refers to yet (``gc``'s age guard keeps them).
   ``NBTRACK_PENDING_SNAPSHOT_BYTES`` (default 1 GiB) the next frame waits for
   the queue to drain; a frame larger than the budget is stored on the cell's path.
   Frames under ``NBTRACK_BACKGROUND_MIN_BYTES`` (default 4 MiB, a few ms to encode)
-  are stored on the cell's path too; ``NBTRACK_BACKGROUND_SNAPSHOTS=0`` turns it off.
+  are stored on the cell's path too, and so are all frames in a pipeline's kernel
+  (``nbtrack run``, sweeps); ``NBTRACK_BACKGROUND_SNAPSHOTS=0`` turns it off.
 * **Failures** never reach the cell: a frame that cannot be encoded is noted on
   the run (``data_skipped.VAR``, as on the cell's path); a store that refuses
   the final write marks the run ``capture_failed``. Either way the user gets one
@@ -155,7 +156,11 @@ def usable(run: Any) -> bool:
     """Whether ``run`` (a tracked cell's) can leave snapshots to the background thread."""
     from .run import ActiveRun
 
-    return enabled() and type(run) is ActiveRun and run.kind == "cell" and not run.detached
+    # Not in a pipeline's kernel (`nbtrack run`, sweeps: NBTRACK_PARENT_RUN): nobody waits at its
+    # cells, the pipeline reads its child runs as soon as the notebook ends, and a kernel shutdown
+    # leaves only seconds before a kill.
+    return (enabled() and type(run) is ActiveRun and run.kind == "cell" and not run.detached
+            and not os.environ.get("NBTRACK_PARENT_RUN"))
 
 
 # -- process-wide state ---------------------------------------------------------------------
@@ -295,6 +300,7 @@ def _ref_id(ref: Ref, stored: dict[int, Any]) -> int | None:
 def _finalize(job: RunJob) -> None:
     from ..errors import StoreUnavailable
     from ..snapshot.datasets import encode_frame
+    from ..snapshot.fingerprint import fingerprint
     from . import writer
 
     run, ws = job.run, job.run.ws
@@ -304,7 +310,11 @@ def _finalize(job: RunJob) -> None:
     skipped: dict[str, str] = {}
     for f in job.frames:
         try:
-            encoded.append((f, encode_frame(f.frame, f.name, ws)))
+            enc = encode_frame(f.frame, f.name, ws)
+            if fingerprint(f.frame) != f.fp:  # written through a path copy-on-write does not cover
+                raise RuntimeError("the frame was changed in place (e.g. through Series.array) before its "
+                                   "snapshot was stored; snapshot it with nbtrack.snapshot() to keep a version")
+            encoded.append((f, enc))
         except Exception as e:
             f.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
             skipped[f.name] = f.error

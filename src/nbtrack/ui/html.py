@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 STATUS_COLORS = {
     "finished": "#1a7f37",
     "running": "#0969da",
+    "snapshotting": "#54aeff",  # the cell ran; its snapshots are being stored in the background
     "failed": "#cf222e",
     "interrupted": "#9a6700",
     "capture_failed": "#8250df",

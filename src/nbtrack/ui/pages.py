@@ -16,7 +16,7 @@ import nbtrack
 
 from ..expr import all_of
 
-STATUSES = ("finished", "failed", "running", "interrupted", "capture_failed")
+STATUSES = ("finished", "failed", "running", "snapshotting", "interrupted", "capture_failed")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
