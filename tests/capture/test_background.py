@@ -229,3 +229,25 @@ def test_a_write_copy_on_write_does_not_see_is_refused_not_stored_wrong(kernel, 
     r = nbtrack.get_run(nbtrack.runs(workspace=workspace)["id"].iloc[0], workspace)
     assert r.status == "finished" and r.outputs == []
     assert "changed in place" in r.tags["data_skipped.df"]
+
+
+def test_a_failed_final_write_marks_the_run_and_leaves_nothing_half_visible(kernel, workspace):
+    run(kernel, "%load_ext nbtrack")
+    run(kernel, GATE)
+    run(kernel, "%%track make\ndf = base * 3.0")
+    # the store fails in the middle of the final transaction: after the version row, at the edge
+    run(kernel, "import nbtrack.store.lineage as _lineage\n"
+                "def _broken(*a, **k):\n    raise OSError('disk gone')\n"
+                "_lineage.link = _broken")
+    _t, _out, err, ename = kernel.run("gate.set(); print(nbtrack.flush(timeout=60))")
+    assert ename is None
+    lines = [line for line in err.splitlines() if line.startswith("nbtrack:")]
+    assert len(lines) == 1 and "disk gone" in lines[0] and "capture_failed" in lines[0], err
+    ws_mod.reset_cache()
+    r = nbtrack.get_run(nbtrack.runs(workspace=workspace)["id"].iloc[0], workspace)
+    assert r.status == "capture_failed" and "disk gone" in r.error_message and "df" in r.error_message
+    with workspace.meta.read() as conn:  # the version row went with the failed transaction
+        assert conn.execute(select(dataset_versions)).first() is None
+        assert conn.execute(select(lineage)).first() is None
+    _t, _out, err, ename = kernel.run("%%track next\ny = 1")  # the next cell is tracked as usual
+    assert ename is None and "nbtrack:" not in err

@@ -52,7 +52,7 @@ import os
 import sys
 import threading
 import time
-import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -89,11 +89,11 @@ class PendingFrame:
     """A frame a cell read or made whose snapshot the background thread stores."""
 
     def __init__(self, ws: Any, name: str, fp: str, frame: Any, size: int, run_id: str | None,
-                 reuse_any: bool, original: Any = None) -> None:
+                 reuse_any: bool, on_refused: Callable[[str], None] | None = None) -> None:
         self.ws, self.name, self.fp, self.size = ws, name, fp, size
         self.run_id, self.reuse_any = run_id, reuse_any
         self.frame: Any = frame  # a copy-on-write view, dropped once stored
-        self.original = original  # weakref of the user's object (warn once for a refused frame)
+        self.on_refused = on_refused  # told why, when the frame cannot be stored (warned once per object)
         self.version: Any = None  # the DatasetVersion, once committed
         self.error: str | None = None
         self.done = threading.Event()
@@ -286,6 +286,10 @@ def show_warning() -> None:
 
 
 # -- the job ---------------------------------------------------------------------------------
+class _Changed(RuntimeError):
+    """The frame's buffers changed between the cell and the encoding."""
+
+
 class _Gone(Exception):
     """The run is no longer ``snapshotting`` (marked lost at exit): write nothing."""
 
@@ -312,15 +316,18 @@ def _finalize(job: RunJob) -> None:
         try:
             enc = encode_frame(f.frame, f.name, ws)
             if fingerprint(f.frame) != f.fp:  # written through a path copy-on-write does not cover
-                raise RuntimeError("the frame was changed in place (e.g. through Series.array) before its "
-                                   "snapshot was stored; snapshot it with nbtrack.snapshot() to keep a version")
+                raise _Changed("the frame was changed in place (e.g. through Series.array) before its "
+                               "snapshot was stored; snapshot it with nbtrack.snapshot() to keep a version")
             encoded.append((f, enc))
         except Exception as e:
-            f.error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+            first = str(e).splitlines()[0][:200] if str(e) else ""
+            f.error = first if isinstance(e, _Changed) else f"{type(e).__name__}: {first}"
             skipped[f.name] = f.error
-            _refused(f)
+            if not isinstance(e, _Changed):  # the object itself can be stored: no refusal to remember
+                _refused(f)
         f.frame = None  # stored (or not storable): the view goes, and with it any memory it kept
     last: BaseException | None = None
+    stored: dict[int, Any] | None = None
     for attempt in range(STORE_ATTEMPTS):
         try:
             stored = _commit(job, encoded, skipped)
@@ -333,8 +340,6 @@ def _finalize(job: RunJob) -> None:
         except Exception as e:  # a bug, not the store: do not retry
             last = e
             break
-    else:
-        stored = None
     if stored is None:
         _failed(job, last)
         return
@@ -351,12 +356,12 @@ def _finalize(job: RunJob) -> None:
 
 
 def _refused(f: PendingFrame) -> None:
-    """Remember the refusal on the user's object, so later cells only tag their run."""
-    from .data_hook import _refusal_key, _remember_refusal
-
-    obj = f.original() if f.original is not None else None
-    if obj is not None and f.error:
-        _remember_refusal(obj, _refusal_key(obj), f.error)
+    """Tell the data hook, so later cells reading the same object only tag their run."""
+    if f.on_refused is not None and f.error:
+        try:
+            f.on_refused(f.error)
+        except Exception:
+            pass
 
 
 def _commit(job: RunJob, encoded: list, skipped: dict[str, str]) -> dict[int, Any]:
@@ -507,8 +512,3 @@ def stats() -> dict[str, Any]:
         return {"runs": len(_queue), "bytes": _bytes, "frames": len(_registry)}
 
 
-def weak(obj: Any) -> Any:
-    try:
-        return weakref.ref(obj)
-    except TypeError:
-        return None

@@ -203,9 +203,27 @@ def _off_the_path(ctx: CellContext, var: str, obj: Any, run_id: str | None, size
     if not background.reserve(size, job.bytes):
         return None
     pending = background.PendingFrame(ws, name, fp, obj.copy(deep=False), size, run_id, run_id is None,
-                                      background.weak(obj))
+                                      _on_refused(obj))
     job.frames.append(pending)
     return pending
+
+
+def _on_refused(obj: Any) -> Any:
+    """What the background writer calls when ``obj`` cannot be stored (holds no reference to it)."""
+    import weakref
+
+    key = _refusal_key(obj)
+    try:
+        ref = weakref.ref(obj)
+    except TypeError:
+        return None
+
+    def refused(reason: str) -> None:
+        target = ref()
+        if target is not None and _refusal_key(target) == key:
+            _remember_refusal(target, key, reason)
+
+    return refused
 
 
 def _unchanged(obj: Any, fp: str | None) -> bool:
