@@ -37,7 +37,7 @@ RANKS: list[tuple[set[str], bool]] = [
     ({"capture"}, False),
     ({"registry"}, False),
     ({"pipeline"}, False),
-    ({"monitor", "serve", "maintenance", "rekey", "migrate"}, True),
+    ({"monitor", "serve", "maintenance", "rekey", "migrate", "interop"}, True),
     ({"nbtrack"}, False),  # the public API facade: src/nbtrack/__init__.py
     ({"ui"}, False),
     ({"ipython", "cli", "jupyter", "__main__"}, False),

@@ -87,6 +87,8 @@ _API = {
     "contract": "nbtrack.monitor.validate",
     "evaluate": "nbtrack.monitor.evaluate",
     "monitoring": "nbtrack.monitor.status",
+    "export_mlflow": "nbtrack.interop.mlflow_export",
+    "import_mlflow": "nbtrack.interop.mlflow_import",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension", "__version__"]
@@ -123,6 +125,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .monitor.evaluate import evaluate
     from .monitor.status import monitoring
     from .monitor.validate import contract, validate
+    from .interop.mlflow_export import export_mlflow
+    from .interop.mlflow_import import import_mlflow
 
 
 def __getattr__(name: str) -> Any:

@@ -122,6 +122,7 @@ EXTRAS = {  # top-level module -> (extra, what needs it); pyproject.toml [projec
     "starlette": ("serve", "model serving"), "uvicorn": ("serve", "model serving"),
     "prometheus_client": ("serve", "model serving"),
     "scipy": ("monitor", "drift monitoring"), "pandera": ("monitor", "data contracts"),
+    "mlflow": ("mlflow", "MLflow export and import"),
 }
 
 

@@ -83,7 +83,7 @@ def _register() -> None:
     from . import runs  # noqa: F401  (each module adds its commands to `cli`)
     from . import demo  # noqa: F401
 
-    for name in ("snapshot", "registry", "pipeline", "serve", "monitor", "doctor", "migrate"):
+    for name in ("snapshot", "registry", "pipeline", "serve", "monitor", "doctor", "migrate", "interop"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as e:
