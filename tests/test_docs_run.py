@@ -67,7 +67,7 @@ def blocks(page: Path) -> tuple[list[dict], list[str]]:
 
 
 # real pipeline kernels / many models: out of `-m "not slow"`
-SLOW = {"pipelines.md", "registry.md", "serving.md", "data.md"}
+SLOW = {"pipelines.md", "registry.md", "serving.md", "data.md", "interop.md"}
 PAGES = [pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW else [])
          for p in sorted(DOCS.glob("*.md")) if p.name not in OWN_TEST and blocks(p)[0]]
 

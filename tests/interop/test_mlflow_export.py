@@ -36,7 +36,7 @@ def _workspace_runs():
     nbtrack.snapshot(X, "iris")
     with nbtrack.track("sweep", params={"grid": [0.1, 1.0]}) as parent:
         for C in (0.1, 1.0):
-            with nbtrack.track(f"C={C}", params={"C": C, "solver": "lbfgs", "scale": None}) as child:
+            with nbtrack.track(f"C={C}", params={"C": C, "solver": "lbfgs", "scale": None}):
                 frame = nbtrack.load("iris@1")
                 for step in range(4):
                     nbtrack.log_metric("loss", 1.0 / (step + 1) + C, step=step)

@@ -15,6 +15,7 @@ VERSION_TAG = "nbtrack.version"  # on an MLflow model version: the nbtrack versi
 OID_TAG = "nbtrack.oid"  # on an MLflow model version: the nbtrack object id of the model
 MODEL_TAG = "nbtrack.model"  # on an MLflow registered model: created by nbtrack export
 SOURCE_TAG = "mlflow.run_id"  # on an nbtrack run: the MLflow run it was imported from
+SOURCE_URI_TAG = "mlflow.tracking_uri"  # on an nbtrack run: the MLflow store it was imported from
 SOURCE_DIGEST_TAG = "mlflow.digest"  # on an nbtrack run: what was imported, to skip unchanged runs
 PAGE = 5000  # runs per search page (MLflow allows up to 50,000)
 

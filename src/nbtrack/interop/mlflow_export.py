@@ -38,14 +38,17 @@ class ExportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0  # runs imported from this same MLflow store: left as they are there
     model_versions: int = 0
     aliases: int = 0
     runs: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"exported {len(self.runs)} runs to {self.tracking_uri} ({self.created} new, {self.updated} updated, "
-                f"{self.unchanged} unchanged), {self.model_versions} new model versions, {self.aliases} aliases set")
+        total = self.created + self.updated + self.unchanged + self.skipped
+        return (f"exported {total} runs to {self.tracking_uri} ({self.created} new, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {self.skipped} imported from there), "
+                f"{self.model_versions} new model versions, {self.aliases} aliases set")
 
 
 def export_mlflow(
@@ -143,17 +146,24 @@ def _exported(client: Any, exp_ids: list[str]) -> dict[str, Any]:
     return found
 
 
+# tags of an imported run that describe the store it came from, not this run in the target store
+_NOT_COPIED = ("mlflow.parentRunId", mc.SOURCE_DIGEST_TAG, mc.DIGEST_TAG)
+
+
 def _tags(run: RunRows, result: ExportResult) -> dict[str, str]:
     r = run.row
-    out = {mc.key(k): _text(v, 8000) for k, v in run.tags.items()}
-    out.update({mc.RUN_TAG: run.id, "nbtrack.kind": r["kind"], "nbtrack.status": r["status"],
-                "mlflow.source.type": "NOTEBOOK" if r["notebook"] else "LOCAL",
-                "mlflow.source.name": r["notebook"] or "nbtrack"})
-    extra = {"mlflow.user": r["user"], "mlflow.source.git.commit": r["git_commit"], "nbtrack.cell_key": r["cell_key"],
-             "nbtrack.cell_version": r["cell_version"], "nbtrack.parent_id": r["parent_id"],
-             "mlflow.parentRunId": result.runs.get(r["parent_id"]) if r["parent_id"] else None,
-             "nbtrack.host": r["host"], "nbtrack.error": r["error_message"]}
-    out.update({k: _text(v, 8000) for k, v in extra.items() if v is not None})
+    out = {mc.key(k): _text(v, 8000) for k, v in run.tags.items() if k not in _NOT_COPIED}
+    defaults = {"mlflow.source.type": "NOTEBOOK" if r["notebook"] else "LOCAL",
+                "mlflow.source.name": r["notebook"] or "nbtrack", "mlflow.user": r["user"],
+                "mlflow.source.git.commit": r["git_commit"]}
+    for k, v in defaults.items():
+        if v is not None:
+            out.setdefault(k, _text(v, 8000))
+    ours = {mc.RUN_TAG: run.id, "nbtrack.kind": r["kind"], "nbtrack.status": r["status"],
+            "nbtrack.cell_key": r["cell_key"], "nbtrack.cell_version": r["cell_version"],
+            "nbtrack.parent_id": r["parent_id"], "nbtrack.host": r["host"], "nbtrack.error": r["error_message"],
+            "mlflow.parentRunId": result.runs.get(r["parent_id"]) if r["parent_id"] else None}
+    out.update({k: _text(v, 8000) for k, v in ours.items() if v is not None})
     return out
 
 
@@ -166,6 +176,11 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
                 tmp: str) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
+    origin = run.tags.get(mc.SOURCE_TAG)
+    if origin and existing is None and run.tags.get(mc.SOURCE_URI_TAG) == result.tracking_uri:
+        result.runs[run.id] = origin  # imported from this store: it is there already
+        result.skipped += 1
+        return
     digest = run.digest()
     status = mc.TO_MLFLOW.get(run.row["status"], "FINISHED")
     if existing is not None and existing.data.tags.get(mc.DIGEST_TAG) == digest and existing.info.status == status:
@@ -193,7 +208,7 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
     _log_datasets(client, ws, mlflow_id, run)
     _log_artifacts(client, ws, mlflow_id, run, have_artifacts, tmp)
     new_params = [Param(k, v) for k, v in params.items() if k not in have_params]
-    metrics = [Metric(k, float("nan") if v is None else v, mc.ms(t), s) for k, v, s, t in points]
+    metrics = [Metric(k, float("nan") if v is None else v, round(t * 1000), s) for k, v, s, t in points]
     more_tags = [RunTag(k, v) for k, v in tags.items()] if existing is not None else []
     for batch in _batches(new_params, more_tags, metrics, RunTag(mc.DIGEST_TAG, digest)):
         client.log_batch(mlflow_id, **batch)
@@ -206,7 +221,7 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
 def _batches(params: list, tags: list, metrics: list, last_tag: Any) -> list[dict[str, list]]:
     """``log_batch`` calls within MLflow's limits (100 params, 100 tags, 1000 items); ``last_tag`` goes last,
     so a run whose export stopped half-way lacks its digest and is exported again."""
-    out = []
+    out: list[dict[str, list]] = []
     while params or tags or metrics or not out:
         p, t = params[:100], tags[:100]
         params, tags = params[100:], tags[100:]

@@ -51,7 +51,8 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"imported {len(self.runs)} runs from {self.tracking_uri} ({self.created} new, {self.updated} "
+        total = self.created + self.updated + self.unchanged + self.skipped
+        return (f"imported {total} runs from {self.tracking_uri} ({self.created} new, {self.updated} "
                 f"updated, {self.unchanged} unchanged, {self.skipped} already here), {self.model_versions} new "
                 f"model versions, {self.aliases} aliases set, {len(self.refused)} model versions refused")
 
@@ -150,11 +151,11 @@ def _import_run(client: Any, ws: Workspace, run: Any, experiment: str, known: di
         result.runs[info.run_id] = rid
         result.unchanged += 1
         return
-    points = [(m.key, m.value, m.step, mc.seconds(m.timestamp))
+    points = [(m.key, m.value, m.step, m.timestamp / 1000.0)
               for k in data.metrics for m in client.get_metric_history(info.run_id, k)]
     tags = {k: v for k, v in data.tags.items() if k not in SKIP_TAGS}
     tags.update({mc.SOURCE_TAG: info.run_id, "mlflow.experiment_id": info.experiment_id,
-                 mc.SOURCE_DIGEST_TAG: digest})
+                 mc.SOURCE_URI_TAG: result.tracking_uri, mc.SOURCE_DIGEST_TAG: digest})
     artifacts = _artifacts(client, ws, info.run_id, tmp)
     started = mc.seconds(info.start_time) or 0.0
     ended = mc.seconds(info.end_time)

@@ -30,7 +30,7 @@ def export_models(client: Any, ws: Workspace, result: Any, exp_ids: dict[str, st
     from ..snapshot.models import row_to_version, version_query
 
     with ws.meta.read() as conn:
-        names = {mid: n for mid, n in conn.execute(select(models_t.c.id, models_t.c.name))}
+        names = dict(conn.execute(select(models_t.c.id, models_t.c.name)).tuples().all())
         versions: dict[str, list] = {n: [] for n in names.values()}
         for row in conn.execute(version_query().order_by(mv_t.c.model_id, mv_t.c.version)):
             versions[row._mapping["name"]].append(row_to_version(row, ws))
@@ -57,12 +57,19 @@ def _registered(client: Any, name: str) -> Any:
 def _export_model(client: Any, ws: Workspace, name: str, versions: list, held: dict[str, int], result: Any,
                   exp_ids: dict[str, str], trust: Any, tmp: str) -> None:
     registered = _registered(client, name)
-    have = {}
+    have: dict[int, str] = {}
+    by_run: dict[str, list[str]] = {}
     for v in mc.pages(client.search_model_versions, filter_string=f"name='{_quote(name)}'", max_results=1000):
         if mc.VERSION_TAG in v.tags:
             have[int(v.tags[mc.VERSION_TAG])] = v.version
+        elif v.run_id:  # not made by an export: maybe the version an imported one came from
+            by_run.setdefault(v.run_id, []).append(v.version)
     for mv in versions:
         if mv.version in have:
+            continue
+        origin = by_run.get(result.runs.get(mv.run_id)) if mv.run_id else None
+        if origin:  # imported from this store (its run was): the same version, not a new one
+            have[mv.version] = origin.pop(0)
             continue
         try:
             obj = mv.load(trust)
@@ -125,7 +132,7 @@ def _save(obj: Any, path: str, signature: dict | None) -> None:
         trusted = sio.get_untrusted_types(data=sio.dumps(obj)) or None
         reqs.append(f"skops=={skops.__version__}")
     except Exception:  # noqa: BLE001 - skops cannot hold it: MLflow's other format
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped]
 
         fmt, trusted = "cloudpickle", None
         reqs.append(f"cloudpickle=={cloudpickle.__version__}")
