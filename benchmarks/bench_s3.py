@@ -163,8 +163,8 @@ def main() -> None:
     lines = [
         "| write of the frame to S3 (moto) | median s | MB/s | rounds |",
         "| --- | ---: | ---: | ---: |",
-        f"| `df.to_parquet(\"s3://...\", storage_options=...)` (pyarrow + s3fs) | {med['peer']:.2f} | {size / 1e6 / med['peer']:,.0f} | "
-        f"{len(times['peer'])} |",
+        f"| `df.to_parquet(\"s3://...\", storage_options=...)` (pyarrow + s3fs) | {med['peer']:.2f} | "
+        f"{size / 1e6 / med['peer']:,.0f} | {len(times['peer'])} |",
         f"| `nbtrack.snapshot(df, name)` (objects on S3) | {med['nbtrack']:.2f} | "
         f"{size / 1e6 / med['nbtrack']:,.0f} | {len(times['nbtrack'])} |",
         "",

@@ -25,5 +25,6 @@ def test_approve_and_run_a_notebook(backend, tmp_path):
     assert (runs.kind == "cell").any() and set(runs[runs.kind == "cell"].parent) == {pipe.id}
     nb = nbformat.reads(nbtrack.get_run(pipe.id).artifact("executed.ipynb").decode(), as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
-    if not backend.objects.local:
-        assert not (tmp_path / ".nbtrack" / "objects").exists() or not any((tmp_path / ".nbtrack" / "objects").iterdir())
+    local_objects = tmp_path / ".nbtrack" / "objects"
+    if not backend.objects.local:  # everything went to S3
+        assert not local_objects.exists() or not any(local_objects.iterdir())
