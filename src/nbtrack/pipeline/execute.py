@@ -24,13 +24,16 @@ INJECTED_TAG = "injected-parameters"
 # * jsonschema (papermill -> nbformat -> jsonschema) builds the ``rfc3987_syntax`` grammar,
 #   when that package is installed, only to check ``iri`` string formats, which notebook
 #   validation never uses: ~3 s at every start;
+#   the other optional format checkers (fqdn, rfc3987, rfc3986-validator, rfc3339-validator,
+#   webcolors, jsonpointer, uri-template, isoduration) are unused for the same reason: ~30 ms;
 # * papermill imports a handler for every remote store it supports when the package behind it
 #   is installed (pyarrow.fs for HDFS: pyarrow itself, ~0.2 s; boto3 with s3fs; gcsfs;
 #   PyGithub; azure): pipelines execute local files only.
 # They are hidden during that one import and importable again afterwards.
 PAPERMILL_REMOTE_IO = ("pyarrow.fs", "boto3", "gcsfs", "github", "azure.identity", "azure.storage.blob",
                        "azure.datalake.store")
-JSONSCHEMA_UNUSED = ("rfc3987_syntax",)
+JSONSCHEMA_UNUSED = ("rfc3987_syntax", "fqdn", "rfc3987", "rfc3986_validator", "rfc3339_validator", "webcolors",
+                     "jsonpointer", "uri_template", "isoduration")
 TRIM_PAPERMILL_IMPORT = False  # set by nbtrack's own CLI processes (see nbtrack.cli.pipeline)
 
 

@@ -40,6 +40,7 @@ import sys
 import time
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool
 
@@ -373,3 +374,71 @@ class ForkServerProvisioner(LocalProvisioner):
             await asyncio.sleep(0.01)
         self.process = None
         return proc.returncode
+
+
+class WelcomeKernelClient(AsyncKernelClient):
+    """A client that knows when a forked kernel is ready without jupyter_client's fixed waits.
+
+    jupyter_client's ``wait_for_ready`` ends by draining IOPub until it has been silent for
+    0.2 s, and asks again after 0.2 s when the status messages of its ``kernel_info`` request
+    were published before its IOPub subscription reached the kernel; a forked kernel answers
+    at once, so each run paid ~0.2 s there. For a forked kernel this waits for ipykernel's
+    ``iopub_welcome`` (sent to every new subscriber: nothing published afterwards is lost),
+    then for the ``idle`` status that closes its ``kernel_info`` request, and drains only what
+    is already queued. Any other kernel gets jupyter_client's own method.
+    """
+
+    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        provisioner = getattr(self.parent, "provisioner", None)
+        if not isinstance(getattr(provisioner, "process", None), ForkedKernel):
+            return await super()._async_wait_for_ready(timeout)
+        from queue import Empty
+
+        deadline = time.monotonic() + (60.0 if timeout is None else timeout)
+        welcomed = time.monotonic() + 0.5
+        while (left := welcomed - time.monotonic()) > 0:
+            try:
+                if (await self.iopub_channel.get_msg(timeout=left)).get("msg_type") == "iopub_welcome":
+                    break
+            except Empty:
+                break
+        while True:
+            msg_id = self.kernel_info()
+            if await self._reply_and_idle(msg_id, Empty):
+                break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        while True:  # drain what is already queued (e.g. the welcome of a later subscription)
+            try:
+                await self.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                break
+
+    async def _reply_and_idle(self, msg_id: str, empty: type[Exception]) -> bool:
+        """The ``kernel_info_reply`` to ``msg_id`` and the ``idle`` status of that request arrived."""
+        reply = None
+        end = time.monotonic() + 1.0
+        while reply is None and (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self.shell_channel.get_msg(timeout=left)
+            except empty:
+                return False
+            if msg.get("msg_type") == "kernel_info_reply" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                reply = msg
+        if reply is None:
+            return False
+        end = time.monotonic() + 0.2
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await self.iopub_channel.get_msg(timeout=left)
+            except empty:
+                return False  # IOPub not connected yet: ask again
+            if (msg.get("msg_type") == "status" and msg.get("parent_header", {}).get("msg_id") == msg_id
+                    and msg.get("content", {}).get("execution_state") == "idle"):
+                self._handle_kernel_info_reply(reply)
+                return True
+        return False
+
+    wait_for_ready = _async_wait_for_ready  # type: ignore[assignment]  # AsyncKernelClient's name for it

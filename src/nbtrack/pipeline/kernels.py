@@ -46,6 +46,10 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None, fork: 
             if sockets:
                 kw.setdefault("transport", "ipc")
                 kw.setdefault("ip", os.path.join(sockets, "kernel"))
+            if fork:
+                from .forkserver import WelcomeKernelClient
+
+                kw.setdefault("client_factory", WelcomeKernelClient)
             super().__init__(**kw)
 
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # jupyter_client types it via the sync base
