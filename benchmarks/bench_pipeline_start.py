@@ -27,7 +27,8 @@ from bench_pipeline import BIN, timed, trivial_notebook  # noqa: E402
 
 def quantiles(xs: list[float]) -> tuple[float, float, float]:
     s = sorted(xs)
-    pick = lambda q: s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+    def pick(q):
+        return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
     return statistics.median(s), pick(0.1), pick(0.9)
 
 
@@ -74,14 +75,16 @@ def main() -> None:
         "nofork": lambda: timed(run, folder, no_fork),
     }, args.reps)
     values = ",".join(str(i) for i in range(1, 9))
-    sweep = lambda k, e: lambda: timed([str(BIN / "nbtrack"), "sweep", "trivial", "-p", "x", values,
-                                        "--parallel", str(k)], folder, e)
+    def sweep(k, e):
+        return lambda: timed([str(BIN / "nbtrack"), "sweep", "trivial", "-p", "x", values,
+                                            "--parallel", str(k)], folder, e)
     sweeps = rounds({"par2": sweep(2, env), "par1": sweep(1, env), "par2_nofork": sweep(2, no_fork)},
                     args.sweep_reps)
 
     import papermill
 
-    med = lambda xs: statistics.median(xs)
+    def med(xs):
+        return statistics.median(xs)
     print(f"python {sys.version.split()[0]}, papermill {papermill.__version__}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d')}")
     print("| what | median (p10–p90, n) | ratio |")

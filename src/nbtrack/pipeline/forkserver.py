@@ -441,4 +441,4 @@ class WelcomeKernelClient(AsyncKernelClient):
                 return True
         return False
 
-    wait_for_ready = _async_wait_for_ready  # type: ignore[assignment]  # AsyncKernelClient's name for it
+    wait_for_ready = _async_wait_for_ready  # AsyncKernelClient's name for it
