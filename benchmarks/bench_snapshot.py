@@ -65,6 +65,7 @@ def bench_frame(df, label: str, repeat: int, tmp: Path) -> dict:
     import mlflow
 
     import nbtrack
+    from nbtrack.snapshot import chunkprint
     from nbtrack.snapshot import datasets as ds_mod
 
     out: dict = {"label": label, "rows": len(df), "bytes": frame_bytes(df)}
@@ -108,6 +109,7 @@ def bench_frame(df, label: str, repeat: int, tmp: Path) -> dict:
     nbtrack.snapshot(df, "data")
     out["again_cold"] = time.perf_counter() - t
     ds_mod._cache.clear()
+    chunkprint.clear()
     shutil.rmtree(Path(ws.root) / "cache", ignore_errors=True)  # no cache at all: encode again
     t = time.perf_counter()
     nbtrack.snapshot(df, "data")

@@ -21,6 +21,7 @@ from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
 from . import cache, frames
+from .chunkprint import ChunkMemo
 from .fingerprint import fingerprint
 from ..store.keys import inserted_id
 
@@ -103,11 +104,16 @@ def _encoded(obj: Any, name: str, ws: Workspace) -> frames.Encoded:
     if hit is not None:
         return hit
     enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=_previous_chunk_rows(name, ws),
-                        name=ws.objects.name)
+                        name=ws.objects.name, memo=chunk_memo(ws))
     enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
     if fp:
         cache.remember(ws, fp, enc)
     return enc
+
+
+def chunk_memo(ws: Workspace) -> ChunkMemo:
+    """The chunks of ``ws`` already stored, by the fingerprint of their rows (checked in the store)."""
+    return ChunkMemo(ws.objects.url, lambda oid, size: ws.objects.refresh([(oid, size)]))
 
 
 def _previous_chunk_rows(name: str, ws: Workspace) -> int | None:

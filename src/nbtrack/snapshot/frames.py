@@ -37,6 +37,7 @@ from ..errors import InvalidInput
 from ..store.objects import hash_bytes
 from . import columns
 from . import values as codec
+from .chunkprint import ChunkMemo, chunk_fingerprint, table_key
 from .stats import categorical_stats, one_column, sample_table
 
 FORMAT = "nbtrack.frame/1"
@@ -49,6 +50,8 @@ COMPRESSION = "snappy"
 # others fall back to plain encoding after a few thousand values instead of paying for
 # a dictionary they cannot use (2-3x faster on chunk-sized tables).
 DICTIONARY_PAGE_LIMIT = 32 << 10
+# what a chunk's bytes depend on besides its rows and schema (part of every chunk fingerprint)
+ENCODING = f"nbtrack.chunk/1|{COMPRESSION}|{DICTIONARY_PAGE_LIMIT}"
 THREADS = max(1, min(4, os.cpu_count() or 1))
 _NESTED = (pa.types.is_list, pa.types.is_large_list, pa.types.is_struct, pa.types.is_map, pa.types.is_union,
            pa.types.is_fixed_size_list)
@@ -175,7 +178,8 @@ def encode_chunk(table: pa.Table) -> bytes:
 
 
 def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | None = None,
-           threads: int = THREADS, name: Callable[[bytes], str] = hash_bytes) -> Encoded:
+           threads: int = THREADS, name: Callable[[bytes], str] = hash_bytes,
+           memo: ChunkMemo | None = None) -> Encoded:
     """Encode a DataFrame/Series into stored chunks and a manifest.
 
     Parameters
@@ -187,6 +191,9 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         Rows per chunk of the dataset's previous version, reused when close to ideal.
     name : callable
         The object id of a chunk's bytes: ``ObjectStore.name`` (keyed when the store is encrypted).
+    memo : ChunkMemo, optional
+        Chunks already stored, by the fingerprint of their rows (see :mod:`.chunkprint`): a
+        chunk whose rows are unchanged is adopted from the store instead of encoded again.
     """
     frame, kind, series_name = as_frame(obj)
     original = frame
@@ -204,10 +211,20 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
     if not table.num_columns:
         bounds = []
 
+    key = table_key(table, ENCODING.encode()) if memo is not None else b""
+
     def write(bound: tuple[int, int]) -> tuple[str, int, int]:
+        fp = ""
+        if memo is not None:
+            fp = chunk_fingerprint(table, bound[0], bound[1], key)
+            hit = memo.get(fp)
+            if hit is not None:
+                return hit[0], bound[1], hit[1]
         data = encode_chunk(table.slice(*bound))
         oid = name(data)
         put(oid, data)
+        if memo is not None:
+            memo.put(fp, oid, len(data))
         return oid, bound[1], len(data)
 
     sample, step = sample_table(table)
