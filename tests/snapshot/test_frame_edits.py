@@ -68,7 +68,7 @@ def fresh_values(col: pd.Series, k: int, rng) -> list:
     """``k`` new values of the column's kind (always different from typical old ones)."""
     kind = col.dtype
     if isinstance(kind, pd.CategoricalDtype):
-        return list(rng.choice(["lo", "mid", "hi"], k))
+        return list(rng.choice(list(kind.categories), k))
     if kind == bool:
         return list(rng.random(k) < 0.5)
     if str(kind) == "Int64":
@@ -104,7 +104,7 @@ def apply_edit(df: pd.DataFrame, edit: tuple, rng) -> pd.DataFrame:
         return pd.concat([df, more[df.columns]], ignore_index=True)
     if kind == "delete" and n:
         return df.drop(index=df.index[lo:hi]).reset_index(drop=True)
-    if kind == "dtype":
+    if kind == "dtype" and n:  # (an empty str column made categorical has no categories to type)
         out = df.copy()
         if df[name].dtype.kind in "iuf":
             out[name] = df[name].astype("float32")
