@@ -107,15 +107,19 @@ def ours(df, bucket: str, tmp: str, profile: bool) -> float:
     return elapsed
 
 
-def drop_bucket(client, bucket: str) -> None:
+def drop_bucket(client, bucket: str) -> int:
+    """Delete the bucket and everything in it; return how many bytes it held."""
     paginator = client.get_paginator("list_objects_v2")
+    stored = 0
     for page in paginator.paginate(Bucket=bucket):
         keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        stored += sum(o["Size"] for o in page.get("Contents", []))
         if keys:
             client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
     for u in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
         client.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"])
     client.delete_bucket(Bucket=bucket)
+    return stored
 
 
 def main() -> None:
@@ -138,6 +142,7 @@ def main() -> None:
     size = int(df.memory_usage(index=True).sum())
     print(f"frame: {len(df):,} rows x {df.shape[1]} columns, {size / 1e9:.2f} GB in memory; S3 at {endpoint}")
     times: dict[str, list[float]] = {"peer": [], "nbtrack": []}
+    stored: dict[str, int] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.repeat):
@@ -150,10 +155,11 @@ def main() -> None:
                         last = args.profile and r == args.repeat - 1
                         t = peer(df, bucket) if who == "peer" else ours(df, bucket, tmp, bool(last))
                     finally:
-                        drop_bucket(client, bucket)
+                        stored[who] = drop_bucket(client, bucket)
                         gc.collect()
                     times[who].append(t)
-                    print(f"round {r + 1} {who:8s} {t:6.2f} s  ({size / 1e6 / t:,.0f} MB/s)", flush=True)
+                    print(f"round {r + 1} {who:8s} {t:6.2f} s  ({size / 1e6 / t:,.0f} MB/s of frame, "
+                          f"{stored[who] / 1e6:,.0f} MB stored)", flush=True)
     finally:
         if proc is not None:
             proc.terminate()
@@ -161,12 +167,12 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["peer"] / med["nbtrack"]
     lines = [
-        "| write of the frame to S3 (moto) | median s | MB/s | rounds |",
-        "| --- | ---: | ---: | ---: |",
+        "| write of the frame to S3 (moto) | median s | frame MB/s | MB stored | rounds |",
+        "| --- | ---: | ---: | ---: | ---: |",
         f"| `df.to_parquet(\"s3://...\", storage_options=...)` (pyarrow + s3fs) | {med['peer']:.2f} | "
-        f"{size / 1e6 / med['peer']:,.0f} | {len(times['peer'])} |",
+        f"{size / 1e6 / med['peer']:,.0f} | {stored['peer'] / 1e6:,.0f} | {len(times['peer'])} |",
         f"| `nbtrack.snapshot(df, name)` (objects on S3) | {med['nbtrack']:.2f} | "
-        f"{size / 1e6 / med['nbtrack']:,.0f} | {len(times['nbtrack'])} |",
+        f"{size / 1e6 / med['nbtrack']:,.0f} | {stored['nbtrack'] / 1e6:,.0f} | {len(times['nbtrack'])} |",
         "",
         f"nbtrack speed vs the peer: **{ratio:.2f}×** (target ≥ 0.8×; {date.today()}, "
         f"{len(df):,} rows × {df.shape[1]} numeric columns, {size / 1e9:.2f} GB in memory; Python "
