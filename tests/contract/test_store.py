@@ -72,3 +72,18 @@ def test_fsck_is_clean_then_finds_and_repairs_a_damaged_object(backend):
         run.log_artifact(b"artifact to damage " * 100, name="d.bin")  # a healthy writer repairs it
     ws_mod.reset_cache()
     assert maintenance.fsck().ok
+
+
+def test_a_file_artifact_is_streamed_in_and_out(backend, tmp_path):
+    path = tmp_path / "model.bin"
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(8):
+            f.write(block[:-1] + bytes([i]))
+    with nbtrack.track("artifact") as run:
+        oid = run.log_artifact(str(path))
+    got = nbtrack.get_run(run.id)
+    with got.open_artifact("model.bin") as f:
+        pieces = list(f.iter_chunks())
+    assert b"".join(pieces) == path.read_bytes() and max(map(len, pieces)) < len(block) * 2
+    assert got.artifacts[0]["size"] == 8 << 20 and backend.objects.verify(oid) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import and_, func, select
 
@@ -265,11 +265,20 @@ class Run:
 
     def artifact(self, name: str) -> bytes:
         """The bytes of artifact ``name`` (looked up by name, never joined into a path)."""
+        data = self._object(self._artifact_oid(name))
+        assert data is not None
+        return data
+
+    def open_artifact(self, name: str) -> IO[bytes]:
+        """Artifact ``name`` as a binary stream, never whole in memory (``with run.open_artifact(n) as f``);
+        reading its end raises CorruptObject if the stored bytes were damaged."""
+        assert self.workspace is not None
+        return self.workspace.objects.open(self._artifact_oid(name))
+
+    def _artifact_oid(self, name: str) -> str:
         for a in self.artifacts:
             if a["name"] == name:
-                data = self._object(a["oid"])
-                assert data is not None
-                return data
+                return a["oid"]
         raise NotFound(f"run {self.id} has no artifact {name!r}; it has: "
                        f"{', '.join(a['name'] for a in self.artifacts) or 'none'}")
 
