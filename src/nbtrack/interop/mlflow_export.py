@@ -189,7 +189,13 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
     tags = _tags(run, result)
     params = {mc.key(k): _text(v, 6000) for k, v in run.params.items()}
     points = [(mc.key(k), v, s, t) for k, v, s, t in run.metrics]
+    # The digest says "all of this run is there". A run that ends is set terminated last, and a
+    # stored status that differs makes the next export update the run, so its digest can go in
+    # with the run (one MLflow commit fewer per run); a running run gets it after everything else.
+    last_tag: Any = RunTag(mc.DIGEST_TAG, digest)
     if existing is None:
+        if status != "RUNNING":
+            tags, last_tag = {**tags, mc.DIGEST_TAG: digest}, None
         created = client.create_run(exp_id, start_time=mc.ms(run.row["started"]), tags=tags,
                                     run_name=run.row["name"] or None)
         mlflow_id, have_params, have_artifacts = created.info.run_id, {}, set()
@@ -210,7 +216,7 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
     new_params = [Param(k, v) for k, v in params.items() if k not in have_params]
     metrics = [Metric(k, float("nan") if v is None else v, round(t * 1000), s) for k, v, s, t in points]
     more_tags = [RunTag(k, v) for k, v in tags.items()] if existing is not None else []
-    for batch in _batches(new_params, more_tags, metrics, RunTag(mc.DIGEST_TAG, digest)):
+    for batch in _batches(new_params, more_tags, metrics, last_tag):
         client.log_batch(mlflow_id, **batch)
     if status == "RUNNING":
         client.update_run(mlflow_id, status=status)
@@ -219,18 +225,19 @@ def _export_run(client: Any, ws: Workspace, run: RunRows, exp_id: str, existing:
 
 
 def _batches(params: list, tags: list, metrics: list, last_tag: Any) -> list[dict[str, list]]:
-    """``log_batch`` calls within MLflow's limits (100 params, 100 tags, 1000 items); ``last_tag`` goes last,
-    so a run whose export stopped half-way lacks its digest and is exported again."""
+    """``log_batch`` calls within MLflow's limits (100 params, 100 tags, 1000 items); ``last_tag``
+    (if any) goes in the last one."""
     out: list[dict[str, list]] = []
-    while params or tags or metrics or not out:
+    while params or tags or metrics:
         p, t = params[:100], tags[:100]
         params, tags = params[100:], tags[100:]
         m = metrics[: 1000 - len(p) - len(t)]
         metrics = metrics[len(m):]
         out.append({"params": p, "tags": t, "metrics": m})
-    final = out[-1]
-    if len(final["tags"]) < 100 and sum(map(len, final.values())) < 1000:
-        final["tags"] = final["tags"] + [last_tag]
+    if last_tag is None:
+        return out
+    if out and len(out[-1]["tags"]) < 100 and sum(map(len, out[-1].values())) < 1000:
+        out[-1]["tags"] = out[-1]["tags"] + [last_tag]
     else:
         out.append({"params": [], "tags": [last_tag], "metrics": []})
     return out
