@@ -15,6 +15,7 @@ Heavy modules (pandas, SQLAlchemy) are imported only when first used, so
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it ([tool.hatch.version])
@@ -133,6 +134,12 @@ def __getattr__(name: str) -> Any:
     module = _API.get(name)
     if module is None:
         raise AttributeError(f"module 'nbtrack' has no attribute {name!r}")
+    if module == "nbtrack.capture.run" and module not in sys.modules:
+        # A run is coming: its environment fingerprint (git subprocesses, ~30-70 ms of waiting)
+        # is computed in a thread while SQLAlchemy and the store are imported here.
+        from .capture import env
+
+        env.start_background()
     try:
         value = getattr(importlib.import_module(module), name)
     except ImportError as e:  # an optional extra (serve, monitor, ...) not installed: name it

@@ -13,7 +13,16 @@ from __future__ import annotations
 import importlib
 import threading
 
-MODULES = ("sqlalchemy", "nbtrack.store.meta", "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets")
+MODULES = ("sqlalchemy", "nbtrack.store.meta",
+           # what the first %%track cell imports (SQLAlchemy loads its SQLite dialect on first connect)
+           "sqlalchemy.dialects.sqlite", "nbtrack.capture.run", "nbtrack.capture.cell_key", "nbtrack.capture.journal", "nbtrack.capture.writer",
+           "nbtrack.store.backends.local", "nbtrack.store.crypto",
+           # what the first %track_browser imports
+           "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets", "nbtrack.ui.panels",
+           "nbtrack.ui.models_panel")
+# Imported only when pandas already is (never pandas itself in the background: ~1 s, and the
+# user's next cell would wait for it): how the browser's first table becomes a DataFrame.
+WITH_PANDAS = ("pyarrow.pandas_compat", "pyarrow.vendored.version")
 _thread: threading.Thread | None = None
 
 
@@ -34,8 +43,10 @@ def wait(timeout: float = 60.0) -> None:
 
 
 def _import_all() -> None:
-    for name in MODULES:
+    import sys
+
+    for name in MODULES + (WITH_PANDAS if "pandas" in sys.modules else ()):
         try:
             importlib.import_module(name)
         except Exception:  # warming up never fails a kernel; the real import reports the error
-            return
+            continue
