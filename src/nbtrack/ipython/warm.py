@@ -15,7 +15,8 @@ import threading
 
 MODULES = ("sqlalchemy", "nbtrack.store.meta",
            # what the first %%track cell imports (SQLAlchemy loads its SQLite dialect on first connect)
-           "sqlalchemy.dialects.sqlite", "nbtrack.capture.run", "nbtrack.capture.cell_key", "nbtrack.capture.journal", "nbtrack.capture.writer",
+           "sqlalchemy.dialects.sqlite", "nbtrack.capture.run", "nbtrack.capture.cell_key", "nbtrack.capture.journal",
+           "nbtrack.capture.writer",
            "nbtrack.store.backends.local", "nbtrack.store.crypto",
            # what the first %track_browser imports
            "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets", "nbtrack.ui.panels",
