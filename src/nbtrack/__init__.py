@@ -44,6 +44,7 @@ _API = {
     "run_pipeline": "nbtrack.pipeline.run",
     "sweep": "nbtrack.pipeline.sweep",
     "plot_sweep": "nbtrack.pipeline.sweep",
+    "OptunaSearch": "nbtrack.pipeline.tuning",
     "reproduce": "nbtrack.pipeline.reproduce",
     "init": "nbtrack.workspace",
     "use_workspace": "nbtrack.workspace",
@@ -106,6 +107,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .pipeline.reproduce import reproduce
     from .pipeline.run import run_pipeline
     from .pipeline.sweep import plot_sweep, sweep
+    from .pipeline.tuning import OptunaSearch
     from .query.cells import cells
     from .query.compare import compare_runs
     from .query.models import get_model

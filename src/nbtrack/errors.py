@@ -114,6 +114,14 @@ class NotebookExecutionError(NbtrackError):
     http_status = 500
 
 
+class TrialPruned(NbtrackError):
+    """A tuned sweep's pruner stopped this trial (raised by ``nbtrack.log_metric(..., step=)``
+    in the trial's notebook); the sweep records the trial and its runs as ``pruned``."""
+
+    exit_code = 1
+    http_status = 409
+
+
 # -- optional extras -----------------------------------------------------------------------
 EXTRAS = {  # top-level module -> (extra, what needs it); pyproject.toml [project.optional-dependencies]
     "psycopg": ("postgres", "PostgreSQL metadata"), "psycopg2": ("postgres", "PostgreSQL metadata"),

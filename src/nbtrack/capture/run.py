@@ -26,7 +26,7 @@ from ..errors import InvalidInput, StoreUnavailable
 from ..snapshot.figures import figure_png
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
-from . import env, journal, writer
+from . import env, journal, pruning, writer
 
 FLUSH_EVERY_S = 5.0
 _experiment: str | None = None
@@ -459,11 +459,18 @@ def log_params(values: dict[str, Any]) -> None:
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    _current().log_metric(key, value, step)
+    run = _current()
+    run.log_metric(key, value, step)
+    if step is not None and os.environ.get(pruning.ENV):  # a trial of a tuned sweep with pruning
+        pruning.report(run.ws, key, value, step)
 
 
 def log_metrics(values: dict[str, Any], step: int | None = None) -> None:
-    _current().log_metrics(values, step)
+    run = _current()
+    run.log_metrics(values, step)
+    if step is not None and os.environ.get(pruning.ENV):
+        for k, v in values.items():
+            pruning.report(run.ws, k, v, step)
 
 
 def log_artifact(obj: Any, name: str | None = None) -> str:

@@ -81,6 +81,9 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
         echo(f"executed notebook: {output}")
 
 
+from .tuning import TUNING_ONLY, TUNING_OPTIONS  # noqa: E402  (the --optuna options of `sweep`)
+
+
 @cli.command("sweep")
 @click.argument("pipeline")
 @click.option("-p", "--parameter", "params", nargs=2, multiple=True, metavar="NAME V1,V2,...",
@@ -97,17 +100,29 @@ def run_cmd(pipeline, params, version, gates, gate_vs, register, promote_to, out
 @click.option("--timeout", type=TIMEOUT, help="seconds any one cell may run")
 @click.option("--warm/--no-warm", default=True, show_default=True,
               help="each worker starts its next run's kernel while the current run executes")
+@TUNING_OPTIONS
 def sweep_cmd(pipeline, params, version, n_random, seed, parallel, dask, select, minimize, register,
-              promote_to, timeout, warm) -> None:
+              promote_to, timeout, warm, **tuning) -> None:
     """Run PIPELINE for every parameter set (grid, or --random N), each a run under one sweep run.
 
     A failed run does not stop the sweep; failures are listed at the end. Exit
     code: 0 when at least one run finished (and the best was found with
     --select), 1 otherwise, 2 for usage or input errors.
 
+    With --optuna, Optuna chooses the parameter sets (-p C log:1e-3..1e2,
+    -p max_depth int:2..12, -p kernel choice:rbf,linear) to optimise --objective
+    over --trials trials; the same command resumes an interrupted study.
+
     In Python: nbtrack.sweep(PIPELINE, {"C": [0.1, 1]}, parallel=2, select="metrics.auc")
     """
     skip_slow_optional_imports()
+    if tuning["optuna"] or any(tuning[k] for k in TUNING_ONLY):
+        from .tuning import tuned_sweep_cmd
+
+        tuned_sweep_cmd(pipeline, params, version=version, n_random=n_random, seed=seed, parallel=parallel,
+                        dask=dask, select=select, minimize=minimize, register=register, promote_to=promote_to,
+                        timeout=timeout, warm=warm, **tuning)
+        return
     from ..pipeline.sweep import parse_space, sweep
 
     if not params:

@@ -139,6 +139,8 @@ def sweep(
     *,
     space_texts: dict[str, list[str]] | None = None,
     workspace: Workspace | None = None,
+    search: Any = None,
+    gates: list[str] | None = None,
 ) -> SweepResult:
     """Run pipeline ``name`` once per parameter set, in parallel, under one sweep run.
 
@@ -166,10 +168,25 @@ def sweep(
         executes (every run still gets a new kernel and a clean folder).
         ``False``: strictly one kernel per worker at a time. Not used with Dask.
 
+    search : nbtrack.OptunaSearch or "optuna", optional
+        Let Optuna choose the parameter sets (a tuned sweep, resumable): ``space``
+        then holds ranges and choices (``{"C": "log:1e-3..1e2"}``), see
+        :mod:`nbtrack.pipeline.tuning`. With ``"optuna"``, ``select``/``maximize``
+        give the objective and ``random`` the number of trials.
+    gates : list of str, optional
+        Tuned sweeps: conditions the best trial must pass before ``register``.
+
     Returns
     -------
     SweepResult
     """
+    if search is not None:
+        from .tuning import as_search, tuned_sweep
+
+        return tuned_sweep(name, space, as_search(search, select, maximize, random, seed), version=version,
+                           parallel=parallel, dask=dask, register=register,
+                           promote_to=promote_to, gates=gates, timeout=timeout, progress=progress, warm=warm,
+                           workspace=workspace)
     check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
@@ -257,11 +274,24 @@ def _finish(run: ActiveRun, result: SweepResult) -> None:
     run.end(status)
 
 
-def plot_sweep(sweep_id: str, metric: str, workspace: Workspace | None = None):
+def plot_sweep(sweep_id: str, metric: str | None = None, workspace: Workspace | None = None, *,
+               kind: str | None = None):
     """The metric against each swept parameter, one panel per parameter.
+
+    For a tuned (Optuna) sweep, Optuna's own plot of its study: ``kind="history"``
+    (optimisation history, the default), ``"importances"`` (parameter importances),
+    ``"slice"``, ``"parallel"`` or ``"contour"``; ``kind="scatter"`` gives the panels above.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
+    from ..query.runs import get_run
+
+    if kind != "scatter" and get_run(sweep_id, workspace=workspace).tags.get("nbtrack.study"):
+        from .tuning import plot_study
+
+        return plot_study(sweep_id, kind or "history", workspace)
+    if metric is None:
+        raise InvalidInput("plot_sweep needs the metric to plot, e.g. plot_sweep(sweep_id, \"metrics.auc\")")
     return _plot(sweep_id, _metric_key(metric), workspace)

@@ -56,7 +56,7 @@ def run_one(spec: dict) -> dict:
     try:
         res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
                            param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
-                           tags={"nbtrack.sweep": spec["parent"]}, workspace=_workspace(spec),
+                           tags={"nbtrack.sweep": spec["parent"], **spec.get("tags", {})}, workspace=_workspace(spec),
                            kernels=_warm_kernels() if "warm" in spec else None, warm_next=bool(spec.get("warm")),
                            run_id=spec.get("run_id"))
         out.update(run_id=res.run_id, metrics=res.metrics, status="finished")

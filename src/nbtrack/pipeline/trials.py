@@ -1,0 +1,168 @@
+"""Where the trials of a tuned sweep execute, and the sweep's half of pruning.
+
+Trials are asked one by one (Optuna's ask-and-tell), so the executors here take
+one spec at a time, unlike the fixed lists of :mod:`.workers`: a daemon thread
+(``parallel=1``; the sweep process keeps polling for pruning), local worker
+processes (forked like a grid sweep's), or a Dask scheduler. Each runs
+:func:`run_trial`, which is :func:`.workers.run_one` with the trial's kernel
+variables set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any
+
+from ..capture import pruning
+from ..store import runs as store_runs
+from . import workers
+
+
+def run_trial(spec: dict) -> dict:
+    """One trial as a pipeline run (never raises for a failed run)."""
+    for k, v in (spec.get("environ") or {}).items():
+        os.environ[k] = v  # the kernels this worker launches (also warm ones) inherit them
+    return workers.run_one(spec)
+
+
+class Pool:
+    """``submit(spec)`` and ``done(futures, timeout)`` over threads, processes or Dask."""
+
+    def __init__(self, parallel: int, dask: Any = None) -> None:
+        self.dask, self.client, self.pool = dask, None, None
+        if dask is not None:
+            try:
+                from distributed import Client
+            except ImportError:
+                from ..errors import InvalidInput
+
+                raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
+            self.client = dask if isinstance(dask, Client) else Client(dask)
+            self.slots = workers.dask_slots(self.client) or max(parallel, 1)
+        elif parallel > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=parallel, mp_context=workers._context(),
+                                            initializer=workers._fresh_worker)
+            self.slots = parallel
+        else:
+            self.slots = 1
+
+    def submit(self, spec: dict):
+        if self.client is not None:
+            return self.client.submit(run_trial, spec, pure=False, key=f"nbtrack-{spec['parent']}-{spec['index']}")
+        if self.pool is not None:
+            return self.pool.submit(run_trial, spec)
+        future: Future = Future()
+
+        def target() -> None:
+            try:
+                future.set_result(run_trial(spec))
+            except BaseException as e:  # run_one reports failures itself; this is a broken thread
+                future.set_exception(e)
+
+        threading.Thread(target=target, name=f"nbtrack-trial-{spec['index']}", daemon=True).start()
+        return future
+
+    def done(self, futures: list, timeout: float | None) -> list:
+        if self.client is None:
+            return list(wait(futures, timeout=timeout, return_when=FIRST_COMPLETED).done)
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while True:
+            ready = [f for f in futures if f.done()]
+            if ready or time.monotonic() >= deadline:
+                return ready
+            time.sleep(0.02)
+
+    @staticmethod
+    def outcome(future, spec: dict) -> dict:
+        try:
+            return future.result()
+        except Exception as e:  # the worker process itself died
+            return {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {},
+                    "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
+
+    def close(self, futures: list | None = None) -> None:
+        if self.client is not None:
+            if futures:
+                self.client.cancel(futures)
+            if self.client is not self.dask:
+                self.client.close()
+        elif self.pool is not None:
+            for f in futures or []:
+                f.cancel()
+            self.pool.shutdown(wait=not futures, cancel_futures=bool(futures))
+        else:
+            workers._close_kernels()
+
+
+class PruneMonitor:
+    """Reads the step values trial kernels report, asks the pruner, writes its decision.
+
+    The kernel side is :mod:`nbtrack.capture.pruning`: both meet in the store, on the
+    trial's pipeline run (found by its ``nbtrack.trial`` tag under the sweep run).
+    """
+
+    def __init__(self, ws, sweep_id: str, metric: str) -> None:
+        self.ws, self.sweep_id, self.key = ws, sweep_id, pruning.REPORT_PREFIX + metric
+        self.run_of: dict[int, str] = {}  # trial number -> pipeline run id
+        self.last: dict[int, int] = {}  # trial number -> last step judged
+        self.pruned: set[int] = set()
+
+    def _runs(self, numbers: list[int]) -> None:
+        from sqlalchemy import select
+
+        from ..store.schema import runs, tags
+
+        missing = [str(n) for n in numbers if n not in self.run_of]
+        if not missing:
+            return
+        with self.ws.meta.read() as conn:
+            rows = conn.execute(select(tags.c.run_id, tags.c.value).join(runs, runs.c.id == tags.c.run_id).where(
+                runs.c.parent_id == self.sweep_id, tags.c.key == "nbtrack.trial", tags.c.value.in_(missing))).all()
+        for run_id, value in rows:
+            self.run_of[int(value)] = run_id
+
+    def poll(self, trials: dict[int, Any]) -> None:
+        """``trials``: trial number -> optuna Trial, for the trials running now."""
+        from sqlalchemy import select
+
+        from ..store.schema import metrics
+
+        self._runs([n for n in trials if n not in self.pruned])
+        ids = {self.run_of[n]: n for n in trials if n in self.run_of and n not in self.pruned}
+        if not ids:
+            return
+        with self.ws.meta.read() as conn:
+            rows = conn.execute(select(metrics.c.run_id, metrics.c.step, metrics.c.value).where(
+                metrics.c.run_id.in_(list(ids)), metrics.c.key == self.key).order_by(metrics.c.step)).all()
+        for run_id, step, value in rows:
+            n = ids[run_id]
+            if step <= self.last.get(n, -1) or n in self.pruned:
+                continue
+            self.last[n] = step
+            trial = trials[n]
+            decision: dict[str, str] = {pruning.TAG_CHECKED: str(step)}
+            if value is not None:
+                trial.report(float(value), int(step))
+                if trial.should_prune():
+                    self.pruned.add(n)
+                    decision[pruning.TAG_PRUNED] = f"step {step}: {self.key[len(pruning.REPORT_PREFIX):]}={value:.6g}"
+            with self.ws.meta.write() as conn:
+                store_runs.write_tags(conn, run_id, decision)
+
+    def mark_pruned(self, run_id: str | None) -> None:
+        """The pipeline run and the runs the prune stopped under it: status ``pruned``."""
+        if not run_id:
+            return
+        from sqlalchemy import update
+
+        from ..store.schema import runs
+
+        with self.ws.meta.write() as conn:
+            conn.execute(update(runs).where(runs.c.id == run_id).values(status="pruned"))
+            conn.execute(update(runs).where(runs.c.parent_id == run_id, runs.c.error_type == "TrialPruned")
+                         .values(status="pruned"))
