@@ -157,6 +157,7 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tune, workspac
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill -9 while trial 1 runs, after trial 0 finished
         time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
         try:
             trials = optuna.load_study(study_name=None, storage=storage).trials
         except Exception:
