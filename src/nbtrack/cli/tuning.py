@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -59,14 +60,14 @@ def tuned_sweep_cmd(pipeline, params, *, version, n_random, seed, parallel, dask
         echo("interrupted: the sweep was stopped; run the same command again to resume it", err=True)
         sys.exit(130)
     except GateFailed as e:
-        result = e.fields.get("result")
+        result: Any = e.fields.get("result")  # a SweepResult
         if result is not None:
             report(result)
-            for g in getattr(result, "gates", []):
+            for g in result.gates:
                 echo(f"  {g}")
         raise
     report(res)
-    for g in getattr(res, "gates", []):
+    for g in res.gates:
         echo(f"  {g}")
     sys.exit(res.exit_code)
 

@@ -39,7 +39,7 @@ def parse_objective(text: str) -> tuple[str, bool]:
     direction = parts[1].lower() if len(parts) == 2 else "max"
     if direction not in ("max", "maximize", "min", "minimize"):
         raise InvalidInput(f"--objective {text!r}: the direction is max or min, e.g. --objective \"metrics.loss min\"")
-    from .sweep import _metric_key
+    from .sweep_result import _metric_key
 
     try:
         _metric_key(parts[0])

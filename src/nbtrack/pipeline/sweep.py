@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import itertools
 import random as random_mod
-from dataclasses import dataclass, field
 from collections.abc import Mapping, Sequence
-from typing import Any, overload
+from typing import Any
 
 from ..capture.run import ActiveRun
 from ..context import default_parent
@@ -24,37 +23,8 @@ from .execute import check_timeout
 from .parameters import parse_literal, validate
 from .plots import plot_sweep as _plot
 from .progress import SweepProgress
+from .sweep_result import SweepResult, _metric_key
 from .versions import get_version
-
-
-@dataclass
-class SweepResult:
-    """Outcome of a sweep: every run, the failed ones and the best by the selected metric."""
-
-    sweep_id: str
-    pipeline: str
-    version: int
-    metric: str | None
-    outcomes: list[dict] = field(default_factory=list)
-    best: dict | None = None
-    model: str | None = None
-    promoted: str | None = None
-
-    @property
-    def failed(self) -> list[dict]:
-        return [o for o in self.outcomes if o["status"] == "failed"]
-
-    @property
-    def exit_code(self) -> int:
-        """0 when at least one run finished (and the best was found if a metric was selected)."""
-        ok = any(o["status"] == "finished" for o in self.outcomes)
-        return 0 if ok and (self.metric is None or self.best is not None) else 1
-
-    def table(self):
-        """The sweep's runs as a DataFrame (``nbtrack.runs(parent=sweep_id)``)."""
-        from ..query.runs import runs
-
-        return runs(parent=self.sweep_id)
 
 
 def parse_space(pairs: list[tuple[str, str]]) -> tuple[dict[str, list], dict[str, list[str]]]:
@@ -84,19 +54,6 @@ def expand(space: dict[str, list], n_random: int | None = None, seed: int | None
     if n_random <= len(grid):
         return rng.sample(grid, n_random)
     return [rng.choice(grid) for _ in range(n_random)]
-
-
-@overload
-def _metric_key(select: str) -> str: ...
-@overload
-def _metric_key(select: None) -> None: ...
-def _metric_key(select: str | None) -> str | None:
-    """``"metrics.auc"``, ``"auc"`` or ``"metrics['val/auc']"`` -> the metric's name (the gate grammar)."""
-    if select is None:
-        return None
-    from ..expr import GATES, parse_field
-
-    return parse_field(select, GATES).key
 
 
 def _is_better(value: float | None, best: float | None, maximize: bool) -> bool:

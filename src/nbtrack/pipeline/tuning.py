@@ -33,7 +33,7 @@ from ..workspace import Workspace, get_workspace
 from . import space as space_mod
 from . import study as study_mod
 from .progress import SweepProgress
-from .sweep import SweepResult, _metric_key
+from .sweep_result import SweepResult, _metric_key
 from .trials import Pool, PruneMonitor
 from .versions import get_version
 
@@ -324,7 +324,7 @@ def _register(ws, pv, result: SweepResult, parsed_gates, register: str | None, p
     if pr.gates:
         tag_run(ws, pr.run_id, {"nbtrack.gates": ("passed: " if pr.passed else "failed: ")
                                 + gates_mod.summary(pr.gates)})
-    result.gates = pr.gates  # type: ignore[attr-defined]
+    result.gates = pr.gates
     if not pr.passed:
         raise GateFailed(f"best trial run {pr.run_id} failed its gates: "
                          + gates_mod.summary([g for g in pr.gates if not g.passed]), result=result)
