@@ -2,23 +2,27 @@
 
     python benchmarks/bench_background.py [--reps 15] [--mb 100]
 
-In one in-process IPython shell (the cell path is what ``run_cell`` takes: the body plus
-nbtrack's ``pre_run_cell``/``post_run_cell``), alternating after a warm-up:
+In one in-process IPython shell (the cell's path is what ``run_cell`` takes: the body plus
+nbtrack's ``pre_run_cell``/``post_run_cell``), alternating after two warm-up rounds, each cell
+making a frame with new content:
 
-* **untracked**: ``df = base * k`` (a new frame of ``--mb`` MB each time, new content);
-* **tracked, background** (the default): the same cell under ``%%track``; its snapshot is
-  stored by the background writer after the cell returned;
-* **tracked, on the cell's path**: ``NBTRACK_BACKGROUND_SNAPSHOTS=0`` (the previous behaviour).
+* **A** ``df = make(k)``: a new frame from a function (nothing the cell reads is a frame);
+* **B** ``df = base * k``: the cell also reads a 100 MB frame (fingerprinted before the cell,
+  and again after it to see whether it changed in place);
 
-``nbtrack.flush()`` runs after every tracked cell, outside the timing, so each cell starts with
-nothing pending; its time is reported as "stored after the cell". Prints median, p10, p90 and n
-of each cell, and of the time added over the untracked cell of the same round.
+each untracked, under ``%%track`` (snapshot stored by the background writer after the cell),
+and for A with ``NBTRACK_BACKGROUND_SNAPSHOTS=0`` (the snapshot on the cell's path, as before).
+``nbtrack.flush()`` runs after every tracked cell, outside the timing. Prints median, p10, p90
+and n of each cell, of the time added over the same cell untracked in that round, and of the
+time spent in nbtrack's hooks (the only code ``%%track`` adds; the least exposed to noise).
 """
+
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -48,6 +52,7 @@ def main() -> None:
     from IPython.testing.globalipapp import start_ipython
 
     ip = start_ipython()
+    hooks = _time_hooks()
     ip.run_line_magic("load_ext", "nbtrack")
     rows = args.mb * (1 << 20) // 80  # 10 float64 columns
     ip.run_cell(f"import numpy as np, pandas as pd, nbtrack\n"
@@ -56,47 +61,88 @@ def main() -> None:
     size = ip.user_ns["base"].memory_usage().sum()
     import nbtrack
 
-    def cell(code: str) -> float:
+    def cell(code: str) -> tuple[float, float]:
+        """(seconds of the whole cell, seconds of it in nbtrack's pre/post_run_cell hooks)."""
         ip.user_ns["k"] += 1.0  # new content every time: nothing is reused from the cache
+        hooks[0] = 0.0
         t = time.perf_counter()
         res = ip.run_cell(code)
         dt = time.perf_counter() - t
         if not res.success:
             raise SystemExit(f"cell failed: {res.error_in_exec or res.error_before_exec}")
-        return dt
+        return dt, hooks[0]
 
-    plain, tracked = "df = base * k", "%%track make\ndf = base * k"
-    untracked, background, sync, stored = [], [], [], []
+    # A: the cell makes a new frame from something that is not a frame it reads (a function, a
+    #    file): only the new frame is fingerprinted on the cell's path.
+    # B: `df = base * k` also reads a 100 MB frame: nbtrack fingerprints that input before the
+    #    cell and again after it (to see whether the cell changed it in place).
+    ip.run_cell("def make(k):\n    return base * k")
+    cells = {"A": ("df = make(k)", "%%track make\ndf = make(k)"), "B": ("df = base * k", "%%track make\ndf = base * k")}
+    res: dict[str, list[float]] = {}
+
+    def add(key: str, value: float) -> None:
+        res.setdefault(key, []).append(value)
+
     for i in range(args.reps + 2):  # two warm-up rounds
-        a = cell(plain)
-        os.environ.pop("NBTRACK_BACKGROUND_SNAPSHOTS", None)
-        b = cell(tracked)
-        t = time.perf_counter()
-        assert nbtrack.flush(timeout=600)
-        s = time.perf_counter() - t
-        os.environ["NBTRACK_BACKGROUND_SNAPSHOTS"] = "0"
-        c = cell(tracked)
-        os.environ.pop("NBTRACK_BACKGROUND_SNAPSHOTS", None)
-        if i >= 2:
-            untracked.append(a)
-            background.append(b)
-            stored.append(s)
-            sync.append(c)
+        for sc, (plain, tracked) in cells.items():
+            a, _ = cell(plain)
+            b, hb = cell(tracked)
+            t = time.perf_counter()
+            assert nbtrack.flush(timeout=600)
+            stored = time.perf_counter() - t
+            if sc == "A":
+                os.environ["NBTRACK_BACKGROUND_SNAPSHOTS"] = "0"
+                c, hs = cell(tracked)
+                os.environ.pop("NBTRACK_BACKGROUND_SNAPSHOTS", None)
+            if i < 2:
+                continue
+            add(f"{sc} untracked", a)
+            add(f"{sc} tracked", b)
+            add(f"{sc} added", b - a)
+            add(f"{sc} hooks", hb)
+            add(f"{sc} stored", stored)
+            if sc == "A":
+                add("A sync", c)
+                add("A sync added", c - a)
+                add("A sync hooks", hs)
     runs = nbtrack.runs(name="make")
     assert set(runs["status"]) == {"finished"}, runs["status"].value_counts()
-    added_bg = [b - a for a, b in zip(untracked, background)]
-    added_sync = [c - a for a, c in zip(untracked, sync)]
+    shutil.rmtree(tmp, ignore_errors=True)  # ~0.3 GB of snapshots per round
     import pandas as pd
 
     print(f"new frame of {size / 1e6:.0f} MB ({rows:,} rows x 10 float64), pandas {pd.__version__}, "
-          f"python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}\n")
-    print("| cell | time on the cell's path | added over untracked |")
-    print("|---|---|---|")
-    print(f"| untracked `df = base * k` | {summary(untracked)} | — |")
-    print(f"| `%%track`, background snapshot (default) | {summary(background)} | **{summary(added_bg)}** |")
-    print(f"| `%%track`, snapshot on the cell's path (`NBTRACK_BACKGROUND_SNAPSHOTS=0`) | {summary(sync)} "
-          f"| {summary(added_sync)} |")
-    print(f"| background writer: stored after the cell (`nbtrack.flush()`) | {summary(stored)} | — |")
+          f"python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}, load average "
+          f"{os.getloadavg()[0]:.1f}\n")
+    print("| cell | whole cell | added over the same cell untracked | nbtrack's hooks (the code `%%track` adds) |")
+    print("|---|---|---|---|")
+    print(f"| A untracked `df = make(k)` | {summary(res['A untracked'])} | — | — |")
+    print(f"| A `%%track`, background snapshot (default) | {summary(res['A tracked'])} "
+          f"| {summary(res['A added'])} | **{summary(res['A hooks'])}** |")
+    print(f"| A `%%track`, snapshot on the cell's path (`NBTRACK_BACKGROUND_SNAPSHOTS=0`) | {summary(res['A sync'])} "
+          f"| {summary(res['A sync added'])} | {summary(res['A sync hooks'])} |")
+    print(f"| B untracked `df = base * k` | {summary(res['B untracked'])} | — | — |")
+    print(f"| B `%%track`, background snapshot (default) | {summary(res['B tracked'])} "
+          f"| {summary(res['B added'])} | **{summary(res['B hooks'])}** |")
+    print(f"| background writer, A: stored after the cell (`nbtrack.flush()`) | {summary(res['A stored'])} | — | — |")
+
+
+def _time_hooks() -> list[float]:
+    """Wrap nbtrack's IPython event callbacks to add up the time spent in them (before %load_ext)."""
+    from nbtrack.ipython import events
+
+    spent = [0.0]
+    for name in ("pre_run_cell", "post_run_cell"):
+        original = getattr(events.TrackEvents, name)
+
+        def timed(self, arg, _original=original):
+            t = time.perf_counter()
+            try:
+                return _original(self, arg)
+            finally:
+                spent[0] += time.perf_counter() - t
+
+        setattr(events.TrackEvents, name, timed)
+    return spent
 
 
 if __name__ == "__main__":
