@@ -251,3 +251,28 @@ def test_a_failed_final_write_marks_the_run_and_leaves_nothing_half_visible(kern
         assert conn.execute(select(lineage)).first() is None
     _t, _out, err, ename = kernel.run("%%track next\ny = 1")  # the next cell is tracked as usual
     assert ename is None and "nbtrack:" not in err
+
+
+def test_reads_in_the_kernel_wait_for_the_pending_version(kernel, workspace):
+    run(kernel, "%load_ext nbtrack")
+    run(kernel, GATE)
+    run(kernel, "from sklearn.linear_model import LinearRegression")
+    run(kernel, "%%track first\nX = base * 1.0\nreg = LinearRegression().fit(X, base['a'])")
+    run(kernel, "%%track second\nX = base * 2.0\nreg = LinearRegression().fit(X[['b']], X['a'])")
+    out = run(kernel, "threading.Timer(1.0, gate.set).start()\n"
+                      "latest = nbtrack.load('X')\n"  # waits for the pending X@2, not X@1
+                      "m = nbtrack.load_model('reg')\n"
+                      "print(json.dumps([bool((latest == X).all().all()), len(nbtrack.dataset_versions('X')),"
+                      " m.coef_.tolist() == reg.coef_.tolist()]))")
+    assert json.loads(out.strip().splitlines()[-1]) == [True, 2, True]
+
+
+def test_versions_keep_the_order_of_the_cells(kernel, workspace):
+    run(kernel, "%load_ext nbtrack")
+    run(kernel, GATE)
+    run(kernel, "import os; os.environ['NBTRACK_BACKGROUND_MIN_BYTES'] = str(50_000)")  # base: 80 kB
+    run(kernel, "%%track big\ndf = base * 2.0")  # pending
+    run(kernel, "%%track small\ndf = df.head(10)")  # small: queued behind df@1, not stored before it
+    run(kernel, "gate.set(); nbtrack.flush(timeout=60)")
+    ws_mod.reset_cache()
+    assert nbtrack.dataset_versions("df", workspace)["n_rows"].tolist() == [5000, 10]

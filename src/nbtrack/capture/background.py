@@ -55,6 +55,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..snapshot import pending as _pending_reads
+
 if TYPE_CHECKING:
     from .run import ActiveRun
 
@@ -187,6 +189,19 @@ def lookup(ws: Any, fp: str, name: str) -> PendingFrame | None:
     """The pending (or just stored) frame of this content and name, if any."""
     with _cond:
         return _registry.get((ws.objects.url, fp, name))
+
+
+def has_pending(ws: Any, kind: str, name: str) -> bool:
+    """Whether a queued job stores a version of dataset (or model) ``name`` in ``ws``: the next
+    version of that name goes through the queue too, so versions keep the order of the cells."""
+    with _cond:
+        for job in _queue:
+            if job.run.ws is not ws:
+                continue
+            names = [f.name for f in job.frames] if kind == "dataset" else [m["name"] for m in job.models]
+            if name in names:
+                return True
+    return False
 
 
 def reserve(size: int, local: int = 0) -> bool:
@@ -489,6 +504,26 @@ def _at_exit() -> None:
             pass  # the next process marks it (dead pid)
 
 
+def _wait_for(kind: str, name: str | None) -> None:
+    """Return once no queued job stores a dataset (or model) ``name`` (None: any); at most
+    :data:`EXIT_WAIT_S`. Called by reads (:mod:`nbtrack.snapshot.pending`)."""
+    if threading.current_thread() is _thread or not _queue:
+        return
+
+    def stores(job: RunJob) -> bool:
+        names = [f.name for f in job.frames] if kind == "dataset" else [m["name"] for m in job.models]
+        return bool(names) and (name is None or name in names)
+
+    deadline = time.monotonic() + EXIT_WAIT_S
+    with _cond:
+        mine = [job for job in _queue if stores(job)]
+        while any(job in _queue for job in mine) and _thread is not None and _thread.is_alive():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            _cond.wait(min(left, 0.5))
+
+
 def _register_exit() -> None:
     """Flush before ``concurrent.futures`` refuses new work (frames are encoded in a thread pool):
     threading's exit hooks run before ``atexit``'s, the last registered first."""
@@ -504,6 +539,7 @@ def _register_exit() -> None:
 
 
 _register_exit()
+_pending_reads.register(_wait_for)
 
 
 def stats() -> dict[str, Any]:

@@ -101,7 +101,7 @@ class DataHook:
             if size > limit:
                 ctx.run.set_tag(f"data_skipped.{var}", f"{size:,} bytes > NBTRACK_MAX_SNAPSHOT_BYTES={limit:,}")
                 return None
-            if size >= _background_min(ctx):
+            if size >= _background_min(ctx) or _name_pending(ctx, var):
                 found = _off_the_path(ctx, var, obj, run_id, size)
                 if found is not None:
                     return found
@@ -177,6 +177,14 @@ def _vid(ref: Any) -> Any:
     return ref if ref is None or isinstance(ref, int) or ref.id is None else ref.id
 
 
+def _name_pending(ctx: CellContext, var: str) -> bool:
+    """A version of ``var`` is still pending: this one queues behind it (whatever its size)."""
+    background = sys.modules.get("nbtrack.capture.background")
+    return background is not None and background.usable(ctx.run) and (
+        background.has_pending(ctx.run.ws, "dataset", var)
+        or any(f.name == var for f in getattr(ctx.state.get("background"), "frames", ())))
+
+
 def _background_min(ctx: CellContext) -> float:
     from . import background
 
@@ -187,7 +195,7 @@ def _off_the_path(ctx: CellContext, var: str, obj: Any, run_id: str | None, size
     """The version of a large frame with the cell paying only its fingerprint: a stored encoding
     is committed now, a new one is left to the background writer (a PendingFrame); None when
     it must be stored on the cell's path (an unusual column type, beyond the memory budget)."""
-    from ..snapshot import cache
+    from ..snapshot import cache, pending as pending_reads
     from ..snapshot.datasets import check_name, commit_frame
     from ..snapshot.fingerprint import fingerprint
     from . import background
@@ -203,10 +211,11 @@ def _off_the_path(ctx: CellContext, var: str, obj: Any, run_id: str | None, size
         return found.version or found if found.error is None else None
     hit = cache.lookup(ws, fp)
     if hit is not None:
+        pending_reads.wait_for("dataset", name)  # an earlier version of `name` still pending: after it
         with ws.meta.write() as conn:
             return commit_frame(conn, ws, name, hit, run_id=run_id, reuse_any=run_id is None)
-    if not background.reserve(size, job.bytes):
-        return None
+    if not background.reserve(size, job.bytes) and not any(f.name == name for f in job.frames):
+        return None  # stored on the cell's path (after any queued version of `name`, see snapshot_frame)
     pending = background.PendingFrame(ws, name, fp, obj.copy(deep=False), size, run_id, run_id is None,
                                       _on_refused(obj))
     job.frames.append(pending)

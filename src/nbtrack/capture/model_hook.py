@@ -183,7 +183,11 @@ def log_cell_model(ctx: CellContext, var: str, obj: Any, calls: FitCalls | None 
     frame = ctx.user_ns.get(train[0]) if train else None
     name = model_name(ctx.run.ws, var, obj)
     refs = [train[1] if train else None, test[1] if test else None]
-    if any(getattr(r, "id", 0) is None for r in refs):  # a frame still pending (capture/background.py)
+    background = sys.modules.get("nbtrack.capture.background")
+    if any(getattr(r, "id", 0) is None for r in refs) or (  # a frame still pending (capture/background.py),
+            background is not None and background.usable(ctx.run)  # or an earlier version of `name`
+            and (background.has_pending(ctx.run.ws, "model", name)
+                 or any(m["name"] == name for m in getattr(ctx.state.get("background"), "models", ())))):
         _log_after_pending(ctx, var, obj, name, frame, refs)
         return
     version = log_model(obj, name, run=ctx.run, X=frame, dataset_version=train[1] if train else None,

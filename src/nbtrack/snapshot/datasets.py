@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
-from . import cache, frames
+from . import cache, frames, pending
 from .chunkprint import ChunkMemo
 from .fingerprint import fingerprint
 from ..store.keys import inserted_id
@@ -152,6 +152,7 @@ def snapshot_frame(obj: Any, name: str, run_id: str | None = None,
     name = check_name(name)
     ws = _ws(workspace, create=True)
     enc = _encoded(obj, name, ws)
+    pending.wait_for("dataset", name)  # versions keep their order: after one still being stored
     with ws.meta.write() as conn:
         return commit_frame(conn, ws, name, enc, run_id=run_id, reuse_any=reuse_any)
 
@@ -234,6 +235,7 @@ def get_version(ref: str | DatasetVersion, workspace: Workspace | None = None) -
     name, version = parse_ref(ref)
     if version is None and "@" not in ref:
         version = pinned_version(name)  # inside `nbtrack run`: the approved pin, not the latest
+    pending.wait_for("dataset", name)  # a tracked cell's frame still being stored: its version
     ws = _ws(workspace)
     with ws.meta.read() as conn:
         did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()
@@ -299,6 +301,7 @@ def list_datasets(workspace: Workspace | None = None):
     """Every dataset with its number of versions and its latest version's shape."""
     import pandas as pd
 
+    pending.wait_for("dataset", None)
     ws = _ws(workspace)
     dv = dataset_versions
     last = (select(dv.c.dataset_id, func.max(dv.c.version).label("latest"), func.count().label("versions"))
@@ -319,6 +322,7 @@ def list_versions(name: str, workspace: Workspace | None = None):
     """The versions of dataset ``name``, oldest first, with the bytes each one added."""
     import pandas as pd
 
+    pending.wait_for("dataset", name)
     ws = _ws(workspace)
     with ws.meta.read() as conn:
         did = conn.execute(select(datasets.c.id).where(datasets.c.name == name)).scalar()

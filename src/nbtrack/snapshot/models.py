@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from ..errors import InvalidInput, NotFound
 from ..store.schema import aliases, dataset_versions, datasets, evaluations as ev, lineage, model_versions, models
 from ..workspace import Workspace, get_workspace
-from . import model_io
+from . import model_io, pending
 from .notebook_classes import announce, check_loadable, main_names, sources
 from .signature import changed_params, class_name, params as model_params, signature
 from ..store.keys import inserted_id
@@ -259,6 +259,7 @@ def log_model(
     run = run if run is not None else active_run()
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
     values = prepare_model(obj, name, ws, run, X=X, description=description, allow_pickle=allow_pickle)
+    pending.wait_for("model", name)  # versions keep their order: after one still being stored
     with ws.meta.write() as conn:
         return commit_model(conn, ws, name, values, dataset_version, variable)
 
@@ -350,6 +351,7 @@ def _store(conn: Connection, name: str, values: dict[str, Any], ws: Workspace) -
 
 def get_model_version(ref: str, workspace: Workspace | None = None) -> ModelVersion:
     """The :class:`ModelVersion` a reference names (``"clf@2"``, ``"churn@production"``)."""
+    pending.wait_for("model", ref.partition("@")[0] if isinstance(ref, str) else None)
     ws = workspace or get_workspace()
     with ws.meta.read() as conn:
         return resolve(conn, ref, ws)
