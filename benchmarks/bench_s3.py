@@ -37,8 +37,10 @@ def start_moto() -> tuple[str, subprocess.Popen | None]:
     if url:
         return url, None
     port = free_port()
+    log = open(os.path.join(tempfile.gettempdir(), f"bench-s3-moto-{port}.log"), "wb")
+    print(f"moto server log: {log.name}")
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
     while time.time() < deadline:
         try:
@@ -143,20 +145,28 @@ def main() -> None:
     print(f"frame: {len(df):,} rows x {df.shape[1]} columns, {size / 1e9:.2f} GB in memory; S3 at {endpoint}")
     times: dict[str, list[float]] = {"peer": [], "nbtrack": []}
     stored: dict[str, int] = {}
+    failures = {"peer": 0, "nbtrack": 0}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.repeat):
                 order = ["peer", "nbtrack"] if r % 2 == 0 else ["nbtrack", "peer"]
                 for who in order:
-                    bucket = f"bench-{uuid.uuid4().hex[:10]}"
-                    client.create_bucket(Bucket=bucket)
-                    s3fs.S3FileSystem.clear_instance_cache()
-                    try:
-                        last = args.profile and r == args.repeat - 1
-                        t = peer(df, bucket) if who == "peer" else ours(df, bucket, tmp, bool(last))
-                    finally:
-                        stored[who] = drop_bucket(client, bucket)
-                        gc.collect()
+                    for _attempt in range(3):  # moto's server sometimes answers a multipart completion with 500
+                        bucket = f"bench-{uuid.uuid4().hex[:10]}"
+                        client.create_bucket(Bucket=bucket)
+                        s3fs.S3FileSystem.clear_instance_cache()
+                        try:
+                            last = args.profile and r == args.repeat - 1
+                            t = peer(df, bucket) if who == "peer" else ours(df, bucket, tmp, bool(last))
+                            break
+                        except OSError as e:
+                            failures[who] += 1
+                            print(f"round {r + 1} {who}: the server failed ({e}); again", flush=True)
+                        finally:
+                            stored[who] = drop_bucket(client, bucket)
+                            gc.collect()
+                    else:
+                        raise SystemExit(f"{who} failed 3 times in round {r + 1}")
                     times[who].append(t)
                     print(f"round {r + 1} {who:8s} {t:6.2f} s  ({size / 1e6 / t:,.0f} MB/s of frame, "
                           f"{stored[who] / 1e6:,.0f} MB stored)", flush=True)
@@ -178,6 +188,8 @@ def main() -> None:
         f"{len(df):,} rows × {df.shape[1]} numeric columns, {size / 1e9:.2f} GB in memory; Python "
         f"{sys.version.split()[0]}; `python benchmarks/bench_s3.py --gb {args.gb:g} --repeat {args.repeat}`).",
     ]
+    if any(failures.values()):
+        lines.append(f"Writes the server failed (HTTP 500) and that were timed again: {failures}.")
     print("\n".join(lines))
     if args.markdown:
         print(f"(paste the table into {args.markdown} by hand: it is shared by several benchmarks)")
