@@ -182,3 +182,29 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tune, workspac
     kids = nbtrack.runs(parent=sweeps.id[0])
     assert (kids.status == "finished").sum() == 3  # no finished trial ran twice
     assert set(kids.status) <= {"finished", "interrupted", "running"}
+
+
+def test_study_in_its_own_postgresql_schema_next_to_the_workspace(pg_workspace, tmp_path):
+    """PostgreSQL workspace: Optuna's tables (and its alembic_version) in schema nbtrack_optuna."""
+    import shutil
+
+    import sqlalchemy as sa
+
+    shutil.copy(Path(__file__).parent.parent / "notebooks" / "train.ipynb", tmp_path / "train.ipynb")
+    nbtrack.approve(str(tmp_path / "train.ipynb"), name="churn-train", reason="test")
+    res = nbtrack.sweep("churn-train", {"C": "0.1..10", "penalty": "l1"}, progress=False,
+                        search=nbtrack.OptunaSearch(trials=2, objective="metrics.auc max", seed=0))
+    assert res.exit_code == 0 and len(nbtrack.runs(parent=res.sweep_id)) == 2
+    engine = sa.create_engine(pg_workspace.meta_url)
+    try:
+        with engine.connect() as conn:
+            where = dict(conn.execute(sa.text(
+                "select table_name, string_agg(table_schema, ',' order by table_schema) from information_schema.tables "
+                "where table_name in ('trials', 'runs', 'alembic_version') group by table_name")).all())
+    finally:
+        engine.dispose()
+    assert where == {"trials": "nbtrack_optuna", "runs": "public", "alembic_version": "nbtrack_optuna,public"}
+    study = optuna.load_study(study_name=nbtrack.get_run(res.sweep_id).tags["nbtrack.study"],
+                              storage=optuna.storages.RDBStorage(pg_workspace.meta_url, engine_kwargs={
+                                  "connect_args": {"options": "-csearch_path=nbtrack_optuna"}}))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
