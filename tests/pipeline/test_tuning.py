@@ -208,3 +208,25 @@ def test_study_in_its_own_postgresql_schema_next_to_the_workspace(pg_workspace, 
                               storage=optuna.storages.RDBStorage(pg_workspace.meta_url, engine_kwargs={
                                   "connect_args": {"options": "-csearch_path=nbtrack_optuna"}}))
     assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+
+
+def test_tuned_sweep_on_two_local_worker_processes(approve, workspace):
+    approve("train.ipynb", "churn-train")
+    res = nbtrack.sweep("churn-train", {"C": "0.1..10", "penalty": "choice:l1,l2"}, parallel=2, progress=False,
+                        search=nbtrack.OptunaSearch(trials=3, objective="metrics.auc max", sampler="random", seed=0))
+    assert res.exit_code == 0 and [o["status"] for o in res.outcomes] == ["finished"] * 3
+    kids = nbtrack.runs(parent=res.sweep_id)
+    assert len(kids) == 3 and set(kids.status) == {"finished"}
+    assert res.best["metrics"]["auc"] == pytest.approx(kids["metrics.auc"].max())
+
+
+@pytest.mark.slow
+def test_tuned_sweep_on_a_dask_cluster(approve, workspace):
+    distributed = pytest.importorskip("distributed")
+    approve("train.ipynb", "churn-train")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        res = nbtrack.sweep("churn-train", {"C": "0.1..10", "penalty": "l1"}, dask=cluster.scheduler_address,
+                            progress=False, search=nbtrack.OptunaSearch(trials=3, objective="metrics.auc max", seed=0))
+    assert res.exit_code == 0 and [o["status"] for o in res.outcomes] == ["finished"] * 3
+    assert len(nbtrack.runs(parent=res.sweep_id)) == 3

@@ -10,6 +10,7 @@ variables set.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -28,19 +29,23 @@ def run_trial(spec: dict) -> dict:
     return workers.run_one(spec)
 
 
+def run_trial_dask(spec: dict) -> dict:
+    """One trial on a Dask worker (:func:`.workers.dask_task`: never run twice)."""
+    for k, v in (spec.get("environ") or {}).items():
+        os.environ[k] = v  # one trial per worker thread at a time: run the workers with --nthreads 1
+    return workers.dask_task(spec)
+
+
 class Pool:
     """``submit(spec)`` and ``done(futures, timeout)`` over threads, processes or Dask."""
 
     def __init__(self, parallel: int, dask: Any = None) -> None:
-        self.dask, self.client, self.pool = dask, None, None
+        self.client, self.opened, self.pool = None, False, None
+        self.sent: dict[str, dict] = {}  # Dask: task key -> the spec as the worker got it (with its run id)
         if dask is not None:
-            try:
-                from distributed import Client
-            except ImportError:
-                from ..errors import InvalidInput
+            from . import dask_runs
 
-                raise InvalidInput("--dask needs Dask distributed: pip install 'nbtrack[dask]'") from None
-            self.client = dask if isinstance(dask, Client) else Client(dask)
+            self.client, self.opened = dask_runs.connect(dask)
             self.slots = workers.dask_slots(self.client) or max(parallel, 1)
         elif parallel > 1:
             from concurrent.futures import ProcessPoolExecutor
@@ -52,8 +57,14 @@ class Pool:
             self.slots = 1
 
     def submit(self, spec: dict):
-        if self.client is not None:
-            return self.client.submit(run_trial, spec, pure=False, key=f"nbtrack-{spec['parent']}-{spec['index']}")
+        if self.client is not None:  # as a grid sweep's Dask runs: store URLs, a client-chosen run id
+            from . import dask_runs
+
+            sent = dask_runs.prepare(self.client, [spec])[0]
+            task = self.client.submit(run_trial_dask, sent, pure=False,
+                                      key=f"nbtrack-{spec['parent']}-{spec['index']}")
+            self.sent[task.key] = sent
+            return task
         if self.pool is not None:
             return self.pool.submit(run_trial, spec)
         future: Future = Future()
@@ -77,19 +88,17 @@ class Pool:
                 return ready
             time.sleep(0.02)
 
-    @staticmethod
-    def outcome(future, spec: dict) -> dict:
-        try:
-            return future.result()
-        except Exception as e:  # the worker process itself died
-            return {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {},
-                    "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
+    def outcome(self, future, spec: dict) -> dict:
+        """The trial's outcome; a worker that died: a failed run (recorded, for Dask)."""
+        sent = self.sent.pop(str(getattr(future, "key", "")), None) if self.client is not None else None
+        lost = functools.partial(workers._settle, sent) if sent is not None else None
+        return workers._result(future.result, [spec], 0, lost=lost)
 
     def close(self, futures: list | None = None) -> None:
         if self.client is not None:
             if futures:
                 self.client.cancel(futures)
-            if self.client is not self.dask:
+            if self.opened:
                 self.client.close()
         elif self.pool is not None:
             for f in futures or []:

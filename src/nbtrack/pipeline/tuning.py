@@ -170,6 +170,10 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
     pairs = list(space.items()) if isinstance(space, dict) else list(space)
     dims = space_mod.parse_space(pairs, pv.parameters, pipeline=pv.label)
     sampler = study_mod.sampler(search.sampler, None)  # checked before the study exists
+    if dask is not None:  # the scheduler answers and its workers reach the store, before anything is recorded
+        from .dask_runs import check_cluster
+
+        check_cluster(dask, ws)
     optuna = study_mod.import_optuna()
     name_ = search.study or study_mod.default_name(pv.name, pv.version, dims, metric, search.sampler,
                                                    bool(search.prune))
@@ -238,7 +242,7 @@ class _Loop:
                         self.monitor.poll({t.number: t for t, _ in running.values()})
                     for f in ready:
                         trial, spec = running.pop(f)
-                        out = self._tell(trial, Pool.outcome(f, spec))
+                        out = self._tell(trial, pool.outcome(f, spec))
                         done += out["status"] in ("finished", "pruned")
                         failed += out["status"] == "failed"
                         value = out["metrics"].get(self.key)
