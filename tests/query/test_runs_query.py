@@ -153,3 +153,26 @@ def test_workspace_found_upward_and_created_on_first_write(tmp_path, monkeypatch
     monkeypatch.chdir(deep)
     ws_mod.reset_cache()
     assert nbtrack.runs()["name"].tolist() == ["first"]
+
+
+def test_order_by_a_metric_the_filter_requires_needs_no_nulls_last(populated):
+    """A metric compared with a value in a top-level `and` is never NULL in the result: the order is
+    plain (PostgreSQL then walks the (key, value) index), the result the same; otherwise NULLs last."""
+    from sqlalchemy.dialects import postgresql
+
+    from nbtrack.query.filters import compile_filter, compile_order
+
+    def order_sql(flt):
+        c = compile_filter(flt)
+        return [str(o.compile(dialect=postgresql.dialect())) for o in compile_order("metrics.acc desc", c)]
+
+    assert order_sql("metrics.acc > 0.5 and params.model == 'rf'")[0] == "m0.value DESC"
+    assert order_sql("metrics.acc > 0.5 or params.model == 'rf'")[0].endswith("NULLS LAST")
+    assert order_sql("metrics.acc is None or status == 'finished'")[0].endswith("NULLS LAST")
+    assert order_sql(None)[0].endswith("NULLS LAST")
+    names = nbtrack.runs(filter="metrics.acc > 0.8", order_by="metrics.acc desc")["name"].tolist()
+    assert names == ["rf-0.95", "svm-0.92", "rf-0.85"]
+    names = nbtrack.runs(filter="status == 'finished'", order_by="metrics.acc desc")["name"].tolist()
+    assert names == ["rf-0.95", "svm-0.92", "rf-0.85", "lr-0.7", "broken"]  # no acc: last
+    names = nbtrack.runs(filter="metrics.acc < 0.9", order_by="metrics.acc")["name"].tolist()
+    assert names == ["lr-0.7", "rf-0.85"]

@@ -139,3 +139,25 @@ def test_two_kernels_race_on_one_alias(pg_workspace, tmp_path):
     assert 2 <= len(moves) <= 1 + len(moved)  # promoting to the version it already holds is no move
     assert nbtrack.get_model_version("churn@production").version == moves[-1].detail["to"]
     assert nbtrack.verify_audit()
+
+
+def test_pooled_connections_killed_by_the_server_are_replaced(pg_workspace, pg_url, monkeypatch):
+    """No ping per transaction (a round trip on every run's start and end): a connection idle
+    longer than PING_IDLE_S is checked before reuse, and a dead one replaced."""
+    import sqlalchemy as sa
+
+    from nbtrack.store import meta
+
+    with nbtrack.track("before"):
+        nbtrack.log_metric("x", 1)
+    db = pg_workspace.meta.engine.url.database
+    monkeypatch.setattr(meta, "PING_IDLE_S", 0.0)
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        killed = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                      "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": db}).scalar()
+    admin.dispose()
+    assert killed >= 1
+    with nbtrack.track("after"):
+        nbtrack.log_metric("x", 2)
+    assert sorted(nbtrack.runs()["name"]) == ["after", "before"]

@@ -55,14 +55,19 @@ def apply(conn, payload: dict, memo: dict | None = None) -> None:
         row["experiment_id"] = exp_id
         if row.get("cell_key"):
             row["cell_version"] = store_runs.next_cell_version(conn, row["cell_key"])
-        store_runs.insert_run(conn, row)
+        with store_runs.pipelined(conn):  # PostgreSQL: BEGIN and the row in one round trip
+            store_runs.insert_run(conn, row)
         return
     run_id = payload["run_id"]
     params = {k: store_runs.decode_param(text, vtype) for k, (text, vtype) in payload["params"].items()}
-    store_runs.write_params(conn, run_id, params)
-    store_runs.write_tags(conn, run_id, payload["tags"])
-    store_runs.write_metrics(conn, run_id, [tuple(m) for m in payload["metrics"]])
-    store_runs.write_artifacts(conn, run_id, payload["artifacts"])
+    with store_runs.pipelined(conn):  # PostgreSQL: one round trip for all of them
+        store_runs.write_params(conn, run_id, params)
+        store_runs.write_tags(conn, run_id, payload["tags"])
+        store_runs.write_metrics(conn, run_id, [tuple(m) for m in payload["metrics"]])
+        store_runs.write_artifacts(conn, run_id, payload["artifacts"])
+        if payload["run_values"] and not payload["inputs"]:
+            store_runs.update_run(conn, run_id, **payload["run_values"])
+            return
     if payload["inputs"]:
         for version_id in payload["inputs"]:
             link(conn, run_id, "input", version_id)

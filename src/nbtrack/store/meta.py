@@ -69,6 +69,37 @@ def _sqlite_engine(url: str, read_only: str | None = None, durability: str = "no
     return engine
 
 
+# A pooled server connection idle longer than this is pinged before use (a restarted server or a
+# dropped idle connection); a busy one is not: a ping per transaction was one extra round trip
+# on every run's start and end.
+PING_IDLE_S = 10.0
+
+
+def _server_engine(url: str, **kw) -> Engine:
+    """PostgreSQL (or another server): a pool whose idle connections are checked before reuse."""
+    from sqlalchemy import exc
+
+    engine = create_engine(url, **kw)
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:  # pragma: no cover - exercised by PG tests
+        now = time.monotonic()
+        last = record.info.get("nbtrack_used", now)
+        record.info["nbtrack_used"] = now
+        if now - last < PING_IDLE_S:
+            return
+        try:
+            cur = dbapi_conn.cursor()
+            cur.execute("SELECT 1")
+            cur.close()
+            if not getattr(dbapi_conn, "autocommit", True):
+                dbapi_conn.rollback()  # the ping's implicit transaction, not the caller's
+        except Exception as e:
+            raise exc.DisconnectionError(f"pooled connection is gone: {e}") from e  # the pool reconnects
+
+    return engine
+
+
 class MetaStore:
     """Engine + transactions + schema migration for one metadata database."""
 
@@ -88,7 +119,10 @@ class MetaStore:
             if self.dialect == "sqlite":
                 self.engine = _sqlite_engine(url, self.read_only, durability)
             else:
-                self.engine = create_engine(url, pool_pre_ping=True)
+                self.engine = _server_engine(url)
+                # reads need no BEGIN/COMMIT round trips: at READ COMMITTED every statement sees
+                # what was committed when it started, in a transaction or not
+                self.read_engine = _server_engine(url, isolation_level="AUTOCOMMIT")
         except Exception as e:  # bad URL, missing driver
             extra = missing_extra(e)
             if extra is not None:
@@ -99,7 +133,7 @@ class MetaStore:
 
     # -- transactions ----------------------------------------------------------
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def _connection(self, read: bool = False) -> Iterator[Connection]:
         """A connection for one transaction.
 
         SQLite keeps one connection per thread (and per process, for fork safety):
@@ -107,7 +141,7 @@ class MetaStore:
         transaction itself. A nested use in the same thread gets a pooled one.
         """
         if self.dialect != "sqlite":
-            with self.engine.connect() as conn:
+            with (self.read_engine if read else self.engine).connect() as conn:
                 yield conn
             return
         held = getattr(self._local, "conn", None)
@@ -183,7 +217,7 @@ class MetaStore:
     def read(self) -> Iterator[Connection]:
         self.migrate()
         try:
-            with self._connection() as conn:
+            with self._connection(read=True) as conn:
                 with conn.begin():
                     yield conn
         except DatabaseError as e:
@@ -295,6 +329,8 @@ class MetaStore:
             held[1].close()
         self._local = threading.local()
         self.engine.dispose()
+        if self.dialect != "sqlite":
+            self.read_engine.dispose()
 
 
 def _revision(conn: Connection) -> str | None:

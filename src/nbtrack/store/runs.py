@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -15,6 +17,18 @@ from .schema import artifacts, experiments, latest_metrics, metrics, params, run
 
 _stmts: dict[tuple, Any] = {}
 _compiled: dict[tuple, tuple[str, Any]] = {}
+
+
+@contextlib.contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """PostgreSQL: the statements of the block go to the server together (psycopg's pipeline
+    mode: one round trip instead of one per statement); a no-op elsewhere."""
+    driver: Any = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(driver, "pipeline"):
+        yield
+        return
+    with driver.pipeline():
+        yield
 
 
 def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
@@ -34,8 +48,20 @@ def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
         compiled = stmt.compile(dialect=conn.dialect, column_keys=list(cols))
         hit = _compiled[key] = (compiled.string, compiled.positiontup)
     sql, order = hit
-    data = [tuple(r[k] for k in order) for r in rows] if order is not None else list(rows)
     driver: Any = conn.connection.driver_connection  # the DB-API connection (sqlite3 or psycopg)
+    if len(rows) > 1 and conn.dialect.name == "postgresql" and _multi_values(sql, 1) is not None:
+        # one statement per PG_PARAMS parameters: one message, one plan, one round trip
+        per = max(1, PG_PARAMS // len(cols))
+        cur = driver.cursor()
+        try:
+            for lo in range(0, len(rows), per):
+                part = rows[lo:lo + per]
+                multi_sql, names = _multi_values(sql, len(part)) or ("", [])
+                cur.execute(multi_sql, [r[n] for r in part for n in names])
+        finally:
+            cur.close()
+        return
+    data = [tuple(r[k] for k in order) for r in rows] if order is not None else list(rows)
     cur = driver.cursor()
     try:
         if len(data) == 1:
@@ -44,6 +70,29 @@ def fast_execute(conn: Connection, stmt, rows: Sequence[dict]) -> None:
             cur.executemany(sql, data)
     finally:
         cur.close()
+
+
+_VALUES = re.compile(r"^(?P<head>INSERT INTO .*? VALUES )"
+                     r"(?P<row>\((?:%\(\w+\)s(?:::\w+)?(?:, )?)+\))"  # (%(a)s::VARCHAR, %(b)s)
+                     r"(?P<tail>(?: ON CONFLICT .*)?)$", re.S)
+PG_PARAMS = 30_000  # parameters per statement (PostgreSQL allows 65,535)
+_multi: dict[tuple[str, int], tuple[str, list[str]] | None] = {}
+
+
+def _multi_values(sql: str, n: int) -> tuple[str, list[str]] | None:
+    """``INSERT ... VALUES (%(a)s, %(b)s) [ON CONFLICT ...]`` for ``n`` rows with positional
+    parameters, and the row keys in their order; None for a statement of another shape."""
+    if (sql, n) in _multi:
+        return _multi[(sql, n)]
+    m = _VALUES.match(sql)
+    out = None
+    if m is not None and "%(" not in m.group("tail"):
+        names = re.findall(r"%\((\w+)\)s", m.group("row"))
+        row = re.sub(r"%\(\w+\)s", "%s", m.group("row"))  # casts (::VARCHAR) stay
+        out = (m.group("head") + ", ".join([row] * n) + m.group("tail"), names)
+    if len(_multi) < 4096:
+        _multi[(sql, n)] = out
+    return out
 
 
 def fast_scalar(conn: Connection, stmt, params: dict) -> Any:
@@ -92,6 +141,8 @@ def upsert(conn: Connection, table, rows: Sequence[dict], keys: Sequence[str], n
     if not rows:
         return
     cols = tuple(c for c in rows[0] if c not in keys)
+    if len(rows) > 1:  # one statement may not update a row twice (PostgreSQL): the last value wins
+        rows = list({tuple(r[k] for k in keys): r for r in rows}.values())
     fast_execute(conn, _upsert_stmt(conn.dialect.name, table, tuple(keys), cols, newer_only), rows)
 
 
