@@ -6,7 +6,8 @@ in meaning (an encrypted store stays encrypted under the same key; object ids do
 
 * **Objects first**, then metadata, so the new metadata never refers to an object the new
   store lacks. An object already in the target is not copied again; each write is atomic
-  (see :mod:`nbtrack.store.objects`), so a kill leaves no partial object.
+  (see :mod:`nbtrack.store.objects`), so a kill leaves no partial object. Objects are streamed
+  (``ObjectStore.copy_to``), never held whole in memory.
 * **Metadata** table by table (parents first), in primary-key order, in batches. Each batch
   commits together with its progress row in ``nbtrack_migration`` (a bookkeeping table in the
   target, dropped when the copy is verified), so a migration killed at any point continues
@@ -276,9 +277,9 @@ def _copy_objects(src: ObjectStore, dst: ObjectStore, rep: MigrationReport, prog
 
 
 def _copy_object(src: ObjectStore, dst: ObjectStore, oid: str) -> int:
-    data = src.get(oid)  # verified (authenticated when encrypted) on the way out
-    dst.put_with_oid(oid, data)
-    return len(data)
+    """Stream one object across (never whole in memory); both sides check it against its id."""
+    src.copy_to(oid, dst)
+    return src.size(oid)
 
 
 # -- metadata ---------------------------------------------------------------------------
