@@ -59,6 +59,39 @@ def timed(fn) -> float:
     return time.perf_counter() - t
 
 
+class Cpu:
+    """CPU seconds spent on one tool's operations: this process plus the PostgreSQL backends
+    serving its database (read from /proc: the server runs on this machine). Unlike wall time,
+    it does not grow when other jobs load the machine; the mean per operation is reported."""
+
+    def __init__(self, admin: sa.Engine, database: str) -> None:
+        self.admin, self.database, self.total, self.n = admin, database, 0.0, 0
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _server(self) -> float:
+        with self.admin.connect() as conn:
+            pids = conn.execute(sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d"),
+                                {"d": self.database}).scalars().all()
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        return total / self.tick
+
+    def timed(self, fn) -> float:
+        s0, c0 = self._server(), time.process_time()
+        t = timed(fn)
+        self.total += (time.process_time() - c0) + (self._server() - s0)
+        self.n += 1
+        return t
+
+    def per_op_ms(self) -> float:
+        return self.total / max(self.n, 1) * 1000
+
+
 # -- databases -----------------------------------------------------------------------------
 class Databases:
     def __init__(self, pg: str) -> None:
@@ -88,7 +121,7 @@ def analyze(url: str) -> None:
 
 
 # -- run logging -----------------------------------------------------------------------------
-def bench_logging(repeat: int) -> tuple[dict, dict]:
+def bench_logging(repeat: int, cpu_ml: Cpu, cpu_nb: Cpu) -> tuple[dict, dict]:
     import mlflow
 
     import nbtrack
@@ -110,8 +143,8 @@ def bench_logging(repeat: int) -> tuple[dict, dict]:
         nb()
     a, b = [], []
     for _ in range(repeat):
-        a.append(timed(ml))
-        b.append(timed(nb))
+        a.append(cpu_ml.timed(ml))
+        b.append(cpu_nb.timed(nb))
     return stats(a), stats(b)
 
 
@@ -206,7 +239,7 @@ def populate_mlflow(url: str, exp_id: str, start: int, stop: int, n_total: int, 
 
 
 # -- the query -----------------------------------------------------------------------------------
-def bench_query(exp_id: str, n: int, reps: int) -> tuple[dict, dict]:
+def bench_query(exp_id: str, n: int, reps: int, cpu_ml: Cpu, cpu_nb: Cpu) -> tuple[dict, dict]:
     import mlflow
 
     import nbtrack
@@ -224,8 +257,8 @@ def bench_query(exp_id: str, n: int, reps: int) -> tuple[dict, dict]:
     assert sorted(got_nb["name"]) == sorted(got_ml["tags.mlflow.runName"])
     a, b = [], []
     for _ in range(reps):
-        a.append(timed(ml))
-        b.append(timed(nb))
+        a.append(cpu_ml.timed(ml))
+        b.append(cpu_nb.timed(nb))
     return stats(a), stats(b)
 
 
@@ -257,8 +290,13 @@ def main() -> None:
         exp_id = mlflow.get_experiment_by_name("search").experiment_id
         nbtrack.runs(limit=1)  # schema
 
-        ml, nb = bench_logging(args.repeat)
-        rows.append(("one run, 10 params + 10 metrics", fmt(ml), fmt(nb), ml["median"] / nb["median"], 20))
+        def cpus():
+            return (Cpu(dbs.admin, ml_url.rsplit("/", 1)[1]), Cpu(dbs.admin, nb_url.rsplit("/", 1)[1]))
+
+        c_ml, c_nb = cpus()
+        ml, nb = bench_logging(args.repeat, c_ml, c_nb)
+        rows.append(("one run, 10 params + 10 metrics", fmt(ml), fmt(nb), ml["median"] / nb["median"], 20,
+                     c_ml.per_op_ms(), c_nb.per_op_ms()))
         print(rows[-1], flush=True)
 
         done = 0
@@ -273,9 +311,10 @@ def main() -> None:
             analyze(nb_url), analyze(ml_url)
             print(f"populated {n:,} runs: nbtrack {t_nb:.0f} s, mlflow {t_ml:.0f} s", flush=True)
             reps = args.query_reps or (30 if n <= 10_000 else 10)
-            ml, nb = bench_query(exp_id, n, reps)
+            c_ml, c_nb = cpus()
+            ml, nb = bench_query(exp_id, n, reps, c_ml, c_nb)
             rows.append((f"filter + order + top 100 of {n:,} runs", fmt(ml), fmt(nb), ml["median"] / nb["median"],
-                         50 if n >= 100_000 else None))
+                         50 if n >= 100_000 else None, c_ml.per_op_ms(), c_nb.per_op_ms()))
             print(rows[-1], flush=True)
     finally:
         from nbtrack import workspace
@@ -297,12 +336,14 @@ def main() -> None:
         f"{mlflow.__version__}, nbtrack {nbtrack.__version__}: `python benchmarks/bench_team.py "
         f"--repeat {args.repeat} --sizes {args.sizes} --api-runs {args.api_runs}`. Alternating A/B after a warm-up.",
         "",
-        "| operation | MLflow on PostgreSQL | nbtrack on PostgreSQL | nbtrack faster | target |",
-        "|---|---|---|---|---|",
+        "| operation | MLflow on PostgreSQL | nbtrack on PostgreSQL | nbtrack faster (medians) | target "
+        "| CPU per operation, client + server (mean): MLflow / nbtrack |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, a, b, ratio, target in rows:
+    for name, a, b, ratio, target, cpu_a, cpu_b in rows:
         verdict = "" if target is None else (f"≥ {target}× {'met' if ratio >= target else 'NOT met'}")
-        lines.append(f"| {name} | {a} | {b} | {ratio:.0f}× | {verdict} |")
+        lines.append(f"| {name} | {a} | {b} | {ratio:.0f}× | {verdict} | {cpu_a:.1f} ms / {cpu_b:.2f} ms "
+                     f"({cpu_a / max(cpu_b, 1e-9):.0f}×) |")
     lines += [
         "",
         f"Populating the query tables: the first {args.api_runs:,} runs of each tool went through its own "

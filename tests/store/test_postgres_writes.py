@@ -32,3 +32,21 @@ def test_multi_row_statement_shape():
     multi, names = store_runs._multi_values(sql, 3)
     assert names == ["a", "b"] and multi.count("(%s::VARCHAR, %s)") == 3
     assert store_runs._multi_values("UPDATE t SET a = %(a)s WHERE b = %(b)s", 2) is None
+
+
+def test_runs_table_on_postgres_small_and_large_pages(pg_workspace):
+    """The page, then its params and metrics in one pipelined round trip: an IN list up to
+    SMALL runs, a subquery beyond; missing values stay missing."""
+    from nbtrack.query import table
+
+    n = table.SMALL + 20
+    for i in range(n):
+        with nbtrack.track(f"r{i}", params={"i": i, "kind": "even" if i % 2 == 0 else "odd"}) as run:
+            if i % 3:
+                run.log_metric("m", i / n)
+    big = nbtrack.runs(limit=n, order_by="params.i")
+    assert big["params.i"].tolist() == list(range(n))
+    assert big["metrics.m"].isna().tolist() == [i % 3 == 0 for i in range(n)]
+    page = nbtrack.runs(filter="metrics.m > 0.5 and params.kind == 'odd'", order_by="metrics.m desc", limit=10)
+    want = sorted((i for i in range(n) if i % 3 and i % 2 and i / n > 0.5), reverse=True)[:10]
+    assert page["params.i"].tolist() == want and page["metrics.m"].tolist() == [i / n for i in want]

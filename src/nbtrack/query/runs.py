@@ -16,7 +16,8 @@ from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import refs, run_items
-from .table import fetch_tuples, metric_columns, param_columns, positions
+from .table import (fetch_together, fetch_tuples, metric_columns, metrics_query, param_columns, params_query,
+                    positions)
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
@@ -153,8 +154,12 @@ def runs(
         rows = fetch_tuples(conn, q)
         ids_found = [r[0] for r in rows]
         index = positions(ids_found)
-        ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS, index)
-        ms = metric_columns(conn, ids_found, id_query, index)
+        prows = mrows = None
+        if conn.dialect.name == "postgresql":  # the page's params and metrics in one round trip
+            prows, mrows = fetch_together(conn, [params_query(ids_found, id_query),
+                                                 metrics_query(ids_found, id_query)])
+        ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS, index, prows)
+        ms = metric_columns(conn, ids_found, id_query, index, mrows)
     df = pd.DataFrame.from_records(rows, columns=BASE_COLUMNS, nrows=len(rows))
     df["started"] = pd.to_datetime(df["started"], unit="s", utc=True)
     # missing is NaN in every column (params, duration, metrics alike), never a mix of NaN and <NA>

@@ -32,11 +32,12 @@ def fetch_tuples(conn, stmt) -> list[tuple]:
     return [tuple(r) for r in result.all()]
 
 
-def _restrict(stmt, column, ids: list[str], id_query):
-    """Only the rows of the table's runs: all rows (``id_query is None``), an IN list, or a subquery."""
+def _restrict(stmt, column, ids: list[str] | None, id_query):
+    """Only the rows of the table's runs: all rows (``id_query is None``), an IN list, or a subquery
+    (also when the ids are not known yet: ``ids=None``)."""
     if id_query is None:
         return stmt
-    if len(ids) <= SMALL:
+    if ids is not None and len(ids) <= SMALL:
         return stmt.where(column.in_(ids))
     return stmt.where(column.in_(id_query))
 
@@ -74,16 +75,44 @@ def _decode(values: list, vtype: str) -> list:
     return list(values)
 
 
+def fetch_together(conn, stmts: list) -> list[list[tuple]]:
+    """The rows of independent statements. PostgreSQL: sent together in one round trip (psycopg's
+    pipeline mode); elsewhere one after the other."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(driver, "pipeline"):
+        return [fetch_tuples(conn, s) for s in stmts]
+    compiled = [s.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True}) for s in stmts]
+    cursors = [driver.cursor() for _ in compiled]
+    try:
+        with driver.pipeline():
+            for cur, c in zip(cursors, compiled):
+                cur.execute(c.string, c.params)
+        return [cur.fetchall() for cur in cursors]
+    finally:
+        for cur in cursors:
+            cur.close()
+
+
+def params_query(ids: list[str] | None, id_query):
+    return _restrict(select(params.c.run_id, params.c.key, params.c.value, params.c.vtype),
+                     params.c.run_id, ids, id_query)
+
+
+def metrics_query(ids: list[str] | None, id_query):
+    return _restrict(select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value),
+                     latest_metrics.c.run_id, ids, id_query)
+
+
 def param_columns(conn, ids: list[str], id_query, include_model: bool, model_prefix: str,
-                  index: dict[str, int] | None = None) -> dict[str, list]:
-    """``{"params.KEY": values in the order of ids}`` (None where a run has no such param)."""
+                  index: dict[str, int] | None = None, rows: list[tuple] | None = None) -> dict[str, list]:
+    """``{"params.KEY": values in the order of ids}`` (None where a run has no such param);
+    ``rows``: the rows of :func:`params_query`, if already fetched."""
     import numpy as np
     import pandas as pd
 
     n = len(ids)
-    stmt = _restrict(select(params.c.run_id, params.c.key, params.c.value, params.c.vtype),
-                     params.c.run_id, ids, id_query)
-    rows = fetch_tuples(conn, stmt)
+    if rows is None:
+        rows = fetch_tuples(conn, params_query(ids, id_query))
     if not rows or not n:
         return {}
     table = np.array(rows, dtype=object)  # one C call; columns are views
@@ -115,15 +144,16 @@ def param_columns(conn, ids: list[str], id_query, include_model: bool, model_pre
     return {f"params.{k}": out[k].tolist() for k in sorted(out)}
 
 
-def metric_columns(conn, ids: list[str], id_query, index: dict[str, int] | None = None) -> dict[str, Any]:
-    """``{"metrics.KEY": float64 array in the order of ids}`` (NaN where missing)."""
+def metric_columns(conn, ids: list[str], id_query, index: dict[str, int] | None = None,
+                   rows: list[tuple] | None = None) -> dict[str, Any]:
+    """``{"metrics.KEY": float64 array in the order of ids}`` (NaN where missing); ``rows``: the
+    rows of :func:`metrics_query`, if already fetched."""
     import numpy as np
     import pandas as pd
 
     n = len(ids)
-    stmt = _restrict(select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value),
-                     latest_metrics.c.run_id, ids, id_query)
-    rows = fetch_tuples(conn, stmt)
+    if rows is None:
+        rows = fetch_tuples(conn, metrics_query(ids, id_query))
     if not rows or not n:
         return {}
     table = np.array(rows, dtype=object)
