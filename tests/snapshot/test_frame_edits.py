@@ -68,7 +68,7 @@ def fresh_values(col: pd.Series, k: int, rng) -> list:
     """``k`` new values of the column's kind (always different from typical old ones)."""
     kind = col.dtype
     if isinstance(kind, pd.CategoricalDtype):
-        return list(rng.choice(list(kind.categories), k))
+        return list(rng.choice(list(kind.categories), k)) if len(kind.categories) else [None] * k
     if kind == bool:
         return list(rng.random(k) < 0.5)
     if str(kind) == "Int64":
@@ -104,7 +104,7 @@ def apply_edit(df: pd.DataFrame, edit: tuple, rng) -> pd.DataFrame:
         return pd.concat([df, more[df.columns]], ignore_index=True)
     if kind == "delete" and n:
         return df.drop(index=df.index[lo:hi]).reset_index(drop=True)
-    if kind == "dtype" and n:  # (an empty str column made categorical has no categories to type)
+    if kind == "dtype":
         out = df.copy()
         if df[name].dtype.kind in "iuf":
             out[name] = df[name].astype("float32")
@@ -179,6 +179,14 @@ def test_different_rows_give_different_fingerprints(a, b):
     ta, tb = pa.table({"c": a}), pa.table({"c": b})
     assert chunkprint.chunk_fingerprint(ta, 0, len(a), chunkprint.table_key(ta)) != \
         chunkprint.chunk_fingerprint(tb, 0, len(b), chunkprint.table_key(tb))
+
+
+@pytest.mark.parametrize("values", [[], [None], [None, None]])
+def test_categoricals_without_categories_keep_their_categories_dtype(values):
+    df = pd.DataFrame({"s": pd.Series(values, dtype="str").astype("category"), "i": range(len(values))})
+    store = Store()
+    enc = store.encode(df)
+    pd.testing.assert_frame_equal(frames.decode(enc.manifest, store.__getitem__), df, check_exact=True)
 
 
 def test_schema_and_encoding_are_part_of_the_key():

@@ -239,6 +239,9 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
     schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
     if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
         objects["empty_categories"] = _categories(table)
+    typed = _typed_empty_categories(frame)
+    if typed:  # no categories at all: Arrow types them null, and they would come back as object
+        objects["empty_categories_dtype"] = typed
     if not _exact_json(series_name):
         objects["series_name"] = codec.encode(series_name)
     fmt = FORMAT2 if "encoded" in objects or "series_name" in objects else FORMAT
@@ -268,6 +271,14 @@ def from_manifest(manifest: dict[str, Any], manifest_bytes: bytes, manifest_oid:
     chunks = [(oid, rows, size) for oid, (rows, size) in zip(manifest["chunks"], manifest["chunk_sizes"])]
     return Encoded(manifest, manifest_bytes, chunks, content_fingerprint(manifest), sum(c[2] for c in chunks),
                    manifest_oid)
+
+
+def _typed_empty_categories(frame: Any) -> dict[str, str]:
+    """Positions of categorical columns with no categories, typed other than object."""
+    import pandas as pd
+
+    return {str(i): str(dt.categories.dtype) for i, dt in enumerate(frame.dtypes)
+            if isinstance(dt, pd.CategoricalDtype) and len(dt.categories) == 0 and dt.categories.dtype != object}
 
 
 def _categories(table: pa.Table) -> dict[str, str]:
@@ -375,6 +386,8 @@ def decode(manifest: dict[str, Any], get: Callable[[str], bytes], threads: int =
     for pos, b64 in manifest["objects"].get("empty_categories", {}).items():
         cats = pa.ipc.open_stream(base64.b64decode(b64)).read_all().column(0).to_pandas()
         frame.isetitem(int(pos), frame.iloc[:, int(pos)].cat.set_categories(pd.Index(cats.array)))
+    for pos, dtype in manifest["objects"].get("empty_categories_dtype", {}).items():
+        frame.isetitem(int(pos), frame.iloc[:, int(pos)].cat.set_categories(pd.Index([], dtype=dtype)))
     if manifest["objects"].get("encoded"):
         columns.restore(frame, manifest["objects"]["encoded"], decode_inline)
     if manifest["kind"] == "series":
