@@ -29,7 +29,8 @@ os.environ["NBTRACK_LEAK"] = "1"
 leak_me = 1
 nbtrack.log_metrics({"pid": os.getpid(), "ppid": os.getppid(), "random": random.random(),
                      "numpy": float(np.random.random()), "leaked": leaked, "x": x})
-print(json.dumps({"cwd": os.getcwd(), "path": sys.path, "parent": os.environ["NBTRACK_PARENT_RUN"]}))
+umask = os.umask(0o022); os.umask(umask)
+print(json.dumps({"cwd": os.getcwd(), "path": sys.path, "parent": os.environ["NBTRACK_PARENT_RUN"], "umask": umask}))
 """
 
 
@@ -79,8 +80,18 @@ def _printed(run_id: str) -> dict:
     return json.loads(nb.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
 
 
-def test_each_run_is_a_fresh_forked_process_with_its_own_random_streams(probe, private_templates):
+@pytest.fixture
+def template_then_umask027(private_templates):
+    """A template started first, then this process's umask changed (the kernels must get ours)."""
     sock = forkserver.ensure_template()
+    old = os.umask(0o027)
+    yield sock
+    os.umask(old)
+
+
+def test_each_run_is_a_fresh_forked_process_with_its_own_random_streams(probe, private_templates,
+                                                                        template_then_umask027):
+    sock = template_then_umask027
     assert sock is not None and sock.startswith(str(private_templates))
     template = forkserver.template_pid(sock)
     seen = []
@@ -94,6 +105,7 @@ def test_each_run_is_a_fresh_forked_process_with_its_own_random_streams(probe, p
         assert printed["parent"] == res.run_id
         assert os.path.basename(printed["cwd"]).startswith("nbtrack-run-")  # the run's clean folder
         assert not [p for p in printed["path"] if p.rstrip("/").endswith("nbtrack/pipeline")]  # not the template's
+        assert printed["umask"] == 0o027  # the launching process's
         seen.append(m)
     assert len({m["pid"] for m in seen}) == 3  # a new process per run
     assert len({m["random"] for m in seen}) == 3  # random reseeded after every fork

@@ -6,7 +6,7 @@ kernel holds the same modules as a kernel launched the usual way (nbtrack is not
 
 Protocol (one request per connection on a Unix socket in a private 0700 folder):
 
-* ``{"op": "launch", "args": [...], "env": {...}, "cwd": ..., "watch": PID}`` with the caller's
+* ``{"op": "launch", "args": [...], "env": {...}, "cwd": ..., "watch": PID, "umask": N}`` with the caller's
   stdout and stderr descriptors attached (SCM_RIGHTS) -> ``{"pid": N}`` with a pidfd of the
   kernel attached. The child starts a new session, takes ``env`` as its whole environment,
   ``cwd`` as its working directory (and ``sys.path[0]``, like ``-m``), reseeds ``random`` (and
@@ -207,6 +207,8 @@ def run_kernel(launch: Launch) -> None:
     env["JPY_PARENT_PID"] = "1"  # see main()
     os.environ.clear()
     os.environ.update(env)
+    if req.get("umask") is not None:
+        os.umask(int(req["umask"]))  # the launching process's, not the template's
     cwd = req.get("cwd") or os.getcwd()
     os.chdir(cwd)
     sys.path[0:0] = [os.getcwd()]  # what ``python -m`` puts first

@@ -93,9 +93,10 @@ def _preloads(env: dict[str, str]) -> str:
 
 def template_key(python: str, env: dict[str, str]) -> str:
     """Which template may fork this kernel: same interpreter and template code, the same
-    variables that shape the interpreter (``PYTHON*``) and the same preloads."""
+    variables that shape the interpreter at its start (``PYTHON*``, the locale's) and the same
+    preloads."""
     parts: list[Any] = [python, _stat(python), _stat(TEMPLATE), _preloads(env),
-                        sorted((k, v) for k, v in env.items() if k.startswith("PYTHON"))]
+                        sorted((k, v) for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k == "LANG")]
     if os.path.realpath(python) == os.path.realpath(sys.executable):
         # a reinstalled ipykernel must not be served by a template holding the old one
         import importlib.util
@@ -209,7 +210,10 @@ def launch(cmd: list[str], env: dict[str, str], cwd: str | None, wait: bool = Tr
         return None
     key = template_key(python, env)
     path = os.path.join(folder, f"{key}.sock")
-    req = {"op": "launch", "args": args, "env": env, "cwd": os.path.abspath(cwd or os.getcwd()), "watch": os.getpid()}
+    umask = os.umask(0o022)
+    os.umask(umask)
+    req = {"op": "launch", "args": args, "env": env, "cwd": os.path.abspath(cwd or os.getcwd()), "watch": os.getpid(),
+           "umask": umask}
     _reap()
     for attempt in range(2):
         try:
