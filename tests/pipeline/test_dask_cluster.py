@@ -42,7 +42,8 @@ def _kids(sweep_id: str) -> list:
     return [nbtrack.get_run(i) for i in nbtrack.runs(parent=sweep_id).id]
 
 
-def test_a_sweep_on_the_cluster_lands_intact_in_the_shared_store(team_ws, cluster, tmp_path):
+def test_a_sweep_on_the_cluster_lands_intact_in_the_shared_store(team_ws, cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("NBTRACK_EXPERIMENT", "churn")  # the workers are told, they have no NBTRACK_* variables
     _approve(tmp_path, "train.ipynb", "churn-train")
     res = CliRunner().invoke(cli, ["sweep", "churn-train", "-p", "C", "0.5,1,2", "-p", "penalty", "l1,l2",
                                    "--dask", cluster.address, "--select", "metrics.auc"], catch_exceptions=False)
@@ -53,6 +54,7 @@ def test_a_sweep_on_the_cluster_lands_intact_in_the_shared_store(team_ws, cluste
     assert sweep.metrics["runs"] == 6 and sweep.metrics["failed_runs"] == 0
     kids = _kids(sweep.id)
     assert len(kids) == 6 and {k.status for k in kids} == {"finished"}
+    assert {k.experiment for k in kids} | {c.experiment for k in kids for c in _kids(k.id)} == {"churn"}
     assert sorted((k.params["C"], k.params["penalty"]) for k in kids) == sorted(
         (c, p) for c in (0.5, 1.0, 2.0) for p in ("l1", "l2"))
     if cluster.isolated:  # every run executed on a worker, both workers took some
@@ -109,14 +111,21 @@ def _running(ws, n: int, seconds: float = 120) -> list[tuple[str, str]]:
     raise TimeoutError(f"{n} runs did not start")
 
 
+@pytest.mark.parametrize("allowed_failures", [None, "0"], ids=["task-rescheduled", "scheduler-gives-up"])
 def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team_ws, s3_server, tmp_path,
-                                                                             tmp_path_factory):
+                                                                             tmp_path_factory, allowed_failures):
+    """By default the scheduler hands the dead worker's task to the other worker, which finds the
+    run started and records it failed; with ``allowed-failures: 0`` the task errs (KilledWorker)
+    and the client records it."""
     if not can_unshare():
         pytest.skip("killing a whole worker machine needs PID namespaces (root + unshare)")
     _slow_notebook(tmp_path / "slow.ipynb")
     nbtrack.approve(str(tmp_path / "slow.ipynb"), name="slow", reason="test")
     n = 5
-    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=aws_env(s3_server)) as c:
+    env = aws_env(s3_server)
+    if allowed_failures is not None:
+        env["DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES"] = allowed_failures
+    with DaskCluster(2, hide=[tmp_path_factory.getbasetemp(), NOTEBOOKS], env=env) as c:
         box: dict = {}
         t = threading.Thread(target=lambda: box.update(res=nbtrack.sweep(
             "slow", {"C": [float(c) for c in range(1, n + 1)], "pause": [3.0]}, dask=c.address,
@@ -137,9 +146,12 @@ def test_a_worker_killed_mid_sweep_leaves_exactly_one_run_per_parameter_set(team
     assert sorted(k.params["C"] for k in kids.values()) == [float(c) for c in range(1, n + 1)]
     assert {k.status for k in kids.values()} <= {"finished", "failed"}
     dead = kids[killed[0]]
-    assert dead.status == "failed" and dead.error_type == "WorkerLost" and "worker died" in dead.error_message
+    assert dead.status == "failed" and dead.error_type == "WorkerLost" and "died" in dead.error_message
+    if allowed_failures == "0":
+        assert "KilledWorker" in dead.error_message
     for k in kids.values():
         if k.id != dead.id:  # the other runs finished: the ones the dead worker had queued ran on w1
-            assert k.status == "finished" and k.metrics["auc"] == pytest.approx(k.params["C"] / 10), k
+            assert k.status == "finished" and k.metrics["auc"] == pytest.approx(k.params["C"] / 10), \
+                [(x.id, x.host, x.status, x.error_type, x.error_message) for x in kids.values()]
     assert [o["status"] for o in res.outcomes].count("failed") == 1
     assert nbtrack.get_run(res.sweep_id).metrics["failed_runs"] == 1

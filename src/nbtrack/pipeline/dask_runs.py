@@ -12,9 +12,9 @@ Worker deaths. When a worker dies the scheduler hands its tasks to another worke
 task whose run had not started there simply runs again (the retry); a task whose run had
 started (a row exists under its run id) is not run a second time: that run is recorded
 as failed with the reason, and a run that had finished keeps its result. If the
-scheduler gives up on a task (``KilledWorker``) or the cluster goes away, the client
-records the same. A sweep of N parameter sets therefore always ends with exactly N child
-runs, each finished or failed with a reason.
+scheduler gives up on a task (``KilledWorker``), the client submits it once more when
+its run never started, and otherwise records the same. A sweep of N parameter sets
+therefore always ends with exactly N child runs, each finished or failed with a reason.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import InvalidInput
@@ -85,8 +85,11 @@ def prepare(client: Any, specs: list[dict]) -> list[dict]:
                 "needs a store every worker reaches, e.g. `nbtrack init --meta postgresql+psycopg://HOST/DB "
                 "--objects s3://BUCKET/PREFIX` (docs/team.md)")
     keep_root = bool(root and seen and all(ok[0] for ok in seen.values()))
-    return [{**s, "root": s.get("root") if keep_root else None, "run_id": s.get("run_id") or uuid.uuid4().hex[:16]}
-            for s in specs]
+    from ..capture.run import current_experiment
+
+    experiment = current_experiment()  # a local worker process inherits it; a Dask worker is told
+    return [{**s, "root": s.get("root") if keep_root else None, "run_id": s.get("run_id") or uuid.uuid4().hex[:16],
+             "experiment": experiment} for s in specs]
 
 
 def connect(address: Any) -> tuple[Any, bool]:
@@ -113,8 +116,71 @@ def check_cluster(address: Any, ws: Any) -> None:
             client.close()
 
 
+def execute(specs: list[dict], address: Any, task: Callable[[dict], dict],
+            workspace: Callable[[dict], Any]) -> Iterator[dict]:
+    """Submit ``task(spec)`` for every spec; yield each outcome as it arrives.
+
+    A task the scheduler gives up on (``KilledWorker``) is submitted once more if its run
+    never started (it was only queued on the dead worker); otherwise its run is settled
+    here (:func:`settle`). ``workspace(spec)``: the client's workspace for a spec.
+    """
+    from distributed import as_completed
+
+    client, opened = connect(address)
+    try:
+        sent = prepare(client, specs)
+        index: dict[Any, int] = {}
+        futures = []
+        for i, s in enumerate(sent):
+            futures.append(client.submit(task, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}"))
+            index[futures[-1].key] = i
+        retried: set[int] = set()
+        try:
+            pending = as_completed(futures)
+            for f in pending:
+                i = index[f.key]
+                mine = {**specs[i], "run_id": sent[i]["run_id"]}  # the client's view (its workspace folder)
+                if f.status == "error" and i not in retried and _never_started(mine, workspace):
+                    retried.add(i)
+                    futures.append(client.submit(task, sent[i], pure=False, key=f"{f.key}-retry"))
+                    index[futures[-1].key] = i
+                    pending.add(futures[-1])
+                    continue
+                yield _outcome(f, mine, workspace)
+        except BaseException:
+            client.cancel(futures)
+            raise
+    finally:
+        if opened:
+            client.close()
+
+
+def _never_started(spec: dict, workspace: Callable[[dict], Any]) -> bool:
+    try:
+        return _status(workspace(spec), spec["run_id"]) is None
+    except Exception:
+        return False
+
+
+def _outcome(future: Any, spec: dict, workspace: Callable[[dict], Any]) -> dict:
+    try:
+        return future.result()
+    except Exception as e:  # the task failed for good: the run is recorded from here
+        reason = f"worker failed: {type(e).__name__}: {e}"
+        try:
+            return settle(spec, reason, workspace(spec))
+        except Exception:
+            return {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {},
+                    "status": "failed", "error": reason}
+
+
 def run_task(spec: dict, ws: Any, run: Callable[[dict], dict]) -> dict:
     """On a worker: ``run(spec)``, unless an earlier attempt of this task already started its run."""
+    from ..capture.run import set_experiment
+
+    # per process (the run's start records it from another thread): two sweeps of different
+    # experiments sharing one worker at the same moment could swap experiments
+    set_experiment(spec.get("experiment"))
     if _status(ws, spec["run_id"]) is None:
         return run(spec)
     return settle(spec, "its Dask worker died while the run was executing; not run a second time, so that "

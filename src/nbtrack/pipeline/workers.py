@@ -8,7 +8,6 @@ makes concurrent writers from many processes safe.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -142,31 +141,7 @@ def dask(specs: list[dict], address: Any) -> Iterator[dict]:
     what workers receive and how a dead worker's run is accounted for: :mod:`.dask_runs`."""
     from . import dask_runs
 
-    client, opened = dask_runs.connect(address)
-    from distributed import as_completed
-
-    try:
-        sent = dask_runs.prepare(client, specs)
-        futures = [client.submit(dask_task, s, pure=False, key=f"nbtrack-{s['parent']}-{s['index']}")
-                   for s in sent]
-        index = {f.key: i for i, f in enumerate(futures)}
-        try:
-            for f in as_completed(futures):
-                i = index[f.key]
-                lost = {**specs[i], "run_id": sent[i]["run_id"]}  # recorded by the client if the task is lost
-                yield _result(f.result, specs, i, lost=functools.partial(_settle, lost))
-        except BaseException:
-            client.cancel(futures)
-            raise
-    finally:
-        if opened:
-            client.close()
-
-
-def _settle(spec: dict, reason: str) -> dict:
-    from . import dask_runs
-
-    return dask_runs.settle(spec, reason, _workspace(spec))
+    return dask_runs.execute(specs, address, dask_task, _workspace)
 
 
 def dask_task(spec: dict) -> dict:
@@ -185,17 +160,10 @@ def dask_slots(address: Any) -> int | None:
         return None
 
 
-def _result(get: Callable[[], dict], specs: list[dict], i: int,
-            lost: Callable[[str], dict] | None = None) -> dict:
+def _result(get: Callable[[], dict], specs: list[dict], i: int) -> dict:
     try:
         return get()
     except Exception as e:  # the worker process itself died
-        reason = f"worker failed: {type(e).__name__}: {e}"
-        if lost is not None:
-            try:
-                return lost(reason)  # recorded in the store as a failed run
-            except Exception:
-                pass
         s = specs[i]
         return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
-                "status": "failed", "error": reason}
+                "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
