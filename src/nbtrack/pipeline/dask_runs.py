@@ -2,9 +2,9 @@
 
 A task carries plain data only: the store's URLs (metadata + objects), the pipeline's
 name and version (each worker reads the approved notebook from the object store), the
-parameters and a run id chosen by the client. The client's workspace folder goes along
-only when every worker can see it (a ``LocalCluster``, a shared file system); otherwise
-the kernels on the workers get the store's URLs (``NBTRACK_URI`` + ``NBTRACK_OBJECTS``).
+parameters and a run id chosen by the client. The kernels on the workers get the store's
+URLs (``NBTRACK_URI`` + ``NBTRACK_OBJECTS``); only a workspace in local files that every
+worker sees (a ``LocalCluster``, a shared file system) is passed as its folder.
 A store that lives in local files (SQLite, an objects folder) is checked on every worker
 before anything runs: a cluster that cannot see it is a usage error, not N failed runs.
 
@@ -72,19 +72,19 @@ def prepare(client: Any, specs: list[dict]) -> list[dict]:
     base = specs[0]
     local = local_paths(base)
     root = base.get("root")
-    probe = [p for p in (root, *local.values()) if p]
-    seen: dict[str, list[bool]] = {}
-    if probe:
+    keep_root = False  # a shared store: the workers get its URLs (their own folders, if any, are not ours)
+    if local:
         _wait_for_workers(client, client.scheduler.address)
-        seen = client.run(_visible, probe)
-    for what, path in local.items():
-        blind = sorted(addr for addr, ok in seen.items() if not ok[probe.index(path)])
-        if blind:
-            raise InvalidInput(
-                f"the Dask workers cannot see this workspace's {what} {path} ({', '.join(blind)}): a cluster "
-                "needs a store every worker reaches, e.g. `nbtrack init --meta postgresql+psycopg://HOST/DB "
-                "--objects s3://BUCKET/PREFIX` (docs/team.md)")
-    keep_root = bool(root and seen and all(ok[0] for ok in seen.values()))
+        probe = [root or "", *local.values()]
+        seen: dict[str, list[bool]] = client.run(_visible, probe)
+        for what, path in local.items():
+            blind = sorted(addr for addr, ok in seen.items() if not ok[probe.index(path)])
+            if blind:
+                raise InvalidInput(
+                    f"the Dask workers cannot see this workspace's {what} {path} ({', '.join(blind)}): a "
+                    "cluster needs a store every worker reaches, e.g. `nbtrack init --meta "
+                    "postgresql+psycopg://HOST/DB --objects s3://BUCKET/PREFIX` (docs/team.md)")
+        keep_root = bool(root and all(ok[0] for ok in seen.values()))  # its config.toml applies there too
     from ..capture.run import current_experiment
 
     experiment = current_experiment()  # a local worker process inherits it; a Dask worker is told

@@ -144,6 +144,13 @@ def dask(specs: list[dict], address: Any) -> Iterator[dict]:
     return dask_runs.execute(specs, address, dask_task, _workspace)
 
 
+def _settle(spec: dict, reason: str) -> dict:
+    """A Dask task that did not come back: its run as recorded, or recorded now as failed."""
+    from . import dask_runs
+
+    return dask_runs.settle(spec, reason, _workspace(spec))
+
+
 def dask_task(spec: dict) -> dict:
     """What a Dask worker executes for one parameter set (see :func:`.dask_runs.run_task`)."""
     from . import dask_runs
@@ -160,10 +167,17 @@ def dask_slots(address: Any) -> int | None:
         return None
 
 
-def _result(get: Callable[[], dict], specs: list[dict], i: int) -> dict:
+def _result(get: Callable[[], dict], specs: list[dict], i: int,
+            lost: Callable[[str], dict] | None = None) -> dict:
     try:
         return get()
     except Exception as e:  # the worker process itself died
+        reason = f"worker failed: {type(e).__name__}: {e}"
+        if lost is not None:
+            try:
+                return lost(reason)  # recorded in the store as a failed run
+            except Exception:
+                pass
         s = specs[i]
         return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
-                "status": "failed", "error": f"worker failed: {type(e).__name__}: {e}"}
+                "status": "failed", "error": reason}
