@@ -84,7 +84,8 @@ class Backend:
         raise NotImplementedError
 
     def touch(self, path: str) -> None:
-        """Make ``path`` young (its mtime now) without changing it; FileNotFoundError if gone."""
+        """Make ``path`` young (its mtime now) without changing it; FileNotFoundError if gone.
+        (S3 objects of 5 GB or more are left as they are: see :mod:`.s3`.)"""
         raise NotImplementedError
 
     def remove(self, path: str) -> None:

@@ -143,7 +143,16 @@ class FsspecBackend(Backend):
         w.commit()
 
     def touch(self, path: str) -> None:
-        self.fs.pipe_file(path, self.fs.cat_file(path))  # a re-write is the only portable "touch"
+        # a re-write is the only portable "touch": streamed through a local spool, never whole in memory
+        with self.open_read(path) as src:
+            w = self.writer(path)
+            try:
+                while piece := src.read(UPLOAD_PIECE):
+                    w.write(piece)
+            except BaseException:
+                w.abort()
+                raise
+        w.commit()
 
     def remove(self, path: str) -> None:
         try:
