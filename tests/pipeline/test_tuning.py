@@ -145,17 +145,13 @@ def test_pruned_trials_are_recorded_as_such(tune, workspace):
     assert sorted(t.state.name for t in study.trials) == ["COMPLETE", "PRUNED"]
 
 
-@pytest.mark.slow
-def test_a_killed_sweep_resumes_without_repeating_finished_trials(tune, workspace, tmp_path):
-    ws = nbtrack.get_workspace()
-    cmd = [sys.executable, "-m", "nbtrack", "sweep", "tune", "--optuna", "--trials", "3", "--objective", OBJECTIVE,
-           "-p", "C", "log:1e-1..1e2", "-p", "gamma", "log:1e-4..1e-2", "-p", "sleep", "0", "--seed", "3"]
-    env = {**os.environ, "NBTRACK_URI": ws.root}
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+def _stop_mid_sweep(ws, cmd: list[str], env: dict, cwd, how: int) -> subprocess.Popen:
+    """Start the sweep command; send ``how`` to its process group once trial 0 finished and trial 1 runs."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     storage = f"sqlite:///{ws.root}/optuna.db"
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:  # kill -9 while trial 1 runs, after trial 0 finished
+    while time.monotonic() < deadline:
         time.sleep(0.5)
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:] if proc.stderr else ""
         try:
@@ -164,11 +160,29 @@ def test_a_killed_sweep_resumes_without_repeating_finished_trials(tune, workspac
             continue
         if any(t.state.name == "COMPLETE" for t in trials) and any(t.state.name == "RUNNING" for t in trials):
             break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.killpg(proc.pid, how)
+    proc.wait(timeout=120)
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_a_stopped_sweep_resumes_without_repeating_finished_trials(tune, workspace, tmp_path, how):
+    ws = nbtrack.get_workspace()
+    cmd = [sys.executable, "-m", "nbtrack", "sweep", "tune", "--optuna", "--trials", "3", "--objective", OBJECTIVE,
+           "-p", "C", "log:1e-1..1e2", "-p", "gamma", "log:1e-4..1e-2", "-p", "sleep", "0", "--seed", "3"]
+    env = {**os.environ, "NBTRACK_URI": ws.root}
+    storage = f"sqlite:///{ws.root}/optuna.db"
+    proc = _stop_mid_sweep(ws, cmd, env, tmp_path, how)
     first = optuna.load_study(study_name=None, storage=storage).trials
     done_before = {t.number: t.params for t in first if t.state.name == "COMPLETE"}
-    cut = [t for t in first if t.state.name == "RUNNING"]
+    if how == signal.SIGINT:  # Ctrl-C: the sweep says so and records the cut trial as interrupted
+        assert proc.returncode == 130, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        cut = [t for t in first if t.user_attrs.get("nbtrack.interrupted")]
+        assert [t.state.name for t in cut] == ["FAIL"]
+        assert nbtrack.runs(kind="sweep").status[0] == "interrupted"
+    else:  # kill -9: the cut trial is left RUNNING in the study
+        cut = [t for t in first if t.state.name == "RUNNING"]
     assert done_before and cut
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
