@@ -239,3 +239,21 @@ def test_local_objects_to_s3_and_back(source, s3_bucket, tmp_path, monkeypatch):
     assert rep.objects_copied == rep.objects_verified and os.path.isdir(tmp_path / "local-again" / "objects")
     _use(monkeypatch, str(tmp_path / "local-again"))
     assert nbtrack.count_runs() == n_runs + 1 and nbtrack.fsck().ok
+
+
+def test_a_half_done_migration_belongs_to_its_source(source, tmp_path, monkeypatch):
+    url, objects = f"sqlite:///{tmp_path / 't' / 'meta.db'}", str(tmp_path / "t" / "objects")
+    proc = subprocess.run([sys.executable, "-c", KILLER, url, objects, "runs", "2"], timeout=300,
+                          capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    other = tmp_path / "other"
+    monkeypatch.setenv("NBTRACK_URI", str(other / ".nbtrack"))
+    ws_mod.reset_cache()
+    ws_mod.init(other)
+    with nbtrack.track("someone else's"):
+        pass
+    with pytest.raises(InvalidInput, match="being filled from another workspace"):
+        migrate_store(url, str(tmp_path / "o2"))
+    monkeypatch.setenv("NBTRACK_URI", str(source.root))
+    ws_mod.reset_cache()
+    assert migrate_store(url, objects).resumed  # its own source finishes it
