@@ -242,6 +242,7 @@ def init(path: str | os.PathLike | None = None, encrypt: bool = False, key_file:
         check_meta_url(meta)
     if objects is not None:
         check_objects_url(objects)
+        ObjectStore(objects).backend.check()  # the bucket exists and these credentials may use it
     if key_file:
         os.environ["NBTRACK_KEY_FILE"] = str(Path(key_file).expanduser().resolve())
     if encrypt:

@@ -75,3 +75,10 @@ def test_init_refuses_urls_with_secrets_or_unknown_schemes(args, says, tmp_path,
     assert res.exit_code == 2 and says in res.output, res.output
     assert len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / ".nbtrack").exists()
+
+
+def test_init_names_a_missing_bucket_in_one_line(s3_bucket, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["init", "--objects", "s3://no-such-bucket-nbtrack/team"])
+    assert res.exit_code == 2 and "'no-such-bucket-nbtrack' does not exist" in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1 and not (tmp_path / ".nbtrack").exists()

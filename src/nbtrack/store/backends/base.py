@@ -43,6 +43,9 @@ class Backend:
     atomic_rename: bool = False
     fs: Any = None
 
+    def check(self) -> None:
+        """Raise a one-line error if the storage cannot be used (default: nothing to check)."""
+
     # -- read --
     def read_bytes(self, path: str) -> bytes:
         raise NotImplementedError

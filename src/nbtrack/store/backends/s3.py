@@ -26,8 +26,30 @@ class S3Backend(FsspecBackend):
             return super().writer(path, readonly, size_hint)
         return DirectWriter(self, path)  # one PUT, or a multipart upload completed at commit
 
+    def check(self) -> None:
+        """One request to the bucket: a missing bucket, refused credentials or an unreachable
+        endpoint is one clear line now rather than at the first write."""
+        import os
+
+        from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+
+        from ...errors import InvalidInput, StoreUnavailable
+
+        bucket = self.root.split("/", 1)[0]
+        where = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+        try:
+            self.fs.call_s3("head_bucket", Bucket=bucket)
+        except FileNotFoundError:
+            raise InvalidInput(f"the bucket {bucket!r} does not exist at {where}: create it first "
+                               "(the endpoint comes from AWS_ENDPOINT_URL or ~/.aws/config)") from None
+        except PermissionError:
+            raise InvalidInput(f"the AWS credentials of this environment may not use the bucket {bucket!r} at "
+                               f"{where} (AWS_ACCESS_KEY_ID / AWS_PROFILE)") from None
+        except (OSError, BotoCoreError) as e:
+            raise StoreUnavailable(f"cannot reach S3 at {where} for the bucket {bucket!r}: {e}") from None
+
     def touch(self, path: str) -> None:
-        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import ClientError
         from s3fs.errors import translate_boto_error  # type: ignore[import-untyped]
 
         bucket, key, _ = self.fs.split_path(path)
