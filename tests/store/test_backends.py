@@ -198,3 +198,34 @@ def test_an_object_a_stopped_gc_left_aside_is_restored(store):
         os.link(path, tomb)
     store.put(b"set aside by a gc that died")  # a writer has it stored again
     assert store.restore_tomb(oid, tomb) and list(store.leftovers()) == [] and store.verify(oid) is None
+
+
+def test_an_encrypted_stream_never_rests_in_clear_in_the_spool(store, monkeypatch):
+    from nbtrack.store import streams
+
+    _encrypted(store)
+    seen = []
+    close = streams.Spool.close
+
+    def peek_then_close(self):
+        self.f.seek(0)
+        seen.append(self.f.read())
+        close(self)
+
+    monkeypatch.setattr(streams.Spool, "close", peek_then_close)
+    secret = b"PLAINTEXT-NEVER-ON-DISK " * 50_000
+    oid = store.put_stream(io.BytesIO(secret))
+    assert seen and len(seen[0]) == len(secret) and b"PLAINTEXT-NEVER" not in seen[0]
+    assert store.get(oid) == secret
+
+
+def test_durable_local_writes_are_fsynced(tmp_path, monkeypatch):
+    calls = []
+    fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), fsync(fd)))
+    ObjectStore(str(tmp_path / "normal")).put(b"not fsynced by default")
+    assert calls == []
+    ObjectStore(str(tmp_path / "durable"), durable=True).put(b"fsynced")
+    assert len(calls) == 1
+    ObjectStore(str(tmp_path / "normal")).put_stream(io.BytesIO(b"streamed objects are large: always fsynced"))
+    assert len(calls) == 2
