@@ -129,6 +129,7 @@ def test_pruned_trials_are_recorded_as_such(tune, workspace):
                         search=nbtrack.OptunaSearch(trials=2, objective=OBJECTIVE, sampler="random", seed=0, wait=20,
                                                     prune=optuna.pruners.ThresholdPruner(lower=0.5)),
                         progress=False)
+    assert "NBTRACK_PRUNE" not in os.environ and "NBTRACK_TRIAL" not in os.environ  # not left in the caller's process
     by_gamma = {o["params"]["gamma"]: o for o in res.outcomes}
     assert set(by_gamma) == {10.0, 0.001}, res.outcomes  # seed 0 draws both
     pruned, kept = by_gamma[10.0], by_gamma[0.001]
@@ -244,3 +245,20 @@ def test_tuned_sweep_on_a_dask_cluster(approve, workspace):
                             progress=False, search=nbtrack.OptunaSearch(trials=3, objective="metrics.auc max", seed=0))
     assert res.exit_code == 0 and [o["status"] for o in res.outcomes] == ["finished"] * 3
     assert len(nbtrack.runs(parent=res.sweep_id)) == 3
+
+
+def test_every_sampler_drives_a_study_over_the_parsed_space():
+    from nbtrack.pipeline import study as study_mod
+
+    dims = parse_space([("C", "log:1e-3..1e2"), ("depth", "int:2..12"), ("kernel", "choice:rbf,linear")], SCHEMA)
+    dists = study_mod.distributions(dims)
+    for name in study_mod.SAMPLERS:
+        study = optuna.create_study(sampler=study_mod.sampler(name, 0), direction="minimize")
+        for _ in range(4):
+            trial = study.ask(dists)
+            p = trial.params
+            assert 1e-3 <= p["C"] <= 1e2 and isinstance(p["depth"], int) and p["kernel"] in ("rbf", "linear")
+            study.tell(trial, (p["C"] - 1) ** 2 + p["depth"])
+        assert len(study.trials) == 4, name
+    with pytest.raises(InvalidInput, match="choose one of tpe, cmaes, random"):
+        study_mod.sampler("grid", 0)
