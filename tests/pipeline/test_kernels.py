@@ -47,20 +47,39 @@ def own_tmp(tmp_path, monkeypatch):
     return folder
 
 
-def _kernel_processes() -> set[int]:
-    """Pids of kernels started from this process that are still running."""
+@pytest.fixture
+def own_template(monkeypatch):
+    """A kernel template of this test only (fork-server kernels): what it forks is ours to count."""
+    import shutil
+
+    from nbtrack.pipeline import forkserver
+
+    folder = tempfile.mkdtemp(prefix="nbk-", dir="/tmp")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", folder)
+    sock = forkserver.ensure_template()
+    yield forkserver.template_pid(sock) if sock else None
+    forkserver.stop_templates()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kernel_processes(template: int | None = None) -> set[int]:
+    """Pids of kernels started from this process (or forked for it by ``template``) still running."""
     found = set()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
             with open(f"/proc/{pid}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                state, ppid = f.read().rsplit(")", 1)[1].split()[:2]
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 cmd = f.read()
         except OSError:
             continue
-        if ppid == os.getpid() and b"launch_new_instance" in cmd and b"(" not in cmd[:1]:
+        if state == "Z":
+            continue  # exited, not yet reaped
+        if int(ppid) == os.getpid() and b"launch_new_instance" in cmd and b"(" not in cmd[:1]:
+            found.add(int(pid))
+        elif template is not None and int(ppid) == template:
             found.add(int(pid))
     return found
 
@@ -81,7 +100,8 @@ def test_which_runs_warm_a_kernel_for_a_next_one():
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_folder(probe, own_tmp):
+def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_folder(probe, own_tmp, own_template):
+    assert own_template is None or _kernel_processes(own_template) == set()
     res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, progress=False)  # warm by default
     assert res.exit_code == 0 and not res.failed, res.outcomes
     pipes = nbtrack.runs(parent=res.sweep_id, order_by="params.x")
@@ -96,7 +116,7 @@ def test_sequential_sweep_on_warm_kernels_gives_each_run_a_new_kernel_and_clean_
         assert seen["parent"] == rid and seen["seen"] == ["executed-probe.ipynb", "probe.ipynb"]
         pids.add(cells["metrics.pid"].iloc[0])
     assert len(pids) == 4  # a new kernel process per run
-    assert _kernel_processes() == set()  # the kernel warmed last was not left running
+    assert _kernel_processes(own_template) == set()  # the kernel warmed last was not left running
     assert os.listdir(own_tmp) == []  # no run folder or socket folder left behind
 
 
