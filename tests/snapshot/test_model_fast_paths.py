@@ -86,3 +86,60 @@ def test_fingerprint_distinguishes_parameters_and_unpicklable_objects():
     assert model_io.fingerprint(a) != model_io.fingerprint(b)
     assert model_io.fingerprint(a) == model_io.fingerprint(_rf(n=10)[0])
     assert model_io.fingerprint(lambda x: x) is None
+
+
+def _two_pass_archive(schema, files):
+    """The archive as written before the one-pass canonical rewrite (reference for byte equality)."""
+    import io
+    import json
+    import zipfile
+
+    ids = {}
+
+    def renumber(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("__id__"), int):
+                node["__id__"] = ids.setdefault(node["__id__"], len(ids) + 1)
+            for v in node.values():
+                renumber(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                renumber(v)
+
+    def rename(name):
+        stem, dot, ext = name.partition(".")
+        return f"{ids.setdefault(int(stem), len(ids) + 1)}{dot}{ext}" if stem.isdigit() else name
+
+    def refs(node, names):
+        if isinstance(node, dict):
+            return {k: refs(v, names) for k, v in node.items()}
+        if isinstance(node, (list, tuple)):
+            return [refs(v, names) for v in node]
+        return names.get(node, node) if isinstance(node, str) else node
+
+    renumber(schema)
+    names = {n: rename(n) for n in files}
+    schema = refs(schema, names)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
+        for old, new in sorted(names.items(), key=lambda kv: kv[1]):
+            dst.writestr(zipfile.ZipInfo(new, model_io._FIXED_TIME), files[old])
+        dst.writestr(zipfile.ZipInfo("schema.json", model_io._FIXED_TIME), json.dumps(schema, separators=(",", ":")))
+    return out.getvalue()
+
+
+def test_one_pass_archive_writes_the_same_bytes_as_before():
+    """Stored models keep their object ids (deduplication against versions stored earlier)."""
+    import copy
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rf, X = _rf()
+    y = (X[:, 0] > 0).astype(int)
+    for m in [rf, make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
+              HistGradientBoostingClassifier(max_iter=3).fit(X, y), OneHotEncoder().fit([["a", 1], ["b", 2]])]:
+        state, files = model_io._private_state(m)
+        assert model_io._archive(copy.deepcopy(state), files) == _two_pass_archive(state, files)

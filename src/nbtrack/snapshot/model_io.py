@@ -58,8 +58,8 @@ class _Members:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
 
-    def namelist(self) -> list[str]:
-        return list(self.files)
+    def namelist(self) -> Any:
+        return self.files.keys()  # skops only asks ``name in namelist()``: a view answers in O(1)
 
     def writestr(self, name: str, data: Any) -> None:
         self.files[name] = bytes(data)
@@ -121,11 +121,15 @@ def canonical_zip(raw: bytes) -> bytes:
 
 
 def _archive(schema: dict, files: dict[str, bytes]) -> bytes:
-    """Ids renumbered in order of appearance, fixed timestamps, sorted members, compact JSON."""
+    """Ids renumbered in order of appearance, fixed timestamps, sorted members, compact JSON.
+
+    ``schema`` is renumbered in place (it is built for this archive and not used afterwards)."""
     ids: dict[int, int] = {}
-    _renumber(schema, ids)
-    names = {name: _rename(name, ids) for name in files}
-    schema = _rename_refs(schema, names)
+    names: dict[str, str] = {}
+    _canonical(schema, ids, files, names)
+    for name in files:  # (every array file is named after its node's id, so already renamed)
+        if name not in names:
+            names[name] = _rename(name, ids)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as dst:
         for old, new in sorted(names.items(), key=lambda kv: kv[1]):
@@ -134,17 +138,41 @@ def _archive(schema: dict, files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def _renumber(node: Any, ids: dict[int, int]) -> None:
-    """Replace every ``__id__`` by a small number, consistently (memo references stay valid)."""
-    if isinstance(node, dict):
-        old = node.get("__id__")
-        if isinstance(old, int):
-            node["__id__"] = ids.setdefault(old, len(ids) + 1)
-        for value in node.values():
-            _renumber(value, ids)
-    elif isinstance(node, (list, tuple)):  # the in-memory state has tuples where the JSON has lists
-        for value in node:
-            _renumber(value, ids)
+def _canonical(node: dict, ids: dict[int, int], files: dict[str, bytes], names: dict[str, str]) -> None:
+    """One in-place pass over a skops state: every ``__id__`` replaced by a small number in order
+    of appearance (a node's own id before its children's, so memo references stay valid), and
+    every string naming an array file replaced by the file's new name."""
+    old = node.get("__id__")
+    if type(old) is int:
+        node["__id__"] = ids.setdefault(old, len(ids) + 1)
+    for key, value in node.items():
+        t = type(value)
+        if t is dict:
+            _canonical(value, ids, files, names)
+        elif t is list or t is tuple:  # the in-memory state has tuples where the JSON has lists
+            node[key] = _canonical_items(value, ids, files, names)
+        elif t is str and value in files:
+            node[key] = _file_name(value, ids, names)
+
+
+def _canonical_items(seq: Any, ids: dict[int, int], files: dict[str, bytes], names: dict[str, str]) -> Any:
+    out = seq if type(seq) is list else list(seq)
+    for i, value in enumerate(out):
+        t = type(value)
+        if t is dict:
+            _canonical(value, ids, files, names)
+        elif t is list or t is tuple:
+            out[i] = _canonical_items(value, ids, files, names)
+        elif t is str and value in files:
+            out[i] = _file_name(value, ids, names)
+    return out
+
+
+def _file_name(name: str, ids: dict[int, int], names: dict[str, str]) -> str:
+    new = names.get(name)
+    if new is None:
+        new = names[name] = _rename(name, ids)
+    return new
 
 
 def _rename(name: str, ids: dict[int, int]) -> str:
@@ -153,16 +181,6 @@ def _rename(name: str, ids: dict[int, int]) -> str:
         new = ids.setdefault(int(stem), len(ids) + 1)
         return f"{new}{dot}{ext}"
     return name
-
-
-def _rename_refs(node: Any, names: dict[str, str]) -> Any:
-    if isinstance(node, dict):
-        return {k: _rename_refs(v, names) for k, v in node.items()}
-    if isinstance(node, (list, tuple)):
-        return [_rename_refs(v, names) for v in node]
-    if isinstance(node, str) and node in names:
-        return names[node]
-    return node
 
 
 # -- loading -------------------------------------------------------------------------
