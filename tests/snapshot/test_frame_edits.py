@@ -219,3 +219,25 @@ def test_workspace_edit_reuses_stored_chunks_and_survives_their_loss(workspace, 
     pd.testing.assert_frame_equal(nbtrack.load("raw@3"), edited2, check_exact=True)
     ds_mod._cache.clear()
     assert nbtrack.fsck(deep=True).ok
+
+
+def test_loads_read_mapped_chunks_and_still_refuse_damaged_or_missing_ones(workspace):
+    from nbtrack.errors import CorruptObject
+
+    df = base_frame(500, 2)
+    v = nbtrack.snapshot(df, "raw")
+    read = chunkprint.chunk_reader(workspace.objects)
+    first, second = v.manifest["chunks"][:2]
+    assert bytes(read(first)) == workspace.objects.get(first)
+    pd.testing.assert_frame_equal(nbtrack.load("raw"), df, check_exact=True)
+    path = workspace.objects.path(first)
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(data)
+    os.remove(workspace.objects.path(second))
+    for oid in (first, second):
+        with pytest.raises(CorruptObject):
+            read(oid)
+    with pytest.raises(CorruptObject):
+        nbtrack.load("raw")

@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from ..store.objects import check_oid, hash_bytes
+
 MEMO_SIZE = 1 << 16  # chunk entries kept per process (~200 bytes each)
 
 
@@ -186,6 +188,27 @@ class ChunkMemo:
 
 _memo: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
 _lock = threading.Lock()
+
+
+def chunk_reader(objects: Any) -> Callable[[str], Any]:
+    """``get(oid)`` for reading chunks back: from a local plain store, each object is
+    memory-mapped and checked against its name (BLAKE3) without being copied into a
+    ``bytes`` first (parquet decodes straight from the mapped pages); anything else, or a
+    missing or damaged object, goes through ``objects.get`` (which reports and marks it)."""
+    if not objects.local or objects.encrypted:
+        return objects.get
+
+    def read(oid: str) -> Any:
+        try:
+            with pa.memory_map(objects.path(check_oid(oid))) as f:
+                buf = f.read_buffer()
+        except (OSError, pa.ArrowException):
+            return objects.get(oid)
+        if hash_bytes(buf) != oid:
+            return objects.get(oid)
+        return buf
+
+    return read
 
 
 def clear() -> None:

@@ -21,7 +21,7 @@ from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
 from . import cache, frames, pending
-from .chunkprint import ChunkMemo
+from .chunkprint import ChunkMemo, chunk_reader
 from .fingerprint import fingerprint
 from ..store.keys import inserted_id
 
@@ -69,7 +69,7 @@ class DatasetVersion:
     def load(self):
         """The DataFrame (or Series) of this version, exactly as it was snapshotted."""
         ws = _ws(self.workspace)
-        return frames.decode(self.manifest, ws.objects.get)
+        return frames.decode(self.manifest, chunk_reader(ws.objects))
 
 
 def _ws(workspace: Workspace | None, create: bool = False) -> Workspace:
