@@ -50,3 +50,10 @@ def test_runs_table_on_postgres_small_and_large_pages(pg_workspace):
     page = nbtrack.runs(filter="metrics.m > 0.5 and params.kind == 'odd'", order_by="metrics.m desc", limit=10)
     want = sorted((i for i in range(n) if i % 3 and i % 2 and i / n > 0.5), reverse=True)[:10]
     assert page["params.i"].tolist() == want and page["metrics.m"].tolist() == [i / n for i in want]
+
+
+def test_an_empty_page_on_postgres(pg_workspace):
+    with nbtrack.track("only"):
+        nbtrack.log_metric("m", 0.1)
+    assert nbtrack.runs(filter="metrics.m > 0.5", limit=10).empty
+    assert nbtrack.runs(filter="metrics.m < 0.5", limit=10)["metrics.m"].tolist() == [0.1]

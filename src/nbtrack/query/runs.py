@@ -16,8 +16,7 @@ from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from .lineage import refs, run_items
-from .table import (fetch_together, fetch_tuples, metric_columns, metrics_query, param_columns, params_query,
-                    positions)
+from .table import fetch_tuples, metric_columns, page_values, param_columns, positions
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
@@ -154,10 +153,7 @@ def runs(
         rows = fetch_tuples(conn, q)
         ids_found = [r[0] for r in rows]
         index = positions(ids_found)
-        prows = mrows = None
-        if conn.dialect.name == "postgresql":  # the page's params and metrics in one round trip
-            prows, mrows = fetch_together(conn, [params_query(ids_found, id_query),
-                                                 metrics_query(ids_found, id_query)])
+        prows, mrows = page_values(conn, ids_found, id_query) or (None, None)  # PostgreSQL: one round trip
         ps = param_columns(conn, ids_found, id_query, model_params, MODEL_PARAMS, index, prows)
         ms = metric_columns(conn, ids_found, id_query, index, mrows)
     df = pd.DataFrame.from_records(rows, columns=BASE_COLUMNS, nrows=len(rows))

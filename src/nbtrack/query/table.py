@@ -75,6 +75,34 @@ def _decode(values: list, vtype: str) -> list:
     return list(values)
 
 
+_PAGE_SQL = (  # PostgreSQL: one array parameter, so the text (and the server's prepared plan) never changes
+    f"SELECT run_id, key, value, vtype FROM {params.name} WHERE run_id = ANY(%s)",
+    f"SELECT run_id, key, value FROM {latest_metrics.name} WHERE run_id = ANY(%s)",
+)
+
+
+def page_values(conn, ids: list[str], id_query) -> tuple[list[tuple], list[tuple]] | None:
+    """PostgreSQL: the params and latest metrics rows of the page's runs, both in one round trip
+    (psycopg's pipeline mode); None elsewhere (the caller reads them one query at a time)."""
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or not hasattr(driver, "pipeline"):
+        return None
+    if id_query is not None and len(ids) <= SMALL:
+        if not ids:
+            return [], []
+        cursors = [driver.cursor(), driver.cursor()]
+        try:
+            with driver.pipeline():
+                for cur, sql in zip(cursors, _PAGE_SQL):
+                    cur.execute(sql, (ids,))
+            return cursors[0].fetchall(), cursors[1].fetchall()
+        finally:
+            for cur in cursors:
+                cur.close()
+    p, m = fetch_together(conn, [params_query(ids, id_query), metrics_query(ids, id_query)])
+    return p, m
+
+
 def fetch_together(conn, stmts: list) -> list[list[tuple]]:
     """The rows of independent statements. PostgreSQL: sent together in one round trip (psycopg's
     pipeline mode); elsewhere one after the other."""
