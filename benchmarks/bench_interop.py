@@ -127,8 +127,8 @@ def main() -> None:
     n = args.runs
     peer_rate, our_rate = n / statistics.median(theirs), n / statistics.median(mine)
     rows = [
-        ("export (new store)", f"{peer_rate:,.0f} runs/s", f"{our_rate:,.0f} runs/s", f"{our_rate / peer_rate:.2f}×"),
-        ("export again (nothing changed)", f"{peer_rate:,.0f} runs/s (writes all again)",
+        ("export (new store)", f"{peer_rate:,.1f} runs/s", f"{our_rate:,.1f} runs/s", f"{our_rate / peer_rate:.2f}×"),
+        ("export again (nothing changed)", f"{peer_rate:,.1f} runs/s (writes all again)",
          f"{n / statistics.median(again):,.0f} runs/s", f"{(n / statistics.median(again)) / peer_rate:.0f}×"),
     ]
     table = [f"## MLflow export ({date.today().isoformat()}, mlflow {mlflow.__version__}, "
