@@ -155,7 +155,9 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
                 workspace: Workspace | None = None) -> SweepResult:
     """Run (or resume) an Optuna study over pipeline ``name``; see :func:`nbtrack.sweep`."""
     from . import gates as gates_mod
+    from .execute import check_timeout
 
+    check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
     if search.trials is None or search.trials < 1:
