@@ -263,6 +263,18 @@ def update_run(conn: Connection, run_id: str, **values: Any) -> None:
     fast_execute(conn, stmt, [{"run_id_": run_id, **values}])
 
 
+# Every status a run can have, and what it means. Readers (browser, sidebar, exports) take
+# their vocabulary from here; tests check they cover all of it.
+RUN_STATUSES: dict[str, str] = {
+    "running": "the cell, script or pipeline is executing",
+    "snapshotting": "the cell ran; its snapshots are still being stored in the background",
+    "finished": "ran to the end and everything was recorded",
+    "failed": "the code raised (or a pipeline's notebook failed)",
+    "interrupted": "stopped by Ctrl-C, a kill or a dead process",
+    "capture_failed": "the code ran, but part of what it made could not be recorded",
+    "pruned": "a tuning trial stopped early by the sweep's pruner",
+}
+
 PENDING_SNAPSHOTS_TAG = "nbtrack.pending_snapshots"  # what a `snapshotting` run still waits for
 
 

@@ -20,6 +20,7 @@ STATUS_COLORS = {
     "failed": "#cf222e",
     "interrupted": "#9a6700",
     "capture_failed": "#8250df",
+    "pruned": "#6e7781",  # a tuning trial the sweep stopped early
 }
 DIFF_BG = "#fff8c5"  # a value that differs between compared runs
 TABLE_STYLE = "border-collapse:collapse;font-size:12px;font-family:var(--jp-ui-font-family, sans-serif)"

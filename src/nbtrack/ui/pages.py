@@ -15,8 +15,9 @@ from typing import Any
 import nbtrack
 
 from ..expr import all_of
+from ..store.runs import RUN_STATUSES
 
-STATUSES = ("finished", "failed", "running", "snapshotting", "interrupted", "capture_failed")
+STATUSES = tuple(RUN_STATUSES)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

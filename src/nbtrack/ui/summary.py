@@ -11,7 +11,8 @@ import nbtrack
 from .html import STATUS_COLORS, esc, fmt_duration, fmt_value
 
 MAX_ITEMS = 4
-MARKS = {"finished": "\u2713", "failed": "\u2717", "interrupted": "\u25a0", "snapshotting": "\u2026"}
+MARKS = {"finished": "\u2713", "failed": "\u2717", "interrupted": "\u25a0", "snapshotting": "\u2026",
+         "pruned": "\u2702"}
 
 
 def _items(values: dict, limit: int = MAX_ITEMS) -> str:
