@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 DEFAULT_BUDGET = 1 << 30
 DEFAULT_MIN_BYTES = 4 << 20
 EXIT_WAIT_S = 60.0
+RESERVE_WAIT_S = 60.0  # longest back-pressure wait of a cell; then its frame is stored on its own path
 STORE_ATTEMPTS = 3
 
 
@@ -210,9 +211,13 @@ def reserve(size: int, local: int = 0) -> bool:
     limit = budget()
     if size + local > limit:
         return False
+    deadline = time.monotonic() + RESERVE_WAIT_S  # a writer stuck on a locked database never freezes the cell
     with _cond:
         while _bytes and _bytes + local + size > limit:
-            _cond.wait(0.5)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            _cond.wait(min(left, 0.5))
     return True
 
 
