@@ -276,3 +276,29 @@ def test_versions_keep_the_order_of_the_cells(kernel, workspace):
     run(kernel, "gate.set(); nbtrack.flush(timeout=60)")
     ws_mod.reset_cache()
     assert nbtrack.dataset_versions("df", workspace)["n_rows"].tolist() == [5000, 10]
+
+
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_dead_process_snapshotting_run_becomes_capture_failed(db, request):
+    """What a killed kernel leaves (a `snapshotting` row, dead pid) is closed by the next process."""
+    import subprocess
+
+    from sqlalchemy import update
+
+    from nbtrack.capture.run import ActiveRun
+    from nbtrack.store.schema import runs as runs_t
+
+    ws = request.getfixturevalue("workspace" if db == "sqlite" else "pg_workspace")
+    r = ActiveRun("make", "cell", workspace=ws)
+    r.start()
+    r.set_tag("nbtrack.pending_snapshots", "df, model:clf")
+    r.end("snapshotting")
+    dead = subprocess.Popen(["true"])  # a pid that no longer runs
+    dead.wait()
+    with ws.meta.write() as conn:
+        conn.execute(update(runs_t).where(runs_t.c.id == r.id).values(pid=dead.pid))
+    report = nbtrack.fsck(ws)
+    assert r.id in report.interrupted
+    got = nbtrack.get_run(r.id, ws)
+    assert got.status == "capture_failed" and got.error_type == "SnapshotsLost"
+    assert "df, model:clf" in got.error_message
