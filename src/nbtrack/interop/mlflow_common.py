@@ -21,7 +21,7 @@ PAGE = 5000  # runs per search page (MLflow allows up to 50,000)
 
 # nbtrack status -> MLflow RunStatus; and back
 TO_MLFLOW = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
-             "capture_failed": "FINISHED"}
+             "capture_failed": "FINISHED", "snapshotting": "RUNNING"}  # snapshotting: frames still being stored
 FROM_MLFLOW = {"RUNNING": "running", "SCHEDULED": "running", "FINISHED": "finished", "FAILED": "failed",
                "KILLED": "interrupted"}
 
