@@ -3,8 +3,9 @@
     python benchmarks/bench_background.py [--reps 15] [--mb 100]
 
 In one in-process IPython shell (the cell's path is what ``run_cell`` takes: the body plus
-nbtrack's ``pre_run_cell``/``post_run_cell``), alternating after two warm-up rounds, each cell
-making a frame with new content:
+nbtrack's ``pre_run_cell``/``post_run_cell``), alternating after two warm-up rounds (each timed
+cell after an untimed untracked one, the order of untracked and tracked swapped every round),
+each cell making a frame with new content:
 
 * **A** ``df = make(k)``: a new frame from a function (nothing the cell reads is a frame);
 * **B** ``df = base * k``: the cell also reads a 100 MB frame (fingerprinted before the cell,
@@ -86,7 +87,12 @@ def main() -> None:
 
     for i in range(args.reps + 2):  # two warm-up rounds
         for sc, (plain, tracked) in cells.items():
-            a, _ = cell(plain)
+            # each timed cell follows an untimed untracked one (the same memory state), and the
+            # order of the two alternates; the background store is flushed before the next cell
+            if i % 2:
+                cell(plain)
+                a, _ = cell(plain)
+            cell(plain)
             b, hb = cell(tracked)
             t = time.perf_counter()
             fingerprint(ip.user_ns["df"])  # the floor: what the cell must pay to know the frame is new
@@ -94,8 +100,12 @@ def main() -> None:
             t = time.perf_counter()
             assert nbtrack.flush(timeout=600)
             stored = time.perf_counter() - t
+            if not i % 2:
+                cell(plain)
+                a, _ = cell(plain)
             if sc == "A":
                 os.environ["NBTRACK_BACKGROUND_SNAPSHOTS"] = "0"
+                cell(plain)
                 c, hs = cell(tracked)
                 os.environ.pop("NBTRACK_BACKGROUND_SNAPSHOTS", None)
             if i < 2:
