@@ -231,7 +231,7 @@ def _mark_failed(ws: Any, spec: dict, reason: str) -> None:
 
 def _tags(spec: dict) -> dict[str, str]:
     return {"nbtrack.sweep": spec["parent"], "nbtrack.pipeline": spec["name"],
-            "nbtrack.pipeline_version": str(spec["version"])}
+            "nbtrack.pipeline_version": str(spec["version"]), **{k: str(v) for k, v in spec.get("tags", {}).items()}}
 
 
 def _record_failed(ws: Any, spec: dict, reason: str) -> None:
