@@ -17,11 +17,14 @@ Each tool gets its own new database on the server (created here, dropped at the 
   that copy the rows the API wrote for those runs (same columns, same tags, new ids and values),
   so the tables hold what the API would have written. Only the query is timed; each tool's
   database gets ``ANALYZE`` after populating.
+
+Timed with the garbage collector paused (as ``timeit`` does) and a collection between samples.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -54,9 +57,16 @@ def fmt(st: dict) -> str:
 
 
 def timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+    """Wall time of ``fn()`` with the garbage collector paused, as ``timeit`` does: both tools run
+    in this one process, and a collection of MLflow's garbage must not land in nbtrack's timing
+    (or the other way round); :meth:`Cpu.timed` collects between samples instead."""
+    gc.disable()
+    try:
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+    finally:
+        gc.enable()
 
 
 class Cpu:
@@ -82,6 +92,7 @@ class Cpu:
         return total / self.tick
 
     def timed(self, fn) -> float:
+        gc.collect()  # not counted: the timed call pauses the collector
         s0, c0 = self._server(), time.process_time()
         t = timed(fn)
         self.total += (time.process_time() - c0) + (self._server() - s0)
