@@ -9,7 +9,7 @@ string column) of about ``--mb`` MB in memory. Each repetition, in this order:
 * 1% contiguous edit: 1% of the rows of ``f0`` changed in one region (a different region each
   repetition), snapshotted in the same kernel (the chunk memo knows the first snapshot's
   chunks); time as a share of the first snapshot's, and new bytes stored as a share of its bytes;
-* the same kind of edit with the chunk memo emptied first (every chunk encoded and hashed again,
+* the same kind of edit with the chunk memos emptied first (every chunk encoded and hashed again,
   as before row-range fingerprints): what the memo saves;
 * load: ``pd.read_parquet`` of the same frame written by ``df.to_parquet`` and
   ``nbtrack.load`` of the first version, the order alternating each repetition.
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def stats(samples: list[float]) -> dict:
     s = sorted(x * 1000 for x in samples)
-    q = statistics.quantiles(s, n=10) if len(s) > 1 else [s[0]] * 9
+    q = statistics.quantiles(s, n=10, method="inclusive") if len(s) > 1 else [s[0]] * 9
     return {"median": statistics.median(s), "p10": q[0], "p90": q[-1], "n": len(s)}
 
 
@@ -63,7 +63,7 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
 
     import nbtrack
     from bench_snapshot import make_frame
-    from nbtrack.snapshot import chunkprint
+    from nbtrack.snapshot import chunkprint, chunkstats
     from nbtrack.snapshot import datasets as ds_mod
 
     df = make_frame(mb * 1e6)
@@ -77,6 +77,7 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
         ws = nbtrack.init(tmp / f"ws-{rep}")
         ds_mod._cache.clear()
         chunkprint.clear()
+        chunkstats.clear()
         return ws
 
     fresh(-1)
@@ -95,6 +96,7 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
         after = set(ws.objects)
         shares.append(sum(ws.objects.size(o) for o in after - before) / first_bytes)
         chunkprint.clear()
+        chunkstats.clear()
         e = edited(df, rep + 1, 2.0)
         t, _ = timed(lambda e=e: nbtrack.snapshot(e, "data"))
         s["edit, no memo"].append(t)

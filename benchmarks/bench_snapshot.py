@@ -65,7 +65,7 @@ def bench_frame(df, label: str, repeat: int, tmp: Path) -> dict:
     import mlflow
 
     import nbtrack
-    from nbtrack.snapshot import chunkprint
+    from nbtrack.snapshot import chunkprint, chunkstats
     from nbtrack.snapshot import datasets as ds_mod
 
     out: dict = {"label": label, "rows": len(df), "bytes": frame_bytes(df)}
@@ -110,6 +110,7 @@ def bench_frame(df, label: str, repeat: int, tmp: Path) -> dict:
     out["again_cold"] = time.perf_counter() - t
     ds_mod._cache.clear()
     chunkprint.clear()
+    chunkstats.clear()
     shutil.rmtree(Path(ws.root) / "cache", ignore_errors=True)  # no cache at all: encode again
     t = time.perf_counter()
     nbtrack.snapshot(df, "data")

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ..errors import InvalidInput
 from ..store.objects import hash_bytes
-from . import columns
+from . import chunkstats, columns
 from . import values as codec
 from .chunkprint import ChunkMemo, chunk_fingerprint, table_key
 from .stats import categorical_stats, one_column, sample_table
@@ -213,26 +213,33 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
 
     key = table_key(table, ENCODING.encode()) if memo is not None else b""
 
-    def write(bound: tuple[int, int]) -> tuple[str, int, int]:
-        fp = ""
-        if memo is not None:
-            fp = chunk_fingerprint(table, bound[0], bound[1], key)
-            hit = memo.get(fp)
-            if hit is not None:
-                return hit[0], bound[1], hit[1]
+    numbers = [i for i, f in enumerate(table.schema) if chunkstats.numeric(f.type)]
+
+    def write(bound: tuple[int, int]) -> tuple[tuple[str, int, int], dict[int, chunkstats.Partial]]:
+        fp = chunk_fingerprint(table, bound[0], bound[1], key) if memo is not None else ""
+        partials = chunkstats.chunk_partials(table, bound[0], bound[1], numbers, fp)
+        hit = memo.get(fp) if memo is not None else None
+        if hit is not None:
+            return (hit[0], bound[1], hit[1]), partials
         data = encode_chunk(table.slice(*bound))
         oid = name(data)
         put(oid, data)
         if memo is not None:
             memo.put(fp, oid, len(data))
-        return oid, bound[1], len(data)
+        return (oid, bound[1], len(data)), partials
 
     sample, step = sample_table(table)
     pool = _pool(threads)
-    # chunk writes and per-column statistics share the pool (pyarrow and numpy release the GIL)
-    stat_jobs = [pool.submit(one_column, table, sample, step, i) for i in range(table.num_columns)]
-    chunks = list(pool.map(write, bounds))
-    stats = {str(name): job.result() for name, job in zip(table.column_names, stat_jobs)}
+    # chunk writes and per-column statistics share the pool (pyarrow and numpy release the GIL);
+    # the exact statistics of number columns come from the chunks' partials (see .chunkstats)
+    stat_jobs = {i: pool.submit(one_column, table, sample, step, i)
+                 for i in range(table.num_columns) if i not in numbers}
+    written = list(pool.map(write, bounds))
+    chunks = [w[0] for w in written]
+    for i in numbers:
+        stat_jobs[i] = pool.submit(one_column, table, sample, step, i,
+                                   chunkstats.exact([w[1][i] for w in written]))
+    stats = {str(name): stat_jobs[i].result() for i, name in enumerate(table.column_names)}
     for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
         if spec["kind"] == "categorical":  # stored as codes: count the categories, not the codes
             stats[table.column_names[int(pos)]] = categorical_stats(original.iloc[:, int(pos)])

@@ -58,14 +58,15 @@ def sample_table(table: pa.Table) -> tuple[pa.Table, int]:
     return table.take(pa.array(np.arange(0, n, step))), step
 
 
-def column_stats(col: pa.ChunkedArray, sample: pa.ChunkedArray) -> dict[str, Any]:
-    """Statistics of one Arrow column (``sample`` is the same column of the sample)."""
+def column_stats(col: pa.ChunkedArray, sample: pa.ChunkedArray, exact: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Statistics of one Arrow column (``sample`` is the same column of the sample; ``exact``,
+    for numbers: their min/max/mean/std already combined from chunks, see :mod:`.chunkstats`)."""
     t = col.type
     out: dict[str, Any] = {"count": len(col) - col.null_count, "nulls": col.null_count}
     if pa.types.is_dictionary(t):
         out.update(_categorical(col))
     elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        out.update(_numeric(col, sample))
+        out.update(_numeric(col, sample, exact))
     elif pa.types.is_duration(t):
         if out["count"]:
             mm = pc.min_max(col.cast(pa.int64()))
@@ -80,18 +81,21 @@ def column_stats(col: pa.ChunkedArray, sample: pa.ChunkedArray) -> dict[str, Any
     return out
 
 
-def _numeric(col: pa.ChunkedArray, sample: pa.ChunkedArray) -> dict[str, Any]:
+def _numeric(col: pa.ChunkedArray, sample: pa.ChunkedArray, exact: dict[str, Any] | None = None) -> dict[str, Any]:
     if len(col) == col.null_count:
         return {}
     if pa.types.is_decimal(col.type):
         col, sample = col.cast(pa.float64()), sample.cast(pa.float64())
-    lo, hi = _min_max(col)
-    out = {
-        "min": lo,
-        "max": hi,
-        "mean": _num(pc.mean(col).as_py()),
-        "std": _num(pc.stddev(col, ddof=1).as_py()) if len(col) - col.null_count > 1 else None,
-    }
+    if exact:
+        out = dict(exact)
+    else:
+        lo, hi = _min_max(col)
+        out = {
+            "min": lo,
+            "max": hi,
+            "mean": _num(pc.mean(col).as_py()),
+            "std": _num(pc.stddev(col, ddof=1).as_py()) if len(col) - col.null_count > 1 else None,
+        }
     values = sample.to_numpy(zero_copy_only=False).astype("float64", copy=False)
     values = np.sort(values[np.isfinite(values)])
     if values.size:
@@ -167,10 +171,11 @@ def categorical_stats(col: Any) -> dict[str, Any]:
             "top": [[_num(cats[int(i)]), int(counts[i])] for i in order if counts[i] > 0]}
 
 
-def one_column(table: pa.Table, sample: pa.Table, step: int, i: int) -> dict[str, Any]:
+def one_column(table: pa.Table, sample: pa.Table, step: int, i: int,
+               exact: dict[str, Any] | None = None) -> dict[str, Any]:
     """Statistics of column ``i`` (a task of its own, so columns run in parallel)."""
     try:
-        s = column_stats(table.column(i), sample.column(i))
+        s = column_stats(table.column(i), sample.column(i), exact)
     except Exception as e:  # statistics never block a snapshot (e.g. dates out of Python range)
         col = table.column(i)
         s = {"count": len(col) - col.null_count, "nulls": col.null_count, "error": str(e)[:200]}
