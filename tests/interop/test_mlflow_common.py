@@ -57,3 +57,21 @@ def test_params_as_text_and_back():
 def test_import_nbtrack_does_not_import_mlflow():
     code = "import sys, nbtrack, nbtrack.cli; assert 'mlflow' not in sys.modules, 'mlflow imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_cli_says_in_one_line_what_mlflow_refused(workspace, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    from click.testing import CliRunner
+
+    import nbtrack
+    from nbtrack.cli import cli
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with nbtrack.track("one"):
+        nbtrack.log_metric("acc", 1.0)
+    out = CliRunner().invoke(cli, ["export", "mlflow", "--tracking-uri", f"file://{tmp_path / 'folder'}"])
+    assert out.exit_code == 1 and out.output.startswith("Error: MLflow: The filesystem tracking backend"), out.output
+    assert len(out.output.strip().splitlines()) == 1
+    out = CliRunner().invoke(cli, ["export", "mlflow", "--tracking-uri", "sqlite:///x.db", "--since", "soon"])
+    assert out.exit_code == 2 and "--since 'soon'" in out.output

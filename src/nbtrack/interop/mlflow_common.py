@@ -32,7 +32,7 @@ Progress = Callable[[Iterable[Any]], Iterable[Any]]
 def client(tracking_uri: str, registry_uri: str | None = None) -> Any:
     """An ``MlflowClient`` for ``tracking_uri`` (MLflow is imported here, never by ``import nbtrack``)."""
     if not isinstance(tracking_uri, str) or not tracking_uri:
-        raise InvalidInput("a tracking URI is needed, e.g. sqlite:///mlflow.db, a folder or http://host:5000")
+        raise InvalidInput("a tracking URI is needed, e.g. sqlite:///mlflow.db or http://host:5000")
     try:
         from mlflow import MlflowClient
     except ImportError as e:

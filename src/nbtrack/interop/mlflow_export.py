@@ -67,7 +67,7 @@ def export_mlflow(
     Parameters
     ----------
     tracking_uri : str
-        Where MLflow keeps runs: ``sqlite:///mlflow.db``, a folder, ``http://host:5000``...
+        Where MLflow keeps runs: ``sqlite:///mlflow.db``, ``postgresql://...``, ``http://host:5000``...
     experiment : str, optional
         Only the runs of this nbtrack experiment (default: all). Each nbtrack
         experiment goes to the MLflow experiment of the same name (created if missing).

@@ -72,7 +72,7 @@ def import_mlflow(
     Parameters
     ----------
     tracking_uri : str
-        The MLflow tracking store: ``sqlite:///mlflow.db``, a folder, ``http://host:5000``...
+        The MLflow tracking store: ``sqlite:///mlflow.db``, ``postgresql://...``, ``http://host:5000``...
     experiment : str, optional
         Only the runs of this MLflow experiment (default: every active one). Runs
         keep their experiment's name.
