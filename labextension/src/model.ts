@@ -147,7 +147,7 @@ export class VersionsModel {
     if (!pending) {
       return;
     }
-    window.setTimeout(() => {
+    setTimeout(() => {
       if (gen === this._generation) {
         void this.refresh();
       }
