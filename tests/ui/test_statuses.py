@@ -36,3 +36,10 @@ def test_statuses_written_by_the_code_are_known():
     # statuses of other things (approvals, serving, monitor checks) share the keyword
     other = {"approved", "revoked", "ok", "alert", "error", "pending", "text", "warn"}
     assert written - other <= set(RUN_STATUSES), written - other - set(RUN_STATUSES)
+
+
+def test_mlflow_export_maps_every_status():
+    from nbtrack.interop.mlflow_common import FROM_MLFLOW, TO_MLFLOW
+
+    assert set(TO_MLFLOW) == set(RUN_STATUSES)
+    assert set(FROM_MLFLOW.values()) <= set(RUN_STATUSES)

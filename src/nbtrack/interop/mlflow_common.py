@@ -21,7 +21,8 @@ PAGE = 5000  # runs per search page (MLflow allows up to 50,000)
 
 # nbtrack status -> MLflow RunStatus; and back
 TO_MLFLOW = {"running": "RUNNING", "finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED",
-             "capture_failed": "FINISHED", "snapshotting": "RUNNING"}  # snapshotting: frames still being stored
+             "capture_failed": "FINISHED", "snapshotting": "RUNNING",  # snapshotting: frames still being stored
+             "pruned": "KILLED"}  # a tuning trial its sweep stopped early
 FROM_MLFLOW = {"RUNNING": "running", "SCHEDULED": "running", "FINISHED": "finished", "FAILED": "failed",
                "KILLED": "interrupted"}
 
