@@ -12,6 +12,18 @@ from nbhelpers import outputs_text  # noqa: F401  (re-exported for tests)
 from nbtrack import workspace as ws_mod
 
 
+@pytest.fixture(autouse=True)
+def _no_run_outlives_its_test():
+    """Each test starts with no active run: a run one test left open (or an implicit script
+    run) would otherwise receive the next tests' params, models and datasets."""
+    from nbtrack import context
+    from nbtrack.capture import run as run_mod
+
+    yield
+    context._stack.set(())
+    run_mod._implicit = None
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """A fresh workspace in tmp_path/.nbtrack; the test runs in tmp_path."""

@@ -51,3 +51,29 @@ def test_asyncio_tasks_see_their_creators_run_and_keep_their_own(workspace):
     outer, (x, yy) = asyncio.run(main())
     assert nbtrack.get_run(x).metrics == {"len": 1.0} and nbtrack.get_run(yy).metrics == {"len": 2.0}
     assert nbtrack.get_run(x).parent_id == nbtrack.get_run(yy).parent_id == outer  # the creator's run
+
+
+def test_a_run_ended_directly_is_no_longer_active(workspace, tmp_path):
+    """`track(...).__enter__()` then `run.end()` (no `with`): later calls must not log into it,
+    nor into its workspace once another one is in use."""
+    import pandas as pd
+    from sklearn.tree import DecisionTreeClassifier
+
+    from nbtrack import workspace as ws_mod
+
+    outer = nbtrack.track("outer").__enter__()
+    live = nbtrack.track("live").__enter__()
+    assert context.active_run() is live
+    live.end()
+    assert context.active_run() is outer  # the enclosing run is the parent again
+    outer.end()
+    assert context.active_run() is None
+    other = ws_mod.use_workspace(ws_mod.init(tmp_path / "other").root)
+    X = pd.DataFrame({"a": [0, 1, 0, 1]})
+    mv = nbtrack.log_model(DecisionTreeClassifier().fit(X, [0, 1, 0, 1]), "m")
+    assert mv.run_id is None
+    assert list(nbtrack.models()["name"]) == ["m"]  # in the workspace now in use
+    ws_mod.use_workspace(workspace.root)
+    assert list(nbtrack.models()["name"]) == []
+    assert {r.name: r.status for r in nbtrack.runs().itertuples()} == {"outer": "finished", "live": "finished"}
+    assert other.root != workspace.root

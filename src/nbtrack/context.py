@@ -74,7 +74,10 @@ def pid_alive(pid: int) -> bool:
 def active_run() -> Any | None:
     """The innermost run being recorded in this thread or task, or None."""
     stack = _stack.get()
-    return stack[-1] if stack else None
+    for run in reversed(stack):  # a run ended directly (run.end()) is no longer anyone's parent
+        if not getattr(run, "ended", False):
+            return run
+    return None
 
 
 def push(run: Any) -> None:

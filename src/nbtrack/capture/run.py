@@ -148,6 +148,7 @@ class ActiveRun:
             values["error_message"] = _utf8(scrub_text(_text(error), self.secrets)[:4000])
         self.flush(run_values=values)
         self.ended = True  # only now: an end interrupted half-way can be written again
+        pop(self)  # ended without leaving its `with` block: later calls must not log into it
 
     def flush(self, run_values: dict[str, Any] | None = None) -> None:
         with self._lock:
@@ -384,6 +385,7 @@ class UnrecordedRun:
 
     def end(self, status: str = "finished", error: BaseException | None = None, **fields: Any) -> None:
         self.status, self.ended = status, True
+        pop(self)
 
     def log_artifact(self, obj: Any, name: str | None = None) -> str:
         return ""
