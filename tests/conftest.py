@@ -80,6 +80,24 @@ def pg_url():
 
 
 @pytest.fixture
+def pg_database(pg_url):
+    """A fresh PostgreSQL database URL on the test server (dropped afterwards)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"nbtrack_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    yield pg_url.rsplit("/", 1)[0] + "/" + name
+    ws_mod.reset_cache()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.dispose()
+
+
+@pytest.fixture
 def pg_workspace(pg_url, tmp_path, monkeypatch):
     """A workspace whose metadata lives in a fresh PostgreSQL database."""
     import uuid

@@ -3,7 +3,6 @@ where things live and never how to log in (no endpoint, no key, no password)."""
 
 from __future__ import annotations
 
-import uuid
 
 import pandas as pd
 import pytest
@@ -12,21 +11,6 @@ from click.testing import CliRunner
 import nbtrack
 from nbtrack import workspace as ws_mod
 from nbtrack.cli import cli
-
-
-@pytest.fixture
-def pg_database(pg_url):
-    import sqlalchemy as sa
-
-    name = f"nbtrack_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield pg_url.rsplit("/", 1)[0] + "/" + name
-    ws_mod.reset_cache()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 def test_init_meta_postgres_objects_s3_stores_no_secret(pg_database, s3_bucket, s3_server, tmp_path, monkeypatch):

@@ -3,30 +3,12 @@
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
-from nbtrack import workspace as ws_mod
 
 BACKENDS = [pytest.param("sqlite-local", id="sqlite-local"),
             pytest.param("postgres-s3", id="postgres-s3", marks=pytest.mark.postgres)]
-
-
-@pytest.fixture
-def pg_database(pg_url):
-    """A fresh PostgreSQL database URL (dropped afterwards)."""
-    import sqlalchemy as sa
-
-    name = f"nbtrack_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield pg_url.rsplit("/", 1)[0] + "/" + name
-    ws_mod.reset_cache()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.dispose()
 
 
 @pytest.fixture(params=BACKENDS)

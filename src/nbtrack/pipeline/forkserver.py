@@ -44,6 +44,8 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool
 
+from ..context import pid_alive
+
 TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_forktemplate.py")
 ENV_ENABLE, ENV_IDLE, ENV_PRELOAD = "NBTRACK_FORK_KERNELS", "NBTRACK_FORK_IDLE", "NBTRACK_FORK_PRELOAD"
 START_TIMEOUT_S = 30.0
@@ -332,13 +334,7 @@ def _alive(pid: int) -> bool:
     for proc in _spawned:
         if proc.pid == pid:
             return proc.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _reap() -> None:
