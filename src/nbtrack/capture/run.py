@@ -24,6 +24,7 @@ from .._secrets import mask_value, scrub_text
 from ..context import HOST, active_run, default_parent, pid_alive, pop, push, user
 from ..errors import InvalidInput, StoreUnavailable
 from ..snapshot.figures import figure_png
+from ..store import pg_direct
 from ..store import runs as store_runs
 from ..workspace import Workspace, get_workspace
 from . import env, journal, pruning, writer
@@ -108,6 +109,8 @@ class ActiveRun:
         payload = journal.start_payload(row, exp)
 
         def insert() -> None:
+            if ws.memo.get("interrupted_marked") and pg_direct.write_start(ws.meta, payload, ws.memo):
+                return  # PostgreSQL: one prepared statement
             replayed: list = []
             with ws.meta.write(provisional=True) as conn:  # made durable by the run's end
                 first = not ws.memo.get("interrupted_marked")
@@ -158,6 +161,8 @@ class ActiveRun:
         payload = journal.flush_payload(self.id, p, t, m, a, i, run_values)
 
         def write() -> None:
+            if pg_direct.write_flush(self.ws.meta, payload):
+                return  # PostgreSQL: one prepared statement
             with self.ws.meta.write() as conn:
                 journal.apply(conn, payload)
 

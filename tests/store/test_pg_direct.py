@@ -1,0 +1,129 @@
+"""PostgreSQL: a run's start and end as one prepared statement each (store/pg_direct.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import nbtrack
+from nbtrack.errors import StoreUnavailable
+from nbtrack.store import pg_direct
+
+pytestmark = pytest.mark.postgres
+
+AWKWARD = {
+    "quote": 'say "hi"', "backslash": "C:\\tmp\\x", "both": '\\"', "comma": "a,b", "braces": "{x}",
+    "null_word": "NULL", "spaces": "  padded  ", "empty": "", "unicode": "héllo ✓ 日本",
+    "none": None, "true": True, "false": False, "int": 42, "big": 2**80, "huge": 2**1279, "neg": -7,
+    "float": 0.1, "tiny": 5e-324, "nan": float("nan"), "inf": float("inf"), "list": [1, "a"],
+    "dict": {"b": 1, "a": [2]}, "newline": "a\nb\tc",
+}
+
+
+def test_awkward_values_round_trip(pg_workspace):
+    with nbtrack.track("warm"):  # the first write of a process takes the general path
+        pass
+    calls = []
+    orig = pg_direct._execute
+    pg_direct._execute = lambda meta, sql, args: (calls.append(sql.split(" ", 1)[0]), orig(meta, sql, args))[1]
+    try:
+        with nbtrack.track("awkward", params=AWKWARD, tags={"t\"q": 'v\\"', "n": "NULL"}) as run:
+            for step in range(5):
+                run.log_metric("loss", 1 / (step + 1), step=step)
+            run.log_metric("loss", 9.0, step=2)  # an older step logged later: not the latest
+            run.log_metric("bad", float("nan"))
+            run.log_metric("ts_tie", 1.0, step=0)
+            run.log_artifact(b"one", name='a "b".bin')
+            run.log_artifact(b"two", name='a "b".bin')  # the same name twice in one flush: the last wins
+    finally:
+        pg_direct._execute = orig
+    assert calls == ["INSERT", "WITH"]  # start and end, one statement each
+    got = nbtrack.get_run(run.id)
+    want = dict(AWKWARD)
+    want["nan"], want["inf"] = got.params["nan"], got.params["inf"]
+    assert math.isnan(got.params["nan"]) and got.params["inf"] == math.inf
+    assert got.params == want
+    assert got.tags["t\"q"] == 'v\\"' and got.tags["n"] == "NULL"
+    assert got.status == "finished" and got.ended is not None
+    assert got.metrics["loss"] == 1 / 5  # step 4, not the 9.0 logged later at step 2
+    assert got.metrics["bad"] is None or math.isnan(got.metrics["bad"])  # NaN is stored as NULL
+    history = got.metric_history("loss").sort_values(["step", "timestamp"])
+    assert history["value"].tolist() == [1.0, 1 / 2, 1 / 3, 9.0, 1 / 4, 1 / 5]
+    assert got.artifact('a "b".bin') == b"two"
+    # numeric params are filterable exactly as on the general path (the `num` column)
+    assert nbtrack.runs(filter="params.int == 42")["id"].tolist() == [run.id]
+    assert nbtrack.runs(filter="params.float == 0.1")["id"].tolist() == [run.id]
+    assert nbtrack.runs(filter="params.true == 1")["id"].tolist() == [run.id]
+
+
+def test_same_rows_as_the_general_path(pg_workspace, monkeypatch):
+    """A run written by pg_direct and one written by the general path hold identical rows."""
+    with nbtrack.track("warm"):
+        pass
+    body = {"params": {"a": 1, "b": "x", "c": 0.25, "d": None}, "tags": {"k": "v"}}
+
+    def log(name):
+        with nbtrack.track(name, params=body["params"], tags=body["tags"]) as run:
+            run.log_metrics({"m": 0.5, "n": 2})
+            run.log_metric("m", 0.75)
+            run.log_artifact(b"data", name="f.bin")
+        return run.id
+
+    fast = log("fast")
+    monkeypatch.setattr(pg_direct, "usable", lambda meta: False)
+    slow = log("slow")
+    ws = pg_workspace
+    with ws.meta.read() as conn:
+        for table, cols in (("params", "key, value, num, vtype"), ("tags", "key, value"),
+                            ("metrics", "key, value, step"), ("latest_metrics", "key, value, step"),
+                            ("artifacts", "name, oid, kind, media_type, size")):
+            rows = {rid: conn.exec_driver_sql(f"SELECT {cols} FROM {table} WHERE run_id = %(r)s ORDER BY 1, 2",
+                                              {"r": rid}).all() for rid in (fast, slow)}
+            assert rows[fast] == rows[slow], table
+        runs = {rid: conn.exec_driver_sql(
+            "SELECT experiment_id, kind, status, parent_id, env_oid, host, pid, \"user\", "
+            "ended IS NOT NULL, duration IS NOT NULL FROM runs WHERE id = %(r)s", {"r": rid}).one()
+            for rid in (fast, slow)}
+    assert runs[fast] == runs[slow]
+
+
+def test_cell_versions_count_up(pg_workspace):
+    from nbtrack.capture.run import ActiveRun
+
+    with nbtrack.track("warm"):
+        pass
+    versions = []
+    for _ in range(3):
+        run = ActiveRun("cell", "cell", cell_key="nb.ipynb::c1").start()
+        run.end()
+        versions.append(nbtrack.get_run(run.id).cell_version)
+    assert versions == [1, 2, 3]
+
+
+def test_a_lost_server_is_a_store_error_and_the_next_write_reconnects(pg_workspace):
+    with nbtrack.track("warm"):
+        pass
+    ws = pg_workspace
+    with ws.meta.read_engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    row = {"id": "deadbeef00000001", "name": "x", "kind": "script", "status": "running", "started": 1.0,
+           "host": "h", "pid": 1}
+    memo = dict(ws.memo)
+    try:  # the pooled connection was killed: one failure at most (as StoreUnavailable), then it works
+        pg_direct.write_start(ws.meta, {"row": row, "experiment": "default"}, memo)
+    except StoreUnavailable:
+        pg_direct.write_start(ws.meta, {"row": row, "experiment": "default"}, memo)
+    with nbtrack.track("after") as run:
+        run.log_metric("m", 1.0)
+    assert nbtrack.get_run(run.id).metrics == {"m": 1.0}
+    assert nbtrack.get_run("deadbeef00000001").name == "x"
+
+
+def test_array_literals():
+    assert pg_direct._texts(["a", None, 'q"', "b\\s", "NULL"]) == '{"a",NULL,"q\\"","b\\\\s","NULL"}'
+    assert pg_direct._nums([0.1, None, 1]) == "{0.1,NULL,1.0}"
+    assert pg_direct._ints([3, None]) == "{3,NULL}"
+    assert pg_direct._num("2" * 5000, "int") is None  # more digits than int() parses: no number
+    assert pg_direct._num("True", "bool") == 1.0 and pg_direct._num("nan", "float") is None
