@@ -2,6 +2,13 @@
 
     python benchmarks/bench_team.py [--pg postgresql+psycopg://postgres@127.0.0.1:54329/postgres]
         [--repeat 300] [--sizes 10000,100000] [--api-runs 1000] [--markdown docs/benchmarks.md]
+        [--durable start|no] [--durable-pg URL] [--durable-sizes 10000]
+
+Two servers: ``--pg`` (the test server of ``.ci/start-postgres.sh``: fsync=off) and, unless
+``--durable no``, a second throwaway server with PostgreSQL's stock durability (fsync=on,
+synchronous_commit=on: every commit waits for its WAL flush, as a team's server runs) that
+the script starts with ``NBTRACK_PG_DURABLE=1 .ci/start-postgres.sh`` and stops at the end.
+Each row of the table names its server.
 
 Each tool gets its own new database on the server (created here, dropped at the end):
 
@@ -26,7 +33,9 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -273,19 +282,9 @@ def bench_query(exp_id: str, n: int, reps: int, cpu_ml: Cpu, cpu_nb: Cpu) -> tup
     return stats(a), stats(b)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--pg", default=os.environ.get("NBTRACK_TEST_PG_URL",
-                                                   "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"))
-    ap.add_argument("--repeat", type=int, default=300, help="runs logged per tool (alternating)")
-    ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--api-runs", type=int, default=1000, help="runs per tool populated through its own API")
-    ap.add_argument("--query-reps", type=int, default=0, help="default: 30 at 10k, 10 at 100k")
-    ap.add_argument("--markdown", help="write the results into this file's '## Team scale' section")
-    args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-
-    dbs = Databases(args.pg)
+def measure(pg: str, repeat: int, sizes: list[int], api_runs: int, query_reps: int, label: str) -> list[tuple]:
+    """Every row of the table on one server: run logging, then the query at each size."""
+    dbs = Databases(pg)
     tmp = Path(tempfile.mkdtemp(prefix="nbtrack-team-"))
     os.chdir(tmp)
     rows = []
@@ -295,7 +294,10 @@ def main() -> None:
         import mlflow
 
         import nbtrack
+        from nbtrack import workspace
 
+        workspace.reset_cache()
+        nbtrack.set_experiment(None)
         mlflow.set_tracking_uri(ml_url)
         mlflow.set_experiment("search")
         exp_id = mlflow.get_experiment_by_name("search").experiment_id
@@ -305,55 +307,114 @@ def main() -> None:
             return (Cpu(dbs.admin, ml_url.rsplit("/", 1)[1]), Cpu(dbs.admin, nb_url.rsplit("/", 1)[1]))
 
         c_ml, c_nb = cpus()
-        ml, nb = bench_logging(args.repeat, c_ml, c_nb)
-        rows.append(("one run, 10 params + 10 metrics", fmt(ml), fmt(nb), ml["median"] / nb["median"], 20,
+        ml, nb = bench_logging(repeat, c_ml, c_nb)
+        rows.append((label, "one run, 10 params + 10 metrics", fmt(ml), fmt(nb), ml["median"] / nb["median"], 20,
                      c_ml.per_op_ms(), c_nb.per_op_ms()))
         print(rows[-1], flush=True)
 
         done = 0
         for n in sizes:
             t = time.perf_counter()
-            populate_nbtrack(nb_url, done, n, sizes[-1], args.api_runs)
+            populate_nbtrack(nb_url, done, n, sizes[-1], api_runs)
             t_nb = time.perf_counter() - t
             t = time.perf_counter()
-            populate_mlflow(ml_url, exp_id, done, n, sizes[-1], args.api_runs)
+            populate_mlflow(ml_url, exp_id, done, n, sizes[-1], api_runs)
             t_ml = time.perf_counter() - t
             done = n
             analyze(nb_url), analyze(ml_url)
             print(f"populated {n:,} runs: nbtrack {t_nb:.0f} s, mlflow {t_ml:.0f} s", flush=True)
-            reps = args.query_reps or (30 if n <= 10_000 else 10)
+            reps = query_reps or (30 if n <= 10_000 else 10)
             c_ml, c_nb = cpus()
             ml, nb = bench_query(exp_id, n, reps, c_ml, c_nb)
-            rows.append((f"filter + order + top 100 of {n:,} runs", fmt(ml), fmt(nb), ml["median"] / nb["median"],
-                         50 if n >= 100_000 else None, c_ml.per_op_ms(), c_nb.per_op_ms()))
+            rows.append((label, f"filter + order + top 100 of {n:,} runs", fmt(ml), fmt(nb),
+                         ml["median"] / nb["median"], 50 if n >= 100_000 else None, c_ml.per_op_ms(),
+                         c_nb.per_op_ms()))
             print(rows[-1], flush=True)
     finally:
         from nbtrack import workspace
 
         workspace.reset_cache()
         dbs.drop_all()
+    return rows
 
-    import psycopg
 
-    server = sa.create_engine(args.pg)
+def server_settings(pg: str) -> tuple[str, str]:
+    server = sa.create_engine(pg)
     with server.connect() as conn:
         version = conn.exec_driver_sql("SHOW server_version").scalar()
-        fsync = conn.exec_driver_sql("SHOW fsync").scalar()
+        settings = ", ".join(f"{s}={conn.exec_driver_sql(f'SHOW {s}').scalar()}"
+                             for s in ("fsync", "synchronous_commit", "full_page_writes", "wal_sync_method"))
     server.dispose()
+    return version, settings
+
+
+def start_durable_server() -> tuple[str, str]:
+    """A second, throwaway PostgreSQL server with stock durability (.ci/start-postgres.sh with
+    NBTRACK_PG_DURABLE=1): its URL and the shell command that stops it and removes its data."""
+    script = Path(__file__).resolve().parent.parent / ".ci" / "start-postgres.sh"
+    out = subprocess.run(["bash", str(script)], check=True, capture_output=True, text=True,
+                         env={**os.environ, "NBTRACK_PG_DURABLE": "1", "NBTRACK_PG_PORT": "54380"}).stdout
+    env = dict(re.findall(r'^export (\w+)=(.*)$', out, re.M))
+    return env["NBTRACK_TEST_PG_URL"], env["NBTRACK_PG_STOP"].strip('"').replace('\\"', '"')
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--pg", default=os.environ.get("NBTRACK_TEST_PG_URL",
+                                                   "postgresql+psycopg://postgres@127.0.0.1:54329/postgres"))
+    ap.add_argument("--repeat", type=int, default=300, help="runs logged per tool (alternating)")
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--api-runs", type=int, default=1000, help="runs per tool populated through its own API")
+    ap.add_argument("--query-reps", type=int, default=0, help="default: 30 at 10k, 10 at 100k")
+    ap.add_argument("--durable", choices=("start", "no"), default="start",
+                    help="start: also measure on a second server with stock durability (fsync=on, "
+                         "synchronous_commit=on) started here with .ci/start-postgres.sh (needs root: initdb "
+                         "runs as the postgres user); no: only --pg")
+    ap.add_argument("--durable-pg", help="measure on this already running stock-durability server instead")
+    ap.add_argument("--durable-sizes", default="", help="query sizes on the durable server (default: none; "
+                                                        "reads do not depend on fsync)")
+    ap.add_argument("--markdown", help="write the results into this file's '## Team scale' section")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    durable_sizes = [int(s) for s in args.durable_sizes.split(",") if s]
+
+    servers = [(args.pg, "test server")]
+    stop = None
+    if args.durable_pg:
+        servers.append((args.durable_pg, "stock durability"))
+    elif args.durable == "start":
+        url, stop = start_durable_server()
+        servers.append((url, "stock durability"))
+    rows, notes = [], []
+    try:
+        for pg, label in servers:
+            version, settings = server_settings(pg)
+            notes.append(f"{label}: PostgreSQL {version} ({settings})")
+            rows += measure(pg, args.repeat, sizes if label == "test server" else durable_sizes, args.api_runs,
+                            args.query_reps, label)
+    finally:
+        if stop:
+            subprocess.run(stop, shell=True, check=False)
+
+    import mlflow
+    import psycopg
+
+    import nbtrack
+
     lines = [
         f"Measured {date.today()} on 2 cores shared with other jobs (load average {os.getloadavg()[0]:.1f}), "
-        f"Python {sys.version.split()[0]}, PostgreSQL {version} on 127.0.0.1 (fsync={fsync}; the same server "
-        f"and settings for both tools, a new database each), psycopg {psycopg.__version__}, MLflow "
-        f"{mlflow.__version__}, nbtrack {nbtrack.__version__}: `python benchmarks/bench_team.py "
-        f"--repeat {args.repeat} --sizes {args.sizes} --api-runs {args.api_runs}`. Alternating A/B after a warm-up.",
+        f"Python {sys.version.split()[0]}, psycopg {psycopg.__version__}, MLflow {mlflow.__version__}, nbtrack "
+        f"{nbtrack.__version__}: `python benchmarks/bench_team.py --repeat {args.repeat} --sizes {args.sizes} "
+        f"--api-runs {args.api_runs}`. Both tools on the same server (a new database each), alternating A/B "
+        "after a warm-up. Servers, both on 127.0.0.1: " + "; ".join(notes) + ".",
         "",
-        "| operation | MLflow on PostgreSQL | nbtrack on PostgreSQL | nbtrack faster (medians) | target "
+        "| server | operation | MLflow on PostgreSQL | nbtrack on PostgreSQL | nbtrack faster (medians) | target "
         "| CPU per operation, client + server (mean): MLflow / nbtrack |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
-    for name, a, b, ratio, target, cpu_a, cpu_b in rows:
+    for label, name, a, b, ratio, target, cpu_a, cpu_b in rows:
         verdict = "" if target is None else (f"≥ {target}× {'met' if ratio >= target else 'NOT met'}")
-        lines.append(f"| {name} | {a} | {b} | {ratio:.0f}× | {verdict} | {cpu_a:.1f} ms / {cpu_b:.2f} ms "
+        lines.append(f"| {label} | {name} | {a} | {b} | {ratio:.0f}× | {verdict} | {cpu_a:.1f} ms / {cpu_b:.2f} ms "
                      f"({cpu_a / max(cpu_b, 1e-9):.0f}×) |")
     lines += [
         "",
