@@ -7,13 +7,17 @@ input errors, 1 for failures).
 
 from __future__ import annotations
 
-import copy
-import inspect
-import sys
+from .driver import maybe_forward
 
-import click
+maybe_forward()  # `nbtrack run|sweep|reproduce` served by the pre-imported driver (exits), else returns
 
-from ..errors import NbtrackError
+import copy  # noqa: E402
+import inspect  # noqa: E402
+import sys  # noqa: E402
+
+import click  # noqa: E402
+
+from ..errors import NbtrackError  # noqa: E402
 
 
 def summary(cmd: click.Command) -> str:

@@ -1,0 +1,238 @@
+"""The driver server behind :mod:`.driver`: pre-imported, it forks one child per command.
+
+Started detached by the first pipeline command of a key (see :func:`.driver.key`). It
+imports what ``nbtrack run|sweep|reproduce`` import (and compiles nbformat's schema
+validator), freezes the heap (``gc.freeze``: forked children share its pages), then listens.
+For each request it forks a child, replies ``{"pid": N}`` and, when the child exits,
+``{"code": N}`` or ``{"signal": N}``. A client that goes away first gets its child stopped
+(SIGHUP to its process group, SIGKILL after 5 s). The server refuses to fork if it has
+threads, serves only its own user (``SO_PEERCRED``), and exits when it has had no request
+and no running child for ``idle`` seconds, or when its socket file is removed or replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import io
+import json
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+
+PRELOAD = (
+    "nbtrack.cli", "nbtrack.cli.pipeline", "nbtrack.pipeline.run", "nbtrack.pipeline.sweep",
+    "nbtrack.pipeline.workers", "nbtrack.pipeline.reproduce", "nbtrack.pipeline.kernels",
+    "nbtrack.pipeline.forkserver", "nbtrack.pipeline.execute", "nbtrack.pipeline.progress",
+    "nbtrack.registry.approve", "nbtrack.store.backends.local", "nbtrack.store.crypto",
+    "nbtrack.store.audit_chain", "nbtrack.capture.run", "nbtrack.capture.env", "nbtrack.store.runs",
+    "sqlalchemy.dialects.sqlite", "jupyter_client.manager", "jupyter_client.asynchronous",
+    "jupyter_client.provisioning", "nbclient", "nbformat", "papermill.engines", "papermill.clientwrap",
+    "ipykernel.kernelspec", "IPython", "IPython.paths", "tqdm.auto", "concurrent.futures.process", "multiprocessing.popen_fork",
+)
+
+
+_server_streams: list = []  # the server's own stream objects, kept: freeing them would close fds 0-2
+
+
+class Child:
+    def __init__(self, pid: int, conn: socket.socket) -> None:
+        self.pid, self.conn = pid, conn
+        self.pidfd = os.pidfd_open(pid)
+        self.hung_up: float | None = None
+        self.started = time.monotonic()
+
+
+def preload() -> None:
+    """Import what a pipeline command imports (each on its own: one failure skips one module)."""
+    import importlib
+
+    from nbtrack.cli.pipeline import skip_slow_optional_imports
+
+    skip_slow_optional_imports()
+    from nbtrack.pipeline.execute import import_papermill
+
+    import_papermill()
+    for name in PRELOAD:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+    with contextlib.suppress(Exception):  # nbformat compiles its schema validator on first use
+        import nbformat
+        from nbformat.v4 import new_notebook
+
+        nbformat.validate(new_notebook())
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[2]
+
+
+def _receive(conn: socket.socket) -> tuple[dict, list[int]] | None:
+    conn.settimeout(5)
+    msg, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    while msg and not msg.endswith(b"\n"):
+        more = conn.recv(1 << 20)
+        if not more:
+            break
+        msg += more
+    conn.settimeout(None)
+    if not msg.endswith(b"\n") or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return json.loads(msg), fds
+
+
+def _send(conn: socket.socket, msg: dict) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(json.dumps(msg).encode() + b"\n")
+
+
+def serve(path: str, idle: float) -> tuple[dict, list[int]] | None:
+    """The accept loop. Returns only in a forked child: the request it is to run."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    listener.bind(tmp)
+    listener.listen(64)
+    os.replace(tmp, path)
+    mine = _stat(path)
+    print(f"driver server {os.getpid()} listening on {path}", flush=True)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    children: dict[int, Child] = {}
+    last = time.monotonic()
+    served = 0
+    while True:
+        for skey, _ in sel.select(timeout=1.0):
+            what = skey.data
+            if what == "accept":
+                conn, _ = listener.accept()
+                last = time.monotonic()
+                try:
+                    got = _receive(conn) if _peer_uid(conn) == os.getuid() else None
+                except (OSError, ValueError):
+                    got = None
+                if got is None or threading.active_count() > 1:
+                    conn.close()
+                    continue
+                req, fds = got
+                pid = os.fork()
+                if pid == 0:  # the child: leave the loop with nothing of the server's open
+                    sel.close()
+                    listener.close()
+                    conn.close()
+                    for c in children.values():
+                        c.conn.close()
+                        os.close(c.pidfd)
+                    return req, fds
+                for fd in fds:
+                    os.close(fd)
+                served += 1
+                print(f"served {served}: pid {pid} argv {req.get('argv')!r} cwd {req.get('cwd')!r}", flush=True)
+                child = Child(pid, conn)
+                children[pid] = child
+                _send(conn, {"pid": pid})
+                sel.register(child.pidfd, selectors.EVENT_READ, ("exit", pid))
+                sel.register(conn, selectors.EVENT_READ, ("client", pid))
+            elif what[0] == "exit":
+                child = children.pop(what[1])
+                sel.unregister(child.pidfd)
+                if child.hung_up is None:  # else unregistered when its client went away
+                    sel.unregister(child.conn)
+                _, status, usage = os.wait4(child.pid, 0)
+                print(f"done {child.pid}: status {status} in {time.monotonic() - child.started:.3f} s, "
+                      f"cpu {usage.ru_utime + usage.ru_stime:.3f} s", flush=True)
+                if os.WIFSIGNALED(status):
+                    _send(child.conn, {"signal": os.WTERMSIG(status)})
+                else:
+                    _send(child.conn, {"code": os.waitstatus_to_exitcode(status)})
+                child.conn.close()
+                os.close(child.pidfd)
+                last = time.monotonic()
+            elif what[1] in children:  # the client wrote or went away (it never writes again): gone
+                child = children[what[1]]
+                sel.unregister(child.conn)
+                _hang_up(child)
+        now = time.monotonic()
+        for child in children.values():
+            if child.hung_up is not None and now - child.hung_up > 5:
+                with contextlib.suppress(OSError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.hung_up = float("inf")
+        if not children and (now - last > idle or _stat(path) != mine):
+            if _stat(path) == mine:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            return None
+
+
+def _hang_up(child: Child) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(child.pid, signal.SIGHUP)
+    child.hung_up = time.monotonic()
+
+
+def become(req: dict, fds: list[int]) -> None:
+    """In the forked child: take the client's streams, cwd, umask, environment and argv."""
+    os.setsid()
+    for target, fd in enumerate(fds):
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    os.chdir(req["cwd"])
+    os.umask(req["umask"])
+    os.environ.clear()
+    os.environ.update(req["env"])
+    sys.argv = list(req["argv"])
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as Python sets it up at start
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for s in req.get("ignored", []):  # ignored by the client's parent: ignored here too
+        signal.signal(s, signal.SIG_IGN)
+    _server_streams.extend((sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__))
+    enc, errors = sys.__stdout__.encoding if sys.__stdout__ else "utf-8", "strict"
+    sys.stdin = sys.__stdin__ = open(0, encoding=enc, closefd=False)  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(open(1, "wb", closefd=False), encoding=enc,  # noqa: SIM115
+                                                   errors=errors, line_buffering=os.isatty(1))
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(open(2, "wb", buffering=0, closefd=False),  # noqa: SIM115
+                                                   encoding=enc, errors="backslashreplace",
+                                                   line_buffering=True, write_through=True)
+
+
+def main(path: str, idle: float) -> None:
+    """Entry of the detached server process (see :func:`.driver.start_server`)."""
+    os.chdir("/")
+    with open(path[:-len(".sock")] + ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # another server for this key is starting or running
+        preload()
+        if threading.active_count() > 1:
+            print("threads after the imports: not serving", flush=True)
+            return
+        gc.freeze()
+        got = serve(path, idle)
+        if got is None:
+            return
+    req, fds = got  # in a forked child (its copy of the lock is closed: the server keeps the lock)
+    become(req, fds)
+    from nbtrack.cli import main as cli_main
+
+    cli_main()
