@@ -1,19 +1,26 @@
-"""Pipeline start-up with fork-server kernels: ``nbtrack run`` vs the papermill CLI, and sweeps.
+"""Pipeline start-up: ``nbtrack run`` vs the papermill CLI, and sweeps (issue 18, target 6).
 
     python benchmarks/bench_pipeline_start.py [--reps 7] [--sweep-reps 3]
 
 Side by side in one run, alternating after a warm-up (which also starts the kernel
-template): ``nbtrack run`` of a trivial approved notebook (fork-server kernels, the
-default), the same with ``NBTRACK_FORK_KERNELS=0`` (kernels launched as before), and the
-papermill CLI given the same start-up trims as ``nbtrack run``; then 8-run sweeps with
-``--parallel 2`` and ``--parallel 1``. Prints median, p10, p90 and n of each, and the
-ratios, as markdown (docs/benchmarks.md, "Pipeline start-up").
+template and the pre-imported driver, :mod:`nbtrack.cli.driver`): ``nbtrack run`` of a
+trivial approved notebook as users get it (driver + fork-server kernels), with
+``NBTRACK_DRIVER=0`` (in process, fork-server kernels), with both off, and the papermill
+CLI given the same start-up trims as ``nbtrack run``; then 8-run sweeps with
+``--parallel 2`` and ``--parallel 1``. Prints median, p10, p90 and n of wall time and of
+CPU time (the command's own processes: the client plus, when served, the driver's child and
+its sweep workers, read from the driver's log; kernels forked by the template are not
+counted, papermill's kernel is), and the ratios, as markdown (docs/benchmarks.md,
+"Pipeline start-up").
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -22,7 +29,38 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_pipeline import BIN, timed, trivial_notebook  # noqa: E402
+from bench_pipeline import BIN, trivial_notebook  # noqa: E402
+
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds per sample
+
+
+def driver_cpu(folder: str) -> list[float]:
+    """CPU of every command the driver served so far (its log: "done PID: ... cpu X s")."""
+    out = []
+    for path in glob.glob(os.path.join(folder, "*.log")):
+        for line in open(path):
+            if line.startswith("done "):
+                out.append(float(line.rsplit("cpu ", 1)[1].split()[0]))
+    return out
+
+
+def timed(label: str, cmd: list, cwd: Path, env: dict, folder: str) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    served = len(driver_cpu(folder))
+    t = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(map(str, cmd))} failed:\n{done.stdout}\n{done.stderr}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    for _ in range(100):  # the server logs the child's exit right after replying
+        extra = driver_cpu(folder)[served:]
+        if extra or env.get("NBTRACK_DRIVER") == "0":
+            break
+        time.sleep(0.01)
+    CPU.setdefault(label, []).append(cpu + sum(extra))
+    return elapsed
 
 
 def quantiles(xs: list[float]) -> tuple[float, float, float]:
@@ -35,6 +73,11 @@ def quantiles(xs: list[float]) -> tuple[float, float, float]:
 def cell(xs: list[float]) -> str:
     med, p10, p90 = quantiles(xs)
     return f"{med:.2f} s ({p10:.2f}–{p90:.2f}, n={len(xs)})"
+
+
+def cpu(label: str) -> str:
+    xs = CPU[label][1:]  # without the warm-up sample
+    return f"{statistics.median(xs):.2f} s"
 
 
 def rounds(fns: dict, reps: int) -> dict[str, list[float]]:
@@ -53,10 +96,13 @@ def main() -> None:
     ap.add_argument("--sweep-reps", type=int, default=3)
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-start-"))
-    env = {**os.environ, "NBTRACK_URI": str(folder / ".nbtrack")}
-    env.pop("NBTRACK_PARENT_RUN", None)
-    env.pop("NBTRACK_FORK_KERNELS", None)
-    no_fork = {**env, "NBTRACK_FORK_KERNELS": "0"}
+    drv = tempfile.mkdtemp(prefix="nbd-", dir="/tmp")  # a private driver server, stopped at the end
+    env = {**os.environ, "NBTRACK_URI": str(folder / ".nbtrack"), "NBTRACK_DRIVER_DIR": drv,
+           "NBTRACK_DRIVER_IDLE": "120"}
+    for k in ("NBTRACK_PARENT_RUN", "NBTRACK_FORK_KERNELS", "NBTRACK_DRIVER"):
+        env.pop(k, None)
+    no_driver = {**env, "NBTRACK_DRIVER": "0"}
+    no_fork = {**no_driver, "NBTRACK_FORK_KERNELS": "0"}
     trivial_notebook(folder / "trivial.ipynb")
     subprocess.run([BIN / "nbtrack", "init", str(folder)], env=env, check=True, capture_output=True)
     subprocess.run([BIN / "nbtrack", "approve", "trivial.ipynb", "--name", "trivial", "--reason", "bench"],
@@ -68,37 +114,52 @@ def main() -> None:
              "import papermill.iorw; [sys.modules.pop(m) for m in hidden]; "
              "from papermill.cli import papermill; papermill()")
     run = [str(BIN / "nbtrack"), "run", "trivial", "-p", "x", "2", "--output", "a.ipynb"]
-    single = rounds({
-        "fork": lambda: timed(run, folder, env),
-        "papermill": lambda: timed([sys.executable, "-c", trims, "trivial.ipynb", "c.ipynb", "-p", "x", "2",
-                                    "--no-progress-bar"], folder, env),
-        "nofork": lambda: timed(run, folder, no_fork),
-    }, args.reps)
-    values = ",".join(str(i) for i in range(1, 9))
-    def sweep(k, e):
-        return lambda: timed([str(BIN / "nbtrack"), "sweep", "trivial", "-p", "x", values,
-                                            "--parallel", str(k)], folder, e)
-    sweeps = rounds({"par2": sweep(2, env), "par1": sweep(1, env), "par2_nofork": sweep(2, no_fork)},
-                    args.sweep_reps)
+    try:
+        timed("start", run, folder, env, drv)  # starts the driver server for the next commands
+        deadline = time.time() + 120
+        while not glob.glob(os.path.join(drv, "*.sock")) and time.time() < deadline:
+            time.sleep(0.1)
+        single = rounds({
+            "driver": lambda: timed("driver", run, folder, env, drv),
+            "papermill": lambda: timed("papermill", [sys.executable, "-c", trims, "trivial.ipynb", "c.ipynb",
+                                                     "-p", "x", "2", "--no-progress-bar"], folder, env, drv),
+            "nodriver": lambda: timed("nodriver", run, folder, no_driver, drv),
+            "nofork": lambda: timed("nofork", run, folder, no_fork, drv),
+        }, args.reps)
+        values = ",".join(str(i) for i in range(1, 9))
+
+        def sweep(label, k, e):
+            return lambda: timed(label, [str(BIN / "nbtrack"), "sweep", "trivial", "-p", "x", values,
+                                         "--parallel", str(k)], folder, e, drv)
+        sweeps = rounds({"par2": sweep("par2", 2, env), "par1": sweep("par1", 1, env),
+                         "par2_nodriver": sweep("par2_nodriver", 2, no_driver)}, args.sweep_reps)
+    finally:
+        for sock in glob.glob(os.path.join(drv, "*.sock")):
+            os.unlink(sock)  # the server exits
+        time.sleep(1.5)
+        shutil.rmtree(drv, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
     import papermill
 
     def med(xs):
         return statistics.median(xs)
+    pm = med(single["papermill"])
     print(f"python {sys.version.split()[0]}, papermill {papermill.__version__}, {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.1f}, {time.strftime('%Y-%m-%d')}")
-    print("| what | median (p10–p90, n) | ratio |")
-    print("|---|---|---|")
-    print(f"| `papermill` CLI (same start-up trims) | {cell(single['papermill'])} | 1 |")
-    print(f"| `nbtrack run`, fork-server kernels (default) | {cell(single['fork'])} | "
-          f"{med(single['fork']) / med(single['papermill']):.2f} |")
-    print(f"| `nbtrack run`, `NBTRACK_FORK_KERNELS=0` | {cell(single['nofork'])} | "
-          f"{med(single['nofork']) / med(single['papermill']):.2f} |")
-    print(f"| sweep of 8 trivial runs, `--parallel 1` | {cell(sweeps['par1'])} | 1 |")
-    print(f"| same, `--parallel 2` | {cell(sweeps['par2'])} | speed-up "
-          f"{med(sweeps['par1']) / med(sweeps['par2']):.2f}x |")
-    print(f"| same, `--parallel 2`, `NBTRACK_FORK_KERNELS=0` | {cell(sweeps['par2_nofork'])} | "
-          f"{med(sweeps['par2_nofork']) / med(sweeps['par2']):.2f}x the forked |")
+    print("| what | wall: median (p10–p90, n) | CPU: median | wall ratio |")
+    print("|---|---|---|---|")
+    print(f"| `papermill` CLI (same start-up trims) | {cell(single['papermill'])} | {cpu('papermill')} | 1 |")
+    for label, what in (("driver", "`nbtrack run` (driver + fork-server kernels: the default)"),
+                        ("nodriver", "`nbtrack run`, `NBTRACK_DRIVER=0` (in process, fork-server kernels)"),
+                        ("nofork", "`nbtrack run`, `NBTRACK_DRIVER=0 NBTRACK_FORK_KERNELS=0`")):
+        print(f"| {what} | {cell(single[label])} | {cpu(label)} | {med(single[label]) / pm:.2f} "
+              f"({pm / med(single[label]):.2f}× faster) |")
+    print(f"| sweep of 8 trivial runs, `--parallel 1` | {cell(sweeps['par1'])} | {cpu('par1')} | 1 |")
+    print(f"| same, `--parallel 2` | {cell(sweeps['par2'])} | {cpu('par2')} | speed-up "
+          f"{med(sweeps['par1']) / med(sweeps['par2']):.2f}× |")
+    print(f"| same, `--parallel 2`, `NBTRACK_DRIVER=0` | {cell(sweeps['par2_nodriver'])} | "
+          f"{cpu('par2_nodriver')} | speed-up {med(sweeps['par1']) / med(sweeps['par2_nodriver']):.2f}× |")
     print("raw:", {k: [round(x, 3) for x in v] for k, v in {**single, **sweeps}.items()})
 
 

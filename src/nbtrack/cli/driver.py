@@ -42,7 +42,7 @@ PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../nbt
 def wanted(argv: list[str] | None = None, env: dict[str, str] | None = None) -> bool:
     """Is this process the ``nbtrack`` command running a pipeline command, with the driver on?"""
     argv = sys.argv if argv is None else argv
-    env = os.environ if env is None else env  # type: ignore[assignment]  # os.environ is a Mapping
+    env = dict(os.environ) if env is None else env
     return (env.get(ENV_SWITCH, "1") != "0" and sys.platform.startswith("linux")
             and hasattr(socket, "send_fds") and hasattr(os, "pidfd_open")
             and len(argv) > 1 and os.path.basename(argv[0]) == "nbtrack" and argv[1] in COMMANDS)
@@ -65,7 +65,7 @@ def folder() -> str | None:
         return None
     if st.st_uid != uid or st.st_mode & 0o077 or os.path.islink(path) or not os.path.isdir(path):
         return None  # someone else's, or open to others: never connect or listen there
-    if len(os.path.join(path, "k" * 24 + ".sock.tmp")) > 100:  # AF_UNIX paths: ~104 bytes
+    if len(os.path.join(path, "k" * 25 + ".sock.4194304.tmp")) > 100:  # AF_UNIX paths: ~104 bytes
         return None
     return path
 
@@ -88,12 +88,14 @@ def _code_signature() -> list:
 
 
 def key(env: dict[str, str] | None = None) -> str:
-    """Which server may run this command: same interpreter, ``sys.path``, code and the
-    variables that shape imports and the standard streams (``PYTHON*``, the locale's)."""
+    """Which server may run this command: ``FAMILY-CODE``. The family is the interpreter,
+    ``sys.path`` and the variables that shape imports and the standard streams (``PYTHON*``,
+    the locale's); the code part changes with any module (see :func:`_code_signature`)."""
     env = dict(os.environ if env is None else env)
-    parts = [sys.executable, sys.path, _code_signature(),
-             sorted((k, v) for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k == "LANG")]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    family = [sys.executable, sys.path,
+              sorted((k, v) for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k == "LANG")]
+    return (hashlib.sha256(json.dumps(family).encode()).hexdigest()[:12] + "-"
+            + hashlib.sha256(json.dumps(_code_signature()).encode()).hexdigest()[:12])
 
 
 def _std_fds() -> list[int] | None:
@@ -121,7 +123,14 @@ def _read_msg(sock: socket.socket, buf: bytearray) -> dict | None:
 
 def start_server(path: str, env: dict[str, str]) -> None:
     """Start the server for ``path`` in the background (it exits at once if one is starting)."""
+    import glob
     import subprocess
+
+    family = os.path.basename(path).split("-")[0]
+    for old in glob.glob(os.path.join(os.path.dirname(path), f"{family}-*.sock")):
+        if old != path:  # a server of older code in the same environment: it exits once idle
+            with contextlib.suppress(OSError):
+                os.unlink(old)
 
     boot = ("import sys, json; sys.path[:] = json.loads(sys.argv[1]); "
             "from nbtrack.cli.driver_server import main; main(sys.argv[2], float(sys.argv[3]))")
@@ -171,8 +180,8 @@ def forward() -> int | None:
         if not started or "pid" not in started:  # nothing ran: in process, signals as they were
             for s, h in previous.items():
                 signal.signal(s, h)
-            for s in pending:
-                signal.raise_signal(s)
+            for signum in pending:
+                signal.raise_signal(signum)
             return None
         return _wait(sock, buf, started["pid"], child, pending)
 
@@ -192,7 +201,7 @@ def _wait(sock: socket.socket, buf: bytearray, pid: int, child: list[int], pendi
             sys.stderr.write("nbtrack: lost the driver server while the command ran\n")
             return 1
         if done.get("signal"):  # die of the same signal, as the command itself did
-            sig = done["signal"]
+            sig = int(done["signal"])
             with contextlib.suppress(Exception):
                 signal.signal(sig, signal.SIG_DFL)
                 os.kill(os.getpid(), sig)

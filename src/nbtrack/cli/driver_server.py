@@ -34,7 +34,8 @@ PRELOAD = (
     "nbtrack.store.audit_chain", "nbtrack.capture.run", "nbtrack.capture.env", "nbtrack.store.runs",
     "sqlalchemy.dialects.sqlite", "jupyter_client.manager", "jupyter_client.asynchronous",
     "jupyter_client.provisioning", "nbclient", "nbformat", "papermill.engines", "papermill.clientwrap",
-    "ipykernel.kernelspec", "IPython", "IPython.paths", "tqdm.auto", "concurrent.futures.process", "multiprocessing.popen_fork",
+    "ipykernel.kernelspec", "IPython", "IPython.paths", "tqdm.auto", "concurrent.futures.process",
+    "multiprocessing.popen_fork",
 )
 
 
@@ -206,13 +207,13 @@ def become(req: dict, fds: list[int]) -> None:
     for s in req.get("ignored", []):  # ignored by the client's parent: ignored here too
         signal.signal(s, signal.SIG_IGN)
     _server_streams.extend((sys.stdin, sys.stdout, sys.stderr, sys.__stdin__, sys.__stdout__, sys.__stderr__))
-    enc, errors = sys.__stdout__.encoding if sys.__stdout__ else "utf-8", "strict"
-    sys.stdin = sys.__stdin__ = open(0, encoding=enc, closefd=False)  # noqa: SIM115
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(open(1, "wb", closefd=False), encoding=enc,  # noqa: SIM115
-                                                   errors=errors, line_buffering=os.isatty(1))
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(open(2, "wb", buffering=0, closefd=False),  # noqa: SIM115
-                                                   encoding=enc, errors="backslashreplace",
-                                                   line_buffering=True, write_through=True)
+    enc = sys.__stdout__.encoding if sys.__stdout__ else "utf-8"  # the same locale: it is in the key
+    out = open(1, "wb", closefd=False)  # noqa: SIM115
+    err = open(2, "wb", closefd=False)  # noqa: SIM115
+    sys.stdin = sys.__stdin__ = open(0, encoding=enc, closefd=False)  # type: ignore[misc]  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(out, encoding=enc, line_buffering=os.isatty(1))  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(  # type: ignore[misc]
+        err, encoding=enc, errors="backslashreplace", line_buffering=True, write_through=True)
 
 
 def main(path: str, idle: float) -> None:
