@@ -15,6 +15,7 @@ from ..workspace import Workspace, get_workspace
 from ..expr import Expr
 from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
+from . import pg_page
 from .lineage import refs, run_items
 from .table import fetch_tuples, metric_columns, page_values, param_columns, positions
 
@@ -131,18 +132,15 @@ def runs(
         raise InvalidInput(f"limit must be >= 0, got {limit}")
     if offset is not None and offset < 0:
         raise InvalidInput(f"offset must be >= 0, got {offset}")
-    c = scoped(filter, experiment=experiment, parent=parent, kind=kind, notebook=notebook, cell_key=cell_key,
-               name=name, status=status, ids=ids)
-    order = compile_order(order_by, c)
-    q = select(
-        runs_t.c.id, runs_t.c.name, experiments.c.name.label("experiment"), runs_t.c.kind, runs_t.c.status,
-        runs_t.c.parent_id.label("parent"), runs_t.c.notebook, runs_t.c.cell_version, runs_t.c.started,
-        runs_t.c.duration,
-    )
-    q = c.apply(q.select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
-    if c.where is not None:
-        q = q.where(c.where)
-    q = q.order_by(*order).offset(offset or None).limit(limit or None)
+    matches = {"experiment": experiment, "parent": parent, "kind": kind, "notebook": notebook,
+               "cell_key": cell_key, "name": name, "status": status, "ids": ids}
+    key = pg_page.cache_key(filter, order_by, limit, offset, model_params, matches) \
+        if ws.meta.dialect == "postgresql" else None
+    if key is not None:  # PostgreSQL, a page: one statement, compiled once per distinct call
+        with ws.meta.read() as conn:
+            return pg_page.frame(conn, key, lambda: _page_query(filter, order_by, limit, offset, matches)[0],
+                                 BASE_COLUMNS, MODEL_PARAMS)
+    q, c = _page_query(filter, order_by, limit, offset, matches)
     # the runs whose params/metrics to read: all of them, or the same query's ids (a subquery)
     id_query = None
     if c.where is not None or limit or offset:
@@ -163,6 +161,21 @@ def runs(
     if extra:
         df = pd.concat([df, pd.DataFrame(extra, index=df.index)], axis=1)
     return df
+
+
+def _page_query(filter, order_by, limit, offset, matches: dict):
+    """The select of ``runs()``'s base columns, filtered, ordered and paged; and its compiled filter."""
+    c = scoped(filter, **matches)
+    order = compile_order(order_by, c)
+    q = select(
+        runs_t.c.id, runs_t.c.name, experiments.c.name.label("experiment"), runs_t.c.kind, runs_t.c.status,
+        runs_t.c.parent_id.label("parent"), runs_t.c.notebook, runs_t.c.cell_version, runs_t.c.started,
+        runs_t.c.duration,
+    )
+    q = c.apply(q.select_from(runs_t.join(experiments, experiments.c.id == runs_t.c.experiment_id)))
+    if c.where is not None:
+        q = q.where(c.where)
+    return q.order_by(*order).offset(offset or None).limit(limit or None), c
 
 
 def count_runs(
