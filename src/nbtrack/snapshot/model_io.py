@@ -1,4 +1,9 @@
-"""Model objects <-> bytes: skops (secure) first, joblib (pickle, unsafe) as a fallback.
+"""Model objects <-> bytes: raw arrays (``nbtrack.model/1``), else skops (secure), else joblib (pickle, unsafe).
+
+Estimators made only of classes trusted by default are written by
+:mod:`.model_raw` (arrays stored raw beside a small tree: no pickle, no callable
+named by the file is called); anything it cannot represent exactly falls back to a
+skops archive, as before that format existed (those keep loading unchanged).
 
 skops writes memory addresses (``id()``) and timestamps into its zip file, so two
 dumps of the same model differ. :func:`dumps` rewrites the archive canonically
@@ -23,6 +28,8 @@ from typing import Any
 from ..errors import InvalidInput, NbtrackError, UntrustedModel
 
 SKOPS, JOBLIB = "skops", "joblib"
+FAST = "nbtrack.model/1"
+FAST_ARCHIVE = True  # write nbtrack.model/1 when the object allows it (False: skops, as before)
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -31,7 +38,14 @@ class UnsavableModel(Exception):
 
 
 def dumps(obj: Any, allow_pickle: bool = True) -> tuple[bytes, str]:
-    """Serialize ``obj``; return ``(bytes, format)`` with format ``skops`` or ``joblib``."""
+    """Serialize ``obj``; return ``(bytes, format)`` with format ``nbtrack.model/1``, ``skops`` or ``joblib``."""
+    if FAST_ARCHIVE:
+        from .model_raw import NotFast, dumps as raw_dumps
+
+        try:
+            return raw_dumps(obj, trusted_by_default), FAST
+        except NotFast:
+            pass
     try:
         return skops_dumps(obj), SKOPS
     except UnsavableModel as e:
@@ -228,6 +242,40 @@ def untrusted_types(data: bytes) -> list[str]:
     return list(sio.get_untrusted_types(data=data))
 
 
+_SKOPS_DEFAULTS: frozenset[str] | None = None
+
+
+def skops_trusted(name: str) -> bool:
+    """Whether skops trusts the class ``name`` by default (its estimators, internal types, losses)."""
+    global _SKOPS_DEFAULTS
+    if _SKOPS_DEFAULTS is None:
+        from .model_raw import CONSTRUCTED
+
+        names = {n for n in CONSTRUCTED if n.startswith("sklearn._loss._loss.")}
+        try:
+            from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES, SKLEARN_INTERNAL_TYPE_NAMES
+
+            names.update(SKLEARN_ESTIMATOR_TYPE_NAMES, SKLEARN_INTERNAL_TYPE_NAMES)
+        except ImportError:  # skops without these lists: only nbtrack's list and trust= apply
+            pass
+        _SKOPS_DEFAULTS = frozenset(names)
+    return name in _SKOPS_DEFAULTS
+
+
+def trusted_by_default(name: str) -> bool:
+    """Loads without ``trust=``: skops' defaults or nbtrack's reviewed list."""
+    return skops_trusted(name) or default_trusted(name)
+
+
+def archive_types(data: bytes, fmt: str) -> list[str]:
+    """Types in a stored model that skops does not trust by default (what ``trust=`` may name)."""
+    if fmt == FAST:
+        from .model_raw import archive_types as raw_types
+
+        return [n for n in raw_types(data) if not skops_trusted(n)]
+    return untrusted_types(data) if fmt == SKOPS else []
+
+
 def default_trusted(name: str) -> bool:
     """Whether ``name`` is on the reviewed list of :mod:`.trusted_types` (and is a class)."""
     from .trusted_types import TRUSTED_TYPES
@@ -257,8 +305,6 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
         import joblib
 
         return joblib.load(io.BytesIO(data))
-    import skops.io as sio
-
     def decide(untrusted: list[str]) -> None:
         if trust is True:
             return
@@ -271,6 +317,18 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
                 f"load with trust={refused!r} (or trust=True to trust everything in it)",
                 types=refused,
             )
+
+    if fmt == FAST:
+        from .model_raw import Unreadable, loads as raw_loads
+
+        try:
+            return raw_loads(data, decide, skops_trusted)
+        except Unreadable as e:
+            raise NbtrackError(
+                f"{what} is not a readable {FAST} archive ({e}): the stored object is not what its "
+                "version row says; run `nbtrack fsck` and register the model again", reason=str(e),
+            ) from None
+    import skops.io as sio
 
     try:
         return _load_once(data, decide)
