@@ -33,7 +33,7 @@ def trained(workspace):
 def test_bundle_files_requirements_and_check(trained, tmp_path):
     b = nbtrack.bundle("churn@production", tmp_path / "b")
     assert (b.model, b.version) == ("churn", 1)
-    assert {"Dockerfile", "serve.py", "requirements.txt", "model/model.skops", "model/model.json"} <= set(b.files)
+    assert {"Dockerfile", "serve.py", "requirements.txt", "model/model.nbmodel", "model/model.json"} <= set(b.files)
     reqs = dict(line.split("==") for line in (tmp_path / "b" / "requirements.txt").read_text().split())
     import sklearn
 
@@ -52,12 +52,12 @@ def test_bundle_files_requirements_and_check(trained, tmp_path):
                          timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
 
-    (tmp_path / "b" / "model" / "model.skops").write_bytes(b"tampered")
+    (tmp_path / "b" / "model" / "model.nbmodel").write_bytes(b"tampered")
     (tmp_path / "b" / "extra.py").write_text("print('hi')")
     out = subprocess.run([sys.executable, "-m", "nbtrack", "bundle", "--check", str(tmp_path / "b")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
-    assert "model/model.skops changed" in out.stderr and "extra.py is not part of the bundle" in out.stderr
+    assert "model/model.nbmodel changed" in out.stderr and "extra.py is not part of the bundle" in out.stderr
     with pytest.raises(NbtrackError, match="not empty"):
         nbtrack.bundle("churn@production", tmp_path / "b")
 

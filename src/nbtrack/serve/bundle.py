@@ -2,7 +2,7 @@
 
 ``bundle("churn@production", "dist/churn")`` writes::
 
-    model/model.skops            the version's stored bytes (or model.joblib)
+    model/model.nbmodel          the version's stored bytes (nbtrack.model/1; or model.skops, model.joblib)
     model/model.json             name, version, format, trusted types, schema, provenance
     runtime/nbtrack/...          the nbtrack modules the server needs (app, validation, loading)
     serve.py                     python serve.py [--host H] [--port P]
@@ -34,7 +34,8 @@ from ..errors import InvalidInput, NbtrackError
 from ..workspace import Workspace, get_workspace
 
 RUNTIME = ("starlette", "uvicorn", "prometheus_client", "pandas", "pyarrow", "numpy")
-VENDORED = ("errors.py", "snapshot/model_io.py", "serve/app.py", "serve/guard.py", "serve/batcher.py",
+VENDORED = ("errors.py", "snapshot/model_io.py", "snapshot/model_raw.py", "snapshot/trusted_types.py",
+            "serve/app.py", "serve/guard.py", "serve/batcher.py",
             "serve/bodies.py", "serve/metrics.py", "serve/openapi.py", "serve/served.py", "serve/validation.py")
 STUBS = {"__init__.py": '"""The part of nbtrack a deployment bundle needs to serve a model."""\n',
          "snapshot/__init__.py": "", "serve/__init__.py": ""}
@@ -66,6 +67,10 @@ def _norm(name: str) -> str:
 def model_modules(data: bytes, fmt: str, class_name: str | None) -> set[str]:
     """Top-level modules of the types in a skops file (or of the class, for joblib)."""
     roots = {class_name.split(".", 1)[0]} if class_name else set()
+    if fmt == "nbtrack.model/1":
+        from ..snapshot.model_raw import archive_types
+
+        return roots | {"numpy"} | {t.split(".", 1)[0] for t in archive_types(data)}
     if fmt != "skops":
         return roots
     with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -145,7 +150,7 @@ def training_packages(ws: Workspace, run_id: str | None) -> tuple[dict[str, str]
 
 def requirements(data: bytes, fmt: str, class_name: str | None, pinned: dict[str, str]) -> list[str]:
     """``name==version`` lines for the model's packages and the server's runtime."""
-    modules = model_modules(data, fmt, class_name) | set(RUNTIME) | ({"skops"} if fmt == "skops" else {"joblib"})
+    modules = model_modules(data, fmt, class_name) | set(RUNTIME) | ({"joblib"} if fmt == "joblib" else {"skops"})
     lines = []
     for dist in sorted(_closure(_distributions(modules))):
         version = pinned.get(dist)
@@ -196,7 +201,7 @@ def bundle(ref: str, output: str | os.PathLike, *, trust: bool | list[str] | Non
     pinned, python = training_packages(ws, mv.run_id)
     pinned = {**{_norm(k): v for k, v in ((mv.signature or {}).get("packages") or {}).items()}, **pinned}
     pinned = {("scikit-learn" if k == "sklearn" else k): v for k, v in pinned.items()}
-    ext = "skops" if mv.format == "skops" else "joblib"
+    ext = {"skops": "skops", "joblib": "joblib"}.get(mv.format, "nbmodel")
     files: dict[str, bytes] = {
         f"model/model.{ext}": data,
         "model/model.json": json.dumps({

@@ -326,8 +326,8 @@ def _notebook_names(obj: Any, data: bytes, fmt: str) -> list[str]:
     if b"__main__" not in data and type(obj).__module__ != "__main__":
         return []
     types: list[str] = []
-    if fmt == model_io.SKOPS:
-        types = model_io.untrusted_types(data)
+    if fmt in (model_io.SKOPS, model_io.FAST):
+        types = model_io.archive_types(data, fmt)
     else:
         try:
             params = obj.get_params(deep=True).values() if hasattr(obj, "get_params") else []
