@@ -319,10 +319,12 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
             )
 
     if fmt == FAST:
-        from .model_raw import Unreadable, loads as raw_loads
+        from .model_raw import ObjectArray, Unreadable, loads as raw_loads
 
         try:
             return raw_loads(data, decide, skops_trusted)
+        except ObjectArray as e:
+            raise UntrustedModel(f"{what} is refused: {e}", types=["numpy.object_"]) from None
         except Unreadable as e:
             raise NbtrackError(
                 f"{what} is not a readable {FAST} archive ({e}): the stored object is not what its "

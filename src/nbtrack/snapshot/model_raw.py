@@ -61,6 +61,10 @@ class Unreadable(Exception):
     """The bytes are not a well-formed archive of this format."""
 
 
+class ObjectArray(Unreadable):
+    """Raw bytes said to be a numpy object array (refused whatever the trust: it would need pickle)."""
+
+
 def is_archive(data: bytes | memoryview) -> bool:
     return bytes(data[:len(MAGIC)]) == MAGIC
 
@@ -284,7 +288,8 @@ def _dtype(spec: Any, np: Any) -> Any:
     else:
         raise Unreadable(f"bad dtype {spec!r}")
     if dt.hasobject:
-        raise Unreadable("a numpy object array stored as raw bytes (never loaded: it would need pickle)")
+        raise ObjectArray("a numpy object array stored as raw bytes: loading it would need pickle, which "
+                          "this format never does")
     return dt
 
 
@@ -355,23 +360,19 @@ def loads(data: bytes | memoryview, decide: Callable[[list[str]], None], default
     """Rebuild the object of an archive.
 
     ``default_trusted(name)`` says whether a class is trusted by default (skops' rules);
-    ``decide`` gets the sorted list of the others and raises to refuse. Nothing is
-    constructed before ``decide`` returned.
+    ``decide`` gets the sorted list of the others and raises to refuse. Every array entry
+    is checked and ``decide`` has agreed before anything is constructed.
     """
     import numpy as np
 
     header, base = _parse(data)
+    specs = [_spec(np, s) for s in _list(header["arrays"])]
+    end = base + max((s[3] + s[4] for s in specs), default=0)
+    if end > len(data):
+        raise Unreadable("truncated data block")
     names = _classes(header["root"])
     decide(sorted(n for n in names if not default_trusted(n)))
     classes = {n: _resolve(n) for n in sorted(names)}
-    specs = header["arrays"]
-    end = base
-    for spec in specs:
-        if type(spec) is not list or len(spec) != 5:
-            raise Unreadable("bad array entry")
-        end = max(end, base + _int(spec[3]) + _int(spec[4]))
-    if end > len(data):
-        raise Unreadable("truncated data block")
     block = np.empty(end - base, dtype=np.uint8)  # one copy: arrays come back writable and aligned
     block[:] = np.frombuffer(data, dtype=np.uint8, count=end - base, offset=base)
     dec = _Decoder(np, classes, specs, block)
@@ -379,6 +380,21 @@ def loads(data: bytes | memoryview, decide: Callable[[list[str]], None], default
         return dec.dec(header["root"])
     except (KeyError, IndexError, TypeError, ValueError, RecursionError) as e:
         raise Unreadable(f"{type(e).__name__}: {e}") from None
+
+
+def _spec(np: Any, entry: Any) -> tuple:
+    """(dtype, shape, order, offset, nbytes) of an array entry, checked."""
+    if type(entry) is not list or len(entry) != 5:
+        raise Unreadable("bad array entry")
+    spec, shape, order, offset, nbytes = entry
+    dt = _dtype(spec, np)
+    shape = tuple(_int(x) for x in _list(shape))
+    count = 1
+    for x in shape:
+        count *= x
+    if count * dt.itemsize != _int(nbytes) or order not in ("C", "F") or _int(offset) % _ALIGN:
+        raise Unreadable("array entry does not match its shape")
+    return dt, shape, order, offset, nbytes
 
 
 def _int(x: Any) -> int:
@@ -505,17 +521,9 @@ class _Decoder:
         raise Unreadable(f"bad scalar type {name!r}")
 
     def array(self, i: Any) -> Any:
-        np = self.np
         if type(i) is not int or not 0 <= i < len(self.specs):
             raise Unreadable(f"bad array {i!r}")
-        spec, shape, order, offset, nbytes = self.specs[i]
-        dt = _dtype(spec, np)
-        shape = tuple(_int(x) for x in _list(shape))
-        count = 1
-        for x in shape:
-            count *= x
-        if count * dt.itemsize != nbytes or order not in ("C", "F"):
-            raise Unreadable("array size does not match its shape")
+        dt, shape, order, offset, nbytes = self.specs[i]
         flat = self.block[offset:offset + nbytes].view(dt)
         if order == "F":
             return flat.reshape(shape[::-1]).T
