@@ -50,6 +50,7 @@ CONSTRUCTED: frozenset[str] = frozenset({_TREE, *_LOSSES})
 """Classes rebuilt by calling them (``cls(*args)``), as skops' ``TreeNode``/``LossNode`` do."""
 _BUILTIN_TYPES = {"builtins.float": float, "builtins.int": int, "builtins.bool": bool, "builtins.str": str,
                   "builtins.complex": complex}
+_NEWOBJ = copyreg.__newobj__  # type: ignore[attr-defined]  # what object.__reduce_ex__(2) names for plain classes
 _BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 
 
@@ -102,7 +103,7 @@ class _Encoder:
             if t is list:
                 return {"l": [self.enc(x) for x in v]}
             if t is dict:
-                return self.dict(v)
+                return self.mapping(v)
             if t is np.ndarray:
                 return self.array(v)
             return self.obj(v, n)
@@ -119,7 +120,7 @@ class _Encoder:
             return {"sl": [self.enc(v.start), self.enc(v.stop), self.enc(v.step)]}
         raise NotFast(f"{t.__module__}.{t.__qualname__}")
 
-    def dict(self, v: dict) -> dict:
+    def mapping(self, v: dict) -> dict:
         if all(type(k) is str for k in v):
             return {"m": {k: self.enc(x) for k, x in v.items()}}
         return {"d": [[self.enc(k), self.enc(x)] for k, x in v.items()]}
@@ -208,7 +209,7 @@ class _Encoder:
             reduced = v.__reduce_ex__(2)
         except Exception as e:
             raise NotFast(f"{name}: {e}") from None
-        if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__
+        if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not _NEWOBJ
                 or reduced[1] != (t,) or any(x is not None for x in reduced[3:])):
             raise NotFast(f"{name} has its own __reduce__")
         state = reduced[2] if len(reduced) > 2 else None
@@ -535,7 +536,7 @@ class _Decoder:
         cls = self.classes[node["o"]]
         i = len(self.memo)
         self.memo.append(_PENDING)
-        inst = cls.__new__(cls)
+        inst = cls.__new__(cls)  # type: ignore[call-overload]
         self.memo[i] = inst
         if "s" in node:
             state = self.state(node["s"])
@@ -592,7 +593,8 @@ def _check_tree(np: Any, args: list, state: dict | None) -> None:
         raise Unreadable("bad Tree arguments")
     if state is None:
         return
-    nodes, count = state.get("nodes"), state.get("node_count")
+    nodes: Any = state.get("nodes")
+    count: Any = state.get("node_count")
     if type(nodes) is not np.ndarray or nodes.dtype.names is None or type(count) is not int:
         raise Unreadable("bad Tree state")
     if nodes.ndim != 1 or count != len(nodes) or not {"left_child", "right_child", "feature"} <= set(nodes.dtype.names):
@@ -610,7 +612,7 @@ def _check_tree(np: Any, args: list, state: dict | None) -> None:
 
 def _check_predictor(np: Any, state: dict) -> None:
     """A histogram-gradient-boosting predictor's nodes point forward, inside the table and its bitsets."""
-    nodes = state.get("nodes")
+    nodes: Any = state.get("nodes")
     if type(nodes) is not np.ndarray or nodes.ndim != 1 or nodes.dtype.names is None:
         raise Unreadable("bad TreePredictor state")
     fields = set(nodes.dtype.names)
@@ -625,7 +627,7 @@ def _check_predictor(np: Any, state: dict) -> None:
     if ok and "is_categorical" in fields and "bitset_idx" in fields:
         cat = split & (nodes["is_categorical"] != 0)
         for key in ("raw_left_cat_bitsets", "binned_left_cat_bitsets"):
-            bitsets = state.get(key)
+            bitsets: Any = state.get(key)
             if cat.any() and (type(bitsets) is not np.ndarray or bitsets.ndim < 1
                               or not np.all(nodes["bitset_idx"][cat] < len(bitsets))):
                 ok = False
