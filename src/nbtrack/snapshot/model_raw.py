@@ -34,6 +34,7 @@ import copyreg
 import importlib
 import json
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -83,6 +84,7 @@ class _Encoder:
         self.size = 0
         self.building: set[int] = set()  # objects constructed by a call, still being encoded
         self.classes: set[str] = set()
+        self.dtypes: dict[Any, Any] = {}
 
     def enc(self, v: Any) -> Any:  # noqa: C901 - one dispatch on the exact type
         t = type(v)
@@ -137,6 +139,12 @@ class _Encoder:
         raise NotFast(f"type {v!r}")
 
     def dtype(self, dt: Any) -> Any:
+        spec = self.dtypes.get(dt)
+        if spec is None:
+            spec = self.dtypes[dt] = self._dtype(dt)
+        return spec
+
+    def _dtype(self, dt: Any) -> Any:
         np = self.np
         if dt.hasobject:
             raise NotFast("numpy object dtype")
@@ -243,6 +251,13 @@ class _Encoder:
 
 
 def _class_name(t: type) -> str:
+    module, qual = t.__module__, t.__qualname__
+    if getattr(sys.modules.get(module), qual, None) is t and module != "__main__" and "." not in qual:
+        return f"{module}.{qual}"  # (the common case: its module is imported)
+    return _find_name(t)
+
+
+def _find_name(t: type) -> str:
     module, qual = t.__module__, t.__qualname__
     if module == "__main__" or "<" in qual or "." in qual:
         raise NotFast(f"{module}.{qual} is not importable by name")
@@ -600,12 +615,14 @@ def _check_tree(np: Any, args: list, state: dict | None) -> None:
     if nodes.ndim != 1 or count != len(nodes) or not {"left_child", "right_child", "feature"} <= set(nodes.dtype.names):
         raise Unreadable("bad Tree state")
     left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
-    idx = np.arange(count)
+    if left.dtype.kind != "i" or right.dtype.kind != "i" or feature.dtype.kind != "i":
+        raise Unreadable("bad Tree state")
+    after = np.arange(1, count + 1, dtype=np.int64)
+    room = (count - after).view(np.uint64)  # a child of node i lies in (i, count): one unsigned compare each
     split = left != -1
-    ok = (np.all(right[~split] == -1)
-          and np.all((left[split] > idx[split]) & (left[split] < count))
-          and np.all((right[split] > idx[split]) & (right[split] < count))
-          and np.all((feature[split] >= 0) & (feature[split] < args[0])))
+    inside = (((left - after).view(np.uint64) < room) & ((right - after).view(np.uint64) < room)
+              & (feature.astype(np.uint64) < args[0]))
+    ok = not np.where(split, ~inside, right != -1).any()
     if not ok:
         raise Unreadable("Tree node table points outside itself (crafted or damaged)")
 
