@@ -323,8 +323,8 @@ def _archive(ws: Workspace, obj: Any, allow_pickle: bool) -> tuple[str, str, lis
 
 def _notebook_names(obj: Any, data: bytes, fmt: str) -> list[str]:
     """Names defined in ``__main__`` that loading the model needs (a byte search first: cheap)."""
-    if b"__main__" not in data and type(obj).__module__ != "__main__":
-        return []
+    if fmt == model_io.FAST or b"__main__" not in data and type(obj).__module__ != "__main__":
+        return []  # (nbtrack.model/1 archives never name a __main__ class: those models are saved with skops)
     types: list[str] = []
     if fmt in (model_io.SKOPS, model_io.FAST):
         types = model_io.archive_types(data, fmt)
