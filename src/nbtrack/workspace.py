@@ -30,7 +30,6 @@ from .errors import InvalidInput, NotFound, StoreUnavailable
 from .safety import check_discovered
 from .store.meta import MetaStore
 from .store.objects import ObjectStore
-from .store.refs import referrers
 
 DIRNAME = ".nbtrack"
 _cache: dict[tuple[str, str], Workspace] = {}
@@ -57,6 +56,8 @@ class Workspace:
         return f"Workspace({self.root or self.meta_url!r})"
 
     def referrers(self, oid: str) -> list[str]:
+        from .store.refs import referrers  # SQLAlchemy: imported when an object is checked
+
         try:
             with self.meta.read() as conn:
                 return referrers(conn, oid)

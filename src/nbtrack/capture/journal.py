@@ -17,16 +17,44 @@ import json
 import os
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from sqlalchemy import select
-
 from ..context import HOST, pid_alive
-from ..store import runs as store_runs
-from ..store.lineage import link
-from ..store.schema import runs
+from ..store import sqlite_direct
+from ..store.param_codec import decode_param, encode_param
 
 _seq = itertools.count()
+
+
+def ops(conn) -> ModuleType:
+    """The write statements for ``conn``: plain SQL for a ``meta.write(direct=True)``
+    transaction on SQLite (no SQLAlchemy), else SQLAlchemy's (store/runs.py); both modules
+    offer the same functions."""
+    if isinstance(conn, sqlite_direct.DirectConn):
+        return sqlite_direct
+    from ..store import runs as store_runs
+
+    return store_runs
+
+
+def _run_exists(conn, run_id: str) -> bool:
+    if isinstance(conn, sqlite_direct.DirectConn):
+        return sqlite_direct.run_exists(conn, run_id)
+    from sqlalchemy import select
+
+    from ..store.schema import runs
+
+    return conn.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is not None
+
+
+def _link(conn, run_id: str, direction: str, version_id: int) -> None:
+    if isinstance(conn, sqlite_direct.DirectConn):
+        sqlite_direct.link(conn, run_id, direction, version_id)
+        return
+    from ..store.lineage import link
+
+    link(conn, run_id, direction, version_id)
 
 
 def start_payload(row: dict, experiment: str) -> dict:
@@ -35,7 +63,7 @@ def start_payload(row: dict, experiment: str) -> dict:
 
 def flush_payload(run_id: str, params: dict, tags: dict, metrics: list, artifacts: list, inputs: list,
                   run_values: dict | None) -> dict:
-    enc = {k: list(store_runs.encode_param(v)[::2]) for k, v in params.items()}  # [text, type]
+    enc = {k: list(encode_param(v)[::2]) for k, v in params.items()}  # [text, type]
     return {"op": "flush", "run_id": run_id, "params": enc, "tags": tags, "metrics": [list(m) for m in metrics],
             "artifacts": artifacts, "inputs": list(dict.fromkeys(inputs)), "run_values": run_values or {}}
 
@@ -44,9 +72,10 @@ def apply(conn, payload: dict, memo: dict | None = None) -> None:
     """Write ``payload`` in the open write transaction ``conn``. Without ``memo`` (the
     process's cached ids) it is a replay, and a start already written is skipped."""
     replaying, memo = memo is None, {} if memo is None else memo
+    store_runs = ops(conn)
     if payload["op"] == "start":
         row = dict(payload["row"])
-        if replaying and conn.execute(select(runs.c.id).where(runs.c.id == row["id"])).first() is not None:
+        if replaying and _run_exists(conn, row["id"]):
             return
         exp = payload["experiment"]
         exp_id = memo.get(("experiment", exp))
@@ -59,7 +88,7 @@ def apply(conn, payload: dict, memo: dict | None = None) -> None:
             store_runs.insert_run(conn, row)
         return
     run_id = payload["run_id"]
-    params = {k: store_runs.decode_param(text, vtype) for k, (text, vtype) in payload["params"].items()}
+    params = {k: decode_param(text, vtype) for k, (text, vtype) in payload["params"].items()}
     with store_runs.pipelined(conn):  # PostgreSQL: one round trip for all of them
         store_runs.write_params(conn, run_id, params)
         store_runs.write_tags(conn, run_id, payload["tags"])
@@ -70,7 +99,7 @@ def apply(conn, payload: dict, memo: dict | None = None) -> None:
             return
     if payload["inputs"]:
         for version_id in payload["inputs"]:
-            link(conn, run_id, "input", version_id)
+            _link(conn, run_id, "input", version_id)
     if payload["run_values"]:
         store_runs.update_run(conn, run_id, **payload["run_values"])
 

@@ -25,7 +25,7 @@ from ..context import HOST, active_run, default_parent, pid_alive, pop, push, us
 from ..errors import InvalidInput, StoreUnavailable
 from ..snapshot.figures import figure_png
 from ..store import pg_direct
-from ..store import runs as store_runs
+from ..store.param_codec import encode_param
 from ..workspace import Workspace, get_workspace
 from . import env, journal, pruning, writer
 
@@ -112,11 +112,11 @@ class ActiveRun:
             if ws.memo.get("interrupted_marked") and pg_direct.write_start(ws.meta, payload, ws.memo):
                 return  # PostgreSQL: one prepared statement
             replayed: list = []
-            with ws.meta.write(provisional=True) as conn:  # made durable by the run's end
+            with ws.meta.write(provisional=True, direct=True) as conn:  # made durable by the run's end
                 first = not ws.memo.get("interrupted_marked")
                 if first:  # what ended processes left waiting, then close their runs
                     replayed = journal.replay(ws, conn)
-                    store_runs.mark_interrupted(conn, HOST, pid_alive)
+                    journal.ops(conn).mark_interrupted(conn, HOST, pid_alive)
                 journal.apply(conn, payload, ws.memo)
             ws.memo["interrupted_marked"] = True
             for path in replayed:
@@ -163,7 +163,7 @@ class ActiveRun:
         def write() -> None:
             if pg_direct.write_flush(self.ws.meta, payload):
                 return  # PostgreSQL: one prepared statement
-            with self.ws.meta.write() as conn:
+            with self.ws.meta.write(direct=True) as conn:
                 journal.apply(conn, payload)
 
         try:
@@ -184,7 +184,7 @@ class ActiveRun:
         k = _key(key)
         value = mask_value(key, value)
         try:
-            text = store_runs.encode_param(value)[0]
+            text = encode_param(value)[0]
             if text is not None:
                 text.encode("utf-8")  # lone surrogates ('\ud800'): SQLite refuses them
         except Exception as e:  # checked now: one bad value must not fail the run's write

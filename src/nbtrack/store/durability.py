@@ -73,6 +73,10 @@ def checkpoint(meta: MetaStore, mode: str = "PASSIVE", busy_ms: int | None = Non
     if meta.dialect != "sqlite" or meta.read_only:
         return (0, 0, 0)
     assert mode in ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
+    if getattr(meta, "direct", False):  # the thread's sqlite3 connection: no SQLAlchemy needed
+        from .sqlite_direct import checkpoint as direct_checkpoint
+
+        return direct_checkpoint(meta, mode, busy_ms)
     with meta._connection() as conn:
         if conn.in_transaction():  # never checkpoint from inside a transaction of ours
             return (1, -1, -1)

@@ -11,16 +11,20 @@ import contextlib
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreUnavailable, missing_extra
 from . import durability
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+# SQLAlchemy is imported when first needed (the engine is made lazily on SQLite): a run on a
+# current SQLite schema is written with the standard library's sqlite3 (store/sqlite_direct.py).
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
 SCHEMA_HEAD = "0005"
@@ -36,8 +40,29 @@ MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 DURABILITY = {"normal": "NORMAL", "full": "FULL"}
 
 
+def _pragmas(durability: str) -> list[str]:
+    """How every writable SQLite connection is set up (the engine's and sqlite_direct's)."""
+    return [
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={DURABILITY[durability]}",
+        # Checkpoints (which fsync) every ~40 MB of WAL instead of every 4 MB:
+        # a run touches a dozen pages, so the default made every ~40th run slow.
+        "PRAGMA wal_autocheckpoint=10000",
+        f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}",
+    ]
+
+
+def _db_errors() -> tuple[type[Exception], ...]:
+    """The database errors that can be raised: sqlite3's, and SQLAlchemy's once it is imported
+    (none of its errors can be raised before)."""
+    exc = sys.modules.get("sqlalchemy.exc")
+    return (sqlite3.DatabaseError,) if exc is None else (sqlite3.DatabaseError, exc.DatabaseError)
+
+
 def _sqlite_engine(url: str, read_only: str | None = None, durability: str = "normal") -> Engine:
     """``read_only``: None, "ro" (we may not write) or "immutable" (a read-only file system)."""
+    from sqlalchemy import create_engine, event
+
     if read_only:
         path = sqlite_path(url)
         flags = "mode=ro&immutable=1" if read_only == "immutable" else "mode=ro"
@@ -51,12 +76,8 @@ def _sqlite_engine(url: str, read_only: str | None = None, durability: str = "no
         if read_only:
             return
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={DURABILITY[durability]}")
-        # Checkpoints (which fsync) every ~40 MB of WAL instead of every 4 MB:
-        # a run touches a dozen pages, so the default made every ~40th run slow.
-        cur.execute("PRAGMA wal_autocheckpoint=10000")
-        cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        for pragma in _pragmas(durability):
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -77,7 +98,7 @@ PING_IDLE_S = 10.0
 
 def _server_engine(url: str, **kw) -> Engine:
     """PostgreSQL (or another server): a pool whose idle connections are checked before reuse."""
-    from sqlalchemy import exc
+    from sqlalchemy import create_engine, event, exc
 
     engine = create_engine(url, **kw)
 
@@ -115,9 +136,14 @@ class MetaStore:
         self.dialect = url.split(":", 1)[0].split("+", 1)[0]
         self._empty_ok = empty_ok or (lambda: False)
         self.read_only: str | None = _sqlite_read_only(url) if self.dialect == "sqlite" else None
+        # a file database through the standard driver: runs are written with sqlite3 directly
+        self.direct = self.dialect == "sqlite" and _direct_path(url) is not None
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
         try:
             if self.dialect == "sqlite":
-                self.engine = _sqlite_engine(url, self.read_only, durability)
+                if not self.direct:
+                    self.engine = _sqlite_engine(url, self.read_only, durability)
             else:
                 self.engine = _server_engine(url)
                 # reads need no BEGIN/COMMIT round trips: at READ COMMITTED every statement sees
@@ -130,6 +156,30 @@ class MetaStore:
             raise StoreUnavailable(f"cannot open metadata database {url}: {e}") from e
         self._migrated = False
         self._local = threading.local()
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (on SQLite made, and SQLAlchemy imported, when first used)."""
+        engine = self._engine
+        if engine is None:
+            with self._engine_lock:
+                if self._engine is None:
+                    try:
+                        self._engine = _sqlite_engine(self.url, self.read_only, self.durability)
+                    except Exception as e:  # a bad URL
+                        raise StoreUnavailable(f"cannot open metadata database {self.url}: {e}") from e
+                engine = self._engine
+        return engine
+
+    @engine.setter
+    def engine(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _direct_connect(self) -> sqlite3.Connection:
+        """A new writable sqlite3 connection set up as the engine's are (store/sqlite_direct.py)."""
+        from . import sqlite_direct
+
+        return sqlite_direct.connect(_direct_path(self.url) or "", _pragmas(self.durability), BUSY_TIMEOUT_S)
 
     # -- transactions ----------------------------------------------------------
     @contextlib.contextmanager
@@ -176,12 +226,15 @@ class MetaStore:
             conn.info["nbtrack_busy"] = want
 
     @contextlib.contextmanager
-    def write(self, provisional: bool = False) -> Iterator[Connection]:
+    def write(self, provisional: bool = False, direct: bool = False) -> Iterator[Any]:
         """A write transaction. SQLite writers queue on the lock (busy timeout).
 
         ``provisional``: a commit another one soon completes (a run's start row, before its
         end): with ``durability = "full"`` it is not fsynced itself; the WAL is append-only,
         so the fsync of the next full commit makes it durable too (one fsync per run).
+        ``direct``: the block writes through the statements of store/sqlite_direct.py; on a
+        SQLite file it gets a :class:`~.sqlite_direct.DirectConn` (no SQLAlchemy), elsewhere
+        a SQLAlchemy connection (``capture.journal.ops`` picks the statements for either).
         """
         if self.read_only == FULL and not _disk_full(self.url):
             self._reopen()  # space was freed: back to the normal, writable database
@@ -194,6 +247,19 @@ class MetaStore:
                 f"the workspace holding {sqlite_path(self.url)} is read-only: it can be read and checked "
                 "(`nbtrack fsck`), not written; nothing was recorded"
             )
+        if direct and self.direct:
+            from . import sqlite_direct
+
+            try:
+                busy = getattr(self._local, "busy", None) or BUSY_TIMEOUT_S
+                with sqlite_direct.transaction(self, busy, provisional) as dconn:
+                    yield dconn
+            except sqlite3.DatabaseError as e:
+                raise _unavailable(self.url, e) from e
+            durability.note_write(self)
+            return
+        from sqlalchemy.exc import DatabaseError
+
         try:
             with self._connection() as conn:
                 self._apply_busy(conn)
@@ -216,6 +282,8 @@ class MetaStore:
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         self.migrate()
+        from sqlalchemy.exc import DatabaseError
+
         try:
             with self._connection(read=True) as conn:
                 with conn.begin():
@@ -226,6 +294,10 @@ class MetaStore:
     # -- schema ------------------------------------------------------------------
     def current_revision(self) -> str | None:
         """The schema revision (None for a database without nbtrack's tables)."""
+        if self.direct and not self.read_only:  # sqlite3 alone: no SQLAlchemy for a current schema
+            from . import sqlite_direct
+
+            return sqlite_direct.revision(sqlite_direct.held(self))
         with self.engine.connect() as conn:
             return _revision_or_none(conn)
 
@@ -253,7 +325,7 @@ class MetaStore:
                         f"this nbtrack needs {SCHEMA_HEAD}: make it writable once to upgrade it"
                     )
                 self._run_alembic()
-        except DatabaseError as e:
+        except _db_errors() as e:
             if self._read_despite_full_disk():
                 return
             raise _unavailable(self.url, e) from e
@@ -273,6 +345,8 @@ class MetaStore:
         path = sqlite_path(self.url)
         if os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0:
             return False
+        from sqlalchemy.exc import DatabaseError
+
         engine = _sqlite_engine(self.url, "immutable")
         try:
             with engine.connect() as conn:
@@ -282,15 +356,27 @@ class MetaStore:
         if not ok:
             engine.dispose()
             return False
-        self.engine.dispose()
+        self._close_local()
+        if self._engine is not None:
+            self._engine.dispose()
         self.engine, self.read_only, self._migrated = engine, FULL, True
-        self._local = threading.local()
         return True
 
     def _reopen(self) -> None:
-        self.engine.dispose()
-        self.engine = _sqlite_engine(self.url, None, self.durability)
+        self._close_local()
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None if self.direct else _sqlite_engine(self.url, None, self.durability)
         self.read_only, self._migrated = None, False
+
+    def _close_local(self) -> None:
+        """Close this thread's connections; other threads open new ones."""
+        held = getattr(self._local, "conn", None)
+        if held is not None and held[0] == os.getpid():
+            held[1].close()
+        from .sqlite_direct import close_held
+
+        close_held(self)
         self._local = threading.local()
 
     def _check_not_emptied(self) -> None:
@@ -324,16 +410,17 @@ class MetaStore:
                     command.upgrade(cfg, "head")
 
     def dispose(self) -> None:
-        held = getattr(self._local, "conn", None)
-        if held is not None and held[0] == os.getpid():
-            held[1].close()
-        self._local = threading.local()
-        self.engine.dispose()
+        self._close_local()
+        if self._engine is not None:
+            self._engine.dispose()
         if self.dialect != "sqlite":
             self.read_engine.dispose()
 
 
 def _revision(conn: Connection) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
     try:
         with conn.begin_nested():
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
@@ -344,6 +431,9 @@ def _revision(conn: Connection) -> str | None:
 
 
 def _revision_or_none(conn: Connection) -> str | None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DatabaseError
+
     try:
         return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DatabaseError as e:
@@ -382,6 +472,16 @@ def known_revisions() -> set[str]:
             if m:
                 out.add(m.group(1))
     return out
+
+
+def _direct_path(url: str) -> str | None:
+    """The file of a SQLite URL that sqlite_direct may write (the standard driver, a plain
+    path); None for anything else (``:memory:``, URI options, another driver)."""
+    scheme = url.split(":", 1)[0]
+    if scheme not in ("sqlite", "sqlite+pysqlite") or ":///" not in url or "?" in url:
+        return None
+    path = sqlite_path(url)
+    return None if path in ("", ":memory:") or path.startswith("file:") else path
 
 
 def sqlite_path(url: str) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from .param_codec import decode_param, encode_param  # noqa: F401 (re-exported: readers import them from here)
 from .schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
 
 
@@ -165,44 +164,6 @@ def experiment_id(conn: Connection, name: str, now: float) -> int:
         return found
     insert_ignore(conn, experiments, {"name": name, "created": now}, ("name",))
     return conn.execute(select(experiments.c.id).where(experiments.c.name == name)).scalar_one()
-
-
-def encode_param(value: Any) -> tuple[str | None, float | None, str]:
-    """(text, number, type) of a param value; the number makes numeric filters exact."""
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalar
-        value = value.item()
-    if value is None:
-        return None, None, "none"
-    if isinstance(value, bool):
-        return str(value), float(value), "bool"
-    if isinstance(value, int):
-        try:
-            num = float(value)
-        except OverflowError:  # 2**1279: kept exactly as text, no number for filters
-            num = None
-        return str(value), num, "int"
-    if isinstance(value, float):
-        return repr(value), (value if math.isfinite(value) else None), "float"
-    if isinstance(value, str):
-        return value, None, "str"
-    try:
-        return json.dumps(value, sort_keys=True, default=str), None, "json"
-    except (TypeError, ValueError):
-        return repr(value)[:1000], None, "repr"
-
-
-def decode_param(text: str | None, vtype: str) -> Any:
-    if vtype == "none" or text is None:
-        return None
-    if vtype == "bool":
-        return text == "True"
-    if vtype == "int":
-        return int(text)
-    if vtype == "float":
-        return float(text)
-    if vtype == "json":
-        return json.loads(text)
-    return text
 
 
 def write_params(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
