@@ -119,6 +119,10 @@ def bench(kind: str, repeat: int, tmp: Path) -> dict:
 TITLES = {"pipeline": "Pipeline(ColumnTransformer(StandardScaler, OneHotEncoder), LogisticRegression), 10,000 rows"}
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
 def table(kind: str, r: dict) -> str:
     st, cpu = r["wall"], r["cpu"]
 
@@ -129,7 +133,7 @@ def table(kind: str, r: dict) -> str:
     m = {k: v["median"] for k, v in st.items()}
     title = TITLES.get(kind) or f"RandomForestClassifier({kind[2:]}), 2,000 x 20 training rows"
     return "\n".join([
-        f"**{title}**: {r['size'] / 1e6:.2f} MB as joblib, {r['archive'] / 1e6:.2f} MB as `nbtrack.model/1`. "
+        f"**{title}**: {_size(r['size'])} as joblib, {_size(r['archive'])} as `nbtrack.model/1`. "
         "Wall ms median (p10–p90, n) | CPU ms median.", "",
         "| what | floor / peer | peer wall | peer CPU | nbtrack wall | nbtrack CPU | ratio (target) |",
         "|---|---|---|---|---|---|---|",

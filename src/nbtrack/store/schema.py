@@ -192,7 +192,7 @@ model_versions = Table(
     Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
     Column("version", Integer, nullable=False),
     Column("oid", String(64), nullable=False),
-    Column("format", String(16), nullable=False),  # skops | joblib
+    Column("format", String(16), nullable=False),  # nbtrack.model/1 | skops | joblib
     Column("unsafe", Boolean, nullable=False),  # True: loads only with trust=True
     Column("class_name", String(255)),
     Column("signature", Text),  # JSON: inputs (name, dtype), output kind
