@@ -155,9 +155,14 @@ def warm_engine() -> str:
             client = PapermillNotebookClient(nb_man, timeout=execution_timeout, startup_timeout=start_timeout,
                                              kernel_name=kernel_name, log=logger, log_output=log_output,
                                              stdout_file=stdout_file, stderr_file=stderr_file, **kwargs)
+            # papermill rewrites the whole output notebook when each cell starts and ends (for
+            # whoever watches the file); ours is a private temp file read once papermill is done,
+            # and written by papermill's notebook_complete whatever happens: 2 writes per cell saved
+            nb_man.save = lambda **kw: None
             try:
                 return client.execute()
             finally:
+                del nb_man.save
                 if client.kc is not None:
                     client.kc.stop_channels()
 
