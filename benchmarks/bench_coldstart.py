@@ -14,6 +14,12 @@ Every sample is a fresh process (or a fresh kernel), nbtrack and its floor alter
   nbtrack``, a pause, then ``%track_browser *`` timed in the kernel (200 runs in the workspace)
   (see also ``browser_first_open.py``).
 
+The first-run processes use a bytecode cache of their own (``PYTHONPYCACHEPREFIX`` in the temporary
+folder, filled by the warm-up process), as an installed package has (pip compiles ``.pyc`` files);
+``--no-pyc`` measures them compiling every module from source instead (a source checkout with
+``PYTHONDONTWRITEBYTECODE`` set). The script also checks that the first run did not import SQLAlchemy
+(on SQLite a run is written with the standard library's sqlite3).
+
 Prints median, p10, p90 and n as markdown (docs/benchmarks.md, "Cold start").
 """
 
@@ -36,7 +42,10 @@ c1 = time.process_time()
 with nbtrack.track("cold", params={"C": 1}):
     nbtrack.log_metric("acc", 0.5)
 t2 = time.perf_counter()
-print("ELAPSED", t2 - t1, time.process_time() - c1)
+c2 = time.process_time()
+import sys
+assert "sqlalchemy" not in sys.modules, "the first run imported SQLAlchemy"
+print("ELAPSED", t2 - t1, c2 - c1)
 """
 
 FLOOR = """
@@ -129,11 +138,18 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=9, help="fresh processes per side for the first run")
     ap.add_argument("--kernels", type=int, default=5, help="rounds of fresh kernels")
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between %%load_ext and the next cell")
+    ap.add_argument("--no-pyc", action="store_true", help="first runs without a bytecode cache (compile from source)")
+    ap.add_argument("--no-kernels", action="store_true", help="only the first run (no kernels)")
     a = ap.parse_args()
     folder = tempfile.mkdtemp(prefix="bench-cold-")
     env = {**os.environ, "NBTRACK_URI": os.path.join(folder, ".nbtrack")}
     for k in ("NBTRACK_PARENT_RUN", "NBTRACK_EXPERIMENT"):
         env.pop(k, None)
+    if a.no_pyc:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = os.path.join(folder, "pycache")
     os.environ.update(NBTRACK_URI=env["NBTRACK_URI"])
     import nbtrack
 
@@ -148,20 +164,24 @@ def main() -> None:
         first.append(in_fresh_process(FIRST_RUN, env, folder, first_cpu))
         floor.append(in_fresh_process(floor_code, env, folder, floor_cpu))
     plain, tracked, browser = [], [], []
-    kernel_round(a.pause)  # warm-up
-    for _ in range(a.kernels):
+    if not a.no_kernels:
+        kernel_round(a.pause)  # warm-up
+    for _ in range(0 if a.no_kernels else a.kernels):
         p, t, b = kernel_round(a.pause)
         plain.append(p), tracked.append(t), browser.append(b)
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}, "
           f"{time.strftime('%Y-%m-%d')}")
     print("| what | nbtrack: median (p10–p90, n) | floor: median (p10–p90, n) | target |")
     print("|---|---|---|---|")
-    print(f"| first run in a fresh process (after `import nbtrack`) | {quantiles(first)} | "
+    cache = "no bytecode cache" if a.no_pyc else "with a bytecode cache"
+    print(f"| first run in a fresh process (after `import nbtrack`, {cache}) | {quantiles(first)} | "
           f"sqlite3 insert + commit {quantiles(floor)} | ≤ 150 ms |")
     print(f"| same, CPU time of that process | {quantiles(first_cpu)} | {quantiles(floor_cpu)} | — |")
-    print(f"| first `%%track` cell, {a.pause:g} s after `%load_ext` (round trip) | {quantiles(tracked)} | "
-          f"same cell untracked, next {quantiles(plain)} | ≤ 100 ms |")
-    print(f"| first `%track_browser *` (pandas + ipywidgets loaded, 200 runs) | {quantiles(browser)} | — | ≤ 300 ms |")
+    if not a.no_kernels:
+        print(f"| first `%%track` cell, {a.pause:g} s after `%load_ext` (round trip) | {quantiles(tracked)} | "
+              f"same cell untracked, next {quantiles(plain)} | ≤ 100 ms |")
+        print(f"| first `%track_browser *` (pandas + ipywidgets loaded, 200 runs) | {quantiles(browser)} | — "
+              "| ≤ 300 ms |")
     print("raw:", {"first": first, "floor": floor, "first_cpu": first_cpu, "plain": plain, "tracked": tracked,
                    "browser": browser})
     import shutil

@@ -180,3 +180,92 @@ def test_first_run_of_a_process_does_not_import_sqlalchemy(tmp_path):
     assert res["run"] == ["finished", {"C": 1, "obj": [1, 2]}, {"acc": 0.75, "loss": 0.1}, {"team": "a"}, ["a.bin"]]
     assert res["filtered"] == 1 and res["models"] == 0 and res["count"] == 2
     assert res["fsck"] is True and res["sqlalchemy_after"] is True
+
+
+# -- the schema a new workspace is given without alembic (store/sqlite_schema.py) --------------
+def _migrated_by_alembic(path) -> sqlite3.Connection:
+    meta = MetaStore(f"sqlite:///{path}")
+    meta._run_alembic()  # what the migrations make of an empty database
+    meta.dispose()
+    return sqlite3.connect(path)
+
+
+def _master(raw: sqlite3.Connection) -> list[tuple]:
+    return raw.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY rowid").fetchall()
+
+
+def schema_module(raw: sqlite3.Connection) -> str:
+    """The text of src/nbtrack/store/sqlite_schema.py for the database ``raw`` (migrated to head)."""
+    rev = raw.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    lines = [
+        '"""The current metadata schema for SQLite, as alembic\'s migrations leave it (GENERATED: do not edit).',
+        "",
+        "A new embedded workspace is given this schema directly (store/sqlite_direct.py",
+        "``create_schema``), without importing alembic and SQLAlchemy. Regenerate it after adding",
+        "a migration: ``python -m tests.store.test_sqlite_direct`` in the repository (the tests compare",
+        "it with what the migrations create, statement by statement).",
+        '"""',
+        "",
+        f"REVISION = {json.dumps(rev)}",
+        "",
+        "STATEMENTS = (",
+    ]
+    for (sql,) in raw.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"):
+        parts = sql.splitlines(keepends=True)
+        if len(parts) == 1:
+            lines.append(f"    {json.dumps(sql)},")
+            continue
+        lines.append("    (")
+        lines += [f"        {json.dumps(p)}" for p in parts]
+        lines.append("    ),")
+    lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+SCHEMA_MODULE = os.path.join(os.path.dirname(sqlite_direct.__file__), "sqlite_schema.py")
+
+
+def test_generated_schema_is_what_the_migrations_create(tmp_path):
+    from nbtrack.store import sqlite_schema
+    from nbtrack.store.meta import SCHEMA_HEAD
+
+    by_alembic = _migrated_by_alembic(tmp_path / "alembic.db")
+    with open(SCHEMA_MODULE) as f:
+        assert f.read() == schema_module(by_alembic), "regenerate: python -m tests.store.test_sqlite_direct"
+    assert sqlite_schema.REVISION == SCHEMA_HEAD
+    direct = sqlite3.connect(tmp_path / "direct.db", isolation_level=None)
+    assert sqlite_direct.create_schema(direct) is True
+    assert _master(direct) == _master(by_alembic)
+    assert direct.execute("SELECT * FROM alembic_version").fetchall() == [(SCHEMA_HEAD,)]
+    assert sqlite_direct.create_schema(direct) is False  # not empty: left alone
+
+
+def test_a_new_workspace_gets_its_schema_without_alembic(tmp_path):
+    env = {**os.environ, "NBTRACK_URI": str(tmp_path / ".nbtrack")}
+    env.pop("NBTRACK_PARENT_RUN", None)
+    code = ("import sys, nbtrack\n"
+            "with nbtrack.track('first') as run:\n"
+            "    nbtrack.log_metric('acc', 0.5)\n"
+            "assert 'sqlalchemy' not in sys.modules and 'alembic' not in sys.modules, sys.modules.keys()\n"
+            "assert nbtrack.get_run(run.id).metrics == {'acc': 0.5}\n"
+            "from nbtrack.store.meta import SCHEMA_HEAD\n"
+            "assert nbtrack.get_workspace().meta.current_revision() == SCHEMA_HEAD\n")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    # the rest of the schema is usable: the registry, datasets (tables the first run did not touch)
+    env2 = {**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", "import nbtrack; print(len(nbtrack.models()), nbtrack.fsck().ok)"],
+                         env=env2, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "True"]
+
+
+if __name__ == "__main__":  # regenerate src/nbtrack/store/sqlite_schema.py from the migrations
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        text = schema_module(_migrated_by_alembic(os.path.join(d, "meta.db")))
+    with open(SCHEMA_MODULE, "w") as f:
+        f.write(text)
+    print("wrote", SCHEMA_MODULE)

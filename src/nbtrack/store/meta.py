@@ -324,7 +324,8 @@ class MetaStore:
                         f"the read-only workspace holding {sqlite_path(self.url)} has metadata schema {rev}, "
                         f"this nbtrack needs {SCHEMA_HEAD}: make it writable once to upgrade it"
                     )
-                self._run_alembic()
+                if rev is not None or not self._create_direct():
+                    self._run_alembic()
         except _db_errors() as e:
             if self._read_despite_full_disk():
                 return
@@ -392,6 +393,18 @@ class MetaStore:
                 "(a crash or a full disk?); nbtrack will not start a new one over it. Restore meta.db "
                 "from a backup, or move it aside (mv meta.db meta.db.empty) to start an empty history"
             )
+
+    def _create_direct(self) -> bool:
+        """A new SQLite database: the current schema without alembic (store/sqlite_schema.py,
+        generated from the migrations and compared with them by the tests); False when it
+        is not empty or not a plain file (then alembic)."""
+        if not self.direct:
+            return False
+        from . import sqlite_direct, sqlite_schema
+
+        if sqlite_schema.REVISION != SCHEMA_HEAD:
+            return False
+        return sqlite_direct.create_schema(sqlite_direct.held(self))
 
     def _run_alembic(self) -> None:
         from alembic import command

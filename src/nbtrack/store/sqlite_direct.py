@@ -46,6 +46,7 @@ KEYS: dict[str, tuple[str, ...]] = {
 PENDING_SNAPSHOTS_TAG = "nbtrack.pending_snapshots"  # = store.runs.PENDING_SNAPSHOTS_TAG (tested)
 
 _savepoints = itertools.count()
+_inherited: list[sqlite3.Connection] = []
 _sql: dict[tuple, str] = {}
 
 
@@ -89,6 +90,8 @@ def held(meta: Any) -> sqlite3.Connection:
     """This thread's connection to ``meta`` (one per thread and process, like the engine's)."""
     h = getattr(meta._local, "direct", None)
     if h is None or h[0] != os.getpid():
+        if h is not None:  # inherited through fork: never used nor closed here (it is the parent's)
+            _inherited.append(h[1])
         h = meta._local.direct = (os.getpid(), meta._direct_connect(), [None])
     return h[1]
 
@@ -99,6 +102,8 @@ def close_held(meta: Any) -> None:
     if h is not None and h[0] == os.getpid():
         with contextlib.suppress(Exception):
             h[1].close()
+    elif h is not None:
+        _inherited.append(h[1])
 
 
 @contextlib.contextmanager
@@ -329,3 +334,26 @@ def checkpoint(meta: Any, mode: str, busy_ms: int | None) -> tuple[int, int, int
         meta._local.direct[2][0] = None  # the next transaction sets its own again
     row = raw.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return (row[0], row[1], row[2]) if row else (0, 0, 0)
+
+
+def create_schema(raw: sqlite3.Connection) -> bool:
+    """Give an empty database the current schema (store/sqlite_schema.py: what the migrations
+    create, stamped with their head) in one ``BEGIN IMMEDIATE`` transaction; False, leaving it
+    alone, when it is not empty (another process created it first, or it needs alembic)."""
+    from . import sqlite_schema
+
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        if raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raw.execute("ROLLBACK")
+            return False
+        for sql in sqlite_schema.STATEMENTS:
+            raw.execute(sql)
+        raw.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (sqlite_schema.REVISION,))
+        raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                raw.execute("ROLLBACK")
+        raise
+    return True
