@@ -213,6 +213,11 @@ def test_a_crafted_hist_gradient_boosting_predictor_is_refused():
     table["left"][0] = 0  # a loop
     with pytest.raises(NbtrackError, match="TreePredictor node table"):
         model_io.loads(_archive(header["root"], header["arrays"], bytes(bad)), fmt)
+    bad = bytearray(data[base:])
+    table = np.frombuffer(bad, dtype=model_raw._dtype(entry[0], np), count=entry[1][0], offset=entry[3])
+    table["feature_idx"][0] = 6  # the model has 6 columns: 0..5
+    with pytest.raises(NbtrackError, match="a column the model does not have"):
+        model_io.loads(_archive(header["root"], header["arrays"], bytes(bad)), fmt)
 
 
 @pytest.mark.parametrize("damage", ["truncate", "header", "magic", "shape", "reference"])

@@ -43,6 +43,8 @@ MAGIC = b"\x93NBTRACK-MODEL\x01\x00"
 _ALIGN = 64
 _TREE = "sklearn.tree._tree.Tree"
 _PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+_HGB = tuple(f"sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoosting{k}"
+             for k in ("Classifier", "Regressor"))
 _LOSSES = tuple(f"sklearn._loss._loss.Cy{n}" for n in (
     "AbsoluteError", "ExponentialLoss", "HalfBinomialLoss", "HalfGammaLoss", "HalfMultinomialLoss",
     "HalfPoissonLoss", "HalfSquaredError", "HalfTweedieLoss", "HalfTweedieLossIdentity", "HuberLoss",
@@ -557,6 +559,8 @@ class _Decoder:
             state = self.state(node["s"])
             if node["o"] == _PREDICTOR:
                 _check_predictor(self.np, state)
+            elif node["o"] in _HGB:
+                _check_hgb_features(self.np, state)
             setstate = getattr(inst, "__setstate__", None)
             if setstate is not None:
                 setstate(state)
@@ -650,3 +654,22 @@ def _check_predictor(np: Any, state: dict) -> None:
                 ok = False
     if not ok:
         raise Unreadable("TreePredictor node table points outside itself (crafted or damaged)")
+
+
+def _check_hgb_features(np: Any, state: dict) -> None:
+    """Every split of a fitted histogram gradient boosting reads a column the model has."""
+    predictors: Any = state.get("_predictors")
+    if predictors is None:
+        return
+    n_features: Any = state.get("_n_features")
+    if type(n_features) is not int or type(predictors) is not list:
+        raise Unreadable("bad HistGradientBoosting state")
+    for row in predictors:
+        for predictor in (row if type(row) is list else [row]):
+            nodes: Any = getattr(predictor, "nodes", None)
+            if type(nodes) is not np.ndarray or nodes.dtype.names is None or "feature_idx" not in nodes.dtype.names:
+                raise Unreadable("bad HistGradientBoosting state")
+            split = nodes["is_leaf"] == 0
+            if not np.all(nodes["feature_idx"][split] < n_features):
+                raise Unreadable("TreePredictor node table reads a column the model does not have (crafted or "
+                                 "damaged)")
