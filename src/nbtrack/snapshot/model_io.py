@@ -1,6 +1,6 @@
 """Model objects <-> bytes: raw arrays (``nbtrack.model/1``), else skops (secure), else joblib (pickle, unsafe).
 
-Estimators made only of classes trusted by default are written by
+Estimators made only of scikit-learn classes (and nbtrack's reviewed list) are written by
 :mod:`.model_raw` (arrays stored raw beside a small tree: no pickle, no callable
 named by the file is called); anything it cannot represent exactly falls back to a
 skops archive, as before that format existed (those keep loading unchanged).
@@ -43,7 +43,7 @@ def dumps(obj: Any, allow_pickle: bool = True) -> tuple[bytes, str]:
         from .model_raw import NotFast, dumps as raw_dumps
 
         try:
-            return raw_dumps(obj, trusted_by_default), FAST
+            return raw_dumps(obj, _fast_candidate), FAST
         except NotFast:
             pass
     try:
@@ -262,9 +262,13 @@ def skops_trusted(name: str) -> bool:
     return name in _SKOPS_DEFAULTS
 
 
-def trusted_by_default(name: str) -> bool:
-    """Loads without ``trust=``: skops' defaults or nbtrack's reviewed list."""
-    return skops_trusted(name) or default_trusted(name)
+def _fast_candidate(name: str) -> bool:
+    """Classes a ``nbtrack.model/1`` archive may hold: scikit-learn's and nbtrack's reviewed list.
+
+    Deliberately without skops' exact lists (computing them imports every scikit-learn module,
+    ~0.6 s on a first save): loading applies them, and a scikit-learn class skops does not trust
+    is refused by name whether it sits in this archive or in a skops one."""
+    return name.startswith("sklearn.") or default_trusted(name)
 
 
 def archive_types(data: bytes, fmt: str) -> list[str]:

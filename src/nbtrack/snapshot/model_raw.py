@@ -275,8 +275,8 @@ def _find_name(t: type) -> str:
 def dumps(obj: Any, trusted: Callable[[str], bool]) -> bytes:
     """The archive of ``obj`` (deterministic: equal models give equal bytes), or :class:`NotFast`.
 
-    Only objects whose every class is ``trusted`` by default are written in this format
-    (others keep skops archives, so what loading refuses and asks to trust is unchanged)."""
+    Only objects whose every class passes ``trusted`` are written in this format (the others
+    keep skops archives); loading applies the trust rules on its own."""
     enc = _Encoder()
     try:
         root = enc.enc(obj)
