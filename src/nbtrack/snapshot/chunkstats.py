@@ -88,6 +88,13 @@ def chunk_partials(table: pa.Table, start: int, rows: int, columns: list[int], f
     return out
 
 
+def known(fp: str, columns: list[int]) -> dict[int, Partial] | None:
+    """The remembered partials of ``columns`` for chunk ``fp``, or None if any is missing."""
+    with _lock:
+        out = {i: _memo.get((fp, i)) for i in columns}
+    return None if any(v is None for v in out.values()) else out  # type: ignore[misc]
+
+
 def exact(parts: list[Partial]) -> dict[str, Any]:
     """``min``, ``max``, ``mean``, ``std`` (ddof=1) of the combined partials (JSON-safe)."""
     from .stats import _num

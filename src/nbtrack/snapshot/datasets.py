@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from ..errors import InvalidInput, NotFound
 from ..store.schema import dataset_chunks, dataset_versions, datasets
 from ..workspace import Workspace, get_workspace
-from . import cache, frames, pending
+from . import cache, frames, pending, rowchunks
 from .chunkprint import ChunkMemo, chunk_reader
 from .fingerprint import fingerprint
 from ..store.keys import inserted_id
@@ -95,16 +95,32 @@ def _latest(conn: Any, dataset_id: int) -> Any:
 
 # -- write ---------------------------------------------------------------------------
 def _encoded(obj: Any, name: str, ws: Workspace) -> frames.Encoded:
-    """Encode ``obj``, or reuse the stored encoding of the same content (see :mod:`.cache`)."""
-    try:
-        fp: str | None = fingerprint(obj)
-    except Exception:  # an unusual column type: skip the cache, encode() says what is wrong
-        fp = None
+    """Encode ``obj``, or reuse the stored encoding of the same content (see :mod:`.cache`).
+
+    A frame of plain-memory columns is fingerprinted chunk by chunk and only its changed chunks
+    are converted and encoded (:mod:`.rowchunks`); anything else is encoded whole."""
+    previous = _previous_chunk_rows(name, ws)
+    p = rowchunks.plan(obj, previous)
+    fp: str | None
+    if p is not None:
+        fp = "r" + p.fingerprint
+    else:
+        try:
+            fp = fingerprint(obj)
+        except Exception:  # an unusual column type: skip the cache, encode() says what is wrong
+            fp = None
     hit = cache.lookup(ws, fp) if fp else None
     if hit is not None:
         return hit
-    enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=_previous_chunk_rows(name, ws),
-                        name=ws.objects.name, memo=chunk_memo(ws))
+    enc = None
+    if p is not None:
+        try:
+            enc = rowchunks.encode(p, ws.objects.put_with_oid, name=ws.objects.name, memo=chunk_memo(ws))
+        except rowchunks.Mismatch:
+            enc = None
+    if enc is None:
+        enc = frames.encode(obj, ws.objects.put_with_oid, previous_rows=previous, name=ws.objects.name,
+                            memo=chunk_memo(ws))
     enc.manifest_oid = ws.objects.put(enc.manifest_bytes)
     if fp:
         cache.remember(ws, fp, enc)

@@ -160,9 +160,14 @@ def chunk_rows(table: pa.Table, previous: int | None = None) -> int:
     """Rows per chunk: a power of two, at most about CHUNK_BYTES and about 1/MIN_CHUNKS
     of the rows (so a small edit rewrites a small share), at least MIN_CHUNK_ROWS; or
     the previous version's row count while it stays within 4x of that."""
-    per_row = max(1.0, table.nbytes / max(1, table.num_rows))
+    return rows_per_chunk(table.nbytes / max(1, table.num_rows), table.num_rows, previous)
+
+
+def rows_per_chunk(per_row: float, num_rows: int, previous: int | None = None) -> int:
+    """:func:`chunk_rows` from the bytes per row and the number of rows."""
+    per_row = max(1.0, per_row)
     by_bytes = 2 ** int(math.log2(max(1.0, CHUNK_BYTES / per_row)))
-    by_count = 2 ** int(math.log2(max(1.0, table.num_rows / MIN_CHUNKS)))
+    by_count = 2 ** int(math.log2(max(1.0, num_rows / MIN_CHUNKS)))
     ideal = max(MIN_CHUNK_ROWS, min(by_bytes, by_count))
     if previous and ideal / 4 <= previous <= ideal * 4:
         return previous
@@ -240,12 +245,19 @@ def encode(obj: Any, put: Callable[[str, bytes], None], previous_rows: int | Non
         stat_jobs[i] = pool.submit(one_column, table, sample, step, i,
                                    chunkstats.exact([w[1][i] for w in written]))
     stats = {str(name): stat_jobs[i].result() for i, name in enumerate(table.column_names)}
-    for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
-        if spec["kind"] == "categorical":  # stored as codes: count the categories, not the codes
-            stats[table.column_names[int(pos)]] = categorical_stats(original.iloc[:, int(pos)])
-    schema_b64 = base64.b64encode(table.schema.serialize().to_pybytes()).decode()
     if table.num_rows == 0:  # parquet keeps no dictionary for zero rows: keep the categories here
         objects["empty_categories"] = _categories(table)
+    return finish(frame, original, kind, series_name, objects, table.schema, pandas_meta, rows, chunks, stats)
+
+
+def finish(frame: Any, original: Any, kind: str, series_name: Any, objects: dict[str, Any], schema: pa.Schema,
+           pandas_meta: dict[str, Any], rows: int, chunks: list[tuple[str, int, int]],
+           stats: dict[str, Any]) -> Encoded:
+    """The manifest and :class:`Encoded` of a frame whose chunks are stored (shared by :mod:`.rowchunks`)."""
+    for pos, spec in objects.get("encoded", {}).get("columns", {}).items():
+        if spec["kind"] == "categorical":  # stored as codes: count the categories, not the codes
+            stats[schema.names[int(pos)]] = categorical_stats(original.iloc[:, int(pos)])
+    schema_b64 = base64.b64encode(schema.serialize().to_pybytes()).decode()
     typed = _typed_empty_categories(frame)
     if typed:  # no categories at all: Arrow types them null, and they would come back as object
         objects["empty_categories_dtype"] = typed

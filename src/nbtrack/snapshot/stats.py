@@ -87,15 +87,26 @@ def _numeric(col: pa.ChunkedArray, sample: pa.ChunkedArray, exact: dict[str, Any
     if pa.types.is_decimal(col.type):
         col, sample = col.cast(pa.float64()), sample.cast(pa.float64())
     if exact:
-        out = dict(exact)
-    else:
-        lo, hi = _min_max(col)
-        out = {
-            "min": lo,
-            "max": hi,
-            "mean": _num(pc.mean(col).as_py()),
-            "std": _num(pc.stddev(col, ddof=1).as_py()) if len(col) - col.null_count > 1 else None,
-        }
+        return number_stats(sample, exact, len(col) - col.null_count)
+    lo, hi = _min_max(col)
+    out = {
+        "min": lo,
+        "max": hi,
+        "mean": _num(pc.mean(col).as_py()),
+        "std": _num(pc.stddev(col, ddof=1).as_py()) if len(col) - col.null_count > 1 else None,
+    }
+    return _sampled(out, sample)
+
+
+def number_stats(sample: pa.ChunkedArray, exact: dict[str, Any], count: int) -> dict[str, Any]:
+    """The statistics of a number column (not decimal) from its exact ``min``/``max``/``mean``/``std``
+    (:func:`.chunkstats.exact`), its non-null ``count`` and its sample (``count`` and ``nulls`` aside)."""
+    if not count:
+        return {}
+    return _sampled(dict(exact), sample)
+
+
+def _sampled(out: dict[str, Any], sample: pa.ChunkedArray) -> dict[str, Any]:
     values = sample.to_numpy(zero_copy_only=False).astype("float64", copy=False)
     values = np.sort(values[np.isfinite(values)])
     if values.size:
