@@ -164,6 +164,8 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
         return None
     objects = frames._object_info(frame)  # (an index frequency is read from the whole frame)
     meta = json.loads(empty.schema.metadata[b"pandas"])
+    # chunks do not hold a RangeIndex: its bounds are part of the frame's key, not of its chunks'
+    rows_key = json.dumps(meta, sort_keys=True).encode()
     for idx in meta.get("index_columns") or []:
         if isinstance(idx, dict) and idx.get("kind") == "range":
             r = frame.index
@@ -176,14 +178,15 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     structure = xxhash.xxh3_128(b"|".join([
         VERSION, frames.ENCODING.encode(), pa.__version__.encode(), pd.__version__.encode(),
         kind.encode(), repr(series_name).encode(), type(series_name).__name__.encode(),
-        schema.serialize().to_pybytes(), json.dumps(meta, sort_keys=True).encode(),
+        schema.serialize().to_pybytes(), rows_key,
         json.dumps(objects, sort_keys=True).encode(), *(key for _k, _d, key in sources)])).digest()
     digests = [[_digest(k, d, s, r) for k, d, _key in sources] for s, r in bounds]
     chunk_fps = [xxhash.xxh3_128(structure + b"rows%d" % r + b"".join(ds)).hexdigest()
                  for (_s, r), ds in zip(bounds, digests)]
     column_fps = [xxhash.xxh3_128(structure + b"col%d|%d|%d" % (i, n, rows) +
                                   b"".join(ds[i] for ds in digests)).hexdigest() for i in range(len(sources))]
-    fp = xxhash.xxh3_128(structure + b"frame%d|%d|" % (n, rows) + "".join(chunk_fps).encode()).hexdigest()
+    fp = xxhash.xxh3_128(structure + b"frame%d|%d|" % (n, rows) + json.dumps(meta, sort_keys=True).encode() +
+                         "".join(chunk_fps).encode()).hexdigest()
     return Plan(frame, obj, kind, series_name, schema, meta, objects, rows, bounds, chunk_fps, column_fps, fp)
 
 
