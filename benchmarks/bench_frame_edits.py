@@ -9,7 +9,7 @@ string column) of about ``--mb`` MB in memory. Each repetition, in this order:
 * 1% contiguous edit: 1% of the rows of ``f0`` changed in one region (a different region each
   repetition), snapshotted in the same kernel (the chunk memo knows the first snapshot's
   chunks); time as a share of the first snapshot's, and new bytes stored as a share of its bytes;
-* the same kind of edit with the chunk memos emptied first (every chunk encoded and hashed again,
+* the same kind of edit with the chunk and statistics memos emptied first (every chunk encoded and hashed again,
   as before row-range fingerprints): what the memo saves;
 * load: ``pd.read_parquet`` of the same frame written by ``df.to_parquet`` and
   ``nbtrack.load`` of the first version, the order alternating each repetition.
@@ -39,11 +39,19 @@ def stats(samples: list[float]) -> dict:
     return {"median": statistics.median(s), "p10": q[0], "p90": q[-1], "n": len(s)}
 
 
-def timed(fn) -> tuple[float, object]:
+CPU: dict[str, list[float]] = {}
+
+
+def timed(fn, what: str = "") -> tuple[float, object]:
+    """Wall time of ``fn()`` (its process CPU time is kept under ``what`` in CPU)."""
     pygc.collect()
+    c = time.process_time()
     t = time.perf_counter()
     out = fn()
-    return time.perf_counter() - t, out
+    wall = time.perf_counter() - t
+    if what:
+        CPU.setdefault(what, []).append(time.process_time() - c)
+    return wall, out
 
 
 def edited(df, rep: int, salt: float):
@@ -63,7 +71,7 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
 
     import nbtrack
     from bench_snapshot import make_frame
-    from nbtrack.snapshot import chunkprint, chunkstats
+    from nbtrack.snapshot import chunkprint, chunkstats, rowchunks
     from nbtrack.snapshot import datasets as ds_mod
 
     df = make_frame(mb * 1e6)
@@ -78,6 +86,7 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
         ds_mod._cache.clear()
         chunkprint.clear()
         chunkstats.clear()
+        rowchunks.clear()
         return ws
 
     fresh(-1)
@@ -85,20 +94,21 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
     nbtrack.load("data@1")
     for rep in range(repeat):
         ws = fresh(rep)
-        t, v1 = timed(lambda: nbtrack.snapshot(df, "data"))
+        t, v1 = timed(lambda: nbtrack.snapshot(df, "data"), "first")
         s["first"].append(t)
         before = set(ws.objects)
         first_bytes = sum(ws.objects.size(o) for o in before)
         e = edited(df, rep, 1.0)
-        t, v2 = timed(lambda e=e: nbtrack.snapshot(e, "data"))
+        t, v2 = timed(lambda e=e: nbtrack.snapshot(e, "data"), "edit")
         s["edit"].append(t)
         assert v2.version == 2
         after = set(ws.objects)
         shares.append(sum(ws.objects.size(o) for o in after - before) / first_bytes)
         chunkprint.clear()
         chunkstats.clear()
+        rowchunks.clear()
         e = edited(df, rep + 1, 2.0)
-        t, _ = timed(lambda e=e: nbtrack.snapshot(e, "data"))
+        t, _ = timed(lambda e=e: nbtrack.snapshot(e, "data"), "edit, no memo")
         s["edit, no memo"].append(t)
         del e
         order = (("read_parquet", lambda: pd.read_parquet(path)), ("load", lambda v1=v1: nbtrack.load(v1.ref)))
@@ -108,7 +118,8 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
             del out
         print(rep, {k: round(v[-1], 3) for k, v in s.items()}, f"new bytes {100 * shares[-1]:.2f}%",
               file=sys.stderr)
-    return {"stats": {k: stats(v) for k, v in s.items()}, "share": statistics.median(shares), "rows": len(df),
+    return {"stats": {k: stats(v) for k, v in s.items()}, "cpu": {k: stats(v) for k, v in CPU.items()},
+            "share": statistics.median(shares), "rows": len(df),
             "bytes": nbytes, "first_bytes": first_bytes, "parquet_bytes": path.stat().st_size,
             "versions": f"pandas {pd.__version__}, pyarrow {pyarrow.__version__}"}
 
@@ -121,12 +132,20 @@ def table(mb: float, repeat: int, r: dict) -> str:
         return f"{x['median']:.0f} ({x['p10']:.0f}–{x['p90']:.0f}, {x['n']})"
 
     m = {k: v["median"] for k, v in st.items()}
+    c = {k: v["median"] for k, v in r["cpu"].items()}
+
+    def cpu(k: str) -> str:
+        x = r["cpu"][k]
+        return f"{x['median']:.0f} ({x['p10']:.0f}–{x['p90']:.0f}, {x['n']})"
+
     lines = [
         f"Frame of {r['rows']:,} rows, {r['bytes'] / 1e6:,.0f} MB in memory ({r['first_bytes'] / 1e6:,.0f} MB "
         f"stored; `to_parquet` file {r['parquet_bytes'] / 1e6:,.0f} MB). Median ms (p10–p90, n).", "",
         "| what | floor / reference | reference ms | nbtrack ms | ratio (target) |", "|---|---|---|---|---|",
         f"| 1% contiguous edit, re-snapshot | first snapshot | {cell('first')} | {cell('edit')} | "
         f"{100 * m['edit'] / m['first']:.1f}% of first (≤ 15%) |",
+        f"| same edit, process CPU time | first snapshot's CPU | {cpu('first')} | {cpu('edit')} | "
+        f"{100 * c['edit'] / c['first']:.1f}% of first |",
         f"| same edit: new bytes stored | first snapshot's bytes | {r['first_bytes'] / 1e6:,.0f} MB | "
         f"{r['share'] * r['first_bytes'] / 1e6:,.1f} MB | {100 * r['share']:.2f}% |",
         f"| same edit, chunk memo emptied (every chunk encoded again, as before) | first snapshot | "

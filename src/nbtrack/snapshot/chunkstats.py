@@ -90,9 +90,14 @@ def chunk_partials(table: pa.Table, start: int, rows: int, columns: list[int], f
 
 def known(fp: str, columns: list[int]) -> dict[int, Partial] | None:
     """The remembered partials of ``columns`` for chunk ``fp``, or None if any is missing."""
+    out: dict[int, Partial] = {}
     with _lock:
-        out = {i: _memo.get((fp, i)) for i in columns}
-    return None if any(v is None for v in out.values()) else out  # type: ignore[misc]
+        for i in columns:
+            hit = _memo.get((fp, i))
+            if hit is None:
+                return None
+            out[i] = hit
+    return out
 
 
 def exact(parts: list[Partial]) -> dict[str, Any]:

@@ -158,9 +158,10 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
             sources.append(_source(frame.index.array))
         # the structure: what zero rows convert to (columns.prepare must have nothing to do)
         _stored, objects, empty = frames._storable(frame.iloc[:0])
-    except (_Ineligible, Exception):
+    except Exception:  # (_Ineligible, or anything unusual: the whole-frame path says what is wrong)
         return None
-    if "encoded" in objects or objects.get("columns") or objects.get("index_levels") or empty.num_columns != len(sources):
+    if "encoded" in objects or objects.get("columns") or objects.get("index_levels") or \
+            empty.num_columns != len(sources):
         return None
     objects = frames._object_info(frame)  # (an index frequency is read from the whole frame)
     meta = json.loads(empty.schema.metadata[b"pandas"])
@@ -175,12 +176,13 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     per_row = sum(_bytes_per_row(kind_, data, n) for kind_, data, _key in sources)
     rows = frames.rows_per_chunk(per_row, n, previous_rows)
     bounds = [(s, min(rows, n - s)) for s in range(0, n, rows)]
-    structure = xxhash.xxh3_128(b"|".join([
-        VERSION, frames.ENCODING.encode(), pa.__version__.encode(), pd.__version__.encode(),
-        kind.encode(), repr(series_name).encode(), type(series_name).__name__.encode(),
-        schema.serialize().to_pybytes(), rows_key,
-        json.dumps(objects, sort_keys=True).encode(), *(key for _k, _d, key in sources)])).digest()
-    digests = [[_digest(k, d, s, r) for k, d, _key in sources] for s, r in bounds]
+    structure = _key([VERSION, frames.ENCODING.encode(), pa.__version__.encode(), pd.__version__.encode(),
+                      kind.encode(), repr(series_name).encode(), type(series_name).__name__.encode(),
+                      schema.serialize().to_pybytes(), rows_key, json.dumps(objects, sort_keys=True).encode(),
+                      *(key for _k, _d, key in sources)])
+    # hashing releases the GIL: the chunks are hashed in the snapshot pool's threads
+    digests = list(frames._pool(frames.THREADS).map(
+        lambda b: [_digest(k, d, b[0], b[1]) for k, d, _key in sources], bounds))
     chunk_fps = [xxhash.xxh3_128(structure + b"rows%d" % r + b"".join(ds)).hexdigest()
                  for (_s, r), ds in zip(bounds, digests)]
     column_fps = [xxhash.xxh3_128(structure + b"col%d|%d|%d" % (i, n, rows) +
@@ -188,6 +190,15 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     fp = xxhash.xxh3_128(structure + b"frame%d|%d|" % (n, rows) + json.dumps(meta, sort_keys=True).encode() +
                          "".join(chunk_fps).encode()).hexdigest()
     return Plan(frame, obj, kind, series_name, schema, meta, objects, rows, bounds, chunk_fps, column_fps, fp)
+
+
+def _key(parts: list[bytes]) -> bytes:
+    """xxh3-128 of ``parts``, each prefixed by its length (no two lists give the same stream)."""
+    h = xxhash.xxh3_128()
+    for part in parts:
+        h.update(b"%d:" % len(part))
+        h.update(part)
+    return h.digest()
 
 
 def _bytes_per_row(kind: str, data: Any, n: int) -> float:
