@@ -70,12 +70,40 @@ def storage_url(ws: Workspace) -> tuple[str, dict]:
 
 
 def storage(ws: Workspace):
-    """Optuna's RDBStorage for this workspace (one per process and workspace)."""
+    """Optuna's RDBStorage for this workspace (one per process and workspace).
+
+    On SQLite, ``optuna.db`` gets the workspace's journal settings (WAL, and
+    ``synchronous`` from its durability): Optuna's default rollback journal fsyncs
+    every one of the several commits a trial makes."""
     optuna = import_optuna()
     url, kwargs = storage_url(ws)
     if url not in _storages:
-        _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        if url.startswith("sqlite"):
+            from sqlalchemy import event
+
+            from ..store.meta import DURABILITY
+
+            sync = DURABILITY.get(getattr(ws.meta, "durability", "normal"), "NORMAL")
+
+            def _pragmas(dbapi_conn, _record) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute(f"PRAGMA synchronous={sync}")
+                cur.close()
+
+            event.listen(rdb.engine, "connect", _pragmas)
+            rdb.engine.dispose()  # the connections Optuna opened to make its tables: without the pragmas
+        _storages[url] = rdb
     return _storages[url]
+
+
+def lock(ws: Workspace, name: str):
+    """The lock a sweep holds on study ``name`` while it runs (:mod:`.study_lock`)."""
+    from .study_lock import StudyLock
+
+    url, kwargs = storage_url(ws)
+    return StudyLock(url, kwargs, name)
 
 
 def sampler(name: str, seed: int | None):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +38,9 @@ from .versions import get_version
 
 POLL_S = 0.05  # how often the sweep looks for reported steps while trials run (with pruning)
 TAG_STUDY, TAG_TRIAL = "nbtrack.study", "nbtrack.trial"
-ATTR_SWEEP, ATTR_RUN, ATTR_SESSION = "nbtrack.sweep_id", "nbtrack.run_id", "nbtrack.session"
+ATTR_SWEEP, ATTR_RUN = "nbtrack.sweep_id", "nbtrack.run_id"
 ATTR_INTERRUPTED, ATTR_RETRIED = "nbtrack.interrupted", "nbtrack.retried"
+OWNER_ATTR = "nbtrack.holder"  # study user attribute: who runs it now (named when a second sweep is refused)
 
 
 @dataclass
@@ -85,14 +85,15 @@ def as_search(search: Any, select: str | None, maximize: bool, trials: int | Non
     raise InvalidInput(f"search={search!r}: give nbtrack.OptunaSearch(...) or \"optuna\"")
 
 
-def _resume(study, session: str) -> int:
-    """Trials a previous session left unfinished are failed (if still running) and queued again."""
+def _resume(study) -> int:
+    """Trials a previous session left unfinished are failed (if still running) and queued again.
+    This process holds the study (:mod:`.study_lock`): a trial still RUNNING is a dead session's."""
     from optuna.trial import TrialState
 
     retried = set(study.user_attrs.get(ATTR_RETRIED, []))
     again = []
     for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.RUNNING and t.user_attrs.get(ATTR_SESSION) != session:
+        if t.state == TrialState.RUNNING:
             study.tell(t.number, state=TrialState.FAIL)
             again.append(t)
         elif t.state == TrialState.FAIL and t.user_attrs.get(ATTR_INTERRUPTED) and t.number not in retried:
@@ -179,18 +180,35 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
     optuna = study_mod.import_optuna()
     name_ = search.study or study_mod.default_name(pv.name, pv.version, dims, metric, search.sampler,
                                                    bool(search.prune))
-    study = optuna.create_study(study_name=name_, storage=study_mod.storage(ws), load_if_exists=True,
-                                direction="maximize" if maximize else "minimize", sampler=sampler,
-                                pruner=study_mod.pruner(search.prune))
-    if study.direction.name.lower() != ("maximize" if maximize else "minimize"):
-        raise InvalidInput(f"study {name_!r} {study.direction.name.lower()}s its objective; use another --study")
-    session = uuid.uuid4().hex
-    counted = _resume(study, session)
+    backend = study_mod.storage(ws)
+    stored = optuna.create_study(study_name=name_, storage=backend, load_if_exists=True,
+                                 direction="maximize" if maximize else "minimize")
+    if stored.direction.name.lower() != ("maximize" if maximize else "minimize"):
+        raise InvalidInput(f"study {name_!r} {stored.direction.name.lower()}s its objective; use another --study")
+    with study_mod.lock(ws, name_) as held:
+        held.acquire(lambda: stored.user_attrs.get(OWNER_ATTR))
+        return _held_sweep(ws, pv, dims, search, name_, backend, sampler, metric, maximize, key, parsed_gates,
+                           parallel=parallel, dask=dask, register=register, promote_to=promote_to,
+                           timeout=timeout, progress=progress, warm=warm)
+
+
+def _held_sweep(ws, pv, dims, search: OptunaSearch, name_: str, backend, sampler, metric: str, maximize: bool,
+                key: str, parsed_gates, *, parallel, dask, register, promote_to, timeout, progress,
+                warm) -> SweepResult:
+    """The sweep, once this process holds its study: the study read once, written through."""
+    optuna = study_mod.import_optuna()
+    from .study_lock import holder_text
+    from .study_mirror import StudyMirror
+
+    study = optuna.Study(study_name=name_, storage=StudyMirror(backend, name_), sampler=sampler,
+                         pruner=study_mod.pruner(search.prune))
+    study.set_user_attr(OWNER_ATTR, holder_text())
+    counted = _resume(study)
     if search.seed is not None:
         study.sampler = study_mod.sampler(search.sampler, search.seed + len(study.trials))
     run = _sweep_run(ws, study, pv, dims, search, metric, maximize)
     result = SweepResult(run.id, pv.name, pv.version, key)
-    loop = _Loop(ws, pv, run.id, study, dims, search, key, session, timeout, warm)
+    loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm)
     try:
         loop.run(max(0, search.trials - counted), parallel, dask, progress)
     except KeyboardInterrupt as e:
@@ -205,9 +223,9 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
 class _Loop:
     """Ask, run, tell: keeps ``slots`` trials running until ``n`` were told."""
 
-    def __init__(self, ws, pv, sweep_id, study, dims, search, key, session, timeout, warm) -> None:
+    def __init__(self, ws, pv, sweep_id, study, dims, search, key, timeout, warm) -> None:
         self.ws, self.pv, self.sweep_id, self.study, self.key = ws, pv, sweep_id, study, key
-        self.dims, self.search, self.session, self.timeout, self.warm = dims, search, session, timeout, warm
+        self.dims, self.search, self.timeout, self.warm = dims, search, timeout, warm
         self.dists = study_mod.distributions(dims)
         self.fixed = {d.name: d.choices[0] for d in dims if d.kind == "fixed"}
         self.monitor = PruneMonitor(ws, sweep_id, key) if search.prune else None
@@ -235,7 +253,6 @@ class _Loop:
                 while asked < n or running:
                     while len(running) < pool.slots and asked < n:
                         trial = self.study.ask(self.dists)
-                        trial.set_user_attr(ATTR_SESSION, self.session)
                         spec = self._spec(trial, n - asked, pool.slots)
                         running[pool.submit(spec)] = (trial, spec)
                         asked += 1
