@@ -124,6 +124,33 @@ def test_tuned_sweep_in_real_kernels_registers_the_best_through_the_gate(tune, w
     assert again.exit_code == 0 and len(nbtrack.runs(parent=sweep_run.id)) == 3 and len(nbtrack.runs(kind="sweep")) == 1
 
 
+def test_select_best_picks_the_winner_and_gate_and_register_need_it(tune, workspace):
+    runner = CliRunner()
+    base = ["sweep", "tune", "--optuna", "--trials", "2", "--objective", OBJECTIVE, "-p", "C", "log:1e-1..1e2",
+            "--seed", "1"]
+    for extra in (["--register", "digits"], ["--gate", "metrics.accuracy >= 0.5"]):
+        res = runner.invoke(cli, base + extra)
+        assert res.exit_code == 2 and "add --select-best" in res.stderr, res.output
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert len(nbtrack.runs()) == 0  # refused before anything started
+    res = runner.invoke(cli, base, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "no trial selected" in res.output and "best: trial" not in res.output
+    sweep_run = nbtrack.get_run(nbtrack.runs(kind="sweep").id[0])
+    assert "nbtrack.best_run" not in sweep_run.tags and not any(k.startswith("best.") for k in sweep_run.metrics)
+    assert len(nbtrack.runs(parent=sweep_run.id)) == 2
+    # the same study with --select-best: nothing runs again, and now the best trial is the winner
+    res = runner.invoke(cli, base + ["--select-best"], catch_exceptions=False)
+    assert res.exit_code == 0 and "best: trial" in res.output, res.output
+    kids = nbtrack.runs(parent=sweep_run.id)
+    assert len(kids) == 2
+    sweep_run = nbtrack.get_run(sweep_run.id)
+    chosen = nbtrack.get_run(sweep_run.tags["nbtrack.best_run"])
+    assert chosen.parent_id == sweep_run.id
+    best = kids["metrics.accuracy"].max()
+    assert chosen.metrics["accuracy"] == sweep_run.metrics["best.accuracy"] == pytest.approx(best)
+
+
 def test_pruned_trials_are_recorded_as_such(tune, workspace):
     res = nbtrack.sweep("tune", {"gamma": "choice:10.0,0.001", "C": [1.0], "steps": "3"},
                         search=nbtrack.OptunaSearch(trials=2, objective=OBJECTIVE, sampler="random", seed=0, wait=20,

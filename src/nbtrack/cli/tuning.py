@@ -23,7 +23,8 @@ def TUNING_OPTIONS(f):
                      help="with --optuna: Optuna's sampler (default tpe)"),
         click.option("--prune", is_flag=True,
                      help="with --optuna: stop poor trials early from the step values the notebook logs"),
-        click.option("--select-best", is_flag=True, help="with --optuna: pick the best trial (always done)"),
+        click.option("--select-best", is_flag=True,
+                     help="with --optuna: select the best trial as the sweep's winner (needed by --gate, --register)"),
         click.option("--gate", "gates", multiple=True, metavar="EXPR",
                      help="with --optuna: the best trial must pass this before --register (repeatable)"),
         click.option("--study", metavar="NAME", help="with --optuna: study name (default: derived from the command)"),
@@ -51,7 +52,7 @@ def tuned_sweep_cmd(pipeline, params, *, version, n_random, seed, parallel, dask
         raise InvalidInput("--optuna needs the space: -p C log:1e-3..1e2 -p max_depth int:2..12 "
                            "-p kernel choice:rbf,linear")
     search = OptunaSearch(trials=20 if trials is None else trials, objective=objective, sampler=sampler or "tpe",
-                          prune=prune, seed=seed, study=study)
+                          prune=prune, seed=seed, study=study, select_best=select_best)
     try:
         res = tuned_sweep(pipeline, list(params), search, version=version, parallel=parallel, dask=dask,
                           register=register, promote_to=promote_to, gates=list(gates), timeout=timeout,
@@ -80,6 +81,8 @@ def report(res) -> None:
     counts = {s: sum(o["status"] == s for o in res.outcomes) for s in ("finished", "pruned", "failed")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print_rows(columns, rows, title=f"sweep {res.sweep_id}: {len(rows)} trial(s), {summary}")
+    if not res.selects:
+        echo("no trial selected (--select-best selects the best one, which --gate and --register act on)")
     if res.best is not None:
         echo(f"best: trial {res.best['index']} run {res.best['run_id']} "
              f"{res.metric}={res.best['metrics'][res.metric]:.6g} {res.best['params']}")

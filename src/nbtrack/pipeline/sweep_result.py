@@ -19,6 +19,7 @@ class SweepResult:
     model: str | None = None
     promoted: str | None = None
     gates: list = field(default_factory=list)  # tuned sweeps: the best run's checked --gate conditions
+    selects: bool = True  # tuned sweeps: False without --select-best (no best run is picked)
 
     @property
     def failed(self) -> list[dict]:
@@ -26,9 +27,9 @@ class SweepResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when at least one run finished (and the best was found if a metric was selected)."""
+        """0 when at least one run finished (and the best was found if one was to be selected)."""
         ok = any(o["status"] == "finished" for o in self.outcomes)
-        return 0 if ok and (self.metric is None or self.best is not None) else 1
+        return 0 if ok and (self.metric is None or not self.selects or self.best is not None) else 1
 
     def table(self):
         """The sweep's runs as a DataFrame (``nbtrack.runs(parent=sweep_id)``)."""

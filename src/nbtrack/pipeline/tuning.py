@@ -61,6 +61,10 @@ class OptunaSearch:
         replays the same draws).
     study : str, optional
         Study name (default: derived from pipeline version, space, objective, sampler).
+    select_best : bool
+        Select the best trial as the sweep's winner (``SweepResult.best``, the sweep
+        run's ``nbtrack.best_run`` tag and ``best.<metric>``); ``gates`` and ``register``
+        act on it and need it. The CLI selects only with ``--select-best``.
     """
 
     trials: int = 20
@@ -70,6 +74,7 @@ class OptunaSearch:
     seed: int | None = None
     study: str | None = None
     wait: float = 30.0  # seconds a kernel waits for the pruning decision on a step
+    select_best: bool = True
 
 
 def as_search(search: Any, select: str | None, maximize: bool, trials: int | None, seed: int | None) -> OptunaSearch:
@@ -170,6 +175,8 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
     parsed_gates = [gates_mod.parse_gate(g) for g in gates or []]
     if promote_to and not register:
         raise InvalidInput("--promote-to needs --register MODEL")
+    if not search.select_best and (register or parsed_gates):
+        raise InvalidInput(f"{'--register' if register else '--gate'} acts on the best trial: add --select-best")
     pairs = list(space.items()) if isinstance(space, dict) else list(space)
     dims = space_mod.parse_space(pairs, pv.parameters, pipeline=pv.label)
     sampler = study_mod.sampler(search.sampler, None)  # checked before the study exists
@@ -207,14 +214,14 @@ def _held_sweep(ws, pv, dims, search: OptunaSearch, name_: str, backend, sampler
     if search.seed is not None:
         study.sampler = study_mod.sampler(search.sampler, search.seed + len(study.trials))
     run = _sweep_run(ws, study, pv, dims, search, metric, maximize)
-    result = SweepResult(run.id, pv.name, pv.version, key)
+    result = SweepResult(run.id, pv.name, pv.version, key, selects=search.select_best)
     loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm)
     try:
         loop.run(max(0, search.trials - counted), parallel, dask, progress)
     except KeyboardInterrupt as e:
         run.end("interrupted", e)
         raise
-    _finish(ws, run, study, result, key)
+    _finish(ws, run, study, result, key, search.select_best)
     if result.best is not None and (register or parsed_gates):
         _register(ws, pv, result, parsed_gates, register, promote_to)
     return result
@@ -310,7 +317,7 @@ class _Loop:
         return out
 
 
-def _finish(ws, run: ActiveRun, study, result: SweepResult, key: str) -> None:
+def _finish(ws, run: ActiveRun, study, result: SweepResult, key: str, select: bool) -> None:
     from optuna.trial import TrialState
 
     from .gates import gate_metrics
@@ -321,7 +328,7 @@ def _finish(ws, run: ActiveRun, study, result: SweepResult, key: str) -> None:
     counts = {"runs": len(trials), "failed_runs": sum(t.state == TrialState.FAIL for t in trials),
               "pruned_runs": sum(t.state == TrialState.PRUNED for t in trials)}
     run.log_metrics(counts, step=0)
-    if complete:
+    if complete and select:
         best = study.best_trial
         run_id = best.user_attrs.get(ATTR_RUN)
         result.best = {"index": best.number, "params": dict(best.params), "run_id": run_id,
