@@ -274,6 +274,33 @@ def test_tuned_sweep_on_a_dask_cluster(approve, workspace):
     assert len(nbtrack.runs(parent=res.sweep_id)) == 3
 
 
+@pytest.mark.slow
+def test_pruned_trials_side_by_side_on_one_multithreaded_dask_worker(tune, workspace):
+    """Two pruned trials at once in one Dask worker process (2 threads): each kernel gets its own trial."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None) as cluster:
+        res = nbtrack.sweep("tune", {"gamma": "choice:10.0,0.001", "C": [1.0], "steps": "3", "sleep": "1"},
+                            dask=cluster.scheduler_address, progress=False,
+                            search=nbtrack.OptunaSearch(trials=2, objective=OBJECTIVE, sampler="random", seed=0,
+                                                        wait=60, prune=optuna.pruners.ThresholdPruner(lower=0.5)))
+    by_gamma = {o["params"]["gamma"]: o for o in res.outcomes}
+    assert set(by_gamma) == {10.0, 0.001}, res.outcomes
+    pruned, kept = by_gamma[10.0], by_gamma[0.001]
+    assert pruned["status"] == "pruned" and kept["status"] == "finished", res.outcomes
+    for o in res.outcomes:  # each run reported as its own trial (a shared os.environ crossed them)
+        assert nbtrack.get_run(o["run_id"]).tags["nbtrack.trial"] == str(o["index"])
+    assert len(nbtrack.get_run(pruned["run_id"]).metric_history("pruning.accuracy")) == 1
+    assert len(nbtrack.get_run(kept["run_id"]).metric_history("pruning.accuracy")) == 3
+    runs = [nbtrack.get_run(o["run_id"]) for o in res.outcomes]
+    assert sorted(r.started for r in runs)[1] < sorted(r.ended for r in runs)[0]  # they ran at the same time
+    # every step was judged at once (a kernel without its trial's variables waits out wait=60 s per step)
+    assert all(r.ended - r.started < 45 for r in runs), [(r.ended - r.started) for r in runs]
+    study = optuna.load_study(study_name=nbtrack.get_run(res.sweep_id).tags["nbtrack.study"],
+                              storage=f"sqlite:///{nbtrack.get_workspace().root}/optuna.db")
+    steps = {t.params["gamma"]: sorted(t.intermediate_values) for t in study.trials}
+    assert steps == {10.0: [0], 0.001: [0, 1, 2]}  # each trial judged on its own kernel's reports
+
+
 def test_every_sampler_drives_a_study_over_the_parsed_space():
     from nbtrack.pipeline import study as study_mod
 

@@ -15,13 +15,20 @@ Then ``nbtrack.log_metric("auc", value, step=k)`` in the notebook also
 
 Only the store is shared, so it works with worker processes, Dask workers and any kernel.
 Outside a tuned sweep (no ``NBTRACK_PRUNE``) nothing of this runs.
+
+The sweep side hands a trial's variables to its kernel through :func:`trial_vars`: they
+belong to the thread that runs the trial (never ``os.environ``), so a Dask worker with
+several threads runs several pruned trials at once, each kernel with its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ..errors import TrialPruned
@@ -32,6 +39,25 @@ REPORT_PREFIX = "pruning."
 TAG_CHECKED = "nbtrack.pruning.checked"
 TAG_PRUNED = "nbtrack.pruned"
 POLL_S = 0.01
+
+
+_thread = threading.local()
+
+
+@contextlib.contextmanager
+def trial_vars(values: dict[str, str] | None) -> Iterator[None]:
+    """While the current thread runs a trial: the variables its kernel gets (:func:`kernel_vars`)."""
+    saved = getattr(_thread, "vars", None)
+    _thread.vars = dict(values or {})
+    try:
+        yield
+    finally:
+        _thread.vars = saved
+
+
+def kernel_vars() -> dict[str, str]:
+    """The variables of the trial this thread runs (added to the environment of the kernel it launches)."""
+    return dict(getattr(_thread, "vars", None) or {})
 
 
 def config() -> dict | None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._secrets import mask_notebook, secret_values
-from ..capture import env
+from ..capture import env, pruning
 from ..capture.run import ActiveRun, current_experiment
 from ..context import default_parent
 from ..errors import ContractViolation, GateFailed, NotebookExecutionError
@@ -76,6 +76,7 @@ def kernel_env(ws: Workspace, run_id: str, notebook: str, pins: dict[str, Any]) 
         env["NBTRACK_URI"] = ws.root
     else:
         env["NBTRACK_URI"], env["NBTRACK_OBJECTS"] = ws.meta_url, ws.objects_url
+    env.update(pruning.kernel_vars())  # a tuned sweep's trial (this thread's): its pruning variables
     return env
 
 

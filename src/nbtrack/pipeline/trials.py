@@ -10,9 +10,7 @@ variables set.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -23,32 +21,17 @@ from ..store import runs as store_runs
 from . import workers
 
 
-@contextlib.contextmanager
-def _environ(values: dict[str, str] | None):
-    """The trial's variables in this process while its kernel is launched (kernels inherit
-    ``os.environ``), then as they were: the process may be the user's own (``parallel=1``)."""
-    saved = {k: os.environ.get(k) for k in values or {}}
-    os.environ.update(values or {})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_trial(spec: dict) -> dict:
-    """One trial as a pipeline run (never raises for a failed run)."""
-    with _environ(spec.get("environ")):
+    """One trial as a pipeline run (never raises for a failed run). The trial's kernel
+    variables belong to this thread (not ``os.environ``): see :func:`.pruning.trial_vars`."""
+    with pruning.trial_vars(spec.get("environ")):
         return workers.run_one(spec)
 
 
 def run_trial_dask(spec: dict) -> dict:
-    """One trial on a Dask worker (:func:`.workers.dask_task`: never run twice). Trials with
-    pruning set process variables: give such workers one thread (``--nthreads 1``)."""
-    with _environ(spec.get("environ")):
+    """One trial on a Dask worker (:func:`.workers.dask_task`: never run twice); a worker with
+    several threads runs several trials at once, each with its own kernel variables."""
+    with pruning.trial_vars(spec.get("environ")):
         return workers.dask_task(spec)
 
 
