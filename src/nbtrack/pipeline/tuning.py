@@ -202,26 +202,35 @@ def tuned_sweep(name: str, space: dict[str, Any] | list[tuple[str, Any]], search
 def _held_sweep(ws, pv, dims, search: OptunaSearch, name_: str, backend, sampler, metric: str, maximize: bool,
                 key: str, parsed_gates, *, parallel, dask, register, promote_to, timeout, progress,
                 warm) -> SweepResult:
-    """The sweep, once this process holds its study: the study read once, written through."""
+    """The sweep, once this process holds its study: kept in memory, written behind (:mod:`.study_mirror`)."""
     optuna = study_mod.import_optuna()
     from .study_lock import holder_text
     from .study_mirror import StudyMirror
 
-    study = optuna.Study(study_name=name_, storage=StudyMirror(backend, name_), sampler=sampler,
-                         pruner=study_mod.pruner(search.prune))
-    study.set_user_attr(OWNER_ATTR, holder_text())
-    counted = _resume(study)
-    if search.seed is not None:
-        study.sampler = study_mod.sampler(search.sampler, search.seed + len(study.trials))
-    run = _sweep_run(ws, study, pv, dims, search, metric, maximize)
-    result = SweepResult(run.id, pv.name, pv.version, key, selects=search.select_best)
-    loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm)
+    mirror = StudyMirror(backend, name_)
     try:
-        loop.run(max(0, search.trials - counted), parallel, dask, progress)
-    except KeyboardInterrupt as e:
-        run.end("interrupted", e)
+        study = optuna.Study(study_name=name_, storage=mirror, sampler=sampler, pruner=study_mod.pruner(search.prune))
+        study.set_user_attr(OWNER_ATTR, holder_text())
+        counted = _resume(study)
+        if search.seed is not None:
+            study.sampler = study_mod.sampler(search.sampler, search.seed + len(study.trials))
+        run = _sweep_run(ws, study, pv, dims, search, metric, maximize)
+        result = SweepResult(run.id, pv.name, pv.version, key, selects=search.select_best)
+        loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm)
+        try:
+            loop.run(max(0, search.trials - counted), parallel, dask, progress)
+        except KeyboardInterrupt as e:
+            run.end("interrupted", e)
+            raise
+        _finish(ws, run, study, result, key, search.select_best)
+        mirror.flush()  # the stored study complete before the winner is registered and the study let go
+    except BaseException:
+        try:
+            mirror.close()
+        except Exception:  # the store went away: the error being raised says more
+            pass
         raise
-    _finish(ws, run, study, result, key, search.select_best)
+    mirror.close()
     if result.best is not None and (register or parsed_gates):
         _register(ws, pv, result, parsed_gates, register, promote_to)
     return result
