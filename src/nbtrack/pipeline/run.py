@@ -125,6 +125,17 @@ class _Starting:
             raise self.error
 
 
+def _warm_next(launch_next) -> threading.Thread | None:
+    """Launch the next run's kernel in a thread: the launch (~60-100 ms of jupyter_client set-up
+    and the template's fork) overlaps this run's execution, which mostly waits for its kernel.
+    ``launch_next`` never raises (a failed launch only means the next run starts cold)."""
+    if launch_next is None:
+        return None
+    thread = threading.Thread(target=launch_next, name="nbtrack-warm-next", daemon=True)
+    thread.start()
+    return thread
+
+
 def _store_notebook(run: ActiveRun, path: str, output: str | None) -> str | None:
     if not os.path.exists(path):
         return None
@@ -160,12 +171,13 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
             f.write(pv.notebook_bytes(ws))
         env = kernel_env(ws, run.id, pv.notebook_path or base, pins)
         starting = _Starting(run)
+        warming = _warm_next(launch_next)
         try:
-            if launch_next is not None:
-                launch_next()
             handed = True
             execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress, kernel=kernel)
         finally:
+            if warming is not None:
+                warming.join()  # the next run's kernel is launched (or not) before this run ends
             starting.wait()  # a failed start (store unavailable) wins: nothing could be recorded
         _store_notebook(run, out, output)
     except KeyboardInterrupt as e:
