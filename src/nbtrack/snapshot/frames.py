@@ -81,15 +81,16 @@ def as_frame(obj: Any) -> tuple[Any, str, Any]:
     raise InvalidInput(f"cannot snapshot a {type(obj).__name__} as a dataset: pass a pandas DataFrame or Series")
 
 
-def to_arrow(frame: Any) -> pa.Table:
-    """Convert with pyarrow; unsupported columns raise InvalidInput naming the column."""
+def to_arrow(frame: Any, nthreads: int | None = None) -> pa.Table:
+    """Convert with pyarrow; unsupported columns raise InvalidInput naming the column
+    (``nthreads=1``: no conversion threads, for callers already running in parallel)."""
     if not frame.columns.is_unique:
         dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
         raise InvalidInput(f"duplicate column names {dup}: rename them before snapshotting")
     try:
         with warnings.catch_warnings():  # pyarrow reads tz-aware .values, deprecated in pandas 3.1
             warnings.filterwarnings("ignore", message=".*drops timezone information")
-            table = pa.Table.from_pandas(frame, preserve_index=None)
+            table = pa.Table.from_pandas(frame, preserve_index=None, nthreads=nthreads)
     except (pa.ArrowException, ValueError, TypeError) as e:
         raise InvalidInput(_bad_column_message(frame, e)) from None
     for i, field in enumerate(table.schema):
@@ -312,13 +313,13 @@ def _categories(table: pa.Table) -> dict[str, str]:
     return out
 
 
-def _storable(frame: Any) -> tuple[Any, dict[str, Any], pa.Table]:
+def _storable(frame: Any, nthreads: int | None = None) -> tuple[Any, dict[str, Any], pa.Table]:
     """(the frame as stored, its ``objects`` info, its Arrow table)."""
     frame, spec = columns.prepare(frame, encode_inline)
     objects = _object_info(frame)
     if spec:
         objects["encoded"] = spec
-    return frame, objects, to_arrow(frame)
+    return frame, objects, to_arrow(frame, nthreads)
 
 
 def _arrow_columns_as_object(meta: dict[str, Any], objects: dict[str, Any]) -> dict[str, Any]:

@@ -157,7 +157,7 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
         if not isinstance(frame.index, pd.RangeIndex):
             sources.append(_source(frame.index.array))
         # the structure: what zero rows convert to (columns.prepare must have nothing to do)
-        _stored, objects, empty = frames._storable(frame.iloc[:0])
+        _stored, objects, empty = frames._storable(frame.iloc[:0], nthreads=1)
     except Exception:  # (_Ineligible, or anything unusual: the whole-frame path says what is wrong)
         return None
     if "encoded" in objects or objects.get("columns") or objects.get("index_levels") or \
@@ -236,7 +236,7 @@ def encode(p: Plan, put: Callable[[str, bytes], None], name: Callable[[bytes], s
         if whole is not None:
             table = whole.slice(start, rows)
         else:
-            table = frames.to_arrow(p.frame.iloc[start:start + rows]).replace_schema_metadata(None)
+            table = frames.to_arrow(p.frame.iloc[start:start + rows], nthreads=1).replace_schema_metadata(None)
             if not table.schema.equals(p.schema):
                 raise Mismatch("a chunk's Arrow schema is not the one the frame's dtypes predict")
         parts = chunkstats.chunk_partials(table, 0, rows, numbers, keys[k])
