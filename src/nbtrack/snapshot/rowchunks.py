@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -330,5 +331,13 @@ def clear() -> None:
     """Forget remembered column statistics (what a new kernel starts with)."""
     with _lock:
         _stats_memo.clear()
+
+
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread of the parent may have held it at fork time
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
