@@ -36,7 +36,7 @@ from .sweep_result import SweepResult, _metric_key
 from .trials import Pool, PruneMonitor
 from .versions import get_version
 
-POLL_S = 0.05  # how often the sweep looks for reported steps while trials run (with pruning)
+POLL_S = 0.02  # how often the sweep looks for reported steps while trials run (with pruning): a kernel waits for it
 TAG_STUDY, TAG_TRIAL = "nbtrack.study", "nbtrack.trial"
 ATTR_SWEEP, ATTR_RUN = "nbtrack.sweep_id", "nbtrack.run_id"
 ATTR_INTERRUPTED, ATTR_RETRIED = "nbtrack.interrupted", "nbtrack.retried"
