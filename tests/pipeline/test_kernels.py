@@ -158,3 +158,34 @@ def test_a_warm_kernel_for_another_notebook_or_environment_is_not_used(own_tmp):
     finally:
         warm.close()
     assert os.listdir(own_tmp) == []
+
+
+
+def test_an_idle_kernel_is_shut_down_without_an_interrupt(workspace, tmp_path, monkeypatch):
+    """After a notebook completed (or a cell raised), the kernel is idle: no SIGINT before its
+    shutdown request (an idle ipykernel prints "KeyboardInterrupt caught in kernel"); a kernel
+    stopped by a timeout still gets one."""
+    from jupyter_client.manager import KernelManager
+
+    interrupts = []
+    original = KernelManager._async_interrupt_kernel
+
+    async def spy(self):
+        interrupts.append(self.kernel_id)
+        return await original(self)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", spy)
+    params = new_code_cell("fail = False\nseconds = 0")
+    params.metadata["tags"] = ["parameters"]
+    body = "import time\ntime.sleep(seconds)\nif fail:\n    raise ValueError('as asked')"
+    nb = new_notebook(cells=[params, new_code_cell(body)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "idle.ipynb")
+    nbtrack.approve(str(tmp_path / "idle.ipynb"), name="idle", reason="test")
+    nbtrack.run_pipeline("idle")
+    with pytest.raises(nbtrack.errors.NotebookExecutionError, match="as asked"):
+        nbtrack.run_pipeline("idle", params={"fail": True})
+    assert interrupts == []
+    with pytest.raises(nbtrack.errors.NotebookExecutionError, match="timed out"):
+        nbtrack.run_pipeline("idle", params={"seconds": 30}, timeout=1)
+    assert len(interrupts) >= 1

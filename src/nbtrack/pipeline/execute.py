@@ -217,14 +217,18 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
     else:
         sockets = socket_folder()
         how = {"kernel_manager_class": kernel_manager_class(env, sockets)}
+    idle = False  # the kernel finished what it was asked: no interrupt before its shutdown
     try:
-        return papermill.execute_notebook(
+        nb = papermill.execute_notebook(
             # The kernel's cwd through nbclient's resources, not papermill's cwd=, which
             # would chdir this whole process (unsafe with threads, e.g. a Dask worker).
             input_path, output_path, parameters=parameters, resources={"metadata": {"path": cwd}},
             progress_bar=progress, kernel_name=kernel_name, execution_timeout=timeout, **how,
         )
+        idle = True
+        return nb
     except PapermillExecutionError as e:
+        idle = True  # a cell raised; the kernel is back to idle
         nb = nbformat.read(output_path, as_version=4)
         index = next((i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("papermill", {})
                       .get("exception")), e.cell_index)
@@ -245,6 +249,6 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         raise err from e
     finally:
         if kernel is not None:
-            shutdown(kernel)
+            shutdown(kernel, interrupt=not idle)
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)

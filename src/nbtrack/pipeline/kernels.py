@@ -127,14 +127,22 @@ def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> 
     return Kernel(km, run_id, cwd, sockets, env_key(kernel_name, env))
 
 
-def shutdown(kernel: Kernel) -> None:
-    """Shut the kernel down gracefully (the notebook's ``atexit`` handlers run), then kill if needed."""
+def shutdown(kernel: Kernel, interrupt: bool = True) -> None:
+    """Shut the kernel down gracefully (the notebook's ``atexit`` handlers run), then kill if needed.
+
+    ``interrupt=False`` for a kernel known to be idle: jupyter_client interrupts a kernel before
+    asking it to shut down (for one still busy, e.g. after a timeout); an idle ipykernel then
+    prints "KeyboardInterrupt caught in kernel" on the user's terminal.
+    """
     from jupyter_core.utils import run_sync
 
     km = kernel.km
     try:
         if run_sync(km.is_alive)():
-            run_sync(km.shutdown_kernel)(now=False)
+            if interrupt:
+                run_sync(km.shutdown_kernel)(now=False)
+            else:
+                run_sync(_shutdown_idle)(km)
     except RuntimeError as e:  # "No kernel is running!"
         if "No kernel is running" not in str(e):
             raise
@@ -143,6 +151,15 @@ def shutdown(kernel: Kernel) -> None:
             run_sync(km.cleanup_resources)()
         finally:
             remove_folders(None, kernel.sockets)
+
+
+async def _shutdown_idle(km: Any) -> None:
+    """jupyter_client's graceful shutdown without its interrupt: a shutdown request, then a
+    wait for the kernel to exit (killed after ``shutdown_wait_time``)."""
+    km.shutting_down = True
+    km.stop_restarter()
+    await km.request_shutdown()
+    await km.finish_shutdown()
 
 
 def remove_folders(cwd: str | None, sockets: str | None) -> None:
