@@ -216,7 +216,7 @@ def _held_sweep(ws, pv, dims, search: OptunaSearch, name_: str, backend, sampler
             study.sampler = study_mod.sampler(search.sampler, search.seed + len(study.trials))
         run = _sweep_run(ws, study, pv, dims, search, metric, maximize)
         result = SweepResult(run.id, pv.name, pv.version, key, selects=search.select_best)
-        loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm)
+        loop = _Loop(ws, pv, run.id, study, dims, search, key, timeout, warm, mirror.flush)
         try:
             loop.run(max(0, search.trials - counted), parallel, dask, progress)
         except KeyboardInterrupt as e:
@@ -239,12 +239,13 @@ def _held_sweep(ws, pv, dims, search: OptunaSearch, name_: str, backend, sampler
 class _Loop:
     """Ask, run, tell: keeps ``slots`` trials running until ``n`` were told."""
 
-    def __init__(self, ws, pv, sweep_id, study, dims, search, key, timeout, warm) -> None:
+    def __init__(self, ws, pv, sweep_id, study, dims, search, key, timeout, warm, flush=None) -> None:
         self.ws, self.pv, self.sweep_id, self.study, self.key = ws, pv, sweep_id, study, key
         self.dims, self.search, self.timeout, self.warm = dims, search, timeout, warm
         self.dists = study_mod.distributions(dims)
         self.fixed = {d.name: d.choices[0] for d in dims if d.kind == "fixed"}
         self.monitor = PruneMonitor(ws, sweep_id, key) if search.prune else None
+        self.flush = flush
 
     def _spec(self, trial, n_left: int, slots: int) -> dict:
         values = {**self.fixed, **trial.params}
@@ -270,6 +271,8 @@ class _Loop:
                     while len(running) < pool.slots and asked < n:
                         trial = self.study.ask(self.dists)
                         spec = self._spec(trial, n - asked, pool.slots)
+                        if asked < pool.slots and pool.pool is not None and self.flush is not None:
+                            self.flush()  # a worker process may be forked now: not while the writer thread writes
                         running[pool.submit(spec)] = (trial, spec)
                         asked += 1
                     ready = pool.done(list(running), POLL_S if self.monitor else None)
