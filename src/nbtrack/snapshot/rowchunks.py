@@ -19,8 +19,8 @@ manifest as :func:`.frames.encode` (the tests compare them). The frame's fingerp
 snapshot cache key) is derived from the chunk fingerprints: one pass over the memory in all.
 
 Anything else (object columns, Python-storage strings, sparse, Arrow dtypes other than
-``str``, non-string labels, MultiIndex, empty frames...) gets ``None`` from :func:`plan` and
-takes :func:`.frames.encode`, as before.
+``str``, non-string labels, MultiIndex, frames of fewer than two minimal chunks...) gets
+``None`` from :func:`plan` and takes :func:`.frames.encode`, as before.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
         frame, kind, series_name = frames.as_frame(obj)
     except Exception:
         return None
-    if not len(frame) or not frame.shape[1] or not _storable_or_none(frame):
+    # a frame of one or two chunks gains nothing from chunk reuse: the whole-frame path is cheaper
+    if len(frame) < 2 * frames.MIN_CHUNK_ROWS or not frame.shape[1] or not _storable_or_none(frame):
         return None
     try:
         sources = [_source(frame.iloc[:, i].array) for i in range(frame.shape[1])]
