@@ -109,7 +109,8 @@ def close_held(meta: Any) -> None:
 @contextlib.contextmanager
 def transaction(meta: Any, busy_s: float, provisional: bool = False) -> Iterator[DirectConn]:
     """A ``BEGIN IMMEDIATE`` write transaction, committed when the block ends, rolled back if
-    it raises. A nested use in the same thread gets a connection of its own."""
+    it raises. A use nested in another transaction of this thread gets a connection of its own
+    (a nested *write* then waits for the outer one's lock, as on the SQLAlchemy path)."""
     raw = held(meta)
     temp = raw.in_transaction
     if temp:
