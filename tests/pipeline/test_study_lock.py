@@ -50,6 +50,10 @@ def _lock_outlives_nothing(ws) -> None:
         assert "\n" not in str(e.value) and "--study" in str(e.value)
         with StudyLock(url, kwargs, "s2") as other:  # another study is free
             other.acquire()
+            with pytest.raises(InvalidInput, match="study 's2' is being run by"):  # ... but once per process too
+                StudyLock(url, kwargs, "s2").acquire()
+        with StudyLock(url, kwargs, "s2") as other:  # released: free again
+            other.acquire()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)

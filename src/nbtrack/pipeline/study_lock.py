@@ -20,10 +20,18 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import threading
 import time
 from typing import Any
 
 from ..errors import InvalidInput
+
+
+# (storage URL, study) pairs this process holds: POSIX record locks belong to the process, so a
+# second sweep on the same study in this process (another thread) would get the file lock too,
+# and its release would drop the first one's.
+_held: set[tuple[str, str]] = set()
+_held_lock = threading.Lock()
 
 
 def _key(name: str) -> bytes:
@@ -45,10 +53,12 @@ class StudyLock:
 
     def acquire(self, holder_of: Any = None) -> None:
         """Take the lock or raise InvalidInput; ``holder_of()`` names the current holder."""
-        if self.url.startswith("sqlite"):
-            ok = self._file_lock()
-        else:
-            ok = self._pg_lock()
+        with _held_lock:
+            ok = (self.url, self.name) not in _held
+            if ok:
+                ok = self._file_lock() if self.url.startswith("sqlite") else self._pg_lock()
+            if ok:
+                _held.add((self.url, self.name))
         if not ok:
             who = (holder_of() if holder_of else None) or "another process"
             raise InvalidInput(f"study {self.name!r} is being run by {who}: one sweep per study at a time; "
@@ -87,6 +97,9 @@ class StudyLock:
         return True
 
     def release(self) -> None:
+        if self._fd is not None or self._conn is not None:
+            with _held_lock:
+                _held.discard((self.url, self.name))
         if self._fd is not None:
             os.close(self._fd)  # closing drops the record lock
             self._fd = None
