@@ -104,6 +104,12 @@ def _send(conn: socket.socket, msg: dict) -> None:
         conn.sendall(json.dumps(msg).encode() + b"\n")
 
 
+def _log(line: str) -> None:
+    """One line to the server's log file (its stdout: a file in the private socket folder, never a terminal)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def serve(path: str, idle: float) -> tuple[dict, list[int]] | None:
     """The accept loop. Returns only in a forked child: the request it is to run."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -112,7 +118,7 @@ def serve(path: str, idle: float) -> tuple[dict, list[int]] | None:
     listener.listen(64)
     os.replace(tmp, path)
     mine = _stat(path)
-    print(f"driver server {os.getpid()} listening on {path}", flush=True)
+    _log(f"driver server {os.getpid()} listening on {path}")
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ, "accept")
     children: dict[int, Child] = {}
@@ -144,7 +150,7 @@ def serve(path: str, idle: float) -> tuple[dict, list[int]] | None:
                 for fd in fds:
                     os.close(fd)
                 served += 1
-                print(f"served {served}: pid {pid} argv {req.get('argv')!r} cwd {req.get('cwd')!r}", flush=True)
+                _log(f"served {served}: pid {pid}")  # never argv: parameters may hold secrets
                 child = Child(pid, conn)
                 children[pid] = child
                 _send(conn, {"pid": pid})
@@ -156,8 +162,8 @@ def serve(path: str, idle: float) -> tuple[dict, list[int]] | None:
                 if child.hung_up is None:  # else unregistered when its client went away
                     sel.unregister(child.conn)
                 _, status, usage = os.wait4(child.pid, 0)
-                print(f"done {child.pid}: status {status} in {time.monotonic() - child.started:.3f} s, "
-                      f"cpu {usage.ru_utime + usage.ru_stime:.3f} s", flush=True)
+                _log(f"done {child.pid}: status {status} in {time.monotonic() - child.started:.3f} s, "
+                     f"cpu {usage.ru_utime + usage.ru_stime:.3f} s")
                 if os.WIFSIGNALED(status):
                     _send(child.conn, {"signal": os.WTERMSIG(status)})
                 else:
@@ -226,7 +232,7 @@ def main(path: str, idle: float) -> None:
             return  # another server for this key is starting or running
         preload()
         if threading.active_count() > 1:
-            print("threads after the imports: not serving", flush=True)
+            _log("threads after the imports: not serving")
             return
         gc.freeze()
         got = serve(path, idle)
