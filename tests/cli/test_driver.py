@@ -191,7 +191,10 @@ def test_a_killed_client_stops_its_command(drv, workspace, tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail(f"kernel {kernel_pid} still alive after its client was killed")
-    assert "status 1" in drv.log().split("served 1:")[1]  # SIGHUP (1) ended the command
+    done = drv.log().split("served 1:")[1].split("done ")[1]
+    # SIGHUP (1) ended the command, or, on a loaded machine, the 5 s grace ran out and SIGKILL (9) did
+    status, seconds = int(done.split("status ")[1].split()[0]), float(done.split(" in ")[1].split()[0])
+    assert status == 1 or (status == 9 and seconds >= 5), done
 
 
 def test_switched_off_and_other_commands_run_in_process(drv, workspace, tmp_path):
