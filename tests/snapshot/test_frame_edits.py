@@ -336,7 +336,9 @@ def stored_rows(df: pd.DataFrame, enc: frames.Encoded) -> list[pd.DataFrame]:
 def fast_values(df: pd.DataFrame, name: str, k: int, rng):
     """``k`` new values of column ``name`` with its dtype."""
     new = plain_frame(k, int(rng.integers(0, 1 << 30)))[name]
-    return (new if new.dtype == df[name].dtype else new.astype(df[name].dtype)).array
+    new = new if new.dtype == df[name].dtype else new.astype(df[name].dtype)
+    # numpy dtypes as ndarrays (pandas refuses a NumpyExtensionArray holding NaN in iloc assignment)
+    return new.to_numpy() if isinstance(new.dtype, np.dtype) and new.dtype.kind in "biuf" else new.array
 
 
 def fast_edit(df: pd.DataFrame, edit: tuple, rng) -> pd.DataFrame:
@@ -354,7 +356,8 @@ def fast_edit(df: pd.DataFrame, edit: tuple, rng) -> pd.DataFrame:
         j = out.columns.get_loc(name)
         old = out.iloc[lo:hi, j].copy()
         out.iloc[lo:hi, j] = fast_values(df, name, hi - lo, rng)
-        out.iloc[lo:hi, j] = old.array
+        out.iloc[lo:hi, j] = old.to_numpy() if isinstance(old.dtype, np.dtype) and old.dtype.kind in "biuf" \
+            else old.array
         return out
     if kind == "nan" and df[name].dtype.kind == "f":
         out = df.copy()
