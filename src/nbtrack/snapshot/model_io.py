@@ -402,7 +402,16 @@ def fingerprint(obj: Any) -> str | None:
     handed over as a buffer without a copy; xxh3-128 hashes both. Equal pickles mean
     equal state, hence an equal archive. None when the object cannot be pickled (the
     caller then builds the archive as usual).
+
+    A model that would be written as ``nbtrack.model/1`` is fingerprinted by
+    :mod:`.model_print` instead: the same state, read without pickle's machinery.
     """
+    if FAST_ARCHIVE:
+        from .model_print import fingerprint as raw_fingerprint
+
+        found = raw_fingerprint(obj, _fast_candidate)
+        if found is not None:
+            return found
     import pickle
 
     import xxhash

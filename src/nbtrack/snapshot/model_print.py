@@ -1,0 +1,431 @@
+"""A model's content fingerprint read the way :mod:`.model_raw` reads it: what makes re-logs cheap.
+
+Re-logging an unchanged model must cost a small share of saving it, yet must never take a
+model changed in place (a refit tree, an array edited) for the stored one. The generic
+fingerprint (``pickle`` protocol 5 with out-of-band buffers, :func:`.model_io.fingerprint`)
+spends its time in pickle's per-object machinery and in scikit-learn's Python
+``__getstate__`` of every estimator. This walk visits the same object graph as
+:class:`.model_raw._Encoder` (the same types, the same state, the same shared references)
+and hashes it instead of building an archive:
+
+* the structure goes into a flat token list: scalars as themselves, every container or object
+  as a marker tuple carrying its kind, class name and length (a token list is therefore
+  self-delimiting: equal lists mean equal structure), shared objects as back-references
+  numbered in order of first visit, as the archive's memo ids are;
+* every numeric array's marker carries its dtype, shape, order and byte count, and its bytes
+  go straight from its buffer into one streaming xxh3-128 hash (no copy, except for an array
+  that is neither C nor F contiguous, which the archive copies too);
+* a scikit-learn estimator whose class keeps pickle's default reduction and
+  ``BaseEstimator.__getstate__`` (its state is its ``__dict__`` plus the library version) is
+  read from its ``__dict__`` directly; every other object is reduced exactly as the encoder
+  reduces it (``__reduce_ex__(2)``, or ``__reduce__`` for the constructed ``Tree`` and losses).
+
+Anything the archive format cannot hold raises :class:`.model_raw.NotFast` here too, and the
+caller falls back to the pickle fingerprint, so a model gets this fingerprint exactly when it
+would be written as ``nbtrack.model/1``. Fingerprints are in-process cache keys, never stored.
+"""
+
+from __future__ import annotations
+
+import pickle
+import weakref
+from operator import is_
+from typing import Any
+
+import numpy as np
+import xxhash
+
+from .model_raw import _BIT_GENERATORS, _NEWOBJ, CONSTRUCTED, _TREE, NotFast, _class_name
+
+_ND = np.ndarray
+_GENERIC = np.generic
+_DTYPE = np.dtype
+_RS = np.random.RandomState
+_GEN = np.random.Generator
+_HEAPTYPE = 1 << 9
+_EST, _REDUCE = 1, 2  # how a class's state is read: its __dict__ (default sklearn pickling), or reduced
+_KINDS: dict[type, tuple[int, str]] = {}
+_SPECS: dict[Any, Any] = {}
+_DTYPES: dict[int, tuple[Any, Any, Any]] = {}  # id(dtype) -> (the dtype, its field names, its spec)
+_TREE_STATE = ("max_depth", "node_count", "nodes", "values")
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # dtype -> the archive's dtype spec (or the NotFast message)
+
+
+def fingerprint(obj: Any, trusted: Any) -> str | None:
+    """The fingerprint of ``obj`` if it is an ``nbtrack.model/1`` candidate (classes passing
+    ``trusted``), else None (the caller uses the generic fingerprint)."""
+    w = _Walk(trusted)
+    try:
+        w.root(obj)
+    except (NotFast, RecursionError):
+        return None
+    h = w.h
+    h.update(pickle.dumps(w.tok, protocol=5))
+    return f"raw:{len(w.tok)}:{h.hexdigest()}"
+
+
+def _kind(t: type, trusted: Any) -> tuple[int, str]:
+    """How objects of class ``t`` are read (cached per class; raises NotFast like the encoder)."""
+    found = _KINDS.get(t)
+    if found is None:
+        name = _class_name(t)  # (raises NotFast for classes not importable by name)
+        if not trusted(name):
+            raise NotFast(f"class not trusted by default: {name}")
+        found = _KINDS[t] = (_EST if _plain_estimator(t) else _REDUCE, name)
+    return found
+
+
+def _plain_estimator(t: type) -> bool:
+    """Whether ``t.__reduce_ex__(2)`` is ``(copyreg.__newobj__, (t,), __dict__ + _sklearn_version)``
+    for every instance: a scikit-learn class with pickle's default reduction, scikit-learn's
+    ``__getstate__``, no ``__getnewargs__`` and only Python classes (no slots) above it."""
+    from sklearn.base import BaseEstimator
+
+    if not t.__module__.startswith("sklearn.") or _class_name(t) in CONSTRUCTED:
+        return False
+    if (t.__reduce_ex__ is not object.__reduce_ex__ or t.__reduce__ is not object.__reduce__
+            or getattr(t, "__getstate__", None) is not BaseEstimator.__getstate__
+            or hasattr(t, "__getnewargs__") or hasattr(t, "__getnewargs_ex__")):
+        return False
+    for c in t.__mro__[:-1]:  # (the last is object)
+        if not c.__flags__ & _HEAPTYPE or c.__dict__.get("__slots__") or c.__module__ == "builtins":
+            return False
+    return t.__mro__[-1] is object
+
+
+class _Entry:
+    __slots__ = ("ref", "t", "keys", "vals", "plan", "tail", "__weakref__")
+
+    ref: Any
+    t: type
+    keys: tuple
+    vals: tuple
+    plan: list
+    tail: tuple
+
+
+_CACHE: dict[int, _Entry] = {}  # id(estimator) -> what its last walk found (dropped when it is freed)
+_CACHE_MAX = 1 << 16
+
+
+def _remember(v: Any, t: type, keys: tuple, vals: tuple, plan: list, tail: tuple) -> None:
+    key = id(v)
+    e = _Entry()
+    entry = weakref.ref(e)
+
+    def forget(_: Any, key: int = key, entry: Any = entry) -> None:
+        if _CACHE.get(key) is entry():  # (a newer object at the same address keeps its entry)
+            _CACHE.pop(key, None)
+
+    try:
+        e.ref = weakref.ref(v, forget)
+    except TypeError:  # not weak-referenceable: not remembered
+        return
+    e.t, e.keys, e.vals, e.plan, e.tail = t, keys, vals, plan, tail
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = e
+
+
+def _digest(chunk: list) -> tuple:
+    """One token standing for a run of immutable tokens (its xxh3-128 digest, with its length)."""
+    return ("C", len(chunk), xxhash.xxh3_128_digest(pickle.dumps(chunk, protocol=5)))
+
+
+def _immutable(x: Any) -> bool:
+    """Whether ``x``'s tokens depend on nothing that can change in place (so identity suffices)."""
+    t = type(x)
+    if x is None or t is str or t is int or t is float or t is bool or t is type:
+        return True
+    if t is tuple:
+        return all(_immutable(y) for y in x)
+    return isinstance(x, _GENERIC)
+
+
+def _spec(dt: Any) -> Any:
+    """The archive's spec of dtype ``dt`` (the encoder's rules), remembered per dtype value."""
+    spec = _SPECS.get(dt)
+    if spec is None:
+        from .model_raw import _Encoder
+
+        try:
+            spec = ("ok", _freeze(_Encoder._dtype(_Encoder(), dt)))
+        except NotFast as e:
+            spec = ("no", str(e))
+        if len(_SPECS) < 256:
+            _SPECS[dt] = spec
+    if spec[0] == "no":
+        raise NotFast(spec[1])
+    return spec[1]
+
+
+def _freeze(spec: Any) -> Any:
+    if type(spec) is dict:
+        return tuple((k, _freeze(v)) for k, v in spec.items())
+    if type(spec) is list:
+        return tuple(_freeze(v) for v in spec)
+    return spec
+
+
+class _Walk:
+    __slots__ = ("h", "tok", "memo", "keep", "building", "trusted")
+
+    def __init__(self, trusted: Any) -> None:
+        self.h = xxhash.xxh3_128()
+        self.tok: list[Any] = []
+        self.memo: dict[int, int] = {}
+        self.keep: list[Any] = []  # temporaries whose id() must stay unique while walking
+        self.building: set[int] = set()
+        self.trusted = trusted
+
+    def root(self, obj: Any) -> None:
+        t = type(obj)
+        if (t.__module__ == "builtins" or isinstance(obj, (_GENERIC, type, _DTYPE, _ND))
+                or t is _RS or t is _GEN):
+            raise NotFast("not an estimator object")  # (the encoder's root must be an object)
+        self.walk(obj)
+
+    def walk(self, v: Any) -> None:  # noqa: C901 - one dispatch on the exact type, as the encoder's
+        t = type(v)
+        tok = self.tok
+        if t is _ND:
+            ref = self.memo.get(id(v))
+            if ref is None:
+                self.memo[id(v)] = len(self.memo)
+                self.keep.append(v)
+                self.array(v)
+            else:
+                tok.append(("R", ref))
+            return
+        if v is None or t is str or t is int or t is float or t is bool:
+            tok.append(v)
+            return
+        if t is tuple:
+            tok.append(("T", len(v)))
+            for x in v:
+                tok.append(x) if type(x) in _SCALARS else self.walk(x)
+            return
+        if t is list or t is dict or t is _ND or (t.__module__ != "builtins" and not isinstance(v, _GENERIC)
+                                                  and not isinstance(v, (type, _DTYPE))):
+            memo = self.memo
+            ref = memo.get(id(v))
+            if ref is not None:
+                if ref in self.building:
+                    raise NotFast("an object refers to itself through its constructor arguments")
+                tok.append(("R", ref))
+                return
+            n = memo[id(v)] = len(memo)
+            self.keep.append(v)
+            if t is _ND:
+                self.array(v)
+            elif t is list:
+                tok.append(("L", len(v)))
+                for x in v:
+                    tok.append(x) if type(x) in _SCALARS else self.walk(x)
+            elif t is dict:
+                tok.append(("D", len(v)))
+                for k, x in v.items():
+                    tok.append(k) if type(k) in _SCALARS else self.walk(k)
+                    tok.append(x) if type(x) in _SCALARS else self.walk(x)
+            else:
+                self.obj(v, t, n)
+            return
+        if isinstance(v, _GENERIC):
+            dt = v.dtype
+            if t is not dt.type or dt.hasobject or dt.fields is not None:
+                raise NotFast(f"numpy scalar {t.__name__}")
+            tok.append(("NS", dt.str, v.tobytes()))
+            return
+        if isinstance(v, _DTYPE):
+            tok.append(("DT", _spec(v)))
+            return
+        if t is type:
+            from .model_raw import _Encoder
+
+            tok.append(("TY", _Encoder.scalar_type(_Encoder(), v)))
+            return
+        if t is slice:
+            tok.append(("SL",))
+            self.walk(v.start)
+            self.walk(v.stop)
+            self.walk(v.step)
+            return
+        raise NotFast(f"{t.__module__}.{t.__qualname__}")
+
+    def array(self, a: Any) -> None:
+        dt = a.dtype
+        c = _DTYPES.get(id(dt))
+        if c is not None and c[0] is dt and c[1] == dt.names:
+            try:
+                self.h.update(a)  # (takes a plain buffer only from a C-contiguous array)
+            except (BufferError, ValueError, TypeError):
+                pass
+            else:
+                self.tok.append(("A", c[2], a.shape, "C", a.nbytes))
+                return
+        self.array_slow(a, dt)
+
+    def array_slow(self, a: Any, dt: Any) -> None:
+        if dt.hasobject:
+            if dt != object:
+                raise NotFast("structured array with objects")
+            self.tok.append(("OA", a.shape, a.size))
+            for x in a.reshape(-1, order="C"):
+                if type(x) in (list, tuple, dict) or isinstance(x, _ND):
+                    raise NotFast("object array holding sequences")
+                self.walk(x)
+            return
+        spec = dt.str if dt.fields is None and dt.subdtype is None and not dt.metadata else _spec(dt)
+        if len(_DTYPES) < 256:  # (a dtype's field names can be changed in place: checked on use)
+            _DTYPES[id(dt)] = (dt, dt.names, spec)
+        flags = a.flags
+        if flags.c_contiguous:
+            data, order = a, "C"
+        elif flags.f_contiguous:
+            data, order = a.T, "F"
+        else:
+            data, order = np.ascontiguousarray(a), "C"
+        nbytes = a.nbytes
+        self.tok.append(("A", spec, a.shape, order, nbytes))
+        if nbytes:
+            self.h.update(data.reshape(-1).view(np.uint8))
+
+    def obj(self, v: Any, t: type, n: int) -> None:
+        if t is _RS:
+            state = v.get_state(legacy=True)
+            if type(state) is not tuple or state[0] != "MT19937":
+                raise NotFast("RandomState without MT19937")
+            self.tok.append(("RS",))
+            self.walk(state)
+            return
+        if t is _GEN:
+            bits = v.bit_generator
+            name = type(bits).__name__
+            if name not in _BIT_GENERATORS or getattr(np.random, name) is not type(bits):
+                raise NotFast(f"bit generator {name}")
+            state = bits.state
+            self.keep.append(state)
+            self.tok.append(("GEN", name))
+            self.walk(state)
+            return
+        kind, name = _kind(t, self.trusted)
+        tok = self.tok
+        if kind == _EST:
+            self.estimator(v, t, name)
+            return
+        if name in CONSTRUCTED:
+            if name != _TREE or not self.tree(v):
+                self.constructed(v, n, name)
+            return
+        try:
+            reduced = v.__reduce_ex__(2)
+        except Exception as e:
+            raise NotFast(f"{name}: {e}") from None
+        if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not _NEWOBJ
+                or reduced[1] != (t,) or any(x is not None for x in reduced[3:])):
+            raise NotFast(f"{name} has its own __reduce__")
+        state = reduced[2] if len(reduced) > 2 else None
+        if state is None:
+            tok.append(("O", name, -1))
+            return
+        if type(state) is not dict or not all(type(k) is str for k in state):
+            raise NotFast(f"{name}: state is not a plain dict")
+        self.keep.append(state)
+        tok.append(("O", name, len(state)))
+        for k, x in state.items():
+            tok.append(k)
+            tok.append(x) if type(x) in _SCALARS else self.walk(x)
+
+    def estimator(self, v: Any, t: type, name: str) -> None:
+        """A plain scikit-learn estimator: its ``__dict__``, the immutable part remembered.
+
+        The tokens of its immutable values (scalars, numpy scalars, tuples of them) are kept
+        per object with strong references to every value; while the object still holds
+        exactly those values (same keys, each value the very same object), they are emitted
+        again as they are, and only its mutable values (arrays, trees, lists, dicts, nested
+        estimators) are walked again."""
+        d = v.__dict__
+        tok = self.tok
+        tok.append(("O", name, len(d)))
+        e = _CACHE.get(id(v))
+        if (e is not None and e.ref() is v and e.t is t and len(d) == len(e.keys)
+                and all(map(is_, d, e.keys)) and all(map(is_, d.values(), e.vals))):
+            walk = self.walk
+            for done, child in e.plan:
+                tok.append(done)
+                walk(child)
+            tok.append(e.tail)
+            return
+        plan: list[tuple[tuple, Any]] = []
+        chunk: list[Any] = []
+        for k, x in d.items():
+            if type(k) is not str:
+                raise NotFast(f"{name}: state is not a plain dict")
+            chunk.append(k)
+            if _immutable(x):
+                start = len(tok)
+                self.walk(x)
+                chunk.extend(tok[start:])
+                del tok[start:]
+            else:
+                plan.append((_digest(chunk), x))
+                tok.append(plan[-1][0])
+                chunk = []
+                self.walk(x)
+        tail = _digest(chunk)
+        tok.append(tail)
+        _remember(v, t, tuple(d), tuple(d.values()), plan, tail)
+
+    def tree(self, v: Any) -> bool:
+        """sklearn's ``Tree`` in its usual shape, read with one ``__reduce__`` (False: other shape).
+
+        Its arrays (node table, values, class counts) are made afresh by every ``__reduce__``,
+        so they can share nothing with the rest of the graph: hashed directly, not memoized."""
+        try:
+            r = v.__reduce__()
+        except Exception as e:
+            raise NotFast(f"{_TREE}: {e}") from None
+        if type(r) is not tuple or len(r) != 3 or r[0] is not type(v) or type(r[1]) is not tuple:
+            return False
+        args, state = r[1], r[2]
+        if (len(args) != 3 or type(args[0]) is not int or type(args[1]) is not _ND or type(args[2]) is not int
+                or type(state) is not dict or tuple(state) != _TREE_STATE):
+            return False
+        depth, count, nodes, values = state.values()
+        if type(depth) is not int or type(count) is not int or type(nodes) is not _ND or type(values) is not _ND:
+            return False
+        self.keep.append(r)
+        self.tok.append(("TREE", args[0], args[2], depth, count))
+        arr = self.array
+        arr(args[1])
+        arr(nodes)
+        arr(values)
+        return True
+
+    def constructed(self, v: Any, n: int, name: str) -> None:
+        try:
+            reduced = v.__reduce__()
+        except Exception as e:
+            raise NotFast(f"{name}: {e}") from None
+        if type(reduced) is not tuple or reduced[0] is not type(v) or type(reduced[1]) is not tuple:
+            raise NotFast(f"{name}: unexpected __reduce__")
+        state = reduced[2] if len(reduced) > 2 else None
+        if len(reduced) > 3 or (state is not None and type(state) is not dict):
+            raise NotFast(f"{name}: unexpected __reduce__")
+        if name != _TREE and (state or type(v)(*reduced[1]).__reduce__()[1:] != reduced[1:]):
+            raise NotFast(f"{name}: state not rebuilt by its constructor")
+        self.keep.append(reduced)
+        self.building.add(n)
+        tok = self.tok
+        tok.append(("K", name, len(reduced[1])))
+        for x in reduced[1]:
+            tok.append(x) if type(x) in _SCALARS else self.walk(x)
+        self.building.discard(n)
+        if state:
+            tok.append(("S", len(state)))
+            for k, x in state.items():
+                tok.append(k) if type(k) in _SCALARS else self.walk(k)
+                tok.append(x) if type(x) in _SCALARS else self.walk(x)
+        else:
+            tok.append(("S", -1))
+
