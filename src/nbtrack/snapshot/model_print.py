@@ -47,6 +47,7 @@ _EST, _REDUCE = 1, 2  # how a class's state is read: its __dict__ (default sklea
 _KINDS: dict[type, tuple[int, str]] = {}
 _SPECS: dict[Any, Any] = {}
 _DTYPES: dict[int, tuple[Any, Any, Any]] = {}  # id(dtype) -> (the dtype, its field names, its spec)
+_NONE = type(None)  # (a plan's "no shortcut" mark)
 _TREE_STATE = ("max_depth", "node_count", "nodes", "values")
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # dtype -> the archive's dtype spec (or the NotFast message)
 
@@ -350,10 +351,22 @@ class _Walk:
         e = _CACHE.get(id(v))
         if (e is not None and e.ref() is v and e.t is t and len(d) == len(e.keys)
                 and all(map(is_, d, e.keys)) and all(map(is_, d.values(), e.vals))):
-            walk = self.walk
-            for done, child in e.plan:
+            walk, memo, keep = self.walk, self.memo, self.keep
+            for done, child, ct in e.plan:  # (what walk() does, without its dispatch)
                 tok.append(done)
-                walk(child)
+                if type(child) is not ct or ct is _NONE:
+                    walk(child)
+                    continue
+                ref = memo.get(id(child))
+                if ref is not None:
+                    tok.append(("R", ref))
+                    continue
+                n = memo[id(child)] = len(memo)
+                keep.append(child)
+                if ct is _ND:
+                    self.array(child)
+                elif not self.tree(child):
+                    self.constructed(child, n, _TREE)
             tok.append(e.tail)
             return
         plan: list[tuple[tuple, Any]] = []
@@ -368,10 +381,12 @@ class _Walk:
                 chunk.extend(tok[start:])
                 del tok[start:]
             else:
-                plan.append((_digest(chunk), x))
-                tok.append(plan[-1][0])
+                done = _digest(chunk)
+                tok.append(done)
                 chunk = []
                 self.walk(x)
+                tx = type(x)
+                plan.append((done, x, tx if tx is _ND or _KINDS.get(tx, (0, ""))[1] == _TREE else _NONE))
         tail = _digest(chunk)
         tok.append(tail)
         _remember(v, t, tuple(d), tuple(d.values()), plan, tail)
