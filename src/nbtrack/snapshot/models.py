@@ -260,6 +260,11 @@ def log_model(
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
     values = prepare_model(obj, name, ws, run, X=X, description=description, allow_pickle=allow_pickle)
     pending.wait_for("model", name)  # versions keep their order: after one still being stored
+    from .model_relog import relog
+
+    found = relog(ws, name, values, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
+    if found is not None:
+        return found
     with ws.meta.write() as conn:
         return commit_model(conn, ws, name, values, dataset_version, variable)
 

@@ -1,0 +1,56 @@
+"""Re-logging an unchanged model on a SQLite workspace: two plain ``sqlite3`` statements.
+
+:func:`.models.log_model` of a model whose archive is already the latest version of its
+name records nothing new but the producing run's lineage edge (run -> version, once per
+run and version). Through SQLAlchemy that bookkeeping (model id, latest version, the
+edge) cost more than the model's fingerprint; here it is one prepared lookup of the
+latest version by name and, with a run, the same edge check and insert as
+:func:`.models.link_output`, in one ``BEGIN IMMEDIATE`` transaction of
+``store/sqlite_direct.py`` (so it orders with every other writer exactly as before).
+
+Anything else (a new version, a dataset reference to resolve, another backend) returns
+None and the caller takes the general path, which decides again inside its own transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..workspace import Workspace
+
+_LATEST = ("SELECT v.*, m.name AS name FROM models AS m JOIN model_versions AS v ON v.model_id = m.id "
+           "WHERE m.name = ? ORDER BY v.version DESC LIMIT 1")
+_LINKED = "SELECT id FROM lineage WHERE run_id = ? AND model_version_id = ? AND direction = 'output'"
+_LINK = "INSERT INTO lineage (run_id, direction, model_version_id, variable) VALUES (?, 'output', ?, ?)"
+
+
+class _Row:
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        self._mapping = mapping
+
+
+def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any, variable: str | None) -> Any:
+    """The latest version of ``name`` if it holds ``values["oid"]`` (the run's edge recorded),
+    else None. Only on a SQLite file workspace, without a dataset reference to resolve."""
+    meta = ws.meta
+    if not getattr(meta, "direct", False) or not (dataset_version is None or type(dataset_version) is int):
+        return None
+    from ..store.sqlite_direct import DirectConn
+    from .models import row_to_version
+
+    with meta.write(direct=True) as conn:
+        if not isinstance(conn, DirectConn):
+            return None
+        cur = conn.raw.execute(_LATEST, (name,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        found = dict(zip([d[0] for d in cur.description], row))
+        if found["oid"] != values["oid"]:
+            return None
+        run_id = values.get("run_id")
+        if run_id is not None and conn.raw.execute(_LINKED, (run_id, found["id"])).fetchone() is None:
+            conn.raw.execute(_LINK, (run_id, found["id"], variable))
+    return row_to_version(_Row(found), ws, new=False)

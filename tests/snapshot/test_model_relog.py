@@ -1,0 +1,69 @@
+"""Re-logging an unchanged model on SQLite with plain sqlite3 (snapshot/model_relog.py): same answer, same records."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sqlalchemy import select
+
+import nbtrack
+from nbtrack.errors import NotFound
+from nbtrack.snapshot import model_relog, models
+from nbtrack.store.schema import lineage
+
+
+def _rf(seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(100, 3))
+    return RandomForestClassifier(n_estimators=4, random_state=seed).fit(X, (X[:, 0] > 0).astype(int))
+
+
+def _edges(ws, run_id):
+    with ws.meta.read() as conn:
+        return conn.execute(select(lineage.c.direction, lineage.c.model_version_id, lineage.c.variable)
+                            .where(lineage.c.run_id == run_id).order_by(lineage.c.id)).all()
+
+
+def test_relog_returns_what_the_general_path_returns_and_links_each_run_once(workspace, monkeypatch):
+    assert workspace.meta.direct  # (the SQLite file workspace of the tests)
+    m = _rf()
+    calls = []
+    real = model_relog.relog
+    monkeypatch.setattr(model_relog, "relog", lambda *a: calls.append(r := real(*a)) or r)
+    with nbtrack.track("train") as run:
+        first = nbtrack.log_model(m, "rf", variable="m")
+        again = nbtrack.log_model(m, "rf", variable="m")
+        third = nbtrack.log_model(m, "rf", variable="other")
+    assert calls[0] is None and calls[1] is not None and calls[2] is not None  # first: a new version
+    assert first.new and not again.new and not third.new
+    general = nbtrack.get_model_version("rf@1").to_dict()
+    for v in (again, third):
+        assert {**v.to_dict(), "new": True} == {**general, "new": True}
+        assert v.workspace is workspace
+    assert _edges(workspace, run.id) == [("output", first.id, "m")]  # once per run and version
+    with nbtrack.track("again") as run2:
+        v = nbtrack.log_model(m, "rf", variable="clf")
+    assert v.version == 1 and _edges(workspace, run2.id) == [("output", first.id, "clf")]
+
+
+def test_a_changed_model_or_a_dataset_reference_takes_the_general_path(workspace):
+    m = _rf()
+    nbtrack.log_model(m, "rf")
+    assert nbtrack.log_model(_rf(seed=1), "rf").version == 2  # relog found another oid: a new version
+    assert nbtrack.log_model(_rf(seed=1), "rf").version == 2
+    with pytest.raises(NotFound):  # a dataset reference is still resolved (and refused) as before
+        nbtrack.log_model(_rf(seed=1), "rf", dataset_version="nope@1")
+    values = {"oid": "0" * 64, "run_id": None}
+    assert model_relog.relog(workspace, "missing", values, None, None) is None
+    assert model_relog.relog(workspace, "rf", values, "x@1", None) is None
+
+
+def test_relog_without_a_run_writes_nothing(workspace):
+    m = _rf()
+    v = nbtrack.log_model(m, "rf")
+    with workspace.meta.read() as conn:
+        before = conn.execute(select(lineage.c.id)).all()
+    assert models.log_model(m, "rf").id == v.id
+    with workspace.meta.read() as conn:
+        assert conn.execute(select(lineage.c.id)).all() == before
