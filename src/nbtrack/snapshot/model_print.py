@@ -369,7 +369,7 @@ class _Walk:
                     self.constructed(child, n, _TREE)
             tok.append(e.tail)
             return
-        plan: list[tuple[tuple, Any]] = []
+        plan: list[tuple[tuple, Any, type]] = []
         chunk: list[Any] = []
         for k, x in d.items():
             if type(k) is not str:
