@@ -7,6 +7,7 @@ edge) cost more than the model's fingerprint; here it is one prepared lookup of 
 latest version by name and, with a run, the same edge check and insert as
 :func:`.models.link_output`, in one ``BEGIN IMMEDIATE`` transaction of
 ``store/sqlite_direct.py`` (so it orders with every other writer exactly as before).
+A read-only workspace takes the general path (which refuses to write, as before).
 
 Anything else (a new version, a dataset reference to resolve, another backend) returns
 None and the caller takes the general path, which decides again inside its own transaction.
@@ -24,33 +25,52 @@ _LINKED = "SELECT id FROM lineage WHERE run_id = ? AND model_version_id = ? AND 
 _LINK = "INSERT INTO lineage (run_id, direction, model_version_id, variable) VALUES (?, 'output', ?, ?)"
 
 
-class _Row:
+class Row:
+    """The latest version's row, read like a SQLAlchemy row (``._mapping``) by ``models.row_to_version``."""
+
     __slots__ = ("_mapping",)
 
     def __init__(self, mapping: dict[str, Any]) -> None:
         self._mapping = mapping
 
 
-def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any, variable: str | None) -> Any:
-    """The latest version of ``name`` if it holds ``values["oid"]`` (the run's edge recorded),
-    else None. Only on a SQLite file workspace, without a dataset reference to resolve."""
-    meta = ws.meta
-    if not getattr(meta, "direct", False) or not (dataset_version is None or type(dataset_version) is int):
-        return None
-    from ..store.sqlite_direct import DirectConn
-    from .models import row_to_version
+def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any, variable: str | None) -> Row | None:
+    """The row of the latest version of ``name`` if it holds ``values["oid"]`` (the run's edge recorded),
+    else None. Only on a writable SQLite file workspace, without a dataset reference to resolve.
 
-    with meta.write(direct=True) as conn:
-        if not isinstance(conn, DirectConn):
-            return None
-        cur = conn.raw.execute(_LATEST, (name,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        found = dict(zip([d[0] for d in cur.description], row))
-        if found["oid"] != values["oid"]:
-            return None
-        run_id = values.get("run_id")
-        if run_id is not None and conn.raw.execute(_LINKED, (run_id, found["id"])).fetchone() is None:
-            conn.raw.execute(_LINK, (run_id, found["id"], variable))
-    return row_to_version(_Row(found), ws, new=False)
+    The lookup runs outside any transaction (autocommit: a consistent read, no write lock), so
+    a new model costs one indexed SELECT here; without a run a re-log writes nothing; with one,
+    the lookup is repeated inside the write transaction that records the edge."""
+    meta = ws.meta
+    if (not getattr(meta, "direct", False) or meta.read_only
+            or not (dataset_version is None or type(dataset_version) is int)):
+        return None
+    from ..store.sqlite_direct import DirectConn, held
+
+    meta.migrate()
+    raw = held(meta)
+    if raw.in_transaction:  # (inside the caller's own write: the general path)
+        return None
+    found = _latest(raw, name, values["oid"])
+    if found is None:
+        return None
+    run_id = values.get("run_id")
+    if run_id is not None:
+        with meta.write(direct=True) as conn:
+            if not isinstance(conn, DirectConn):
+                return None
+            found = _latest(conn.raw, name, values["oid"])
+            if found is None:  # (another writer added a version in between)
+                return None
+            if conn.raw.execute(_LINKED, (run_id, found["id"])).fetchone() is None:
+                conn.raw.execute(_LINK, (run_id, found["id"], variable))
+    return Row(found)
+
+
+def _latest(raw: Any, name: str, oid: str) -> dict[str, Any] | None:
+    cur = raw.execute(_LATEST, (name,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    found = dict(zip([d[0] for d in cur.description], row))
+    return found if found["oid"] == oid else None

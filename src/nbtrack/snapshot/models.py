@@ -264,7 +264,7 @@ def log_model(
 
     found = relog(ws, name, values, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
     if found is not None:
-        return found
+        return row_to_version(found, ws, new=False)
     with ws.meta.write() as conn:
         return commit_model(conn, ws, name, values, dataset_version, variable)
 
