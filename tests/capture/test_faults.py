@@ -124,7 +124,10 @@ def test_ctrl_c_mid_capture_closes_the_run_as_interrupted(folder, monkeypatch):
     finally:
         kernel.close()
     # a script interrupted inside track(): the run is closed, never left running
-    proc = script(folder, "import nbtrack, time\nwith nbtrack.track('slow'):\n    print('in', flush=True)\n"
+    # SIGINT's default handler restored: a test run started in the background (`cmd &` in a script)
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+    proc = script(folder, "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                          "import nbtrack, time\nwith nbtrack.track('slow'):\n    print('in', flush=True)\n"
                           "    time.sleep(60)\n")
     assert proc.stdout.readline() == "in\n"
     proc.send_signal(signal.SIGINT)
