@@ -146,13 +146,18 @@ def param_columns(conn, ids: list[str], id_query, include_model: bool, model_pre
     table = np.array(rows, dtype=object)  # one C call; columns are views
     rid, key, value, vtype = table[:, 0], table[:, 1], table[:, 2], table[:, 3]
     pos = _place(index if index is not None else positions(ids), rid)
-    # a NULL text decodes to None whatever its type; "none" needs no parsing
-    vtype = np.where(pd.isna(value), "none", vtype.astype(str))
+    # grouped by integer codes of (key, type): no string columns for pandas to convert
+    kc, keys = pd.factorize(key)
+    tc, types = pd.factorize(vtype)
+    types = [str(t) for t in types] + ["none"]  # a NULL text decodes to None whatever its type
+    tc = np.where(pd.isna(value), len(types) - 1, tc)
     found = pos >= 0
-    group = pd.DataFrame({"key": key[found], "vtype": vtype[found]}).groupby(["key", "vtype"], sort=False).indices
+    code = (kc * len(types) + tc)[found]
+    group = pd.Series(code).groupby(code, sort=False).indices
     out: dict[str, np.ndarray] = {}
     value, pos = value[found], pos[found]
-    for (k, t), where in group.items():
+    for c, where in group.items():
+        k, t = keys[c // len(types)], types[c % len(types)]
         if k.startswith(model_prefix) and not include_model:
             continue
         col = out.get(k)
