@@ -67,3 +67,19 @@ def test_relog_without_a_run_writes_nothing(workspace):
     assert models.log_model(m, "rf").id == v.id
     with workspace.meta.read() as conn:
         assert conn.execute(select(lineage.c.id)).all() == before
+
+
+def test_an_unchanged_relog_skips_params_and_signature_but_still_logs_the_runs_params(workspace, monkeypatch):
+    m = _rf()
+    first = nbtrack.log_model(m, "rf")
+    described = []
+    real = models.describe_model
+    monkeypatch.setattr(models, "describe_model", lambda *a, **k: described.append(a[1]) or real(*a, **k))
+    with nbtrack.track("again") as run:
+        again = nbtrack.log_model(m, "rf")
+    assert described == [] and not again.new  # decided "unchanged" from the fingerprint alone
+    assert again.to_dict() == {**first.to_dict(), "new": False}  # params and signature: the stored version's
+    assert nbtrack.get_run(run.id).params["model.rf.n_estimators"] == 4  # logged on the run as before
+    m.set_params(n_estimators=5)  # changed in place: a new version, described again with its own params
+    changed = nbtrack.log_model(m, "rf")
+    assert described == ["rf"] and changed.new and changed.version == 2 and changed.params["n_estimators"] == 5

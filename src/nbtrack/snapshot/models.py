@@ -258,13 +258,18 @@ def log_model(
 
     run = run if run is not None else active_run()
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
-    values = prepare_model(obj, name, ws, run, X=X, description=description, allow_pickle=allow_pickle)
+    stored = archive_model(obj, name, ws, run, allow_pickle=allow_pickle)
     pending.wait_for("model", name)  # versions keep their order: after one still being stored
     from .model_relog import relog
 
-    found = relog(ws, name, values, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
-    if found is not None:
+    found = relog(ws, name, stored, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
+    if found is not None:  # (its params and signature are the stored version's: not computed again)
+        if stored["notebook"]:
+            announce(name, stored["notebook"])
+        if hasattr(run, "log_params") and model_params(obj):
+            _log_changed_params(obj, name, run)
         return row_to_version(found, ws, new=False)
+    values = describe_model(obj, name, stored, run, X=X, description=description)
     with ws.meta.write() as conn:
         return commit_model(conn, ws, name, values, dataset_version, variable)
 
@@ -273,20 +278,41 @@ def prepare_model(obj: Any, name: str, ws: Workspace, run: Any = None, *, X: Any
                   description: str | None = None, allow_pickle: bool = True) -> dict[str, Any]:
     """Store ``obj``'s archive now (what a later refit cannot change) and return the version's
     row values for :func:`commit_model`; the model's changed params are logged on ``run``."""
-    from ..context import user
+    stored = archive_model(obj, name, ws, run, allow_pickle=allow_pickle)
+    return describe_model(obj, name, stored, run, X=X, description=description)
 
+
+def archive_model(obj: Any, name: str, ws: Workspace, run: Any = None, *,
+                  allow_pickle: bool = True) -> dict[str, Any]:
+    """The first half of :func:`prepare_model`: ``obj``'s archive stored, as ``oid``, ``format``,
+    ``notebook`` (``__main__`` names) and ``run_id``. All an unchanged re-log needs
+    (:mod:`.model_relog`): the params and signature are only computed for a new version."""
     check_name(name)
     run_id = run if isinstance(run, str) else getattr(run, "id", None)
     oid, fmt, notebook = _archive(ws, obj, allow_pickle)
+    return {"oid": oid, "format": fmt, "notebook": notebook, "run_id": run_id}
+
+
+def describe_model(obj: Any, name: str, stored: dict[str, Any], run: Any = None, *, X: Any = None,
+                   description: str | None = None) -> dict[str, Any]:
+    """The second half of :func:`prepare_model`: the version's row values from :func:`archive_model`'s."""
+    from ..context import user
+
     prm = model_params(obj)
     sig = signature(obj, X)
+    fmt, notebook = stored["format"], stored["notebook"]
     if notebook:
         sig["notebook_classes"] = sources(notebook)
         announce(name, notebook)
     if prm and hasattr(run, "log_params"):  # the full get_params() is on the version; the run shows what was set
-        run.log_params({f"{MODEL_PARAMS}{name}.{k}": v for k, v in changed_params(obj).items()})
-    return {"oid": oid, "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
-            "signature": sig, "params": prm, "run_id": run_id, "creator": user(), "description": description}
+        _log_changed_params(obj, name, run)
+    return {"oid": stored["oid"], "format": fmt, "unsafe": fmt == model_io.JOBLIB, "class_name": class_name(obj),
+            "signature": sig, "params": prm, "run_id": stored["run_id"], "creator": user(),
+            "description": description}
+
+
+def _log_changed_params(obj: Any, name: str, run: Any) -> None:
+    run.log_params({f"{MODEL_PARAMS}{name}.{k}": v for k, v in changed_params(obj).items()})
 
 
 def commit_model(conn: Connection, ws: Workspace, name: str, values: dict[str, Any],
