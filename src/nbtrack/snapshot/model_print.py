@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from .model_raw import _BIT_GENERATORS, _NEWOBJ, CONSTRUCTED, _TREE, NotFast, _class_name
+from .model_raw import _BIT_GENERATORS, _NEWOBJ, CONSTRUCTED, _TREE, NotFast, _class_name, checked_reduce
 
 _ND = np.ndarray
 _GENERIC = np.generic
@@ -418,17 +418,7 @@ class _Walk:
         return True
 
     def constructed(self, v: Any, n: int, name: str) -> None:
-        try:
-            reduced = v.__reduce__()
-        except Exception as e:
-            raise NotFast(f"{name}: {e}") from None
-        if type(reduced) is not tuple or reduced[0] is not type(v) or type(reduced[1]) is not tuple:
-            raise NotFast(f"{name}: unexpected __reduce__")
-        state = reduced[2] if len(reduced) > 2 else None
-        if len(reduced) > 3 or (state is not None and type(state) is not dict):
-            raise NotFast(f"{name}: unexpected __reduce__")
-        if name != _TREE and (state or type(v)(*reduced[1]).__reduce__()[1:] != reduced[1:]):
-            raise NotFast(f"{name}: state not rebuilt by its constructor")
+        reduced, state = checked_reduce(v, name)
         self.keep.append(reduced)
         self.building.add(n)
         tok = self.tok

@@ -231,18 +231,7 @@ class _Encoder:
         return {"o": name, "s": {k: self.enc(x) for k, x in state.items()}}
 
     def constructed(self, v: Any, n: int, name: str) -> dict:
-        try:
-            reduced = v.__reduce__()
-        except Exception as e:
-            raise NotFast(f"{name}: {e}") from None
-        if type(reduced) is not tuple or reduced[0] is not type(v) or type(reduced[1]) is not tuple:
-            raise NotFast(f"{name}: unexpected __reduce__")
-        state = reduced[2] if len(reduced) > 2 else None
-        if len(reduced) > 3 or (state is not None and type(state) is not dict):
-            raise NotFast(f"{name}: unexpected __reduce__")
-        if name != _TREE:  # a loss: its constructor arguments are its whole state; check it
-            if state or type(v)(*reduced[1]).__reduce__()[1:] != reduced[1:]:
-                raise NotFast(f"{name}: state not rebuilt by its constructor")
+        reduced, state = checked_reduce(v, name)
         self.building.add(n)
         node: dict[str, Any] = {"k": name, "args": [self.enc(x) for x in reduced[1]]}
         self.building.discard(n)
@@ -250,6 +239,24 @@ class _Encoder:
             self.keep.append(state)
             node["s"] = {k: self.enc(x) for k, x in state.items()}
         return node
+
+
+def checked_reduce(v: Any, name: str) -> tuple[tuple, dict | None]:
+    """``v.__reduce__()`` of a :data:`CONSTRUCTED` object and its state, when the archive can rebuild
+    it exactly (else :class:`NotFast`); the fingerprint (:mod:`.model_print`) makes the same check."""
+    try:
+        reduced = v.__reduce__()
+    except Exception as e:
+        raise NotFast(f"{name}: {e}") from None
+    if type(reduced) is not tuple or reduced[0] is not type(v) or type(reduced[1]) is not tuple:
+        raise NotFast(f"{name}: unexpected __reduce__")
+    state = reduced[2] if len(reduced) > 2 else None
+    if len(reduced) > 3 or (state is not None and type(state) is not dict):
+        raise NotFast(f"{name}: unexpected __reduce__")
+    if name != _TREE:  # a loss: its constructor arguments are its whole state; check it
+        if state or type(v)(*reduced[1]).__reduce__()[1:] != reduced[1:]:
+            raise NotFast(f"{name}: state not rebuilt by its constructor")
+    return reduced, state
 
 
 def _class_name(t: type) -> str:

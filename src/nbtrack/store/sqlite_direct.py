@@ -130,9 +130,7 @@ def transaction(meta: Any, busy_s: float, provisional: bool = False) -> Iterator
                 yield DirectConn(raw)
                 raw.execute("COMMIT")
             except BaseException:
-                if raw.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        raw.execute("ROLLBACK")
+                _rollback(raw)
                 raise
         finally:
             if relax:
@@ -353,8 +351,13 @@ def create_schema(raw: sqlite3.Connection) -> bool:
         raw.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (sqlite_schema.REVISION,))
         raw.execute("COMMIT")
     except BaseException:
-        if raw.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                raw.execute("ROLLBACK")
+        _rollback(raw)
         raise
     return True
+
+
+def _rollback(raw: sqlite3.Connection) -> None:
+    """Roll back an open transaction after an error, keeping that error (a failed rollback is moot)."""
+    if raw.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            raw.execute("ROLLBACK")
