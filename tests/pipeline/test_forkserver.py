@@ -269,3 +269,61 @@ def test_a_forked_kernel_exits_like_an_interpreter(workspace, tmp_path, private_
     assert (marks / "atexit").read_text() == "ran"
     assert (marks / "module_file").read_text() == "flushed"
     assert (marks / "user_file").read_text() == "flushed"
+
+
+
+# Records, when ipykernel's exit (IPKernelApp.close, an atexit handler) stops the IOPub thread,
+# whether the control thread has finished handling the shutdown request.
+EXIT_ORDER = """
+import time
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+kernel, pub = app.kernel, app.iopub_thread
+original = kernel.control_handlers["shutdown_request"]
+state = {"handled": False}
+
+async def shutdown_request(stream, ident, parent):
+    await original(stream, ident, parent)  # stops the main loop: the kernel's exit starts now
+    time.sleep(0.3)  # ... and this thread still has a flush through IOPub to do
+    state["handled"] = True
+
+kernel.control_handlers["shutdown_request"] = shutdown_request
+stop = pub.stop
+
+def recording_stop(mark=mark, state=state, stop=stop):  # IPython clears the namespace at exit
+    with open(mark, "w") as f:
+        f.write("handled" if state["handled"] else "still handling")
+    stop()
+
+pub.stop = recording_stop
+"""
+
+
+def test_a_forked_kernel_lets_its_control_thread_finish_before_exiting(workspace, tmp_path, private_templates,
+                                                                      monkeypatch):
+    """ipykernel's exit stops the IOPub thread while the control thread may still be handling the
+    shutdown request; its last flush then waits for a thread that is gone (ipykernel's 10 s flush
+    timeout) and the kernel only ended on the manager's SIGTERM 2.5 s later: the bimodal ~4 s
+    sweeps of issue 18. A forked kernel waits for its control thread before exiting."""
+    from nbtrack.pipeline import kernels
+
+    ended = []
+    original = kernels._shutdown_idle
+
+    async def spy(km):
+        proc = km.provisioner.process
+        await original(km)
+        ended.append((type(proc).__name__, km._shutdown_status.name, proc.returncode))
+
+    monkeypatch.setattr(kernels, "_shutdown_idle", spy)
+    mark = tmp_path / "mark"
+    params = new_code_cell(f"mark = {str(mark)!r}")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(EXIT_ORDER)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "order.ipynb")
+    nbtrack.approve(str(tmp_path / "order.ipynb"), name="order", reason="test")
+    forkserver.ensure_template()
+    nbtrack.run_pipeline("order")
+    assert mark.read_text() == "handled"
+    assert ended == [("ForkedKernel", "ShutdownRequest", 0)]

@@ -227,7 +227,36 @@ def run_kernel(launch: Launch) -> None:
         code = 0
     except SystemExit as e:
         code = _exit_code(e.code)
+    settle_control()
     exit_now(code)
+
+
+def settle_control(timeout: float = 2.0) -> None:
+    """Let ipykernel's control thread finish the message it is handling before the exit.
+
+    A ``shutdown_request`` is handled on the control thread: it stops the main loop (so
+    ``IPKernelApp.start`` returns here), then flushes ``sys.stdout`` and ``sys.stderr``
+    through the IOPub thread. ``IPKernelApp.close`` (an ``atexit`` handler) stops the IOPub
+    thread and then joins the control thread: when it gets there first, the control
+    thread's flush waits for a thread that is gone (ipykernel's 10 s flush timeout) and the
+    kernel only ends when its manager sends SIGTERM, 2.5 s later (jupyter_client's
+    ``shutdown_wait_time`` / 2). This race stalled one sweep run in three by ~2.5 s. Wait
+    (bounded) until the control thread has ended (a shutdown request stops its loop) or is
+    idle between messages.
+    """
+    app_mod = sys.modules.get("ipykernel.kernelapp")
+    try:
+        app = app_mod.IPKernelApp.instance() if app_mod and app_mod.IPKernelApp.initialized() else None
+        thread = getattr(app, "control_thread", None)
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            return
+        idle = threading.Event()
+        thread.io_loop.add_callback(idle.set)  # runs once the current message is handled
+    except Exception:  # another ipykernel layout: nothing to wait for
+        return
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and not idle.is_set() and time.monotonic() < deadline:
+        thread.join(0.005)
 
 
 def _exit_code(code: object) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidInput, NotebookExecutionError
 from .kernels import kernel_manager_class, shutdown, socket_folder
+from .timeline import mark
 
 INJECTED_TAG = "injected-parameters"
 
@@ -163,6 +164,7 @@ def warm_engine() -> str:
                 return client.execute()
             finally:
                 del nb_man.save
+                mark("execute.cells.end")
                 if client.kc is not None:
                     client.kc.stop_channels()
 
@@ -218,6 +220,7 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
         sockets = socket_folder()
         how = {"kernel_manager_class": kernel_manager_class(env, sockets)}
     idle = False  # the kernel finished what it was asked: no interrupt before its shutdown
+    mark("execute.papermill", warm=kernel is not None)
     try:
         nb = papermill.execute_notebook(
             # The kernel's cwd through nbclient's resources, not papermill's cwd=, which
@@ -226,6 +229,7 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
             progress_bar=progress, kernel_name=kernel_name, execution_timeout=timeout, **how,
         )
         idle = True
+        mark("execute.papermill.end")
         return nb
     except PapermillExecutionError as e:
         idle = True  # a cell raised; the kernel is back to idle
@@ -250,5 +254,6 @@ def execute(input_path: str, output_path: str, parameters: dict[str, Any], *, cw
     finally:
         if kernel is not None:
             shutdown(kernel, interrupt=not idle)
+            mark("execute.shutdown.end")
         if sockets:
             shutil.rmtree(sockets, ignore_errors=True)

@@ -389,7 +389,10 @@ class WelcomeKernelClient(AsyncKernelClient):
     """
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
+        from .timeline import mark
+
         provisioner = getattr(self.parent, "provisioner", None)
+        mark("kc.wait_for_ready", forked=isinstance(getattr(provisioner, "process", None), ForkedKernel))
         if not isinstance(getattr(provisioner, "process", None), ForkedKernel):
             return await super()._async_wait_for_ready(timeout)
         from queue import Empty

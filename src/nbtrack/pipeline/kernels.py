@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from .timeline import mark
+
 # nbclient starts IPython kernels with an in-memory history (its ``ipython_hist_file``
 # default); a kernel launched here must behave the same.
 IPYTHON_ARGS = ["--HistoryManager.hist_file=:memory:"]
@@ -54,7 +56,21 @@ def kernel_manager_class(env: dict[str, str], sockets: str | None = None, fork: 
 
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]  # jupyter_client types it via the sync base
             kw["env"] = {**os.environ, **(kw.get("env") or {}), **extra}
-            return await super().start_kernel(**kw)
+            mark("km.start_kernel")
+            try:
+                return await super().start_kernel(**kw)
+            finally:
+                mark("km.start_kernel.end", provisioner=type(self.provisioner).__name__,
+                     forked=type(getattr(self.provisioner, "process", None)).__name__)
+
+        async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            mark("km.shutdown_kernel", now=now)
+            try:
+                return await super()._async_shutdown_kernel(now=now, restart=restart)
+            finally:
+                mark("km.shutdown_kernel.end")
+
+        shutdown_kernel = _async_shutdown_kernel
 
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             # jupyter_client checks every 0.1 s whether a shut-down kernel is gone; a forked
@@ -113,6 +129,7 @@ def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> 
     """Start a kernel for a (future) run: a new run id (unless given), clean folder and private sockets."""
     from jupyter_core.utils import run_sync
 
+    mark("kernel.launch")
     run_id = run_id or uuid.uuid4().hex[:16]
     cwd = tempfile.mkdtemp(prefix="nbtrack-run-")
     sockets = socket_folder()
@@ -124,6 +141,7 @@ def launch(kernel_name: str, env: dict[str, str], run_id: str | None = None) -> 
     except BaseException:
         remove_folders(cwd, sockets)
         raise
+    mark("kernel.launched")
     return Kernel(km, run_id, cwd, sockets, env_key(kernel_name, env))
 
 
@@ -158,8 +176,11 @@ async def _shutdown_idle(km: Any) -> None:
     wait for the kernel to exit (killed after ``shutdown_wait_time``)."""
     km.shutting_down = True
     km.stop_restarter()
+    proc = getattr(km.provisioner, "process", None)
     await km.request_shutdown()
+    mark("km.shutdown.requested")
     await km.finish_shutdown()
+    mark("km.shutdown.finished", status=km._shutdown_status, code=getattr(proc, "returncode", None))
 
 
 def remove_folders(cwd: str | None, sockets: str | None) -> None:

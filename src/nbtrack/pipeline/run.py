@@ -37,6 +37,7 @@ from .execute import check_timeout, execute, import_papermill
 from .kernels import discard, kernel_name_of, launch
 from .parameters import validate
 from .registry_link import register_and_promote
+from .timeline import mark
 from .versions import PipelineVersion, get_version
 
 ARTIFACT = "executed.ipynb"
@@ -177,9 +178,13 @@ def _execute(ws, run: ActiveRun, pv: PipelineVersion, given: dict, pins: dict, o
             execute(src, out, given, cwd=tmp, env=env, timeout=timeout, progress=progress, kernel=kernel)
         finally:
             if warming is not None:
+                mark("run.warm.join")
                 warming.join()  # the next run's kernel is launched (or not) before this run ends
+            mark("run.papermill.done")
             starting.wait()  # a failed start (store unavailable) wins: nothing could be recorded
+        mark("run.started.joined")
         _store_notebook(run, out, output)
+        mark("run.stored")
     except KeyboardInterrupt as e:
         if starting is None or not starting.ok:
             raise
@@ -277,6 +282,7 @@ def run_pipeline(
     GateFailed
         The run finished but a gate failed; ``error.fields["result"]`` is the result.
     """
+    mark("run.begin")
     check_timeout(timeout)
     env.start_background()  # the run's environment fingerprint, computed while papermill imports
     ws = workspace or get_workspace(create=False)
@@ -287,6 +293,7 @@ def run_pipeline(
     vs = gates_mod.parse_vs(gate_vs, register) if gate_vs else None
     pins = dict(pv.pins if pins is None else pins)
     _check_inputs(ws, pv, values, pins, parent, tags, run_id)
+    mark("run.checked")
     kernel = launch_next = None
     if kernels is not None:
         kernel, launch_next = _warm(ws, pv, pins, kernels, warm_next)
@@ -300,7 +307,9 @@ def run_pipeline(
         if kernel is not None:
             discard(kernel)
         raise
+    mark("run.prepared", warm=kernel is not None)
     _execute(ws, run, pv, given, pins, output, timeout, progress, kernel, launch_next)
+    mark("run.executed")
     metrics = gates_mod.gate_metrics(ws, run.id)
     own = run_metrics(ws, run.id)
     run.log_metrics({k: v for k, v in metrics.items() if k not in own and v is not None}, step=0)
@@ -312,6 +321,7 @@ def run_pipeline(
     if result.verdicts:
         run.set_tag("nbtrack.gates", ("passed: " if result.passed else "failed: ") + gates_mod.summary(result.gates))
     run.end("finished")
+    mark("run.end")
     if not result.passed:
         raise GateFailed(f"{pv.label} run {run.id} failed its gates: "
                          + gates_mod.summary([g for g in result.gates if not g.passed]), result=result)

@@ -24,6 +24,7 @@ from .parameters import parse_literal, validate
 from .plots import plot_sweep as _plot
 from .progress import SweepProgress
 from .sweep_result import SweepResult, _metric_key
+from .timeline import mark
 from .versions import get_version
 
 
@@ -144,6 +145,7 @@ def sweep(
                            parallel=parallel, dask=dask, register=register,
                            promote_to=promote_to, gates=gates, timeout=timeout, progress=progress, warm=warm,
                            workspace=workspace)
+    mark("sweep.begin", parallel=parallel)
     check_timeout(timeout)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
@@ -170,13 +172,16 @@ def sweep(
     if random is not None:
         run.log_param("seed", seed)
     run.start()
+    mark("sweep.started")
     result = SweepResult(run.id, pv.name, pv.version, _metric_key(select))
     try:
         _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress, warm)
     except KeyboardInterrupt as e:
         run.end("interrupted", e)
         raise
+    mark("sweep.executed")
     _finish(run, result)
+    mark("sweep.end")
     if register and result.best is not None:
         from .registry_link import register_and_promote
         from .run import PipelineResult
@@ -210,6 +215,7 @@ def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, m
     best_value = None
     with SweepProgress(len(specs), f"sweep {result.pipeline}", progress) as bar:
         for out in it:
+            mark("sweep.outcome", index=out["index"])
             result.outcomes.append(out)
             value = out["metrics"].get(result.metric) if result.metric else None
             if out["status"] == "finished" and _is_better(value, best_value, maximize):

@@ -50,7 +50,9 @@ def run_one(spec: dict) -> dict:
     launched for it, if any, and when the value is true launches the next one.
     """
     from .run import run_pipeline
+    from .timeline import mark
 
+    mark("worker.run.begin", index=spec["index"])
     out = {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {}, "error": None}
     try:
         res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
@@ -63,6 +65,7 @@ def run_one(spec: dict) -> dict:
         out.update(run_id=e.fields.get("run_id"), status="failed", error=str(e))
     except Exception as e:  # a broken worker must not stop the sweep
         out.update(status="failed", error=f"{type(e).__name__}: {e}")
+    mark("worker.run.end", index=spec["index"])
     return out
 
 
