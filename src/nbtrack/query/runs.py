@@ -17,7 +17,8 @@ from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from . import pg_page
 from .lineage import refs, run_items
-from .table import fetch_tuples, metric_columns, page_values, param_columns, positions
+from . import arrow_table
+from .table import fetch_tuples, metric_columns, metrics_query, page_values, param_columns, params_query, positions
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
@@ -147,7 +148,13 @@ def runs(
         id_query = q.with_only_columns(runs_t.c.id)
         if not (limit or offset):  # a set, not a page: no need to sort it
             id_query = id_query.order_by(None)
+    src = arrow_table.source(ws.meta, limit, matches)  # a large SQLite table: read into Arrow, no Python per cell
     with ws.meta.read() as conn:
+        if src is not None and arrow_table.worth_it(conn):
+            df = arrow_table.read(src, [q, params_query(None, id_query), metrics_query(None, id_query)],
+                                  conn.dialect, BASE_COLUMNS, model_params, MODEL_PARAMS)
+            if df is not None:
+                return df
         rows = fetch_tuples(conn, q)
         ids_found = [r[0] for r in rows]
         index = positions(ids_found)
