@@ -33,6 +33,7 @@ TIMEOUT_S = 120.0  # a child that has not answered by then is killed (the caller
 BATCH_ROWS = str(1 << 30)  # one batch: the driver infers each column's type from all of its rows
 _lock = threading.Lock()  # one child at a time: the driver's state is never forked mid-call
 _broken: list[str] = []  # why the fast path is off in this process (a child timed out)
+last_error = ""  # what the last child that failed said (for diagnostics)
 
 
 def available() -> bool:
@@ -118,6 +119,9 @@ def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], im
             os.waitpid(pid, 0)
         except ChildProcessError:  # SIGCHLD ignored: already reaped
             pass
+    if answer != b"ok":
+        global last_error
+        last_error = answer.decode(errors="replace") or "the reading child died"
     return answer == b"ok"
 
 
