@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sqlite3
 import statistics
 import sys
@@ -75,6 +76,12 @@ def fill(ws_dir: Path, n: int, wide: bool = False) -> None:
     ws.meta.dispose()
 
 
+def cpu() -> float:
+    """CPU seconds of this process and of its (waited-for) children."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def stats(samples: list[float]) -> dict:
     s = sorted(x * 1000 for x in samples)
     q = statistics.quantiles(s, n=10) if len(s) > 1 else [s[0]] * 9
@@ -105,11 +112,14 @@ def bench(n: int, repeat: int, tmp: Path, wide: bool = False) -> list[tuple[str,
         df = fn()  # warm-up
         assert expect is None or len(df) == expect, (label, len(df))
         floor()
-        a, b = [], []
+        a, b, ca, cb = [], [], [], []
         for _ in range(repeat):  # alternating: the floor, then nbtrack
-            t = time.perf_counter(); floor(); a.append(time.perf_counter() - t)  # noqa: E702
-            t = time.perf_counter(); fn(); b.append(time.perf_counter() - t)  # noqa: E702
-        out.append((label, stats(a), stats(b)))
+            t, c = time.perf_counter(), cpu(); floor(); a.append(time.perf_counter() - t); ca.append(cpu() - c)  # noqa: E702
+            t, c = time.perf_counter(), cpu(); fn(); b.append(time.perf_counter() - t); cb.append(cpu() - c)  # noqa: E702
+        fl, nb = stats(a), stats(b)
+        fl["cpu"], nb["cpu"] = stats(ca)["median"], stats(cb)["median"]
+        nb["ratio"] = statistics.median(y / x for x, y in zip(a, b))  # per alternating pair
+        out.append((label, fl, nb))
     floor_con.close()
     ws.meta.dispose()
     nbtrack.use_workspace(None)
@@ -119,13 +129,15 @@ def bench(n: int, repeat: int, tmp: Path, wide: bool = False) -> list[tuple[str,
 def table(results: dict[int, list], wide: bool = False) -> str:
     import pandas as pd
 
-    lines = ["| runs | query | floor: `pd.read_sql` of the runs table, median ms | nbtrack `runs()` median ms "
-             "(p10–p90, n) | µs per run |", "|---|---|---|---|---|"]
+    lines = ["| runs | query | floor: `pd.read_sql` of the runs table, median ms (CPU) | nbtrack `runs()` median ms "
+             "(p10–p90, n) | nbtrack CPU ms (incl. child) | nbtrack / floor (wall, per pair) | µs per run |",
+             "|---|---|---|---|---|---|---|"]
     for n, rows in results.items():
         for label, fl, nb in rows:
             per = nb["median"] * 1000 / n if label.startswith("all") else None
-            lines.append(f"| {n:,} | {label} | {fl['median']:.0f} | {nb['median']:.0f} ({nb['p10']:.0f}–"
-                         f"{nb['p90']:.0f}, {nb['n']}) | {'' if per is None else f'{per:.1f}'} |")
+            lines.append(f"| {n:,} | {label} | {fl['median']:.0f} ({fl['cpu']:.0f}) | {nb['median']:.0f} "
+                         f"({nb['p10']:.0f}–{nb['p90']:.0f}, {nb['n']}) | {nb['cpu']:.0f} | {nb['ratio']:.2f} | "
+                         f"{'' if per is None else f'{per:.1f}'} |")
     lines.append("")
     lines.append(f"{date.today()}, Python {sys.version.split()[0]}, pandas {pd.__version__}, SQLite "
                  f"{sqlite3.sqlite_version}; " + ("8 params of every type and 5–6 metrics per run. "
