@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-TIMEOUT_S = 120.0  # a child that has not answered by then is killed (the caller reads with sqlite3)
+TIMEOUT_S = 60.0  # a child that has not answered by then is killed (the caller reads with sqlite3)
 BATCH_ROWS = str(1 << 30)  # one batch: the driver infers each column's type from all of its rows
 _lock = threading.Lock()  # one child at a time: the driver's state is never forked mid-call
 _broken: list[str] = []  # why the fast path is off in this process (a child timed out)
@@ -82,9 +82,16 @@ def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False
 
 
 def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], immutable: bool) -> bool:
+    global last_error
     r, w = os.pipe()
     uri = _uri(path, immutable)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:  # e.g. no memory to fork a large process
+        os.close(r)
+        os.close(w)
+        last_error = f"fork failed: {e}"
+        return False
     if pid == 0:  # the child: no Python-level locks, no imports, no finalizers (os._exit)
         status = 1
         try:
@@ -101,26 +108,31 @@ def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], im
             os._exit(status)
     os.close(w)
     answer = b""
+    done = False
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([r], [], [], left)[0]:
                 _broken.append(f"the reading child timed out after {TIMEOUT_S:.0f} s")
-                os.kill(pid, 9)
                 break
             chunk = os.read(r, 4096)
             if not chunk:
+                done = True
                 break
             answer += chunk
-    finally:
+    finally:  # also on KeyboardInterrupt: no child left behind
         os.close(r)
+        if not done:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
         try:
             os.waitpid(pid, 0)
         except ChildProcessError:  # SIGCHLD ignored: already reaped
             pass
     if answer != b"ok":
-        global last_error
         last_error = answer.decode(errors="replace") or "the reading child died"
     return answer == b"ok"
 
