@@ -55,16 +55,18 @@ def _uri(path: str, immutable: bool) -> str:
     return f"file:{quote(os.path.abspath(path))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False) -> list[Any] | None:
+def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False,
+          setup: list[tuple[str, list]] | None = None) -> list[Any] | None:
     """The results of ``statements`` (SQL with ``?`` parameters, and their values) as pyarrow Tables,
-    read in one snapshot by a forked child; None if that could not be done."""
+    read in one snapshot by a forked child; None if that could not be done. ``setup``: statements
+    run first in the same transaction, results not kept (e.g. a TEMP table the others read)."""
     import pyarrow as pa
     import adbc_driver_sqlite  # noqa: F401 - imported here, before the fork: never in the child
 
     with _lock:
         fds = [os.memfd_create("nbtrack-table", os.MFD_CLOEXEC) for _ in statements]
         try:
-            if not _run_child(path, statements, fds, immutable):
+            if not _run_child(path, statements, fds, immutable, setup or []):
                 return None
             out = []
             import mmap
@@ -81,7 +83,8 @@ def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False
                 os.close(fd)
 
 
-def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], immutable: bool) -> bool:
+def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], immutable: bool,
+               setup: list[tuple[str, list]]) -> bool:
     global last_error
     r, w = os.pipe()
     uri = _uri(path, immutable)
@@ -96,7 +99,7 @@ def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], im
         status = 1
         try:
             os.close(r)
-            _child(uri, statements, fds)
+            _child(uri, statements, fds, setup)
             os.write(w, b"ok")
             status = 0
         except BaseException as e:  # noqa: BLE001 - reported to the parent, never raised here
@@ -137,7 +140,7 @@ def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], im
     return answer == b"ok"
 
 
-def _child(uri: str, statements: list[tuple[str, list]], fds: list[int]) -> None:
+def _child(uri: str, statements: list[tuple[str, list]], fds: list[int], setup: list[tuple[str, list]]) -> None:
     import pyarrow as pa
     import adbc_driver_sqlite
     import adbc_driver_sqlite.dbapi as dbapi
@@ -146,6 +149,10 @@ def _child(uri: str, statements: list[tuple[str, list]], fds: list[int]) -> None
     try:
         cur = con.cursor()
         cur.adbc_statement.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: BATCH_ROWS})
+        if setup:
+            cur.execute("PRAGMA temp_store = MEMORY")  # TEMP tables: this connection's own, in memory
+        for sql, params in setup:
+            cur.execute(sql, params or None)
         for fd, (sql, params) in zip(fds, statements):
             cur.execute(sql, params or None)
             table = cur.fetch_arrow_table()

@@ -61,17 +61,35 @@ def compile_sql(stmt, dialect) -> tuple[str, list] | None:
     return c.string, params
 
 
-def read(src: tuple[str, bool], stmts: list, dialect, base_columns: list[str], include_model: bool,
+def read(src: tuple[str, bool], q, id_query, dialect, base_columns: list[str], include_model: bool,
          model_prefix: str):
-    """The DataFrame of ``runs()`` read through Arrow from its three statements; None if the Arrow path
-    cannot read them (the caller then reads with sqlite3)."""
-    from . import arrow_fetch
+    """The DataFrame of ``runs()`` read through Arrow; None if the Arrow path cannot read it (the caller
+    then reads with sqlite3). ``q``: the runs' select; ``id_query``: their ids (None: every run).
 
-    compiled = [compile_sql(s, dialect) for s in stmts]
-    if any(c is None for c in compiled):
+    A filtered or paged table is made once as a TEMP table of the child's connection, which the
+    params and metrics queries then read: the filter runs once, not three times."""
+    from . import arrow_fetch
+    from ..store.schema import latest_metrics, params
+
+    base = compile_sql(q, dialect)
+    if base is None:
         return None
-    tables = arrow_fetch.fetch(src[0], compiled, immutable=src[1])  # type: ignore[arg-type]
+    if id_query is None:
+        setup = []
+        stmts = [base, (f"SELECT run_id, key, value, vtype FROM {params.name}", []),
+                 (f"SELECT run_id, key, value FROM {latest_metrics.name}", [])]
+    else:
+        setup = [(f"CREATE TEMP TABLE {_ROWS} AS {base[0]}", base[1])]
+        stmts = [(f"SELECT * FROM temp.{_ROWS} ORDER BY rowid", []),  # in the order the select inserted them
+                 (f"SELECT run_id, key, value, vtype FROM {params.name} WHERE run_id IN "
+                  f"(SELECT id FROM temp.{_ROWS})", []),
+                 (f"SELECT run_id, key, value FROM {latest_metrics.name} WHERE run_id IN "
+                  f"(SELECT id FROM temp.{_ROWS})", [])]
+    tables = arrow_fetch.fetch(src[0], stmts, immutable=src[1], setup=setup)
     return None if tables is None else frame(tables, base_columns, include_model, model_prefix)
+
+
+_ROWS = "nbtrack_rows"
 
 
 def frame(tables: list, base_columns: list[str], include_model: bool, model_prefix: str):

@@ -18,7 +18,7 @@ from .ids import resolve_run_id
 from . import pg_page
 from .lineage import refs, run_items
 from . import arrow_table
-from .table import fetch_tuples, metric_columns, metrics_query, page_values, param_columns, params_query, positions
+from .table import fetch_tuples, metric_columns, page_values, param_columns, positions
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
 
@@ -151,8 +151,7 @@ def runs(
     src = arrow_table.source(ws.meta, limit, matches)  # a large SQLite table: read into Arrow, no Python per cell
     with ws.meta.read() as conn:
         if src is not None and arrow_table.worth_it(conn):
-            df = arrow_table.read(src, [q, params_query(None, id_query), metrics_query(None, id_query)],
-                                  conn.dialect, BASE_COLUMNS, model_params, MODEL_PARAMS)
+            df = arrow_table.read(src, q, id_query, conn.dialect, BASE_COLUMNS, model_params, MODEL_PARAMS)
             if df is not None:
                 return df
         rows = fetch_tuples(conn, q)
