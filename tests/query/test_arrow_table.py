@@ -137,9 +137,18 @@ def test_reader_writes_nothing(workspace, monkeypatch):
     path = nbtrack.get_workspace().meta.url.split(":///", 1)[1]
     before = (os.stat(path).st_mtime_ns, os.path.getsize(path), os.path.getsize(path + "-wal"))
     assert before[2] > 0  # committed pages still in the WAL: a checkpoint would move them
+    def open_here() -> list[str]:  # this process's descriptors of the database files
+        fds = (os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd") if fd.isdigit()
+               and os.path.exists(f"/proc/self/fd/{fd}"))
+        return sorted(f for f in fds if f.startswith(os.path.realpath(path)))
+
+    nbtrack.runs()  # sqlite3 (the workspace is small): this process's own connections are open
+    mine = open_here()
     monkeypatch.setattr(arrow_table, "ARROW_MIN", 0)
     tables = arrow_fetch.fetch(path, [("SELECT count(*) FROM runs", [])])
     assert tables is not None and tables[0].column(0).to_pylist() == [20]
+    assert len(nbtrack.runs()) == 20
+    assert open_here() == mine  # the driver's SQLite never opened the database in this process
     assert (os.stat(path).st_mtime_ns, os.path.getsize(path), os.path.getsize(path + "-wal")) == before
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     bad = arrow_fetch.fetch(path, [("SELECT * FROM no_such_table", [])])

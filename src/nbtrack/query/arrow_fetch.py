@@ -27,6 +27,7 @@ import select
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 
 TIMEOUT_S = 60.0  # a child that has not answered by then is killed (the caller reads with sqlite3)
@@ -89,7 +90,9 @@ def _run_child(path: str, statements: list[tuple[str, list]], fds: list[int], im
     r, w = os.pipe()
     uri = _uri(path, immutable)
     try:
-        pid = os.fork()
+        with warnings.catch_warnings():  # 3.12+ warns of fork with threads: the child uses none of their state
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
     except OSError as e:  # e.g. no memory to fork a large process
         os.close(r)
         os.close(w)
