@@ -95,10 +95,11 @@ def _plain_estimator(t: type) -> bool:
 
 
 class _Entry:
-    __slots__ = ("ref", "t", "keys", "vals", "plan", "tail", "__weakref__")
+    __slots__ = ("ref", "t", "head", "keys", "vals", "plan", "tail", "__weakref__")
 
     ref: Any
     t: type
+    head: tuple
     keys: tuple
     vals: tuple
     plan: list
@@ -109,7 +110,7 @@ _CACHE: dict[int, _Entry] = {}  # id(estimator) -> what its last walk found (dro
 _CACHE_MAX = 1 << 16
 
 
-def _remember(v: Any, t: type, keys: tuple, vals: tuple, plan: list, tail: tuple) -> None:
+def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list, tail: tuple) -> None:
     key = id(v)
     e = _Entry()
     entry = weakref.ref(e)
@@ -122,7 +123,7 @@ def _remember(v: Any, t: type, keys: tuple, vals: tuple, plan: list, tail: tuple
         e.ref = weakref.ref(v, forget)
     except TypeError:  # not weak-referenceable: not remembered
         return
-    e.t, e.keys, e.vals, e.plan, e.tail = t, keys, vals, plan, tail
+    e.t, e.head, e.keys, e.vals, e.plan, e.tail = t, head, keys, vals, plan, tail
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
     _CACHE[key] = e
@@ -201,6 +202,19 @@ class _Walk:
         if v is None or t is str or t is int or t is float or t is bool:
             tok.append(v)
             return
+        k = _KINDS.get(t)
+        if k is not None and k[0] == _EST:  # (a plain estimator class seen before: straight to its dict)
+            memo = self.memo
+            ref = memo.get(id(v))
+            if ref is not None:
+                if ref in self.building:
+                    raise NotFast("an object refers to itself through its constructor arguments")
+                tok.append(("R", ref))
+                return
+            memo[id(v)] = len(memo)
+            self.keep.append(v)
+            self.estimator(v, t, k[1])
+            return
         if t is tuple:
             tok.append(("T", len(v)))
             for x in v:
@@ -221,8 +235,19 @@ class _Walk:
                 self.array(v)
             elif t is list:
                 tok.append(("L", len(v)))
+                keep, kinds = self.keep, _KINDS
                 for x in v:
-                    tok.append(x) if type(x) in _SCALARS else self.walk(x)
+                    tx = type(x)
+                    if tx in _SCALARS:
+                        tok.append(x)
+                        continue
+                    k = kinds.get(tx)
+                    if k is None or k[0] != _EST or id(x) in memo:
+                        self.walk(x)
+                        continue
+                    memo[id(x)] = len(memo)  # (a plain estimator seen before, as walk() would: its dict)
+                    keep.append(x)
+                    self.estimator(x, tx, k[1])
             elif t is dict:
                 tok.append(("D", len(v)))
                 for k, x in v.items():
@@ -256,7 +281,7 @@ class _Walk:
     def array(self, a: Any) -> None:
         dt = a.dtype
         c = _DTYPES.get(id(dt))
-        if c is not None and c[0] is dt and c[1] == dt.names:
+        if c is not None and c[0] is dt and c[1] is dt.names:  # (names: the same tuple unless replaced)
             try:
                 self.h.update(a)  # (takes a plain buffer only from a C-contiguous array)
             except (BufferError, ValueError, TypeError):
@@ -347,28 +372,40 @@ class _Walk:
         estimators) are walked again."""
         d = v.__dict__
         tok = self.tok
-        tok.append(("O", name, len(d)))
         e = _CACHE.get(id(v))
         if (e is not None and e.ref() is v and e.t is t and len(d) == len(e.keys)
                 and all(map(is_, d, e.keys)) and all(map(is_, d.values(), e.vals))):
-            walk, memo, keep = self.walk, self.memo, self.keep
+            tok.append(e.head)  # (("O", name, len(d)), as below)
+            memo = self.memo
             for done, child, ct in e.plan:  # (what walk() does, without its dispatch)
                 tok.append(done)
                 if type(child) is not ct or ct is _NONE:
-                    walk(child)
+                    self.walk(child)
                     continue
                 ref = memo.get(id(child))
                 if ref is not None:
                     tok.append(("R", ref))
                     continue
-                n = memo[id(child)] = len(memo)
-                keep.append(child)
+                n = memo[id(child)] = len(memo)  # (child is alive: e.vals holds it)
                 if ct is _ND:
-                    self.array(child)
+                    dt = child.dtype
+                    c = _DTYPES.get(id(dt))
+                    if c is not None and c[0] is dt and c[1] is dt.names:  # (array(), inlined)
+                        try:
+                            self.h.update(child)
+                        except (BufferError, ValueError, TypeError):
+                            pass
+                        else:
+                            tok.append(("A", c[2], child.shape, "C", child.nbytes))
+                            continue
+                    self.array_slow(child, dt)
                 elif not self.tree(child):
+                    self.keep.append(child)
                     self.constructed(child, n, _TREE)
             tok.append(e.tail)
             return
+        head = ("O", name, len(d))
+        tok.append(head)
         plan: list[tuple[tuple, Any, type]] = []
         chunk: list[Any] = []
         for k, x in d.items():
@@ -389,7 +426,7 @@ class _Walk:
                 plan.append((done, x, tx if tx is _ND or _KINDS.get(tx, (0, ""))[1] == _TREE else _NONE))
         tail = _digest(chunk)
         tok.append(tail)
-        _remember(v, t, tuple(d), tuple(d.values()), plan, tail)
+        _remember(v, t, head, tuple(d), tuple(d.values()), plan, tail)
 
     def tree(self, v: Any) -> bool:
         """sklearn's ``Tree`` in its usual shape, read with one ``__reduce__`` (False: other shape).
@@ -400,21 +437,33 @@ class _Walk:
             r = v.__reduce__()
         except Exception as e:
             raise NotFast(f"{_TREE}: {e}") from None
-        if type(r) is not tuple or len(r) != 3 or r[0] is not type(v) or type(r[1]) is not tuple:
+        if type(r) is not tuple or len(r) != 3:
             return False
-        args, state = r[1], r[2]
-        if (len(args) != 3 or type(args[0]) is not int or type(args[1]) is not _ND or type(args[2]) is not int
-                or type(state) is not dict or tuple(state) != _TREE_STATE):
+        cls, args, state = r
+        if (cls is not type(v) or type(args) is not tuple or len(args) != 3 or type(state) is not dict
+                or tuple(state) != _TREE_STATE):
             return False
+        features, classes, outputs = args
         depth, count, nodes, values = state.values()
-        if type(depth) is not int or type(count) is not int or type(nodes) is not _ND or type(values) is not _ND:
+        if (type(features) is not int or type(classes) is not _ND or type(outputs) is not int or type(depth) is not int
+                or type(count) is not int or type(nodes) is not _ND or type(values) is not _ND):
             return False
         self.keep.append(r)
-        self.tok.append(("TREE", args[0], args[2], depth, count))
-        arr = self.array
-        arr(args[1])
-        arr(nodes)
-        arr(values)
+        tok = self.tok
+        tok.append(("TREE", features, outputs, depth, count))
+        update, known = self.h.update, _DTYPES.get
+        for a in (classes, nodes, values):  # (what array() does, inlined: three arrays per tree)
+            dt = a.dtype
+            c = known(id(dt))
+            if c is not None and c[0] is dt and c[1] is dt.names:  # (names: the same tuple unless replaced)
+                try:
+                    update(a)
+                except (BufferError, ValueError, TypeError):
+                    pass
+                else:
+                    tok.append(("A", c[2], a.shape, "C", a.nbytes))
+                    continue
+            self.array_slow(a, dt)
         return True
 
     def constructed(self, v: Any, n: int, name: str) -> None:
