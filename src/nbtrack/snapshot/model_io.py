@@ -325,8 +325,18 @@ def loads(data: bytes, fmt: str, trust: bool | list[str] | None = None, what: st
     if fmt == FAST:
         from .model_raw import ObjectArray, Unreadable, loads as raw_loads
 
+        def trusted_by_default(name: str) -> bool:  # skops' rules; its lists imported only when needed
+            if _SKOPS_DEFAULTS is None:
+                from .skops_rules import listed
+
+                if listed(name):  # (provably on skops' list)
+                    return True
+                if trust is True or name in (trust or ()) or default_trusted(name):
+                    return False  # (decide() accepts it whatever skops says: same outcome)
+            return skops_trusted(name)
+
         try:
-            return raw_loads(data, decide, skops_trusted)
+            return raw_loads(data, decide, trusted_by_default)
         except ObjectArray as e:
             raise UntrustedModel(f"{what} is refused: {e}", types=["numpy.object_"]) from None
         except Unreadable as e:

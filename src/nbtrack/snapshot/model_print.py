@@ -451,7 +451,8 @@ class _Walk:
         self.keep.append(r)
         tok = self.tok
         tok.append(("TREE", features, outputs, depth, count))
-        update, known = self.h.update, _DTYPES.get
+        update: Any = self.h.update
+        known = _DTYPES.get
         for a in (classes, nodes, values):  # (what array() does, inlined: three arrays per tree)
             dt = a.dtype
             c = known(id(dt))
