@@ -146,7 +146,8 @@ def _immutable(x: Any) -> bool:
 
 def _spec(dt: Any) -> Any:
     """The archive's spec of dtype ``dt`` (the encoder's rules), remembered per dtype value."""
-    spec = _SPECS.get(dt)
+    key = (dt, dt.names)  # (a dtype's hash is cached and its field names can be changed in place)
+    spec = _SPECS.get(key)
     if spec is None:
         from .model_raw import _Encoder
 
@@ -155,7 +156,7 @@ def _spec(dt: Any) -> Any:
         except NotFast as e:
             spec = ("no", str(e))
         if len(_SPECS) < 256:
-            _SPECS[dt] = spec
+            _SPECS[key] = spec
     if spec[0] == "no":
         raise NotFast(spec[1])
     return spec[1]
