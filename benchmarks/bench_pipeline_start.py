@@ -9,9 +9,10 @@ trivial approved notebook as users get it (driver + fork-server kernels), with
 CLI given the same start-up trims as ``nbtrack run``; then 8-run sweeps with
 ``--parallel 2`` and ``--parallel 1``. Prints median, p10, p90 and n of wall time and of
 CPU time (the command's own processes: the client plus, when served, the driver's child and
-its sweep workers, read from the driver's log; kernels forked by the template are not
-counted, papermill's kernel is), and the ratios, as markdown (docs/benchmarks.md,
-"Pipeline start-up").
+its sweep workers, read from the driver's log, and the kernels forked by the kernel template,
+read from the template's reaped children; papermill's kernel is its own child), and the
+ratios, as markdown (docs/benchmarks.md, "Pipeline start-up"). ``NBTRACK_TIMELINE=FILE``
+also records where a command spends its time (:mod:`nbtrack.pipeline.timeline`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_pipeline import BIN, trivial_notebook  # noqa: E402
 
 CPU: dict[str, list[float]] = {}  # label -> CPU seconds per sample
+TEMPLATE: list[int] = []  # the kernel template's pid, once known: its reaped kernels' CPU is counted too
+
+
+def kernels_cpu() -> float:
+    """CPU of every kernel the template forked and reaped so far (its children's rusage)."""
+    if not TEMPLATE:
+        return 0.0
+    try:
+        with open(f"/proc/{TEMPLATE[0]}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime + cstime
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def driver_cpu(folder: str) -> list[float]:
@@ -47,6 +61,7 @@ def driver_cpu(folder: str) -> list[float]:
 def timed(label: str, cmd: list, cwd: Path, env: dict, folder: str) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     served = len(driver_cpu(folder))
+    forked = kernels_cpu()
     t = time.perf_counter()
     done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t
@@ -59,7 +74,7 @@ def timed(label: str, cmd: list, cwd: Path, env: dict, folder: str) -> float:
         if extra or env.get("NBTRACK_DRIVER") == "0":
             break
         time.sleep(0.01)
-    CPU.setdefault(label, []).append(cpu + sum(extra))
+    CPU.setdefault(label, []).append(cpu + sum(extra) + kernels_cpu() - forked)
     return elapsed
 
 
@@ -119,6 +134,11 @@ def main() -> None:
         deadline = time.time() + 120
         while not glob.glob(os.path.join(drv, "*.sock")) and time.time() < deadline:
             time.sleep(0.1)
+        from nbtrack.pipeline import forkserver
+
+        sock = forkserver.ensure_template(env=env)  # the template the commands' kernels fork from
+        pid = forkserver.template_pid(sock) if sock else None
+        TEMPLATE.extend([pid] if pid else [])
         single = rounds({
             "driver": lambda: timed("driver", run, folder, env, drv),
             "papermill": lambda: timed("papermill", [sys.executable, "-c", trims, "trivial.ipynb", "c.ipynb",

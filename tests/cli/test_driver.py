@@ -229,3 +229,34 @@ def test_the_key_follows_code_and_interpreter_settings(tmp_path):
     finally:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert driver.key({"LANG": "C.UTF-8"}) == base
+
+
+EXIT_PROBE = """
+import atexit, sys, threading, time
+from nbtrack.cli.driver_server import exit_now
+marks = sys.argv[1]
+def later():
+    time.sleep(0.2)
+    open(marks + "/thread", "w").write("joined")
+threading.Thread(target=later).start()  # non-daemon: joined before the exit
+atexit.register(lambda: open(marks + "/atexit", "w").write("ran"))
+unflushed = open(marks + "/file", "w")
+unflushed.write("flushed")  # never closed: flushed at the exit
+sys.stdout.write("buffered output")
+exit_now(sys.argv[2] if sys.argv[2] != "int" else 3)
+"""
+
+
+@pytest.mark.parametrize("code, status, err", [("int", 3, ""), ("stopped: bad input", 1, "stopped: bad input\n")])
+def test_a_command_exits_like_an_interpreter_without_teardown(tmp_path, code, status, err):
+    """A served command ends with ``os._exit`` (no module teardown of the server's inherited heap),
+    and still does what an exit does: threads joined, atexit handlers, files and streams flushed,
+    ``sys.exit``'s code or message."""
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, str(tmp_path), code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == status
+    assert done.stdout == "buffered output"
+    assert done.stderr == err
+    assert (tmp_path / "thread").read_text() == "joined"
+    assert (tmp_path / "atexit").read_text() == "ran"
+    assert (tmp_path / "file").read_text() == "flushed"

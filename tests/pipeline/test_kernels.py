@@ -189,3 +189,38 @@ def test_an_idle_kernel_is_shut_down_without_an_interrupt(workspace, tmp_path, m
     with pytest.raises(nbtrack.errors.NotebookExecutionError, match="timed out"):
         nbtrack.run_pipeline("idle", params={"seconds": 30}, timeout=1)
     assert len(interrupts) >= 1
+
+
+def test_each_sweep_run_gets_a_kernel_launched_by_nbtrack(workspace, tmp_path, monkeypatch):
+    """A sweep's first run (nothing warmed for it yet) gets its kernel launched by nbtrack as soon
+    as the run is checked, like ``nbtrack run``, not by papermill: every run is on the warm path
+    (no interrupt before its shutdown) and each still has a kernel of its own."""
+    from jupyter_client.manager import KernelManager
+
+    from nbtrack.pipeline import execute as execute_mod
+
+    interrupts, kernels = [], []
+    original = KernelManager._async_interrupt_kernel
+
+    async def spy(self):
+        interrupts.append(self.kernel_id)
+        return await original(self)
+
+    real_execute = execute_mod.execute
+
+    def recording(*args, kernel=None, **kw):
+        kernels.append(kernel.km.kernel_id if kernel is not None else None)
+        return real_execute(*args, kernel=kernel, **kw)
+
+    monkeypatch.setattr(KernelManager, "_async_interrupt_kernel", spy)
+    monkeypatch.setattr("nbtrack.pipeline.run.execute", recording)
+    params = new_code_cell("x = 1")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell("import os\npid = os.getpid()")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "first.ipynb")
+    nbtrack.approve(str(tmp_path / "first.ipynb"), name="first", reason="test")
+    res = nbtrack.sweep("first", {"x": [1, 2, 3]}, parallel=1, progress=False)
+    assert [o["status"] for o in res.outcomes] == ["finished"] * 3
+    assert None not in kernels and len(set(kernels)) == 3
+    assert interrupts == []

@@ -57,6 +57,29 @@ def preload(extra: list[str]) -> None:
             importlib.import_module(name)
         except Exception:  # an optional preload that is not installed
             pass
+    warm_caches()
+
+
+def warm_caches() -> None:
+    """Compile here, once, what every kernel compiles for its first cell: the forks inherit it.
+
+    IPython tokenizes each cell (``tokenize`` compiles its token regex, ~12 ms, at the first
+    use in a process), then runs its input transformers. Only caches of compiled patterns are
+    filled (``tokenize._compile``, ``re``'s cache): no state a kernel could observe.
+    """
+    import io
+    import tokenize
+
+    try:
+        list(tokenize.generate_tokens(io.StringIO("x = 1\n").readline))
+    except Exception:
+        pass
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        TransformerManager().transform_cell("x = 1\n")
+    except Exception:
+        pass
 
 
 class Launch:

@@ -357,12 +357,18 @@ def _kernel_spec(ws: Workspace, pv: PipelineVersion, pins: dict) -> tuple[str, d
 
 
 def _warm(ws: Workspace, pv: PipelineVersion, pins: dict, kernels, warm_next: bool):
-    """The warm kernel launched for this run, if any, and how to launch the next one."""
+    """The warm kernel launched for this run (a worker's first run: launched now, like
+    :func:`_early_kernel`), and how to launch the next one."""
     spec = _kernel_spec(ws, pv, pins)
     if spec is None:
         return None, None
     name, env = spec
     kernel = kernels.take(name, env)
+    if kernel is None:
+        try:
+            kernel = launch(name, env)
+        except Exception:
+            kernel = None  # papermill starts the kernel itself (and says what is wrong)
     return kernel, ((lambda: kernels.prepare(name, env)) if warm_next else None)
 
 
