@@ -17,7 +17,6 @@ from .filters import Compiled, compile_filter, compile_order
 from .ids import resolve_run_id
 from . import pg_page
 from .lineage import refs, run_items
-from . import arrow_table
 from .table import fetch_tuples, metric_columns, page_values, param_columns, positions
 
 MODEL_PARAMS = "model."  # = snapshot.models.MODEL_PARAMS (not imported: query stays light)
@@ -148,6 +147,8 @@ def runs(
         id_query = q.with_only_columns(runs_t.c.id)
         if not (limit or offset):  # a set, not a page: no need to sort it
             id_query = id_query.order_by(None)
+    from . import arrow_table  # imported here: not on the cold path of the first run
+
     src = arrow_table.source(ws.meta, limit, matches)  # a large SQLite table: read into Arrow, no Python per cell
     with ws.meta.read() as conn:
         if src is not None and arrow_table.worth_it(conn):
