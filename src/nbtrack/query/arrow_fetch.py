@@ -32,7 +32,7 @@ from typing import Any
 
 TIMEOUT_S = 60.0  # a child that has not answered by then is killed (the caller reads with sqlite3)
 BATCH_ROWS = str(1 << 30)  # one batch: the driver infers each column's type from all of its rows
-_lock = threading.Lock()  # one child at a time: the driver's state is never forked mid-call
+_lock = threading.Lock()  # one reading child at a time per process
 _broken: list[str] = []  # why the fast path is off in this process (a child timed out)
 last_error = ""  # what the last child that failed said (for diagnostics)
 
@@ -62,7 +62,7 @@ def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False
     read in one snapshot by a forked child; None if that could not be done. ``setup``: statements
     run first in the same transaction, results not kept (e.g. a TEMP table the others read)."""
     import pyarrow as pa
-    import adbc_driver_sqlite  # noqa: F401 - imported here, before the fork: never in the child
+    import adbc_driver_sqlite.dbapi  # noqa: F401 - imported here, before the fork: never in the child
 
     with _lock:
         fds = [os.memfd_create("nbtrack-table", os.MFD_CLOEXEC) for _ in statements]
@@ -76,8 +76,13 @@ def fetch(path: str, statements: list[tuple[str, list]], immutable: bool = False
                 size = os.fstat(fd).st_size
                 if size == 0:
                     return None
-                buf = pa.py_buffer(mmap.mmap(fd, size, prot=mmap.PROT_READ))  # the tables keep the map
-                out.append(pa.ipc.open_stream(buf).read_all())
+                try:
+                    buf = pa.py_buffer(mmap.mmap(fd, size, prot=mmap.PROT_READ))  # the tables keep the map
+                    out.append(pa.ipc.open_stream(buf).read_all())
+                except (OSError, ValueError, pa.ArrowException) as e:
+                    global last_error
+                    last_error = f"unreadable result: {e}"
+                    return None
             return out
         finally:
             for fd in fds:
