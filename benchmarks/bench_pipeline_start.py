@@ -136,7 +136,9 @@ def main() -> None:
             time.sleep(0.1)
         from nbtrack.pipeline import forkserver
 
-        sock = forkserver.ensure_template(env=env)  # the template the commands' kernels fork from
+        with open(BIN / "nbtrack") as f:  # the driver's interpreter: the one its kernels are launched with
+            python = f.readline()[2:].strip() or sys.executable
+        sock = forkserver.ensure_template(python, env)  # the template the commands' kernels fork from
         pid = forkserver.template_pid(sock) if sock else None
         TEMPLATE.extend([pid] if pid else [])
         single = rounds({

@@ -35,7 +35,7 @@ PRELOAD = (
     "sqlalchemy.dialects.sqlite", "jupyter_client.manager", "jupyter_client.asynchronous",
     "jupyter_client.provisioning", "nbclient", "nbformat", "papermill.engines", "papermill.clientwrap",
     "ipykernel.kernelspec", "IPython", "IPython.paths", "tqdm.auto", "concurrent.futures.process",
-    "multiprocessing.popen_fork",
+    "multiprocessing.popen_fork", "rich.console", "rich.table", "rich.text", "rich.progress",
 )
 
 

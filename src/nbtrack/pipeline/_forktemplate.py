@@ -230,6 +230,7 @@ def run_kernel(launch: Launch) -> None:
     env["JPY_PARENT_PID"] = "1"  # see main()
     os.environ.clear()
     os.environ.update(env)
+    _mark("kernel.forked")
     if req.get("umask") is not None:
         os.umask(int(req["umask"]))  # the launching process's, not the template's
     cwd = req.get("cwd") or os.getcwd()
@@ -250,8 +251,25 @@ def run_kernel(launch: Launch) -> None:
         code = 0
     except SystemExit as e:
         code = _exit_code(e.code)
+    _mark("kernel.stopped")
     settle_control()
+    _mark("kernel.settled")
     exit_now(code)
+
+
+def _mark(event: str) -> None:
+    """A line in ``NBTRACK_TIMELINE`` when set (the format of :mod:`nbtrack.pipeline.timeline`)."""
+    path = os.environ.get("NBTRACK_TIMELINE")
+    if not path:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{time.time():.6f} {os.getpid()} kernel {event} \n".encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def settle_control(timeout: float = 2.0) -> None:
@@ -315,6 +333,7 @@ def exit_now(code: int) -> None:
         atexit._run_exitfuncs()
     except Exception:
         pass
+    _mark("kernel.atexit.done")
     try:
         gc.collect()  # the template's objects are frozen: only this kernel's are scanned
         for obj in gc.get_objects():
@@ -331,6 +350,7 @@ def exit_now(code: int) -> None:
                 stream.flush()
         except Exception:
             pass
+    _mark("kernel.exit")
     os._exit(code)
 
 
