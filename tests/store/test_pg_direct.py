@@ -25,8 +25,8 @@ def test_awkward_values_round_trip(pg_workspace):
     with nbtrack.track("warm"):  # the first write of a process takes the general path
         pass
     calls = []
-    orig = pg_direct._execute
-    pg_direct._execute = lambda meta, sql, args: (calls.append(sql.split(" ", 1)[0]), orig(meta, sql, args))[1]
+    orig = pg_direct._Writer._send
+    pg_direct._Writer._send = lambda w, sql, args: (calls.append(sql.split(" ", 1)[0]), orig(w, sql, args))[1]
     try:
         with nbtrack.track("awkward", params=AWKWARD, tags={"t\"q": 'v\\"', "n": "NULL"}) as run:
             for step in range(5):
@@ -37,7 +37,7 @@ def test_awkward_values_round_trip(pg_workspace):
             run.log_artifact(b"one", name='a "b".bin')
             run.log_artifact(b"two", name='a "b".bin')  # the same name twice in one flush: the last wins
     finally:
-        pg_direct._execute = orig
+        pg_direct._Writer._send = orig
     assert calls == ["INSERT", "WITH"]  # start and end, one statement each
     got = nbtrack.get_run(run.id)
     want = dict(AWKWARD)
@@ -111,8 +111,9 @@ def test_a_lost_server_is_a_store_error_and_the_next_write_reconnects(pg_workspa
     row = {"id": "deadbeef00000001", "name": "x", "kind": "script", "status": "running", "started": 1.0,
            "host": "h", "pid": 1}
     memo = dict(ws.memo)
-    try:  # the pooled connection was killed: one failure at most (as StoreUnavailable), then it works
+    try:  # the connection was killed: one failure at most (as StoreUnavailable), then it works
         pg_direct.write_start(ws.meta, {"row": row, "experiment": "default"}, memo)
+        pg_direct.settle(ws.meta)
     except StoreUnavailable:
         pg_direct.write_start(ws.meta, {"row": row, "experiment": "default"}, memo)
     with nbtrack.track("after") as run:
@@ -127,3 +128,83 @@ def test_array_literals():
     assert pg_direct._ints([3, None]) == "{3,NULL}"
     assert pg_direct._num("2" * 5000, "int") is None  # more digits than int() parses: no number
     assert pg_direct._num("True", "bool") == 1.0 and pg_direct._num("nan", "float") is None
+
+
+def _kill_other_backends(ws):
+    with ws.meta.read_engine.connect() as conn:
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
+def test_a_start_is_visible_at_once_and_read_back_in_this_process(pg_workspace):
+    """The start is sent without waiting for its reply: other readers see the running run at once,
+    and this process reads it back (its reply is read before any other statement)."""
+    import time
+
+    import psycopg
+
+    with nbtrack.track("warm"):
+        pass
+    url = pg_workspace.meta.url.replace("+psycopg", "")
+    with psycopg.connect(url, autocommit=True) as other, nbtrack.track("live", params={"p": 1}) as run:
+        deadline = time.monotonic() + 2.0
+        while other.execute("SELECT status FROM runs WHERE id = %s", (run.id,)).fetchone() is None:
+            assert time.monotonic() < deadline, "the running run is not visible to another connection"
+            time.sleep(0.001)
+        assert nbtrack.get_run(run.id).status == "running"
+        run.log_metric("m", 1.0)
+    assert other.closed
+    got = nbtrack.get_run(run.id)
+    assert got.status == "finished" and got.params == {"p": 1} and got.metrics == {"m": 1.0}
+
+
+def test_a_start_lost_with_its_connection_is_written_again(pg_workspace):
+    """The start's reply is read at the end: a start sent on a connection the server had closed
+    (the send may still succeed) is sent once more on a new one, so the run is complete."""
+    with nbtrack.track("warm"):
+        pass
+    for i in range(3):
+        _kill_other_backends(pg_workspace)  # the writer's idle connection dies before the start
+        with nbtrack.track("lost", params={"i": i}) as run:
+            run.log_metric("m", 2.0)
+        got = nbtrack.get_run(run.id)
+        assert got.status == "finished" and got.params == {"i": i} and got.metrics == {"m": 2.0}
+    assert len(nbtrack.runs(filter="name == 'lost'")) == 3
+
+
+def test_start_and_end_in_different_threads(pg_workspace):
+    """A run started in one thread (its start's reply unread there) and ended in another: the end
+    reads that reply first, so the run's rows never overtake its start."""
+    import threading
+
+    from nbtrack.capture.run import ActiveRun
+
+    with nbtrack.track("warm"):
+        pass
+    runs = []
+    for i in range(20):
+        t = threading.Thread(target=lambda: runs.append(ActiveRun(f"t{i}", "script").start()))
+        t.start()
+        t.join()
+    for run in runs:
+        run.log_params({"a": 1})
+        run.log_metric("m", 0.5)
+        run.end()
+    for run in runs:
+        got = nbtrack.get_run(run.id)
+        assert got.status == "finished" and got.params == {"a": 1} and got.metrics == {"m": 0.5}
+
+
+def test_a_nul_byte_is_refused_not_cut(pg_workspace, capsys):
+    """libpq would cut a text parameter at a NUL byte: refused (PostgreSQL text cannot hold one),
+    as a store error the run survives, never stored shortened."""
+    with nbtrack.track("warm"):
+        pass
+    with nbtrack.track("nul", params={"p": "a\x00b"}) as run:
+        run.log_metric("m", 1.0)
+    assert "cannot contain NUL" in capsys.readouterr().err
+    assert nbtrack.get_run(run.id).params == {}  # nothing of the end was written
+    with nbtrack.track("nul\x00name"):
+        pass
+    assert "cannot contain NUL" in capsys.readouterr().err
+    assert len(nbtrack.runs(filter="name == 'nul'")) == 1

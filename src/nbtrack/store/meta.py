@@ -191,6 +191,10 @@ class MetaStore:
         transaction itself. A nested use in the same thread gets a pooled one.
         """
         if self.dialect != "sqlite":
+            if self.dialect == "postgresql":
+                from . import pg_direct
+
+                pg_direct.settle(self)  # this process's run starts sent without waiting: read first
             with (self.read_engine if read else self.engine).connect() as conn:
                 yield conn
             return
@@ -427,6 +431,10 @@ class MetaStore:
         if self._engine is not None:
             self._engine.dispose()
         if self.dialect != "sqlite":
+            if self.dialect == "postgresql":
+                from . import pg_direct
+
+                pg_direct.close(self)  # the run-writing connections (their last replies read first)
             self.read_engine.dispose()
 
 

@@ -12,19 +12,41 @@ and a foreign-key check per row. On PostgreSQL the two hot writes of every run g
   all of it or nothing, exactly like the transaction it replaces.
 
 The SQL text of each statement depends only on which run columns are written, never on the
-number of rows, so psycopg prepares it once per connection (the server plans it once). The
-statements run on a connection of the store's AUTOCOMMIT pool (the same pool, idle ping and
-reconnect as every read). Durability is the server's own (``synchronous_commit`` is not
-touched). Anything unusual (the first write of a process, an experiment not seen yet, a run
-that read dataset versions, a replay) returns False: the caller takes the general path.
+number of rows, so it is prepared once per connection (the server plans it once). Anything
+unusual (the first write of a process, an experiment not seen yet, a run that read dataset
+versions, a replay, a value the text encoding below does not cover) returns False: the caller
+takes the general path.
+
+**One round trip per run.** Each thread writes runs on its own connection (:class:`_Writer`:
+libpq through psycopg's ``pgconn``, autocommit, values sent as text; no pool checkout, no
+cursor), and a start is *sent without waiting for its reply*: the server executes and commits
+it as soon as it arrives (a running run is visible to every reader at once, as before), and
+its result is read, already there, by the next use of that connection or by the first read or
+write of this process on the same store (``MetaStore._connection`` calls :func:`settle`), so
+this process always reads its own writes and a run's rows never overtake its start. A start
+that failed (a dropped connection, a server error) is sent again, idempotently
+(``ON CONFLICT (id) DO NOTHING``), then waited for; if that fails too the error is raised
+there as :class:`StoreUnavailable`. The end is always waited for: a finished run is committed
+when ``end()`` returns. Durability is the server's own (``synchronous_commit`` is not touched).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import re
+import select
+import threading
+import time
+import weakref
 from typing import Any
 
+from ..errors import StoreUnavailable
+
 _sql: dict[tuple, str] = {}
+_names: dict[str, bytes] = {}  # SQL text -> its prepared statement's name (the same on every connection)
+_FLUSH_ARGS = ("r", "pk", "pv", "pn", "pt", "tk", "tv", "mk", "mv", "ms", "mt", "lk", "lv", "ls", "lt",
+               "an", "ao", "ak", "am", "az")
 
 
 def usable(meta: Any) -> bool:
@@ -52,11 +74,14 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
         if cell:  # cell_version: 1 + the highest of this cell's history (index-only lookup)
             names += ", cell_version"
             values += ", (SELECT coalesce(max(cell_version), 0) + 1 FROM runs WHERE cell_key = %s)"
-        sql = _sql[key] = f"INSERT INTO runs ({names}) VALUES ({values})"
-    args = list(row.values())
+        sql = _sql[key] = _positional(f"INSERT INTO runs ({names}) VALUES ({values})")
+    args = [_param(v) for v in row.values()]
     if cell:
-        args.append(row["cell_key"])
-    _execute(meta, sql, args)
+        args.append(args[cols.index("cell_key")])
+    if _UNSUPPORTED in args:
+        return False
+    _no_nul(meta, args)
+    _writer(meta).start(row["id"], sql, args)
     return True
 
 
@@ -80,21 +105,20 @@ def write_flush(meta: Any, payload: dict) -> bool:
         sql = _sql[("flush", cols)] = _flush_sql(cols)
     pv = params.values()
     lv = last.values()
-    args: dict[str, Any] = {
-        "r": payload["run_id"],
-        "pk": _texts(params), "pv": _texts(t for t, _ in pv), "pn": _nums(_num(t, v) for t, v in pv),
-        "pt": _texts(v for _, v in pv),
-        "tk": _texts(tags), "tv": _texts(tags.values()),
-        "mk": _texts(m[0] for m in metrics), "mv": _nums(m[1] for m in metrics),
-        "ms": _ints(m[2] for m in metrics), "mt": _nums(m[3] for m in metrics),
-        "lk": _texts(last), "lv": _nums(m[1] for m in lv), "ls": _ints(m[2] for m in lv),
-        "lt": _nums(m[3] for m in lv),
-        "an": _texts(a["name"] for a in arts), "ao": _texts(a["oid"] for a in arts),
-        "ak": _texts(a["kind"] for a in arts), "am": _texts(a.get("media_type") for a in arts),
-        "az": _ints(a.get("size") for a in arts),
-        **{f"v{i}": v for i, v in enumerate(values.values())},
-    }
-    _execute(meta, sql, args)
+    arrays = (
+        _texts(params), _texts(t for t, _ in pv), _nums(_num(t, v) for t, v in pv), _texts(v for _, v in pv),
+        _texts(tags), _texts(tags.values()),
+        _texts(m[0] for m in metrics), _nums(m[1] for m in metrics), _ints(m[2] for m in metrics),
+        _nums(m[3] for m in metrics),
+        _texts(last), _nums(m[1] for m in lv), _ints(m[2] for m in lv), _nums(m[3] for m in lv),
+        _texts(a["name"] for a in arts), _texts(a["oid"] for a in arts), _texts(a["kind"] for a in arts),
+        _texts(a.get("media_type") for a in arts), _ints(a.get("size") for a in arts),
+    )
+    args = [_param(payload["run_id"]), *(a.encode() for a in arrays), *(_param(v) for v in values.values())]
+    if _UNSUPPORTED in args:
+        return False
+    _no_nul(meta, args)
+    _writer(meta).execute(sql, args)
     return True
 
 
@@ -137,32 +161,239 @@ def _flush_sql(cols: tuple[str, ...]) -> str:
         "media_type = excluded.media_type, size = excluded.size) "
     )
     if not cols:
-        return head + "SELECT 1"
+        return _positional(head + "SELECT 1")
     sets = ", ".join(f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols))
-    return head + f"UPDATE runs SET {sets} WHERE id = %(r)s"
+    return _positional(head + f"UPDATE runs SET {sets} WHERE id = %(r)s", len(cols))
 
 
-def _execute(meta: Any, sql: str, args: list | dict) -> None:
-    from sqlalchemy.exc import DatabaseError
+def _positional(sql: str, n_values: int = 0) -> str:
+    """``%(name)s`` (flush) or ``%s`` (start) placeholders as ``$1, $2...`` for libpq."""
+    if "%(" in sql:
+        order = {k: i + 1 for i, k in enumerate(_FLUSH_ARGS + tuple(f"v{i}" for i in range(n_values)))}
+        return re.sub(r"%\((\w+)\)s", lambda m: f"${order[m.group(1)]}", sql)
+    counter = iter(range(1, sql.count("%s") + 1))
+    return re.sub("%s", lambda m: f"${next(counter)}", sql)
 
-    from .meta import _unavailable
 
-    try:
-        with meta.read_engine.connect() as conn:  # AUTOCOMMIT: the statement is its own transaction
-            driver: Any = conn.connection.driver_connection
+_UNSUPPORTED: Any = object()
+
+
+def _param(v: Any) -> Any:
+    """A value as a text parameter (bytes; None is NULL); ``_UNSUPPORTED`` for another type."""
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v.encode()
+    if isinstance(v, bool):
+        return b"true" if v else b"false"
+    if isinstance(v, int):
+        return str(v).encode()
+    if isinstance(v, float):
+        return repr(v).encode() if math.isfinite(v) else (b"NaN" if v != v else b"Infinity" if v > 0 else b"-Infinity")
+    return _UNSUPPORTED
+
+
+def _no_nul(meta: Any, args: list) -> None:
+    """PostgreSQL text cannot hold a NUL byte, and libpq would cut a text parameter there: the
+    same error as psycopg's (which the general path raises), as StoreUnavailable."""
+    if any(b"\0" in a for a in args if a is not None):
+        import psycopg
+
+        from .meta import _unavailable
+
+        raise _unavailable(meta.url, psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+
+
+class _Writer:
+    """One thread's connection for run writes; a start is sent, and its reply read later."""
+
+    def __init__(self, meta: Any) -> None:
+        self.meta = meta
+        self.lock = threading.Lock()
+        self.conn: Any = None  # psycopg.Connection, used through its pgconn only
+        self.prepared: set[bytes] = set()
+        self.pending: tuple[str, list] | None = None  # a start sent whose reply is not read yet
+        self.used = 0.0
+        self.pid = os.getpid()
+
+    def pid_ok(self) -> bool:
+        return self.pid == os.getpid()
+
+    # -- the two writes ------------------------------------------------------------------
+    def start(self, run_id: str, sql: str, args: list) -> None:
+        with self.lock:
+            self._settle()
+            self._send(sql, args)
+            self.pending = (sql, args)
+            _pending(self.meta).add(self)
+
+    def execute(self, sql: str, args: list) -> None:
+        settle(self.meta)  # every start of this process first (another thread's too)
+        with self.lock:
+            self._send(sql, args)
+            self._reply()
+
+    def settle(self) -> None:
+        with self.lock:
+            self._settle()
+
+    # -- the protocol --------------------------------------------------------------------
+    def _settle(self) -> None:
+        if self.pending is None:
+            return
+        sql, args = self.pending
+        self.pending = None
+        _pending(self.meta).discard(self)
+        try:
+            self._reply()
+        except Exception:  # not written, or not known to be: once more, idempotently, and wait
+            self._send(sql + " ON CONFLICT (id) DO NOTHING", args)
+            self._reply()
+
+    def _send(self, sql: str, args: list) -> None:
+        """Send one prepared statement (prepared first if this connection has not yet): a
+        broken connection is replaced and the statement sent again (a statement whose sending
+        failed never ran: without its Sync message the server commits nothing)."""
+        from .meta import PING_IDLE_S
+
+        if self.conn is not None and time.monotonic() - self.used > PING_IDLE_S:
+            try:  # idle for long: the server may have dropped it (as the pool checks)
+                self._exec(b"SELECT 1")
+            except Exception:
+                self._close()
+        for attempt in (1, 2):
             try:
-                with driver.cursor() as cur:
-                    cur.execute(sql, args, prepare=True)
+                if self.conn is None or self.conn.pgconn.status != 0:  # 0: CONNECTION_OK
+                    self._connect()
+                pg = self.conn.pgconn
+                name = _names.get(sql)
+                if name is None:
+                    name = _names.setdefault(sql, f"nbtrack_{len(_names)}".encode())
+                if name not in self.prepared:
+                    self._check(pg.prepare(name, sql.encode()))
+                    self.prepared.add(name)
+                pg.send_query_prepared(name, args)
+                while pg.flush():
+                    select.select([], [pg.socket], [])
+                self.used = time.monotonic()
+                return
             except Exception as e:
-                import psycopg
+                broken = _broken(e) or self.conn is None or self.conn.pgconn.status != 0
+                self._close()
+                if attempt == 2 or not broken:
+                    raise self._error(e) from e
 
-                if isinstance(e, psycopg.OperationalError) or driver.closed:
-                    conn.invalidate()  # a broken connection never goes back to the pool
-                if isinstance(e, psycopg.Error):
-                    raise _unavailable(meta.url, e) from e
-                raise
-    except DatabaseError as e:  # checking a connection out (connect, idle ping)
-        raise _unavailable(meta.url, e) from e
+    def _reply(self) -> None:
+        """Wait for the reply of what was sent; a server error is raised as StoreUnavailable."""
+        pg = self.conn.pgconn
+        error: Exception | None = None
+        try:
+            pg.consume_input()
+            while True:
+                while pg.is_busy():
+                    select.select([pg.socket], [], [])
+                    pg.consume_input()
+                res = pg.get_result()
+                if res is None:
+                    break
+                if res.status not in (1, 2):  # COMMAND_OK, TUPLES_OK
+                    error = error or _db_error(res.error_message)
+        except Exception as e:
+            error = e
+        if error is not None:
+            if pg.status != 0:
+                self._close()
+            raise self._error(error) from error
+
+    def _exec(self, sql: bytes) -> None:
+        self._check(self.conn.pgconn.exec_(sql))
+
+    @staticmethod
+    def _check(res: Any) -> None:
+        if res.status not in (1, 2):
+            raise _db_error(res.error_message)
+
+    def _connect(self) -> None:
+        import psycopg
+
+        engine = self.meta.read_engine
+        _, kw = engine.dialect.create_connect_args(engine.url)
+        kw.pop("context", None)
+        self.conn = psycopg.connect(autocommit=True, **kw)
+        self.prepared = set()
+
+    def _close(self) -> None:
+        conn, self.conn, self.prepared = self.conn, None, set()
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    def _error(self, e: Exception) -> Exception:
+        from .meta import _unavailable
+
+        return e if isinstance(e, StoreUnavailable) else _unavailable(self.meta.url, e)
+
+
+def _db_error(message: bytes) -> Exception:
+    import psycopg
+
+    return psycopg.DatabaseError(message.decode(errors="replace").strip() or "unknown server error")
+
+
+def _broken(e: Exception) -> bool:
+    import psycopg
+
+    return isinstance(e, psycopg.OperationalError)
+
+
+_locals: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # meta -> threading.local
+_all: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # meta -> every writer it has had (close())
+_pendings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # meta -> writers with a reply to read
+_registry_lock = threading.Lock()
+
+
+def _writer(meta: Any) -> _Writer:
+    local = _locals.get(meta)
+    if local is None:
+        with _registry_lock:
+            local = _locals.setdefault(meta, threading.local())
+    w = getattr(local, "w", None)
+    if w is None or not w.pid_ok():  # a forked child never uses its parent's connection
+        w = local.w = _Writer(meta)
+        with _registry_lock:
+            _all.setdefault(meta, weakref.WeakSet()).add(w)
+    return w
+
+
+def _pending(meta: Any) -> set:
+    p = _pendings.get(meta)
+    if p is None:
+        with _registry_lock:
+            p = _pendings.setdefault(meta, set())
+    return p
+
+
+def settle(meta: Any) -> None:
+    """Read the reply of every start this process sent on ``meta`` (before any other read or
+    write: this process reads its own writes, in order). Raises StoreUnavailable if one could
+    not be written even when sent again."""
+    p = _pendings.get(meta)
+    if p:
+        for w in list(p):
+            if w.pid_ok():
+                w.settle()
+
+
+def close(meta: Any) -> None:
+    """Close the run-writing connections of ``meta`` (replies still to read are read first)."""
+    try:
+        settle(meta)
+    finally:
+        for w in list(_all.get(meta, ())):
+            with w.lock:
+                w._close()
 
 
 def _num(text: str | None, vtype: str) -> float | None:
