@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import getpass
 import os
 import socket
@@ -44,6 +45,17 @@ def user() -> str:
         ci = os.environ.get("GITHUB_ACTOR") or os.environ.get("CI_USER")
         if ci:
             return ci
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):  # what getpass.getuser() reads first
+        name = os.environ.get(var)
+        if name:
+            return name
+    getuid = getattr(os, "getuid", None)
+    return _login(getuid()) if getuid else _login(None)
+
+
+@functools.lru_cache(maxsize=8)
+def _login(uid: int | None) -> str:
+    """The password database's name for ``uid`` (a file lookup: once per process, not per run)."""
     try:
         return getpass.getuser()
     except Exception:

@@ -183,7 +183,7 @@ def test_start_and_end_in_different_threads(pg_workspace):
         pass
     runs = []
     for i in range(20):
-        t = threading.Thread(target=lambda: runs.append(ActiveRun(f"t{i}", "script").start()))
+        t = threading.Thread(target=lambda i=i: runs.append(ActiveRun(f"t{i}", "script").start()))
         t.start()
         t.join()
     for run in runs:
@@ -208,3 +208,23 @@ def test_a_nul_byte_is_refused_not_cut(pg_workspace, capsys):
         pass
     assert "cannot contain NUL" in capsys.readouterr().err
     assert len(nbtrack.runs(filter="name == 'nul'")) == 1
+
+
+def test_a_start_lost_by_the_server_is_written_again_at_the_end(pg_workspace):
+    """The start commits without waiting for its WAL flush: a server crash right after it loses the
+    row (here: deleted behind the run's back). The end notices (a foreign key violation, or no row
+    updated) and writes the start again, then itself: the run is complete."""
+    with nbtrack.track("warm"):
+        pass
+    ws = pg_workspace
+    for body in (True, False):
+        with nbtrack.track("lost", params={"body": body} if body else None) as run:
+            pg_direct.settle(ws.meta)
+            with ws.meta.read_engine.connect() as conn:
+                assert conn.exec_driver_sql("DELETE FROM runs WHERE id = %(r)s", {"r": run.id}).rowcount == 1
+            if body:
+                run.log_metric("m", 3.0)
+        got = nbtrack.get_run(run.id)
+        assert got.status == "finished" and got.ended is not None and got.name == "lost"
+        assert got.params == ({"body": True} if body else {}) and got.metrics == ({"m": 3.0} if body else {})
+        assert run.id not in pg_direct._started  # forgotten once its end is written

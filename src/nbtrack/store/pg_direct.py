@@ -81,8 +81,19 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
     if _UNSUPPORTED in args:
         return False
     _no_nul(meta, args)
-    _writer(meta).start(row["id"], sql, args)
+    if len(_started) >= 10_000:  # runs never ended (their end failed): forget the oldest
+        _started.pop(next(iter(_started)), None)
+    _started[row["id"]] = (sql + _AGAIN, args)
+    _writer(meta).start(sql + _ASYNC, sql + _AGAIN, args)
     return True
+
+
+# The start's commit does not wait for its WAL flush (synchronous_commit=off for that one
+# transaction, like SQLite's provisional start): the end's synchronous commit flushes the WAL up
+# to itself, the start's record included. Sent again (waited for) it is idempotent.
+_ASYNC = " RETURNING set_config('synchronous_commit', 'off', true)"
+_AGAIN = " ON CONFLICT (id) DO NOTHING"
+_started: dict[str, tuple[str, list]] = {}  # run id -> its start sent again, until its end is written
 
 
 def write_flush(meta: Any, payload: dict) -> bool:
@@ -118,7 +129,20 @@ def write_flush(meta: Any, payload: dict) -> bool:
     if _UNSUPPORTED in args:
         return False
     _no_nul(meta, args)
-    _writer(meta).execute(sql, args)
+    run_id = payload["run_id"]
+    start = _started.pop(run_id, None) if values else _started.get(run_id)
+    w = _writer(meta)
+    try:
+        n = w.execute(sql, args)
+    except StoreUnavailable:
+        if start is None or w.sqlstate != "23503":  # not a foreign key violation
+            raise
+        n = 0
+    if n == 0 and start is not None and (cols or w.sqlstate == "23503"):
+        # the run's row is not there: its start (committed without waiting for its WAL flush)
+        # was lost in a server crash; written again, then this (nothing of it was written)
+        w.execute(*start)
+        w.execute(sql, args)
     return True
 
 
@@ -214,24 +238,27 @@ class _Writer:
         self.prepared: set[bytes] = set()
         self.pending: tuple[str, list] | None = None  # a start sent whose reply is not read yet
         self.used = 0.0
+        self.sqlstate: str | None = None  # of the last statement's error
         self.pid = os.getpid()
 
     def pid_ok(self) -> bool:
         return self.pid == os.getpid()
 
     # -- the two writes ------------------------------------------------------------------
-    def start(self, run_id: str, sql: str, args: list) -> None:
+    def start(self, sql: str, again: str, args: list) -> None:
+        """Send ``sql``; its reply is read later (``again``: the same, idempotent, if it failed)."""
         with self.lock:
             self._settle()
             self._send(sql, args)
-            self.pending = (sql, args)
+            self.pending = (again, args)
             _pending(self.meta).add(self)
 
-    def execute(self, sql: str, args: list) -> None:
+    def execute(self, sql: str, args: list) -> int:
+        """Run ``sql`` and wait for it: the number of rows of its main clause."""
         settle(self.meta)  # every start of this process first (another thread's too)
         with self.lock:
             self._send(sql, args)
-            self._reply()
+            return self._reply()
 
     def settle(self) -> None:
         with self.lock:
@@ -247,7 +274,7 @@ class _Writer:
         try:
             self._reply()
         except Exception:  # not written, or not known to be: once more, idempotently, and wait
-            self._send(sql + " ON CONFLICT (id) DO NOTHING", args)
+            self._send(sql, args)
             self._reply()
 
     def _send(self, sql: str, args: list) -> None:
@@ -283,10 +310,12 @@ class _Writer:
                 if attempt == 2 or not broken:
                     raise self._error(e) from e
 
-    def _reply(self) -> None:
-        """Wait for the reply of what was sent; a server error is raised as StoreUnavailable."""
+    def _reply(self) -> int:
+        """Wait for the reply of what was sent: the rows its main clause wrote; a server error
+        is raised as StoreUnavailable (its SQLSTATE in ``self.sqlstate``)."""
         pg = self.conn.pgconn
         error: Exception | None = None
+        rows, self.sqlstate = 0, None
         try:
             pg.consume_input()
             while True:
@@ -296,14 +325,18 @@ class _Writer:
                 res = pg.get_result()
                 if res is None:
                     break
-                if res.status not in (1, 2):  # COMMAND_OK, TUPLES_OK
-                    error = error or _db_error(res.error_message)
+                if res.status in (1, 2):  # COMMAND_OK, TUPLES_OK
+                    rows = res.command_tuples or 0
+                elif error is None:
+                    error = _db_error(res.error_message)
+                    self.sqlstate = (res.error_field(67) or b"").decode()  # 67: PG_DIAG_SQLSTATE ('C')
         except Exception as e:
             error = e
         if error is not None:
             if pg.status != 0:
                 self._close()
             raise self._error(error) from error
+        return rows
 
     def _exec(self, sql: bytes) -> None:
         self._check(self.conn.pgconn.exec_(sql))
