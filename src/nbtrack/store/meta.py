@@ -156,6 +156,9 @@ class MetaStore:
             raise StoreUnavailable(f"cannot open metadata database {url}: {e}") from e
         self._migrated = False
         self._local = threading.local()
+        # set by store/pg_direct when it first writes a run here (it imports this module)
+        self.before_use: Callable[[], None] | None = None
+        self.on_dispose: Callable[[], None] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -191,10 +194,8 @@ class MetaStore:
         transaction itself. A nested use in the same thread gets a pooled one.
         """
         if self.dialect != "sqlite":
-            if self.dialect == "postgresql":
-                from . import pg_direct
-
-                pg_direct.settle(self)  # this process's run starts sent without waiting: read first
+            if self.before_use is not None:
+                self.before_use()  # store/pg_direct: read the replies of run starts sent without waiting
             with (self.read_engine if read else self.engine).connect() as conn:
                 yield conn
             return
@@ -431,10 +432,8 @@ class MetaStore:
         if self._engine is not None:
             self._engine.dispose()
         if self.dialect != "sqlite":
-            if self.dialect == "postgresql":
-                from . import pg_direct
-
-                pg_direct.close(self)  # the run-writing connections (their last replies read first)
+            if self.on_dispose is not None:
+                self.on_dispose()  # store/pg_direct: its run-writing connections
             self.read_engine.dispose()
 
 

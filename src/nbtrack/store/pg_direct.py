@@ -22,7 +22,7 @@ libpq through psycopg's ``pgconn``, autocommit, values sent as text; no pool che
 cursor), and a start is *sent without waiting for its reply*: the server executes and commits
 it as soon as it arrives (a running run is visible to every reader at once, as before), and
 its result is read, already there, by the next use of that connection or by the first read or
-write of this process on the same store (``MetaStore._connection`` calls :func:`settle`), so
+write of this process on the same store (``MetaStore.before_use`` calls :func:`settle`), so
 this process always reads its own writes and a run's rows never overtake its start. A start
 that failed (a dropped connection, a server error) is sent again, idempotently
 (``ON CONFLICT (id) DO NOTHING``), then waited for; if that fails too the error is raised
@@ -397,7 +397,17 @@ def _writer(meta: Any) -> _Writer:
         w = local.w = _Writer(meta)
         with _registry_lock:
             _all.setdefault(meta, weakref.WeakSet()).add(w)
+        if meta.before_use is None:
+            ref = weakref.ref(meta)
+            meta.before_use = lambda: _call(settle, ref)
+            meta.on_dispose = lambda: _call(close, ref)
     return w
+
+
+def _call(fn: Any, ref: Any) -> None:
+    meta = ref()
+    if meta is not None:
+        fn(meta)
 
 
 def _pending(meta: Any) -> set:
