@@ -298,7 +298,7 @@ def whole(df, previous=None) -> frames.Encoded:
 
 
 def plain_frame(n: int, seed: int, index: str = "range") -> pd.DataFrame:
-    """Every kind of column the fast path takes (no object columns)."""
+    """Every kind of column the fast path takes (object columns of strings included)."""
     rng = np.random.default_rng(seed)
     f = rng.integers(-1000, 1000, n) / 8.0
     f[rng.random(n) < 0.1] = np.nan
@@ -315,6 +315,9 @@ def plain_frame(n: int, seed: int, index: str = "range") -> pd.DataFrame:
         "tz": pd.to_datetime(rng.integers(0, 2 * 10**9, n), unit="s").tz_localize("UTC").tz_convert("Europe/Paris"),
         "d": pd.to_timedelta(rng.integers(0, 10**6, n), unit="s"),
         "sn": pd.Series([f"x{i}" for i in rng.integers(0, 9, n)], dtype=pd.StringDtype("pyarrow")).array,
+        # object strings (Python storage): non-ASCII, empty ones, repeated ones
+        "o": pd.Series([("" if i % 7 == 0 else f"ö{i}" * (1 + i % 3)) for i in rng.integers(0, 10**4, n)],
+                       dtype=object),  # (an object ndarray would be inferred as str)
     })
     if index == "int":
         df.index = pd.Index(rng.permutation(n) * 7, name="key")
@@ -382,6 +385,8 @@ def fast_edit(df: pd.DataFrame, edit: tuple, rng) -> pd.DataFrame:
             out[name] = df[name].astype("str")
         elif df[name].dtype == "str":
             out[name] = df[name].astype("category")
+        elif df[name].dtype == object:
+            out[name] = df[name].astype("str")
         elif str(df[name].dtype).startswith("datetime64[ns, "):
             out[name] = df[name].dt.tz_convert("UTC")
         return out
@@ -425,9 +430,20 @@ def test_fast_path_round_trips_matches_whole_encoding_and_encodes_only_changed_c
         df, enc = new, enc2
 
 
+class _Str(str):
+    pass
+
+
 @pytest.mark.parametrize("make", [
     lambda: pd.DataFrame(np.arange(3000.0).reshape(1000, 3)),  # non-string labels
-    lambda: pd.DataFrame({"o": pd.Series(["a", None] * 50, dtype=object)}),  # object column
+    lambda: pd.DataFrame({"o": pd.Series(["a", None] * 50, dtype=object)}),  # object column with None
+    lambda: pd.DataFrame({"o": pd.Series(["a", np.nan] * 50, dtype=object)}),  # ... with NaN
+    lambda: pd.DataFrame({"o": pd.Series(["a", 1] * 50, dtype=object)}),  # mixed objects
+    lambda: pd.DataFrame({"o": pd.Series(["a", b"b"] * 50, dtype=object)}),  # str and bytes
+    lambda: pd.DataFrame({"o": pd.Series([_Str("a"), "b"] * 50, dtype=object)}),  # a str subclass
+    lambda: pd.DataFrame({"o": pd.Series(["a", "\ud800"] * 50, dtype=object)}),  # not UTF-8 encodable
+    lambda: pd.DataFrame({"o": pd.Series(["a"] * 100, dtype=object)}, index=pd.Index([f"r{i}" for i in range(100)],
+                                                                                      dtype=object)),  # object index
     lambda: pd.DataFrame({"x": range(10)}, index=pd.MultiIndex.from_tuples([(i, "a") for i in range(10)])),
     lambda: pd.DataFrame({"c": pd.Categorical([1, 2, 1])}),  # categories that are not strings
     lambda: pd.DataFrame({"x": pd.arrays.SparseArray([0, 0, 1])}),
@@ -474,6 +490,8 @@ def test_fast_fingerprint_tells_apart_what_raw_bytes_alone_would_not():
         df.set_axis(df.index + 1, axis=0),  # RangeIndex bounds
         df.assign(s=df["s"].astype(pd.StringDtype("pyarrow"))),  # same Arrow data, other dtype
         df.iloc[:, ::-1],
+        df.assign(o=df["o"].astype("str")),  # the same strings, Arrow-backed instead of objects
+        df.assign(o=pd.Series(["x", *df["o"].iloc[1:]], index=df.index, dtype=object)),  # one cell
     ]
     for v in variants:
         fp = rowchunks.plan(v).fingerprint

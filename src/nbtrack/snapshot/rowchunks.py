@@ -18,9 +18,11 @@ columns (a column's fingerprint is the hash of its chunk digests), and builds th
 manifest as :func:`.frames.encode` (the tests compare them). The frame's fingerprint (the
 snapshot cache key) is derived from the chunk fingerprints: one pass over the memory in all.
 
-Anything else (object columns, Python-storage strings, sparse, Arrow dtypes other than
-``str``, non-string labels, MultiIndex, frames of fewer than two minimal chunks...) gets
-``None`` from :func:`plan` and takes :func:`.frames.encode`, as before.
+Object columns holding only ``str`` values are converted to Arrow once (as the whole-frame path
+converts them) and hashed like Arrow strings. Anything else (other object columns,
+Python-storage strings, sparse, Arrow dtypes other than ``str``, non-string labels,
+MultiIndex, frames of fewer than two minimal chunks...) gets ``None`` from :func:`plan` and
+takes :func:`.frames.encode`, as before.
 """
 
 from __future__ import annotations
@@ -78,13 +80,19 @@ class Plan:
 
 
 # -- which columns qualify, and their raw buffers ------------------------------------------
-def _source(values: Any) -> tuple[str, Any, bytes]:
-    """(kind, buffers, structure bytes) of one column's or index's values; _Ineligible otherwise."""
+def _source(values: Any, objects: bool = False) -> tuple[str, Any, bytes]:
+    """(kind, buffers, structure bytes) of one column's or index's values; _Ineligible otherwise.
+
+    With ``objects``, an object column holding only ``str`` values (exactly that type, no nulls)
+    qualifies too: it is converted to Arrow once, as the whole-frame path converts it, and its
+    row ranges are hashed like an Arrow string column's."""
     import pandas as pd
 
     dtype = values.dtype
     if isinstance(dtype, pd.core.dtypes.dtypes.NumpyEADtype):  # a numpy column's .array
         dtype = dtype.numpy_dtype
+    if objects and isinstance(dtype, np.dtype) and dtype == object:
+        return _object_strings(np.asarray(values, dtype=object))
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         if not len(cats) or not columns._string_categories(cats) or cats.dtype == object:
@@ -116,6 +124,16 @@ def _source(values: Any) -> tuple[str, Any, bytes]:
         if a.ndim != 1 or a.dtype.kind not in "biufmM":
             raise _Ineligible
     return "np", native, key
+
+
+def _object_strings(arr: np.ndarray) -> tuple[str, Any, bytes]:
+    if set(map(type, arr)) != {str}:  # (None, NaN, other types, str subclasses: the whole-frame path)
+        raise _Ineligible
+    try:
+        col = pa.array(arr, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, ValueError, TypeError):  # (e.g. lone surrogates)
+        raise _Ineligible from None
+    return "arrow", col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col]), b"object|str"
 
 
 def _digest(kind: str, data: Any, start: int, rows: int) -> bytes:
@@ -154,18 +172,23 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     # a frame of one or two chunks gains nothing from chunk reuse: the whole-frame path is cheaper
     if len(frame) < 2 * frames.MIN_CHUNK_ROWS or not frame.shape[1] or not _storable_or_none(frame):
         return None
+    strs = [i for i in range(frame.shape[1]) if frame.dtypes.iloc[i] == object]
     try:
-        sources = [_source(frame.iloc[:, i].array) for i in range(frame.shape[1])]
+        sources = [_source(frame.iloc[:, i].array, objects=True) for i in range(frame.shape[1])]
         if not isinstance(frame.index, pd.RangeIndex):
             sources.append(_source(frame.index.array))
-        # the structure: what zero rows convert to (columns.prepare must have nothing to do)
-        _stored, objects, empty = frames._storable(frame.iloc[:0], nthreads=1)
+        # the structure: what zero rows convert to (columns.prepare must have nothing to do); with
+        # object columns of strings, what one row converts to (zero rows of objects convert to nulls)
+        _stored, objects, empty = frames._storable(frame.iloc[:1 if strs else 0], nthreads=1)
     except Exception:  # (_Ineligible, or anything unusual: the whole-frame path says what is wrong)
         return None
-    if "encoded" in objects or objects.get("columns") or objects.get("index_levels") or \
+    plain = {str(i): None for i in strs}  # (object columns without nulls, as _object_info says)
+    if "encoded" in objects or objects.get("columns") != plain or objects.get("index_levels") or \
             empty.num_columns != len(sources):
         return None
     objects = frames._object_info(frame)  # (an index frequency is read from the whole frame)
+    if objects.get("columns") != plain:
+        return None
     meta = json.loads(empty.schema.metadata[b"pandas"])
     # chunks do not hold a RangeIndex: its bounds are part of the frame's key, not of its chunks'
     rows_key = json.dumps(meta, sort_keys=True).encode()
