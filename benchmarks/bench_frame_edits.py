@@ -14,6 +14,9 @@ string column) of about ``--mb`` MB in memory. Each repetition, in this order:
 * load: ``pd.read_parquet`` of the same frame written by ``df.to_parquet`` and
   ``nbtrack.load`` of the first version, the order alternating each repetition.
 
+Then the same first snapshot and 1% edit of the frame with its ``user`` column as Python
+objects (``object`` dtype: the strings as Python ``str``), in fresh workspaces.
+
 Reports median, p10, p90 and n of each, and the ratios the issue targets.
 """
 
@@ -118,6 +121,20 @@ def bench(mb: float, repeat: int, tmp: Path) -> dict:
             del out
         print(rep, {k: round(v[-1], 3) for k, v in s.items()}, f"new bytes {100 * shares[-1]:.2f}%",
               file=sys.stderr)
+    # the same frame with its high-cardinality string column as Python objects (object dtype)
+    obj = df.astype({"user": object})
+    for k in ("first, object column", "edit, object column"):
+        s[k] = []
+    for rep in range(repeat):
+        ws = fresh(100 + rep)
+        t, _ = timed(lambda: nbtrack.snapshot(obj, "objects"), "first, object column")
+        s["first, object column"].append(t)
+        e = edited(obj, rep, 1.0)
+        t, v2 = timed(lambda e=e: nbtrack.snapshot(e, "objects"), "edit, object column")
+        s["edit, object column"].append(t)
+        assert v2.version == 2
+        del e
+        print(rep, {k: round(v[-1], 3) for k, v in s.items() if "object" in k}, file=sys.stderr)
     return {"stats": {k: stats(v) for k, v in s.items()}, "cpu": {k: stats(v) for k, v in CPU.items()},
             "share": statistics.median(shares), "rows": len(df),
             "bytes": nbytes, "first_bytes": first_bytes, "parquet_bytes": path.stat().st_size,
@@ -150,6 +167,11 @@ def table(mb: float, repeat: int, r: dict) -> str:
         f"{r['share'] * r['first_bytes'] / 1e6:,.1f} MB | {100 * r['share']:.2f}% |",
         f"| same edit, chunk memo emptied (every chunk encoded again, as before) | first snapshot | "
         f"{cell('first')} | {cell('edit, no memo')} | {100 * m['edit, no memo'] / m['first']:.0f}% of first |",
+        f"| 1% edit, the same frame with `user` as an object (Python strings) column | its first snapshot | "
+        f"{cell('first, object column')} | {cell('edit, object column')} | "
+        f"{100 * m['edit, object column'] / m['first, object column']:.1f}% of first |",
+        f"| same, process CPU time | its first snapshot's CPU | {cpu('first, object column')} | "
+        f"{cpu('edit, object column')} | {100 * c['edit, object column'] / c['first, object column']:.1f}% of first |",
         f"| load the frame back | `pd.read_parquet` of `df.to_parquet` | {cell('read_parquet')} | {cell('load')} | "
         f"{m['read_parquet'] / m['load']:.2f}× its speed (≥ 1.0×) |",
         "", f"{date.today()}, Python {sys.version.split()[0]}, {r['versions']}; 2-core VM shared with other jobs. "

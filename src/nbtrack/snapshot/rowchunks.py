@@ -18,8 +18,9 @@ columns (a column's fingerprint is the hash of its chunk digests), and builds th
 manifest as :func:`.frames.encode` (the tests compare them). The frame's fingerprint (the
 snapshot cache key) is derived from the chunk fingerprints: one pass over the memory in all.
 
-Object columns holding only ``str`` values are converted to Arrow once (as the whole-frame path
-converts them) and hashed like Arrow strings. Anything else (other object columns,
+Object columns holding only ``str`` values are digested by row blocks (:mod:`.objstrings`: a
+block whose string objects are the ones seen before is not read again; others are converted
+to Arrow as the whole-frame path converts them and hashed like Arrow strings). Anything else (other object columns,
 Python-storage strings, sparse, Arrow dtypes other than ``str``, non-string labels,
 MultiIndex, frames of fewer than two minimal chunks...) gets ``None`` from :func:`plan` and
 takes :func:`.frames.encode`, as before.
@@ -41,7 +42,7 @@ import pyarrow as pa
 import xxhash
 
 from ..store.objects import hash_bytes
-from . import chunkstats, columns, frames
+from . import chunkstats, columns, frames, objstrings
 from .chunkprint import ChunkMemo, column_range
 from .fingerprint import buffers
 from .stats import SAMPLE_ROWS, number_stats, one_column
@@ -83,16 +84,15 @@ class Plan:
 def _source(values: Any, objects: bool = False) -> tuple[str, Any, bytes]:
     """(kind, buffers, structure bytes) of one column's or index's values; _Ineligible otherwise.
 
-    With ``objects``, an object column holding only ``str`` values (exactly that type, no nulls)
-    qualifies too: it is converted to Arrow once, as the whole-frame path converts it, and its
-    row ranges are hashed like an Arrow string column's."""
+    With ``objects``, an object column qualifies too ("objstr"): :func:`plan` digests it by row
+    blocks, and it must hold only ``str`` values (exactly that type, no nulls)."""
     import pandas as pd
 
     dtype = values.dtype
     if isinstance(dtype, pd.core.dtypes.dtypes.NumpyEADtype):  # a numpy column's .array
         dtype = dtype.numpy_dtype
-    if objects and isinstance(dtype, np.dtype) and dtype == object:
-        return _object_strings(np.asarray(values, dtype=object))
+    if objects and isinstance(dtype, np.dtype) and dtype == object:  # (digested by block in plan())
+        return "objstr", np.asarray(values, dtype=object), b"object|str"
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         if not len(cats) or not columns._string_categories(cats) or cats.dtype == object:
@@ -126,17 +126,9 @@ def _source(values: Any, objects: bool = False) -> tuple[str, Any, bytes]:
     return "np", native, key
 
 
-def _object_strings(arr: np.ndarray) -> tuple[str, Any, bytes]:
-    if set(map(type, arr)) != {str}:  # (None, NaN, other types, str subclasses: the whole-frame path)
-        raise _Ineligible
-    try:
-        col = pa.array(arr, type=pa.string(), from_pandas=True)
-    except (pa.ArrowException, ValueError, TypeError):  # (e.g. lone surrogates)
-        raise _Ineligible from None
-    return "arrow", col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col]), b"object|str"
-
-
 def _digest(kind: str, data: Any, start: int, rows: int) -> bytes:
+    if kind == "objstr":  # (data: the block digests, their UTF-8 sizes and the block rows)
+        return objstrings.chunk_digest(data[0], start, rows, data[2])
     h = xxhash.xxh3_128()
     if kind == "arrow":
         column_range(h, data.slice(start, rows))
@@ -189,6 +181,14 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     objects = frames._object_info(frame)  # (an index frequency is read from the whole frame)
     if objects.get("columns") != plain:
         return None
+    block = frames.MIN_CHUNK_ROWS
+    for j, (kind_, data, key) in enumerate(sources):
+        if kind_ == "objstr":  # object strings: digests of row blocks, unchanged blocks not read again
+            try:
+                block_digests, sizes = objstrings.blocks(data, block)
+            except objstrings.NotStrings:
+                return None
+            sources[j] = (kind_, (block_digests, sizes, block), key)
     meta = json.loads(empty.schema.metadata[b"pandas"])
     # chunks do not hold a RangeIndex: its bounds are part of the frame's key, not of its chunks'
     rows_key = json.dumps(meta, sort_keys=True).encode()
@@ -200,6 +200,8 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     n = len(frame)
     per_row = sum(_bytes_per_row(kind_, data, n) for kind_, data, _key in sources)
     rows = frames.rows_per_chunk(per_row, n, previous_rows)
+    if strs and rows % block:  # (object strings are digested by blocks that must divide the chunks)
+        return None
     bounds = [(s, min(rows, n - s)) for s in range(0, n, rows)]
     structure = _key([VERSION, frames.ENCODING.encode(), pa.__version__.encode(), pd.__version__.encode(),
                       kind.encode(), repr(series_name).encode(), type(series_name).__name__.encode(),
@@ -227,6 +229,8 @@ def _key(parts: list[bytes]) -> bytes:
 
 
 def _bytes_per_row(kind: str, data: Any, n: int) -> float:
+    if kind == "objstr":  # as Arrow's string type holds them: int32 offsets plus the UTF-8 bytes
+        return (4 * (n + 1) + sum(data[1])) / max(1, n)
     if kind == "arrow":
         return data.nbytes / max(1, n)
     # as Arrow holds them: booleans and masks as bits
@@ -352,9 +356,10 @@ _lock = threading.Lock()
 
 
 def clear() -> None:
-    """Forget remembered column statistics (what a new kernel starts with)."""
+    """Forget remembered column statistics and object-string blocks (what a new kernel starts with)."""
     with _lock:
         _stats_memo.clear()
+    objstrings.clear()
 
 
 def _new_lock_in_child() -> None:
