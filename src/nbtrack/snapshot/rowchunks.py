@@ -178,9 +178,6 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
     if "encoded" in objects or objects.get("columns") != plain or objects.get("index_levels") or \
             empty.num_columns != len(sources):
         return None
-    objects = frames._object_info(frame)  # (an index frequency is read from the whole frame)
-    if objects.get("columns") != plain:
-        return None
     block = frames.MIN_CHUNK_ROWS
     for j, (kind_, data, key) in enumerate(sources):
         if kind_ == "objstr":  # object strings: digests of row blocks, unchanged blocks not read again
@@ -189,6 +186,11 @@ def plan(obj: Any, previous_rows: int | None = None) -> Plan | None:
             except objstrings.NotStrings:
                 return None
             sources[j] = (kind_, (block_digests, sizes, block), key)
+    # (an index frequency is read from the whole frame; object columns of str only have no nulls:
+    # their sentinels are known without scanning them again)
+    objects = frames._object_info(frame.iloc[:, [i for i in range(frame.shape[1]) if i not in strs]]
+                                  if strs else frame)
+    objects["columns"] = plain
     meta = json.loads(empty.schema.metadata[b"pandas"])
     # chunks do not hold a RangeIndex: its bounds are part of the frame's key, not of its chunks'
     rows_key = json.dumps(meta, sort_keys=True).encode()
