@@ -35,7 +35,7 @@ from ..workspace import Workspace, get_workspace
 
 RUNTIME = ("starlette", "uvicorn", "prometheus_client", "pandas", "pyarrow", "numpy")
 VENDORED = ("errors.py", "snapshot/model_io.py", "snapshot/model_raw.py", "snapshot/trusted_types.py",
-            "serve/app.py", "serve/guard.py", "serve/batcher.py",
+            "snapshot/skops_rules.py", "serve/app.py", "serve/guard.py", "serve/batcher.py",
             "serve/bodies.py", "serve/metrics.py", "serve/openapi.py", "serve/served.py", "serve/validation.py")
 STUBS = {"__init__.py": '"""The part of nbtrack a deployment bundle needs to serve a model."""\n',
          "snapshot/__init__.py": "", "serve/__init__.py": ""}
