@@ -134,3 +134,15 @@ def test_workspace_edit_of_an_object_string_frame_reads_and_encodes_one_chunk(wo
     rowchunks.clear()
     assert str(nbtrack.snapshot(edited.copy(), "objs")) == "objs@2"
     assert nbtrack.fsck(deep=True).ok
+
+
+def test_a_frame_edited_in_place_is_stored_as_edited(workspace):
+    df = _frame(1000, 5)
+    nbtrack.snapshot(df, "inplace")
+    j = df.columns.get_loc("o")
+    df.iloc[500, j] = "changed"  # (the same frame, written in place)
+    df.iloc[501, j] = df.iloc[502, j]  # (an object that is elsewhere in the column)
+    v2 = nbtrack.snapshot(df, "inplace")
+    assert str(v2) == "inplace@2"
+    pd.testing.assert_frame_equal(nbtrack.load("inplace@2"), df, check_exact=True)
+    assert str(nbtrack.snapshot(df, "inplace")) == "inplace@2"
