@@ -16,6 +16,7 @@ Per repetition, in this order:
   * load: ``joblib.load``, ``skops.io.load`` (with ``trusted=get_untrusted_types``: what a careful
     caller does, two parses), ``skops.io.load`` with the list known in advance (one parse: skops' own
     floor), ``nbtrack.load_model``.
+Then the first ``load_model`` of RF(--trees) in fresh processes (wall and CPU, and whether skops got imported).
 Wall time (median, p10, p90, n) and CPU time (median ``time.process_time``) of each; ratios on wall medians.
 """
 
@@ -155,6 +156,34 @@ def table(kind: str, r: dict) -> str:
     ])
 
 
+_FIRST_LOAD = """
+import sys, time
+import sklearn.ensemble, nbtrack  # (what the process that trained the model has imported)
+nbtrack.use_workspace(sys.argv[1])
+t, c = time.perf_counter(), time.process_time()
+nbtrack.load_model(sys.argv[2])
+print(time.perf_counter() - t, time.process_time() - c, "skops" in sys.modules)
+"""
+
+
+def first_load(tmp: Path, trees: int, repeat: int) -> str:
+    """The first ``load_model`` of RF(trees) in fresh processes (wall and CPU medians, skops imported or not)."""
+    import subprocess
+
+    import nbtrack
+
+    nbtrack.use_workspace(tmp / ".nbtrack-first")
+    v = nbtrack.log_model(models(f"rf{trees}", 1)[0], "first")
+    nbtrack.use_workspace(None)
+    out = [subprocess.run([sys.executable, "-c", _FIRST_LOAD, str(tmp / ".nbtrack-first"), v.ref],
+                          capture_output=True, text=True, check=True).stdout.split() for _ in range(repeat)]
+    wall = statistics.median(float(x[0]) * 1000 for x in out)
+    cpu = statistics.median(float(x[1]) * 1000 for x in out)
+    skops = sorted({x[2] for x in out})
+    return (f"First `load_model` of RF({trees}) in a fresh process (sklearn.ensemble and nbtrack imported first; "
+            f"n={repeat}): {wall:.0f} ms wall, {cpu:.0f} ms CPU (medians); skops imported: {', '.join(skops)}.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trees", type=int, default=100)
@@ -169,6 +198,8 @@ def main() -> None:
             r = bench(kind, args.repeat, Path(d))
             parts.append(table(kind, r))
             print(parts[-1] + "\n", flush=True)
+        parts.append(first_load(Path(d), args.trees, max(3, args.repeat // 2)))
+        print(parts[-1] + "\n", flush=True)
     load = os.getloadavg()[0]
     parts.append(f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, load average {load:.1f}, Python "
                  f"{sys.version.split()[0]}, {r['versions']}. `python benchmarks/bench_model_floor.py "
