@@ -19,7 +19,8 @@ MODULES = ("sqlalchemy", "nbtrack.store.meta",
            "nbtrack.capture.writer",
            "nbtrack.store.backends.local", "nbtrack.store.crypto",
            # what the first %track_browser imports
-           "nbtrack.query.runs", "nbtrack.query.cells", "nbtrack.ui.widgets", "nbtrack.ui.panels",
+           "nbtrack.query.runs", "nbtrack.query.arrow_table", "nbtrack.query.cells", "nbtrack.ui.widgets",
+           "nbtrack.ui.panels",
            "nbtrack.ui.models_panel")
 # Imported only when pandas already is (never pandas itself in the background: ~1 s, and the
 # user's next cell would wait for it): how the browser's first table becomes a DataFrame.
