@@ -195,9 +195,24 @@ class WarmKernels:
     def __init__(self) -> None:
         self._waiting: Kernel | None = None
         self._lock = threading.Lock()
+        self._launching: threading.Thread | None = None
+
+    def start(self, kernel_name: str, env: dict[str, str]) -> None:
+        """:meth:`prepare` in a thread: a worker's first kernel, launched while the sweep is still
+        being recorded (:meth:`take` and :meth:`close` wait for it)."""
+        thread = threading.Thread(target=self.prepare, args=(kernel_name, env), name="nbtrack-first-kernel",
+                                  daemon=True)
+        self._launching = thread
+        thread.start()
+
+    def _wait_launch(self) -> None:
+        thread, self._launching = self._launching, None
+        if thread is not None:
+            thread.join()
 
     def take(self, kernel_name: str, env: dict[str, str]) -> Kernel | None:
         """The waiting kernel if it was launched for this notebook and environment (else shut down)."""
+        self._wait_launch()
         with self._lock:
             kernel, self._waiting = self._waiting, None
         if kernel is None:
@@ -219,6 +234,7 @@ class WarmKernels:
             discard(old)
 
     def close(self) -> None:
+        self._wait_launch()
         with self._lock:
             kernel, self._waiting = self._waiting, None
         if kernel is not None:

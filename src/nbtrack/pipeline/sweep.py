@@ -163,19 +163,32 @@ def sweep(
         from .dask_runs import check_cluster
 
         check_cluster(dask, ws)
-    run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)
-    run.log_params({k: list(v) for k, v in space.items()})
-    for k, v in {"nbtrack.pipeline": pv.name, "nbtrack.pipeline_version": pv.version,
-                 "nbtrack.sweep_mode": "random" if random else "grid", "nbtrack.select": select or "",
-                 "nbtrack.executor": _executor(parallel, dask, warm, len(sets))}.items():
-        run.set_tag(k, v)
-    if random is not None:
-        run.log_param("seed", seed)
-    run.start()
+    # local workers start now, each launching its first run's kernel while the sweep is recorded
+    local = None
+    if dask is None:
+        from .run import _kernel_spec
+
+        workers.adopt(ws)
+        local = workers.Local(len(sets), parallel, warm, _kernel_spec(ws, pv, dict(pv.pins)) if warm else None)
+    try:
+        run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)
+        run.log_params({k: list(v) for k, v in space.items()})
+        for k, v in {"nbtrack.pipeline": pv.name, "nbtrack.pipeline_version": pv.version,
+                     "nbtrack.sweep_mode": "random" if random else "grid", "nbtrack.select": select or "",
+                     "nbtrack.executor": _executor(parallel, dask, warm, len(sets))}.items():
+            run.set_tag(k, v)
+        if random is not None:
+            run.log_param("seed", seed)
+        run.start()
+    except BaseException:
+        if local is not None:
+            local.close()
+        raise
     mark("sweep.started")
     result = SweepResult(run.id, pv.name, pv.version, _metric_key(select))
     try:
-        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress, warm)
+        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress, warm,
+                 local)
     except KeyboardInterrupt as e:
         run.end("interrupted", e)
         raise
@@ -205,13 +218,12 @@ def _executor(parallel: int, dask: Any, warm: bool, n: int) -> str:
 
 
 def _execute(result: SweepResult, specs: list[dict], parallel: int, dask: Any, maximize: bool, progress,
-             warm: bool = True) -> None:
+             warm: bool = True, local: workers.Local | None = None) -> None:
     if dask is not None:
         it, slots = workers.dask(specs, dask), workers.dask_slots(dask) or len(specs)
-    elif parallel > 1 and len(specs) > 1:
-        it, slots = workers.processes(specs, min(parallel, len(specs)), warm), parallel
     else:
-        it, slots = workers.sequential(specs, warm), 1
+        local = local or workers.Local(len(specs), parallel, warm)
+        it, slots = local.run(specs), (parallel if local.workers > 1 else 1)
     best_value = None
     with SweepProgress(len(specs), f"sweep {result.pipeline}", progress) as bar:
         for out in it:

@@ -84,20 +84,42 @@ def sequential(specs: list[dict], warm: bool = True) -> Iterator[dict]:
         _close_kernels()
 
 
-def _fresh_worker() -> None:
-    """Pool initializer: shut this worker's warm kernel down when it exits. (What a forked
-    worker must not inherit, each module drops itself: see ``os.register_at_fork`` below.)"""
+def _fresh_worker(first: tuple[str, dict[str, str]] | None = None) -> None:
+    """Pool initializer: shut this worker's warm kernel down when it exits; with ``first`` (kernel
+    name, environment), launch the kernel of this worker's first run now. (What a forked worker
+    must not inherit, each module drops itself: see ``os.register_at_fork`` below.)"""
     from multiprocessing import util
 
     util.Finalize(None, _close_kernels, exitpriority=10)
+    if first is not None:
+        _warm_kernels().start(*first)
+
+
+def _forkable(ws) -> bool:
+    """A workspace a forked worker may keep: SQLite and a local object folder (no client of a
+    server whose connections the parent holds)."""
+    return ws.meta.dialect == "sqlite" and ws.objects.local
+
+
+def adopt(ws) -> None:
+    """Runs of this sweep use ``ws`` itself (in this process, or in workers forked from it, with
+    connections of their own): its engine, compiled statements and memo (experiment and
+    environment ids) are ready, instead of a workspace opened again by each worker's first run."""
+    if _forkable(ws):
+        _workspaces[(ws.meta_url, ws.objects_url)] = ws
 
 
 def _after_fork_in_child() -> None:
     """The parent's warm kernel and workspaces are not this process's (each module that
-    holds state, e.g. nbtrack.workspace, resets its own the same way)."""
+    holds state, e.g. nbtrack.workspace, resets its own the same way); an adopted SQLite
+    workspace is kept without the parent's connections."""
     global _kernels
     _kernels = None
+    kept = {k: ws for k, ws in _workspaces.items() if _forkable(ws)}
     _workspaces.clear()
+    for key, ws in kept.items():
+        ws.meta.after_fork()
+        _workspaces[key] = ws
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -126,17 +148,59 @@ def _context():
 
 def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[dict]:
     """``workers`` local processes; each opens its own connections to the workspace."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    return Local(len(specs), workers, warm).run(specs)
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_fresh_worker) as pool:
-        futures = [pool.submit(run_one, s) for s in (with_warm_kernels(specs, workers) if warm else specs)]
-        try:
-            for f in as_completed(futures):
-                yield _result(f.result, specs, futures.index(f))
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+
+class Local:
+    """A sweep's local executor, set up before the sweep run is recorded.
+
+    ``workers`` > 1: a pool of forked processes, else this process. With ``first`` (kernel name
+    and environment, ``warm`` only), the processes are forked now and each one launches its first
+    run's kernel at once: that kernel boots while the sweep is recorded and the run prepared,
+    instead of after. Every run still gets a new kernel, launched for it alone.
+    """
+
+    def __init__(self, n: int, workers: int, warm: bool = True,
+                 first: tuple[str, dict[str, str]] | None = None) -> None:
+        self.workers = min(workers, n) if workers > 1 and n > 1 else 1
+        self.warm = warm
+        first = first if warm else None
+        self.pool: Any = None
+        if self.workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(),
+                                            initializer=_fresh_worker, initargs=(first,))
+            if first is not None:
+                self.pool.submit(int)  # forks every worker now (a fork pool starts them all at once)
+        elif first is not None:
+            _warm_kernels().start(*first)
+
+    def run(self, specs: list[dict]) -> Iterator[dict]:
+        if self.pool is None:
+            return sequential(specs, self.warm)
+        return self._pooled(specs)
+
+    def _pooled(self, specs: list[dict]) -> Iterator[dict]:
+        from concurrent.futures import as_completed
+
+        with self.pool as pool:
+            futures = [pool.submit(run_one, s) for s in (with_warm_kernels(specs, self.workers) if self.warm
+                                                        else specs)]
+            try:
+                for f in as_completed(futures):
+                    yield _result(f.result, specs, futures.index(f))
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    def close(self) -> None:
+        """Stop what was set up (the sweep ends before any run): workers and first kernels."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            _close_kernels()
 
 
 def dask(specs: list[dict], address: Any) -> Iterator[dict]:

@@ -121,6 +121,9 @@ def _server_engine(url: str, **kw) -> Engine:
     return engine
 
 
+_inherited: list = []  # what MetaStore.after_fork took from the parent: kept alive, untouched
+
+
 class MetaStore:
     """Engine + transactions + schema migration for one metadata database."""
 
@@ -426,6 +429,18 @@ class MetaStore:
                     conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727472)")
                 if _revision(conn) != SCHEMA_HEAD:
                     command.upgrade(cfg, "head")
+
+    def after_fork(self) -> None:
+        """In a forked child: keep this store (its engine's compiled statements) but none of the
+        parent's connections (SQLAlchemy's recipe: a new pool; the parent's connections are left
+        open for the parent). SQLite only."""
+        assert self.dialect == "sqlite"
+        _inherited.append(self._local)  # never closed, nor freed (sqlite3 would close them) here
+        self._local = threading.local()
+        self._engine_lock = threading.Lock()
+        if self._engine is not None:
+            _inherited.append(self._engine.pool)
+            self._engine.dispose(close=False)
 
     def dispose(self) -> None:
         self._close_local()
