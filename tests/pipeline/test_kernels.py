@@ -224,3 +224,59 @@ def test_each_sweep_run_gets_a_kernel_launched_by_nbtrack(workspace, tmp_path, m
     assert [o["status"] for o in res.outcomes] == ["finished"] * 3
     assert None not in kernels and len(set(kernels)) == 3
     assert interrupts == []
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_each_worker_launches_its_first_kernel_before_the_sweep_is_recorded(probe, own_tmp, tmp_path, monkeypatch,
+                                                                           parallel):
+    """The workers exist, and each one's first kernel is on its way, before the sweep run is
+    written: that kernel boots meanwhile. No kernel is wasted (one launched per run), every run
+    still gets its own, and the sweep's store is used by the runs."""
+    import multiprocessing
+
+    from nbtrack.capture.run import ActiveRun
+    from nbtrack.pipeline import workers
+
+    seen = []
+    real_start = ActiveRun.start
+
+    def start(self, *a, **kw):
+        if self.kind == "sweep":
+            warm = workers._kernels
+            seen.append((len(multiprocessing.active_children()),
+                         warm is not None and (warm._launching is not None or warm._waiting is not None)))
+        return real_start(self, *a, **kw)
+
+    monkeypatch.setattr(ActiveRun, "start", start)
+    timeline = tmp_path / "timeline"
+    monkeypatch.setenv("NBTRACK_TIMELINE", str(timeline))
+    res = nbtrack.sweep(probe, {"x": [1, 2, 3, 4]}, parallel=parallel, progress=False)
+    assert res.exit_code == 0 and not res.failed, res.outcomes
+    assert seen == ([(0, True)] if parallel == 1 else [(2, False)])
+    lines = [line.split() for line in timeline.read_text().splitlines()]
+    first = [(pid, ev) for _, pid, thread, ev, *_ in lines if thread == "nbtrack-first-kernel"]
+    assert [ev for _, ev in first].count("kernel.launched") == parallel
+    assert len({pid for pid, _ in first}) == parallel  # one first kernel per worker
+    assert sum(line[3] == "kernel.launched" for line in lines) == 4  # one per run
+    pids = {nbtrack.runs(parent=o["run_id"])["metrics.pid"].iloc[0] for o in res.outcomes}
+    assert len(pids) == 4
+    assert os.listdir(own_tmp) == []
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_first_kernels_are_stopped_when_the_sweep_cannot_be_recorded(probe, own_tmp, monkeypatch, parallel):
+    from nbtrack.capture.run import ActiveRun
+    from nbtrack.errors import StoreUnavailable
+
+    real_start = ActiveRun.start
+
+    def start(self, *a, **kw):
+        if self.kind == "sweep":
+            raise StoreUnavailable("the store went away")
+        return real_start(self, *a, **kw)
+
+    monkeypatch.setattr(ActiveRun, "start", start)
+    with pytest.raises(StoreUnavailable, match="went away"):
+        nbtrack.sweep(probe, {"x": [1, 2, 3]}, parallel=parallel, progress=False)
+    assert os.listdir(own_tmp) == []  # each first kernel was shut down and its folders removed
+    assert len(nbtrack.runs()) == 0
