@@ -45,8 +45,6 @@ from ..errors import StoreUnavailable
 
 _sql: dict[tuple, str] = {}
 _names: dict[str, bytes] = {}  # SQL text -> its prepared statement's name (the same on every connection)
-_FLUSH_ARGS = ("r", "pk", "pv", "pn", "pt", "tk", "tv", "mk", "mv", "ms", "mt", "lk", "lv", "ls", "lt",
-               "an", "ao", "ak", "am", "az")
 
 
 def usable(meta: Any) -> bool:
@@ -111,21 +109,28 @@ def write_flush(meta: Any, payload: dict) -> bool:
     arts = list({a["name"]: a for a in payload["artifacts"]}.values())  # a row is updated once: last wins
     values = payload["run_values"] or {}
     cols = tuple(values)
-    sql = _sql.get(("flush", cols))
+    parts = "".join(k for k, rows in (("p", params), ("t", tags), ("m", metrics), ("a", arts)) if rows)
+    if not parts and not cols:
+        return True  # nothing to write
+    sql = _sql.get(("flush", cols, parts))
     if sql is None:
-        sql = _sql[("flush", cols)] = _flush_sql(cols)
-    pv = params.values()
-    lv = last.values()
-    arrays = (
-        _texts(params), _texts(t for t, _ in pv), _nums(_num(t, v) for t, v in pv), _texts(v for _, v in pv),
-        _texts(tags), _texts(tags.values()),
-        _texts(m[0] for m in metrics), _nums(m[1] for m in metrics), _ints(m[2] for m in metrics),
-        _nums(m[3] for m in metrics),
-        _texts(last), _nums(m[1] for m in lv), _ints(m[2] for m in lv), _nums(m[3] for m in lv),
-        _texts(a["name"] for a in arts), _texts(a["oid"] for a in arts), _texts(a["kind"] for a in arts),
-        _texts(a.get("media_type") for a in arts), _ints(a.get("size") for a in arts),
-    )
-    args = [_param(payload["run_id"]), *(a.encode() for a in arrays), *(_param(v) for v in values.values())]
+        sql = _sql[("flush", cols, parts)] = _flush_sql(cols, parts)
+    args = [_param(payload["run_id"])]
+    if "p" in parts:
+        pv = params.values()
+        args += (_texts(params), _texts(t for t, _ in pv), _nums(_num(t, v) for t, v in pv), _texts(v for _, v in pv))
+    if "t" in parts:
+        args += (_texts(tags), _texts(tags.values()))
+    if "m" in parts:
+        lv = last.values()
+        args += (_texts(m[0] for m in metrics), _nums(m[1] for m in metrics), _ints(m[2] for m in metrics),
+                 _nums(m[3] for m in metrics),
+                 _texts(last), _nums(m[1] for m in lv), _ints(m[2] for m in lv), _nums(m[3] for m in lv))
+    if "a" in parts:
+        args += (_texts(a["name"] for a in arts), _texts(a["oid"] for a in arts), _texts(a["kind"] for a in arts),
+                 _texts(a.get("media_type") for a in arts), _ints(a.get("size") for a in arts))
+    args[1:] = [a.encode() for a in args[1:]]
+    args += [_param(v) for v in values.values()]
     if _UNSUPPORTED in args:
         return False
     _no_nul(meta, args)
@@ -164,37 +169,49 @@ def _ints(items) -> str:
     return "{" + ",".join("NULL" if x is None else str(int(x)) for x in items) + "}"
 
 
-def _flush_sql(cols: tuple[str, ...]) -> str:
-    head = (
-        "WITH p AS (INSERT INTO params (run_id, key, value, num, vtype) "
-        "SELECT %(r)s, * FROM unnest(%(pk)s::text[], %(pv)s::text[], %(pn)s::float8[], %(pt)s::text[]) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
-        "vtype = excluded.vtype), "
-        "t AS (INSERT INTO tags (run_id, key, value) SELECT %(r)s, * FROM unnest(%(tk)s::text[], %(tv)s::text[]) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value), "
-        "m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
-        "SELECT %(r)s, * FROM unnest(%(mk)s::text[], %(mv)s::float8[], %(ms)s::int8[], %(mt)s::float8[])), "
-        "l AS (INSERT INTO latest_metrics AS o (run_id, key, value, step, ts) "
-        "SELECT %(r)s, * FROM unnest(%(lk)s::text[], %(lv)s::float8[], %(ls)s::int8[], %(lt)s::float8[]) "
-        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, ts = excluded.ts "
-        "WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts)), "
-        "a AS (INSERT INTO artifacts (run_id, name, oid, kind, media_type, size) "
-        "SELECT %(r)s, * FROM unnest(%(an)s::text[], %(ao)s::text[], %(ak)s::text[], %(am)s::text[], "
-        "%(az)s::int8[]) "
-        "ON CONFLICT (run_id, name) DO UPDATE SET oid = excluded.oid, kind = excluded.kind, "
-        "media_type = excluded.media_type, size = excluded.size) "
-    )
+# the CTE of each kind of row (only those a flush has rows for are in its statement)
+_CTES = {
+    "p": ("pk", "pv", "pn", "pt"),
+    "t": ("tk", "tv"),
+    "m": ("mk", "mv", "ms", "mt", "lk", "lv", "ls", "lt"),
+    "a": ("an", "ao", "ak", "am", "az"),
+}
+_CTE_SQL = {
+    "p": "p AS (INSERT INTO params (run_id, key, value, num, vtype) "
+         "SELECT %(r)s, * FROM unnest(%(pk)s::text[], %(pv)s::text[], %(pn)s::float8[], %(pt)s::text[]) "
+         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
+         "vtype = excluded.vtype)",
+    "t": "t AS (INSERT INTO tags (run_id, key, value) SELECT %(r)s, * FROM unnest(%(tk)s::text[], %(tv)s::text[]) "
+         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value)",
+    "m": "m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
+         "SELECT %(r)s, * FROM unnest(%(mk)s::text[], %(mv)s::float8[], %(ms)s::int8[], %(mt)s::float8[])), "
+         "l AS (INSERT INTO latest_metrics AS o (run_id, key, value, step, ts) "
+         "SELECT %(r)s, * FROM unnest(%(lk)s::text[], %(lv)s::float8[], %(ls)s::int8[], %(lt)s::float8[]) "
+         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, ts = excluded.ts "
+         "WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts))",
+    "a": "a AS (INSERT INTO artifacts (run_id, name, oid, kind, media_type, size) "
+         "SELECT %(r)s, * FROM unnest(%(an)s::text[], %(ao)s::text[], %(ak)s::text[], %(am)s::text[], "
+         "%(az)s::int8[]) "
+         "ON CONFLICT (run_id, name) DO UPDATE SET oid = excluded.oid, kind = excluded.kind, "
+         "media_type = excluded.media_type, size = excluded.size)",
+}
+
+
+def _flush_sql(cols: tuple[str, ...], parts: str = "ptma") -> str:
+    """One statement: a CTE per kind of row in ``parts``, the run's UPDATE (``cols``) as its main clause."""
+    head = ("WITH " + ", ".join(_CTE_SQL[k] for k in parts) + " ") if parts else ""
+    names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i in range(len(cols))))
     if not cols:
-        return _positional(head + "SELECT 1")
-    sets = ", ".join(f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols))
-    return _positional(head + f"UPDATE runs SET {sets} WHERE id = %(r)s", len(cols))
+        sql = head + "SELECT 1"
+    else:
+        sets = ", ".join(f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols))
+        sql = head + f"UPDATE runs SET {sets} WHERE id = %(r)s"
+    order = {k: i + 1 for i, k in enumerate(names)}
+    return re.sub(r"%\((\w+)\)s", lambda m: f"${order[m.group(1)]}", sql)
 
 
-def _positional(sql: str, n_values: int = 0) -> str:
-    """``%(name)s`` (flush) or ``%s`` (start) placeholders as ``$1, $2...`` for libpq."""
-    if "%(" in sql:
-        order = {k: i + 1 for i, k in enumerate(_FLUSH_ARGS + tuple(f"v{i}" for i in range(n_values)))}
-        return re.sub(r"%\((\w+)\)s", lambda m: f"${order[m.group(1)]}", sql)
+def _positional(sql: str) -> str:
+    """``%s`` placeholders as ``$1, $2...`` for libpq."""
     counter = iter(range(1, sql.count("%s") + 1))
     return re.sub("%s", lambda m: f"${next(counter)}", sql)
 
