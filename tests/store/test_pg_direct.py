@@ -38,7 +38,7 @@ def test_awkward_values_round_trip(pg_workspace):
             run.log_artifact(b"two", name='a "b".bin')  # the same name twice in one flush: the last wins
     finally:
         pg_direct._Writer._send = orig
-    assert calls == ["INSERT", "WITH"]  # start and end, one statement each
+    assert calls == ["WITH"]  # a run ending within DEFER_S: start and end as one statement
     got = nbtrack.get_run(run.id)
     want = dict(AWKWARD)
     want["nan"], want["inf"] = got.params["nan"], got.params["inf"]
@@ -228,3 +228,44 @@ def test_a_start_lost_by_the_server_is_written_again_at_the_end(pg_workspace):
         assert got.status == "finished" and got.ended is not None and got.name == "lost"
         assert got.params == ({"body": True} if body else {}) and got.metrics == ({"m": 3.0} if body else {})
         assert run.id not in pg_direct._started  # forgotten once its end is written
+
+
+def test_a_longer_run_is_sent_at_its_start_and_its_end(pg_workspace):
+    """A run lasting longer than DEFER_S: its start is sent (by the scheduler thread, with no
+    nbtrack call from the run) and visible while the run is going; the end is one statement."""
+    import time
+
+    import psycopg
+
+    with nbtrack.track("warm"):
+        pass
+    calls = []
+    orig = pg_direct._Writer._send
+    pg_direct._Writer._send = lambda w, sql, args: (calls.append(sql.split(" ", 1)[0]), orig(w, sql, args))[1]
+    url = pg_workspace.meta.url.replace("+psycopg", "")
+    try:
+        with psycopg.connect(url, autocommit=True) as other, nbtrack.track("slow", params={"a": 1}) as run:
+            time.sleep(0.2)  # no nbtrack call: the start is sent within DEFER_S all the same
+            assert other.execute("SELECT status FROM runs WHERE id = %s", (run.id,)).fetchone() == ("running",)
+            run.log_metric("m", 1.0)
+    finally:
+        pg_direct._Writer._send = orig
+    assert calls == ["INSERT", "WITH"]
+    got = nbtrack.get_run(run.id)
+    assert got.status == "finished" and got.params == {"a": 1} and got.metrics == {"m": 1.0}
+
+
+def test_a_cell_run_written_whole_counts_its_version(pg_workspace):
+    from nbtrack.capture.run import ActiveRun
+
+    with nbtrack.track("warm"):
+        pass
+    versions = []
+    for i in range(3):
+        run = ActiveRun("cell", "cell", cell_key="nb.ipynb::c2").start()
+        if i == 1:
+            pg_direct.settle(pg_workspace.meta)  # this one's start sent on its own
+        run.log_metric("m", float(i))
+        run.end()
+        versions.append(nbtrack.get_run(run.id).cell_version)
+    assert versions == [1, 2, 3]

@@ -32,6 +32,9 @@ when ``end()`` returns. Durability is the server's own (``synchronous_commit`` i
 
 from __future__ import annotations
 
+import atexit
+import heapq
+import itertools
 import math
 import os
 import re
@@ -79,10 +82,7 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
     if _UNSUPPORTED in args:
         return False
     _no_nul(meta, args)
-    if len(_started) >= 10_000:  # runs never ended (their end failed): forget the oldest
-        _started.pop(next(iter(_started)), None)
-    _started[row["id"]] = (sql + _AGAIN, args)
-    _writer(meta).start(sql + _ASYNC, sql + _AGAIN, args)
+    _writer(meta).defer(row["id"], row, cell, sql, args)
     return True
 
 
@@ -135,8 +135,10 @@ def write_flush(meta: Any, payload: dict) -> bool:
         return False
     _no_nul(meta, args)
     run_id = payload["run_id"]
-    start = _started.pop(run_id, None) if values else _started.get(run_id)
     w = _writer(meta)
+    if values and _whole(meta, w, run_id, parts, args[:len(args) - len(values)], values):
+        return True
+    start = _started.pop(run_id, None) if values else _started.get(run_id)
     try:
         n = w.execute(sql, args)
     except StoreUnavailable:
@@ -148,6 +150,38 @@ def write_flush(meta: Any, payload: dict) -> bool:
         # was lost in a server crash; written again, then this (nothing of it was written)
         w.execute(*start)
         w.execute(sql, args)
+    return True
+
+
+def _whole(meta: Any, w: _Writer, run_id: str, parts: str, cte_args: list, values: dict) -> bool:
+    """A run ending before its start was sent: its row (start and end values together) and
+    everything else in ONE statement. False when its start was sent already."""
+    owner = _deferred_by_run.get(run_id)
+    if owner is None:
+        return False
+    with owner.lock:
+        d = owner.deferred.pop(run_id, None)
+        _deferred_by_run.pop(run_id, None)
+        owner.forget_if_done()
+    if d is None:
+        return False
+    row, cell = d[0], d[1]
+    merged = {**row, **values}
+    cols = tuple(merged)
+    key = ("whole", cols, parts, cell)
+    sql = _sql.get(key)
+    if sql is None:
+        sql = _sql[key] = _flush_sql(cols, parts, insert=True, cell=cell)
+    args = cte_args + [_param(v) for k, v in merged.items() if k != "id"]
+    if _UNSUPPORTED in args:  # an end value the start did not have: the start alone, then the general path
+        w.defer(run_id, *d)
+        return False
+    _no_nul(meta, args)
+    try:
+        w.execute(sql, args, again=True)
+    except BaseException:  # not written: the start waits again (a retried end or settle() sends it)
+        w.defer(run_id, *d)
+        raise
     return True
 
 
@@ -197,11 +231,22 @@ _CTE_SQL = {
 }
 
 
-def _flush_sql(cols: tuple[str, ...], parts: str = "ptma") -> str:
-    """One statement: a CTE per kind of row in ``parts``, the run's UPDATE (``cols``) as its main clause."""
+def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False, cell: bool = False) -> str:
+    """One statement: a CTE per kind of row in ``parts``, the run's UPDATE (``cols``) as its main
+    clause — or (``insert``) the run's whole row as an INSERT (a foreign key is checked at the end
+    of the statement: it sees the row)."""
     head = ("WITH " + ", ".join(_CTE_SQL[k] for k in parts) + " ") if parts else ""
-    names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i in range(len(cols))))
-    if not cols:
+    names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i, c in enumerate(cols)
+                                                          if not (insert and c == "id")))
+    if insert:  # the run's id is parameter r (the first), the other columns follow
+        cnames = ", ".join(_quote(c) for c in cols)
+        cvalues = ", ".join("%(r)s" if c == "id" else f"%(v{i})s" for i, c in enumerate(cols))
+        if cell:  # cell_version as in the start
+            cnames += ", cell_version"
+            cvalues += (", (SELECT coalesce(max(cell_version), 0) + 1 FROM runs WHERE cell_key = "
+                        f"%(v{cols.index('cell_key')})s)")
+        sql = head + f"INSERT INTO runs ({cnames}) VALUES ({cvalues})"
+    elif not cols:
         sql = head + "SELECT 1"
     else:
         sets = ", ".join(f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols))
@@ -254,6 +299,7 @@ class _Writer:
         self.conn: Any = None  # psycopg.Connection, used through its pgconn only
         self.prepared: set[bytes] = set()
         self.pending: tuple[str, list] | None = None  # a start sent whose reply is not read yet
+        self.deferred: dict[str, tuple] = {}  # run id -> (row, cell, sql, args): a start not sent yet
         self.used = 0.0
         self.sqlstate: str | None = None  # of the last statement's error
         self.pid = os.getpid()
@@ -261,25 +307,63 @@ class _Writer:
     def pid_ok(self) -> bool:
         return self.pid == os.getpid()
 
-    # -- the two writes ------------------------------------------------------------------
-    def start(self, sql: str, again: str, args: list) -> None:
-        """Send ``sql``; its reply is read later (``again``: the same, idempotent, if it failed)."""
+    # -- the writes ------------------------------------------------------------------------
+    def defer(self, run_id: str, row: dict, cell: bool, sql: str, args: list) -> None:
+        """Keep a start to send within :data:`DEFER_S` (or with the run's end, if sooner)."""
         with self.lock:
-            self._settle()
-            self._send(sql, args)
-            self.pending = (again, args)
+            self.deferred[run_id] = (row, cell, sql, args)
+            _deferred_by_run[run_id] = self
             _pending(self.meta).add(self)
+        _schedule(self, run_id)
 
-    def execute(self, sql: str, args: list) -> int:
-        """Run ``sql`` and wait for it: the number of rows of its main clause."""
+    def send_start(self, run_id: str) -> None:
+        """Send the start of ``run_id`` if it is still waiting (the scheduler's thread)."""
+        with self.lock:
+            if run_id in self.deferred:
+                self._send_start(run_id)
+
+    def execute(self, sql: str, args: list, again: bool = False) -> int:
+        """Run ``sql`` and wait for it: the number of rows of its main clause. ``again``: the
+        statement inserts the run's row, so it is sent once more if the connection failed (if
+        the first one was committed after all, the second finds the row and writes nothing)."""
         settle(self.meta)  # every start of this process first (another thread's too)
         with self.lock:
             self._send(sql, args)
-            return self._reply()
+            try:
+                return self._reply()
+            except StoreUnavailable:
+                if not again or self.conn is not None:  # a server error, not a lost connection
+                    raise
+            self._send(sql, args)
+            try:
+                return self._reply()
+            except StoreUnavailable:
+                if self.sqlstate == "23505":  # the run's row exists: the first one was committed
+                    return 1
+                raise
 
     def settle(self) -> None:
+        """Send the starts still waiting, then read every reply."""
         with self.lock:
+            for run_id in list(self.deferred):
+                self._send_start(run_id)
             self._settle()
+            self.forget_if_done()
+
+    def forget_if_done(self) -> None:
+        if self.pending is None and not self.deferred:
+            _pending(self.meta).discard(self)
+
+    def _send_start(self, run_id: str) -> None:
+        row, cell, sql, args = self.deferred[run_id]
+        self._settle()  # one reply outstanding at most
+        self._send(sql + _ASYNC, args)
+        del self.deferred[run_id]
+        _deferred_by_run.pop(run_id, None)
+        self.pending = (sql + _AGAIN, args)
+        if len(_started) >= 10_000:  # runs never ended (their end failed): forget the oldest
+            _started.pop(next(iter(_started)), None)
+        _started[run_id] = (sql + _AGAIN, args)
 
     # -- the protocol --------------------------------------------------------------------
     def _settle(self) -> None:
@@ -287,7 +371,6 @@ class _Writer:
             return
         sql, args = self.pending
         self.pending = None
-        _pending(self.meta).discard(self)
         try:
             self._reply()
         except Exception:  # not written, or not known to be: once more, idempotently, and wait
@@ -435,9 +518,72 @@ def _pending(meta: Any) -> set:
     return p
 
 
+# A start waits at most this long to be sent (a run ending sooner is written as ONE statement):
+# a running run is visible to other readers within a few milliseconds.
+DEFER_S = 0.003
+_deferred_by_run: dict[str, _Writer] = {}  # run id -> the writer holding its unsent start
+_sched_cond = threading.Condition()
+_sched_heap: list = []
+_sched_seq = itertools.count()
+_sched_thread: threading.Thread | None = None
+
+
+def _schedule(w: _Writer, run_id: str) -> None:
+    global _sched_thread
+    with _sched_cond:
+        if _sched_thread is None or not _sched_thread.is_alive():  # none yet, or not in this (forked) process
+            _sched_heap.clear()
+            _sched_thread = threading.Thread(target=_send_due, name="nbtrack-pg-starts", daemon=True)
+            _sched_thread.start()
+        wake = not _sched_heap  # else the thread waits for an earlier deadline already
+        heapq.heappush(_sched_heap, (time.monotonic() + DEFER_S, next(_sched_seq), w, run_id))
+        if wake:
+            _sched_cond.notify()
+
+
+def _send_due() -> None:
+    while True:
+        with _sched_cond:
+            while not _sched_heap:
+                _sched_cond.wait()
+            due = _sched_heap[0][0] - time.monotonic()
+            if due > 0:
+                _sched_cond.wait(due)
+                continue
+            _, _, w, run_id = heapq.heappop(_sched_heap)
+        if run_id in w.deferred:
+            try:
+                w.send_start(run_id)
+            except Exception:  # kept: the run's end (or the next read) sends it and reports the error
+                pass
+
+
+def _send_all_at_exit() -> None:
+    for metas in list(_pendings.values()):
+        for w in list(metas):
+            if w.pid_ok():
+                try:
+                    w.settle()
+                except Exception:
+                    pass
+
+
+atexit.register(_send_all_at_exit)
+
+
+def _after_fork_in_child() -> None:  # the parent sends its own waiting starts
+    global _sched_cond, _sched_thread
+    _sched_cond, _sched_thread = threading.Condition(), None
+    _sched_heap.clear()
+    _deferred_by_run.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def settle(meta: Any) -> None:
-    """Read the reply of every start this process sent on ``meta`` (before any other read or
-    write: this process reads its own writes, in order). Raises StoreUnavailable if one could
+    """Send every start still waiting and read every reply, on ``meta`` (before any other read
+    or write: this process reads its own writes, in order). Raises StoreUnavailable if one could
     not be written even when sent again."""
     p = _pendings.get(meta)
     if p:
