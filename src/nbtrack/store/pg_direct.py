@@ -46,7 +46,10 @@ from typing import Any
 
 from ..errors import StoreUnavailable
 
+from .schema import runs as _runs
+
 _sql: dict[tuple, str] = {}
+_RUN_COLUMNS = frozenset(c.name for c in _runs.columns)
 _names: dict[str, bytes] = {}  # SQL text -> its prepared statement's name (the same on every connection)
 
 
@@ -61,7 +64,7 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
     exp_id = memo.get(("experiment", payload["experiment"]))
     if exp_id is None:
         return False
-    row = dict(payload["row"])
+    row = {k: v for k, v in payload["row"].items() if k in _RUN_COLUMNS}  # as SQLAlchemy's insert: others ignored
     row["experiment_id"] = exp_id
     cell = bool(row.get("cell_key"))
     if cell:
