@@ -601,8 +601,9 @@ def close(meta: Any) -> None:
         settle(meta)
     finally:
         for w in list(_all.get(meta, ())):
-            with w.lock:
-                w._close()
+            if w.pid_ok():  # never a parent's connection in a forked child (it is the parent's socket)
+                with w.lock:
+                    w._close()
 
 
 def _num(text: str | None, vtype: str) -> float | None:
