@@ -33,6 +33,7 @@ when ``end()`` returns. Durability is the server's own (``synchronous_commit`` i
 from __future__ import annotations
 
 import atexit
+import functools
 import heapq
 import itertools
 import math
@@ -46,11 +47,15 @@ from typing import Any
 
 from ..errors import StoreUnavailable
 
-from .schema import runs as _runs
-
 _sql: dict[tuple, str] = {}
-_RUN_COLUMNS = frozenset(c.name for c in _runs.columns)
 _names: dict[str, bytes] = {}  # SQL text -> its prepared statement's name (the same on every connection)
+
+
+@functools.cache
+def _run_columns() -> frozenset[str]:
+    from .schema import runs  # SQLAlchemy: only on PostgreSQL (the SQLite first run never imports it)
+
+    return frozenset(c.name for c in runs.columns)
 
 
 def usable(meta: Any) -> bool:
@@ -64,7 +69,8 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
     exp_id = memo.get(("experiment", payload["experiment"]))
     if exp_id is None:
         return False
-    row = {k: v for k, v in payload["row"].items() if k in _RUN_COLUMNS}  # as SQLAlchemy's insert: others ignored
+    cols = _run_columns()
+    row = {k: v for k, v in payload["row"].items() if k in cols}  # as SQLAlchemy's insert: others ignored
     row["experiment_id"] = exp_id
     cell = bool(row.get("cell_key"))
     if cell:
