@@ -69,8 +69,8 @@ def write_start(meta: Any, payload: dict, memo: dict) -> bool:
     exp_id = memo.get(("experiment", payload["experiment"]))
     if exp_id is None:
         return False
-    cols = _run_columns()
-    row = {k: v for k, v in payload["row"].items() if k in cols}  # as SQLAlchemy's insert: others ignored
+    known = _run_columns()
+    row = {k: v for k, v in payload["row"].items() if k in known}  # as SQLAlchemy's insert: others ignored
     row["experiment_id"] = exp_id
     cell = bool(row.get("cell_key"))
     if cell:
