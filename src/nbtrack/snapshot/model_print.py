@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from .model_raw import _BIT_GENERATORS, _NEWOBJ, CONSTRUCTED, _TREE, NotFast, _class_name, checked_reduce
+from .model_raw import _BIT_GENERATORS, CONSTRUCTED, _TREE, NotFast, _class_name, checked_reduce, plain_state
 
 _ND = np.ndarray
 _GENERIC = np.generic
@@ -344,19 +344,10 @@ class _Walk:
             if name != _TREE or not self.tree(v):
                 self.constructed(v, n, name)
             return
-        try:
-            reduced = v.__reduce_ex__(2)
-        except Exception as e:
-            raise NotFast(f"{name}: {e}") from None
-        if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not _NEWOBJ
-                or reduced[1] != (t,) or any(x is not None for x in reduced[3:])):
-            raise NotFast(f"{name} has its own __reduce__")
-        state = reduced[2] if len(reduced) > 2 else None
+        state = plain_state(v, t, name)
         if state is None:
             tok.append(("O", name, -1))
             return
-        if type(state) is not dict or not all(type(k) is str for k in state):
-            raise NotFast(f"{name}: state is not a plain dict")
         self.keep.append(state)
         tok.append(("O", name, len(state)))
         for k, x in state.items():

@@ -215,18 +215,9 @@ class _Encoder:
         self.classes.add(name)
         if name in CONSTRUCTED:
             return self.constructed(v, n, name)
-        try:
-            reduced = v.__reduce_ex__(2)
-        except Exception as e:
-            raise NotFast(f"{name}: {e}") from None
-        if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not _NEWOBJ
-                or reduced[1] != (t,) or any(x is not None for x in reduced[3:])):
-            raise NotFast(f"{name} has its own __reduce__")
-        state = reduced[2] if len(reduced) > 2 else None
+        state = plain_state(v, t, name)
         if state is None:
             return {"o": name}
-        if type(state) is not dict or not all(type(k) is str for k in state):
-            raise NotFast(f"{name}: state is not a plain dict")
         self.keep.append(state)
         return {"o": name, "s": {k: self.enc(x) for k, x in state.items()}}
 
@@ -239,6 +230,23 @@ class _Encoder:
             self.keep.append(state)
             node["s"] = {k: self.enc(x) for k, x in state.items()}
         return node
+
+
+def plain_state(v: Any, t: type, name: str) -> dict | None:
+    """The state of an object of a plain class (``object.__reduce_ex__(2)``: no constructor
+    arguments, a dict of str keys or None), else :class:`NotFast`; the fingerprint
+    (:mod:`.model_print`) reads objects through the same check."""
+    try:
+        reduced = v.__reduce_ex__(2)
+    except Exception as e:
+        raise NotFast(f"{name}: {e}") from None
+    if (not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not _NEWOBJ
+            or reduced[1] != (t,) or any(x is not None for x in reduced[3:])):
+        raise NotFast(f"{name} has its own __reduce__")
+    state = reduced[2] if len(reduced) > 2 else None
+    if state is not None and (type(state) is not dict or not all(type(k) is str for k in state)):
+        raise NotFast(f"{name}: state is not a plain dict")
+    return state
 
 
 def checked_reduce(v: Any, name: str) -> tuple[tuple, dict | None]:
