@@ -118,6 +118,12 @@ def test_upgrade_keeps_every_row_and_the_app_works(backend, revision, golden, tm
     assert ws.meta.current_revision() == revision
     ws.meta.migrate()
     assert ws.meta.current_revision() == SCHEMA_HEAD
+    if backend == "postgresql":  # 0006: the planner's (key, value) statistics of params and tags, filled
+        with ws.meta.read() as conn:
+            stats = dict(conn.exec_driver_sql(
+                "SELECT s.stxname, d.stxdmcv IS NOT NULL FROM pg_statistic_ext s "
+                "LEFT JOIN pg_statistic_ext_data d ON d.stxoid = s.oid").fetchall())
+        assert stats == {"st_params_key_value": True, "st_tags_key_value": True}
 
     # every row that existed at `revision` reads back unchanged (the back-filled audit hashes included)
     with ws.meta.read() as conn:
