@@ -150,9 +150,36 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
         data[f"params.{k}"] = typed(pcols[k])
     for k in sorted(mcols):
         data[f"metrics.{k}"] = np.array(mcols[k], dtype=np.float64)
+    return _assemble(data, n)
+
+
+def _assemble(data: dict[str, Any], n: int):
+    """``pd.DataFrame(data, index=RangeIndex(n))``. When every column is already an array of ``n``
+    values (the usual page), straight from the arrays (``DataFrame._from_arrays`` without the
+    per-column checks: 180 -> 70 us for 14 columns) with the column index reused from the last
+    page of the same columns (pandas 3 infers its ``str`` dtype anew each time: 50 us); a list
+    column (mixed types) goes through the constructor, which infers it as the general path does."""
+    import numpy as np
+    import pandas as pd
+
+    arrays = list(data.values())
+    if all(isinstance(a, (np.ndarray, pd.api.extensions.ExtensionArray)) and a.ndim == 1 and len(a) == n
+           for a in arrays):
+        names = tuple(data)
+        columns = _columns.get(names)
+        if columns is None:
+            if len(_columns) >= _CACHE_SIZE:
+                _columns.clear()
+            columns = _columns[names] = pd.Index(names)
+        try:
+            return pd.DataFrame._from_arrays(arrays, columns=columns.copy(), index=pd.RangeIndex(n),
+                                             verify_integrity=False)
+        except (AttributeError, TypeError):  # another pandas: the public constructor
+            pass
     return pd.DataFrame(data, index=pd.RangeIndex(n), copy=False)
 
 
+_columns: dict[tuple[str, ...], Any] = {}
 _MISSING = object()
 _NONE = type(None)
 
