@@ -14,6 +14,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -89,15 +90,18 @@ metrics = Table(
 )
 
 # The last value of each metric of each run: what filters and tables use.
+# On PostgreSQL both indexes also hold what a page of runs reads (migration 0007): a filter + order
+# on a metric walks (key, value) index-only, and a run's metrics come from the primary key alone.
 latest_metrics = Table(
     "latest_metrics",
     metadata,
-    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
-    Column("key", String(255), primary_key=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(255), nullable=False),
     Column("value", Float),
     Column("step", Integer, nullable=False),
     Column("ts", Float, nullable=False),
-    Index("ix_latest_metrics_key_value", "key", "value"),
+    PrimaryKeyConstraint("run_id", "key", postgresql_include=["value"]),
+    Index("ix_latest_metrics_key_value", "key", "value", postgresql_include=["run_id"]),
 )
 
 tags = Table(
