@@ -39,7 +39,10 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.zmqshell", "i
            "ipykernel.comm", "IPython.core.interactiveshell", "IPython.core.completer", "IPython.core.completerlib",
            "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect", "IPython.extensions.storemagic",
            "IPython.utils.wildcard", "jupyter_client.session", "tornado.ioloop", "tornado.platform.asyncio",
-           "zmq.eventloop.zmqstream", "sqlite3", "pdb", "faulthandler", "runpy")
+           "zmq.eventloop.zmqstream", "sqlite3", "pdb", "faulthandler", "runpy",
+           # imported by a kernel's shutdown handler (ipykernel's _get_psutil, to stop the kernel's
+           # own child processes): ~12 ms of CPU on the control thread, on the shutdown's path
+           "psutil")
 MAX_STATUSES = 4096
 CHILDREN: set[int] = set()  # kernels forked by this template and not yet reaped
 
@@ -246,6 +249,8 @@ def run_kernel(launch: Launch) -> None:
     sys.argv = [spec.origin if spec and spec.origin else "ipykernel_launcher", *req.get("args", [])]
     import runpy
 
+    if os.environ.get("NBTRACK_TIMELINE"):
+        _mark_phases()
     try:
         runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
         code = 0
@@ -257,6 +262,24 @@ def run_kernel(launch: Launch) -> None:
     exit_now(code)
 
 
+def _mark_phases() -> None:
+    """Timeline marks around ``IPKernelApp.initialize`` (this child's copy of the class only)."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:
+        return
+    initialize = IPKernelApp.initialize
+
+    def marked(self, argv=None):
+        _mark("kernel.initialize")
+        try:
+            return initialize(self, argv)
+        finally:
+            _mark("kernel.initialized")
+
+    IPKernelApp.initialize = marked
+
+
 def _mark(event: str) -> None:
     """A line in ``NBTRACK_TIMELINE`` when set (the format of :mod:`nbtrack.pipeline.timeline`)."""
     path = os.environ.get("NBTRACK_TIMELINE")
@@ -265,7 +288,8 @@ def _mark(event: str) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, f"{time.time():.6f} {os.getpid()} kernel {event} \n".encode())
+            cpu = time.process_time() * 1000  # this kernel's CPU so far (a forked child starts at 0)
+            os.write(fd, f"{time.time():.6f} {os.getpid()} kernel {event} cpu={cpu:.1f}\n".encode())
         finally:
             os.close(fd)
     except OSError:
