@@ -19,8 +19,10 @@ def test_marks_from_a_named_thread_read_back_in_order(tmp_path, monkeypatch):
     with open(path, "a") as f:
         f.write("garbage {\n")
     lines = timeline.show(str(path)).splitlines()
-    assert lines[0].split()[-2:] == ["first", "n=1"]
-    assert "Thread-9_(worker)" in lines[1] and lines[1].split()[-1] == "second"
+    assert lines[0].split()[-3:-1] == ["first", "n=1"]
+    assert "Thread-9_(worker)" in lines[1] and lines[1].split()[-2] == "second"
+    cpu = [float(line.split()[-1].removeprefix("cpu=")) for line in lines[:2]]  # this process's CPU, ms
+    assert 0 < cpu[0] <= cpu[1]
     assert lines[-1] == f"(1 line(s) of {path} are not timeline events: skipped)"
 
 

@@ -16,11 +16,12 @@ ENV = "NBTRACK_TIMELINE"
 
 
 def mark(event: str, **details: object) -> None:
-    """Record ``event`` now (only when ``NBTRACK_TIMELINE`` names a file)."""
+    """Record ``event`` now (only when ``NBTRACK_TIMELINE`` names a file), with this process's CPU
+    time so far in ms (``cpu=``)."""
     path = os.environ.get(ENV)
     if not path:
         return
-    extra = " ".join(f"{k}={v}" for k, v in details.items())
+    extra = " ".join(f"{k}={v}" for k, v in {**details, "cpu": f"{time.process_time() * 1000:.1f}"}.items())
     thread = threading.current_thread().name.replace(" ", "_")  # ("Thread-3 (run)": one column)
     line = f"{time.time():.6f} {os.getpid()} {thread} {event} {extra}\n"
     try:
