@@ -327,3 +327,72 @@ def test_a_forked_kernel_lets_its_control_thread_finish_before_exiting(workspace
     nbtrack.run_pipeline("order")
     assert mark.read_text() == "handled"
     assert ended == [("ForkedKernel", "ShutdownRequest", 0)]
+
+
+# What a kernel's application took from its command line, as JSON on the cell's output.
+APP_STATE = """
+import json, logging
+from ipykernel.kernelapp import IPKernelApp
+from traitlets.config.application import Application
+app = IPKernelApp.instance()
+ip = get_ipython()
+print(json.dumps({
+    "argv": app.argv, "extra_args": app.extra_args, "connection_file": app.connection_file,
+    "cli_config": {s: {k: str(v) for k, v in traits.items()} for s, traits in app.cli_config.items()},
+    "hist_file": str(ip.history_manager.hist_file), "parse_is_traitlets": "parse_command_line" not in IPKernelApp.__dict__,
+    "app_logger_handlers": len(logging.getLogger("IPKernelApp").handlers), "kernel_is_live": ip.kernel is app.kernel,
+}))
+"""
+
+
+def _app_state(name: str) -> dict:
+    res = nbtrack.run_pipeline(name)
+    nb = nbformat.reads(nbtrack.get_run(res.run_id).artifact("executed.ipynb").decode(), as_version=4)
+    return json.loads(nb.cells[-1].outputs[-1]["text"].strip().splitlines()[-1])
+
+
+def test_a_forked_kernel_takes_its_command_line_as_a_launched_kernel_does(workspace, tmp_path, private_templates,
+                                                                          monkeypatch):
+    """The template parses a kernel command line's shape once (the connection file's path left
+    out); a forked kernel's application ends up exactly as a kernel launched normally."""
+    params = new_code_cell("x = 0")
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(cells=[params, new_code_cell(APP_STATE)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "app.ipynb")
+    nbtrack.approve(str(tmp_path / "app.ipynb"), name="app", reason="test")
+    timeline = tmp_path / "timeline"
+    monkeypatch.setenv("NBTRACK_TIMELINE", str(timeline))
+    forkserver.ensure_template()
+    forked = [_app_state("app"), _app_state("app")]
+    assert timeline.read_text().count("kernel.argv ahead=True") == 2  # the parse done ahead was used
+    monkeypatch.setenv(forkserver.ENV_ENABLE, "0")
+    launched = _app_state("app")
+    for state in forked:
+        path = state["connection_file"]
+        assert path != launched["connection_file"] and os.path.isabs(path)
+        assert state["argv"] == [path if a == launched["connection_file"] else a for a in launched["argv"]]
+        assert state["cli_config"]["IPKernelApp"]["connection_file"] == path
+        state["cli_config"]["IPKernelApp"]["connection_file"] = launched["connection_file"]
+        assert {**state, "argv": None, "connection_file": None} == {**launched, "argv": None, "connection_file": None}
+    assert forked[0]["connection_file"] != forked[1]["connection_file"]  # each kernel gets its own
+    assert launched["hist_file"] == ":memory:" and launched["parse_is_traitlets"] and launched["kernel_is_live"]
+
+
+def test_only_plain_kernel_command_lines_are_parsed_ahead():
+    from nbtrack.pipeline import _forktemplate as ft
+
+    path = "/run/user/1/jupyter/kernel-1.json"
+    shape = ft.argv_shape(["-f", path, "--HistoryManager.hist_file=:memory:"])
+    assert shape == (("-f", ft.PLACEHOLDER, "--HistoryManager.hist_file=:memory:"), path)
+    assert ft.argv_shape(["--Session.key=b''", "-f", path]) is not None
+    for args in (["-f", "kernel.json"], ["-f", "-x"], ["-f"], ["install"], ["-f", path, "--debug"],
+                 ["-f", path, "--help"], ["-f", path, "--", "x"], ["-f", path, "-f", path], ["-f", path, "x.py"],
+                 ["-f", path, "--matplotlib", "inline"], ["-f", ft.PLACEHOLDER]):
+        assert ft.argv_shape(args) is None, args
+    parsed = ft.parsed_argv(["-f", path, "--HistoryManager.hist_file=:memory:"])
+    assert parsed is not None
+    config, where, extra = parsed
+    assert where == ("IPKernelApp", "connection_file") and extra == []
+    assert config["IPKernelApp"]["connection_file"] == ft.PLACEHOLDER
+    assert str(config["HistoryManager"]["hist_file"]) == ":memory:"

@@ -85,6 +85,116 @@ def warm_caches() -> None:
         pass
 
 
+# IPKernelApp's command line, parsed once per shape: argv with the connection file's path (the
+# only part that changes from kernel to kernel) replaced by PLACEHOLDER -> (config, extra args).
+PLACEHOLDER = "\x00nbtrack-connection-file\x00"
+PARSED: dict[tuple[str, ...], tuple | None] = {}
+MAX_PARSED = 64
+
+
+def argv_shape(args: list[str]) -> tuple[tuple[str, ...], str] | None:
+    """(argv with the connection file's path replaced by PLACEHOLDER, that path) for a kernel
+    command line of the one form parsed ahead: ``-f ABSOLUTE_PATH`` once, and otherwise only
+    ``--Class.trait=value`` options (no subcommand, help, version, ``--`` or positional
+    argument, whose parse could differ); None for anything else."""
+    if not isinstance(args, list) or args.count("-f") != 1 or PLACEHOLDER in args:
+        return None
+    i = args.index("-f")
+    if i + 1 >= len(args) or not isinstance(args[i + 1], str) or not os.path.isabs(args[i + 1]):
+        return None
+    rest = args[:i] + args[i + 2:]
+    if not all(isinstance(a, str) and a.startswith("--") and "=" in a and "." in a.split("=", 1)[0]
+               for a in rest):
+        return None
+    return (*args[:i + 1], PLACEHOLDER, *args[i + 2:]), args[i + 1]
+
+
+def parsed_argv(args: list[str]) -> tuple | None:
+    """The parse of this argv's shape by IPKernelApp's own loader (aliases, flags, classes), done
+    here in the template on a throwaway app (not the singleton; no thread, socket or file):
+    (config with PLACEHOLDER, path of PLACEHOLDER in it, extra args), or None when this shape is
+    parsed the normal way in the kernel."""
+    shape = argv_shape(args)
+    if shape is None:
+        return None
+    key = shape[0]
+    if key not in PARSED:
+        if len(PARSED) >= MAX_PARSED:
+            return None
+        PARSED[key] = None
+        try:
+            import logging
+
+            from ipykernel.kernelapp import IPKernelApp
+            from traitlets.config.application import Application
+            from traitlets.config.loader import KVArgParseConfigLoader
+
+            if IPKernelApp._create_loader is Application._create_loader:  # what it would build
+                app = IPKernelApp()
+                flags, aliases = app.flatten_flags()
+                # the loader Application._create_loader builds, with a logger of our own (app.log
+                # would configure the "IPKernelApp" logger here, in every kernel's ancestor)
+                loader = KVArgParseConfigLoader(list(key), aliases, flags,
+                                                classes=list(app._classes_with_config_traits()),
+                                                log=logging.getLogger("nbtrack.forktemplate"),
+                                                subcommands=app.subcommands)
+                config = loader.load_config()
+                where = [(section, name) for section, traits in config.items() if isinstance(traits, dict)
+                         for name, value in traits.items() if value == PLACEHOLDER]
+                if (len(where) == 1 and _occurrences(config) == 1
+                        and not _occurrences(loader.extra_args)):
+                    PARSED[key] = (config, where[0], list(loader.extra_args))
+        except Exception:  # another ipykernel/traitlets: the kernel parses its argv itself
+            pass
+    return PARSED[key]
+
+
+def _occurrences(obj: object) -> int:
+    """How many strings inside ``obj`` (nested dicts, lists, tuples) contain PLACEHOLDER."""
+    if isinstance(obj, str):
+        return int(PLACEHOLDER in obj)
+    if isinstance(obj, dict):
+        return sum(_occurrences(k) + _occurrences(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return sum(_occurrences(v) for v in obj)
+    return 0
+
+
+def _parse_ahead() -> None:
+    """This kernel's ``IPKernelApp.parse_command_line`` (its first call, on ``sys.argv``) takes
+    the parse done in the template: what traitlets' method does for such an argv (``argv``,
+    ``cli_config``, ``update_config``, ``extra_args``), without building an argparse parser
+    (~8 ms of CPU per kernel). Any other call, or argv, is parsed as usual."""
+    try:
+        from copy import deepcopy
+
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:
+        return
+    original = IPKernelApp.__dict__.get("parse_command_line")
+
+    def parse_command_line(self, argv=None):
+        if original is None:
+            del IPKernelApp.parse_command_line
+        else:
+            IPKernelApp.parse_command_line = original
+        args = sys.argv[1:] if argv is None else list(argv)
+        shape = argv_shape(args) if not os.environ.get("_ARGCOMPLETE") else None
+        done = PARSED.get(shape[0]) if shape is not None else None
+        _mark(f"kernel.argv ahead={done is not None}")
+        if done is None:
+            return self.parse_command_line(argv)
+        config, (section, name), extra = done
+        config = deepcopy(config)
+        config[section][name] = shape[1]
+        self.argv = args
+        self.cli_config = config
+        self.update_config(config)
+        self.extra_args = list(extra)
+
+    IPKernelApp.parse_command_line = parse_command_line
+
+
 class Launch:
     """What a forked child runs once it has left the server loop."""
 
@@ -152,6 +262,7 @@ def serve(path: str, idle: float) -> Launch | None:
                     if threading.active_count() != 1:
                         _reply(conn, {"error": "the template has threads: it cannot fork safely"})
                         continue
+                    parsed_argv(req.get("args", []))  # parsed here once per shape: every fork inherits it
                     child = _fork(sock, conn, req, fds)
                     if child is not None:
                         return child  # in the child
@@ -249,6 +360,7 @@ def run_kernel(launch: Launch) -> None:
     sys.argv = [spec.origin if spec and spec.origin else "ipykernel_launcher", *req.get("args", [])]
     import runpy
 
+    _parse_ahead()
     if os.environ.get("NBTRACK_TIMELINE"):
         _mark_phases()
     try:
