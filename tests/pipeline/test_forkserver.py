@@ -339,7 +339,8 @@ ip = get_ipython()
 print(json.dumps({
     "argv": app.argv, "extra_args": app.extra_args, "connection_file": app.connection_file,
     "cli_config": {s: {k: str(v) for k, v in traits.items()} for s, traits in app.cli_config.items()},
-    "hist_file": str(ip.history_manager.hist_file), "parse_is_traitlets": "parse_command_line" not in IPKernelApp.__dict__,
+    "hist_file": str(ip.history_manager.hist_file),
+    "parse_is_traitlets": "parse_command_line" not in IPKernelApp.__dict__,
     "app_logger_handlers": len(logging.getLogger("IPKernelApp").handlers), "kernel_is_live": ip.kernel is app.kernel,
 }))
 """

@@ -192,7 +192,7 @@ def _parse_ahead() -> None:
         self.update_config(config)
         self.extra_args = list(extra)
 
-    IPKernelApp.parse_command_line = parse_command_line
+    IPKernelApp.parse_command_line = parse_command_line  # type: ignore[method-assign]  # this kernel's copy of the class
 
 
 class Launch:
@@ -389,7 +389,7 @@ def _mark_phases() -> None:
         finally:
             _mark("kernel.initialized")
 
-    IPKernelApp.initialize = marked
+    IPKernelApp.initialize = marked  # type: ignore[method-assign]  # this kernel's copy of the class
 
 
 def _mark(event: str) -> None:
