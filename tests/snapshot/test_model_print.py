@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import gc
+import weakref
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import (BaggingRegressor, ExtraTreesRegressor, GradientBoostingClassifier, IsolationForest,
+                              RandomForestClassifier)
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.tree import ExtraTreeClassifier
 
 import nbtrack
 from nbtrack.snapshot import model_io, model_print
@@ -37,6 +40,12 @@ def _pipeline(c=1.0):
 
 
 fp = model_io.fingerprint
+
+
+def _fresh(model):
+    """The print of ``model`` with nothing remembered: what a first walk gives."""
+    model_print._CACHE.clear()
+    return fp(model)
 
 
 def test_archive_candidates_use_the_walk_and_are_stable_across_cached_walks():
@@ -112,9 +121,29 @@ def _edits():
     def template_param(m):  # (the unfitted template estimator the forest keeps)
         m.estimator_.max_depth = 3
 
+    def class_changed(m):  # (the same object, now of a sibling class: same layout, another archive)
+        m.estimators_[2].__class__ = ExtraTreeClassifier
+
+    def tree_shared(m):
+        m.estimators_[1].tree_ = m.estimators_[0].tree_
+
+    def items_reordered(m):
+        m.estimators_.reverse()
+
+    def list_to_tuple(m):
+        m.estimators_ = tuple(m.estimators_)
+
+    def last_tree_value(m):
+        m.estimators_[-1].tree_.value[-1, 0, -1] += 1.0
+
+    def classes_retyped_everywhere(m):
+        for e in m.estimators_:
+            e.classes_ = e.classes_.astype(np.float32)
+
     return [tree_value, threshold, refit_one_tree, swap_estimator, classes_in_place, int_to_equal_float,
             new_attribute, dropped_attribute, reshape_in_place, retype_in_place, list_grows, aliasing,
-            estimator_param, tree_node_count, tree_max_depth, template_param], equal_int_other_object
+            estimator_param, tree_node_count, tree_max_depth, template_param, class_changed, tree_shared,
+            items_reordered, list_to_tuple, last_tree_value, classes_retyped_everywhere], equal_int_other_object
 
 
 @pytest.mark.parametrize("edit", _edits()[0], ids=lambda f: f.__name__)
@@ -128,6 +157,7 @@ def test_a_change_in_place_is_never_taken_for_the_stored_model(edit):
     assert after != before
     assert model_io.dumps(m)[0] != data  # (the archive changed too: the edit is real)
     assert fp(m) == after  # and the new state is remembered correctly
+    assert _fresh(m) == after  # (the print is a function of the state: the same read afresh)
 
 
 def test_a_structured_array_renamed_in_place_changes_the_print():
@@ -188,3 +218,97 @@ def test_relog_of_an_edited_forest_makes_a_new_version_that_loads_as_edited(work
     second = nbtrack.log_model(m, "rf")
     assert second.new and second.version == first.version + 1
     assert np.array_equal(nbtrack.load_model(second.ref).predict_proba(X), m.predict_proba(X))
+
+
+def _models():
+    X, y = _data()
+    rng = np.random.default_rng(1)
+    Y = np.column_stack([y, rng.integers(0, 3, len(y))])
+    return {
+        "forest": _rf(n=12),
+        "extra trees regressor": ExtraTreesRegressor(n_estimators=6, random_state=0).fit(X, X[:, 1]),
+        "isolation forest": IsolationForest(n_estimators=5, random_state=0).fit(X),
+        "bagging": BaggingRegressor(n_estimators=4, random_state=0).fit(X, X[:, 1]),
+        "multi-output forest": RandomForestClassifier(n_estimators=4, random_state=0).fit(X, Y),
+        "boosting": GradientBoostingClassifier(n_estimators=4, random_state=0).fit(X, y),
+    }
+
+
+@pytest.mark.parametrize("name", list(_models()))
+def test_one_print_however_the_model_is_read(name):
+    """First walk, remembered column form, remembered parts dropped: the same print."""
+    m = _models()[name]
+    first = fp(m)
+    assert first.startswith("raw:")
+    assert fp(m) == fp(m) == first
+    assert _fresh(m) == first and fp(m) == first
+    assert model_io.dumps(m)[0] == model_io.dumps(m)[0]
+
+
+def test_a_forest_s_trees_are_read_in_column_form(monkeypatch):
+    m = _rf(n=12)
+    first = fp(m)
+    batch = model_print._CACHE[id(m)].lists[id(m.estimators_)]
+    assert batch.head[:3] == ("LB", "sklearn.tree._classes.DecisionTreeClassifier", 12)
+    walked = []
+    real = model_print._Walk.estimator
+    monkeypatch.setattr(model_print._Walk, "estimator",
+                        lambda self, v, t, name: walked.append(v) or real(self, v, t, name))
+    assert fp(m) == first
+    assert not set(map(id, walked)) & set(map(id, m.estimators_))  # (no tree walked one by one)
+    m.estimators_[5].tree_.threshold[3] += 1.0
+    second = fp(m)
+    assert second != first  # (the trees' bytes are hashed again on every walk)
+    assert model_print._CACHE[id(m)].lists[id(m.estimators_)] is batch
+    m.estimators_[2].max_depth = 3  # (a changed item: walked again, and the column form made anew)
+    assert fp(m) not in (first, second)
+    assert model_print._CACHE[id(m)].lists[id(m.estimators_)] is not batch
+
+
+def test_shared_children_before_and_after_the_trees_keep_one_print():
+    m = _rf()
+    m.after_ = m.estimators_[3].classes_  # (a back-reference into the trees' children)
+    m.__dict__ = {"before_": m.estimators_[5].tree_, **m.__dict__}  # (a tree seen before the list)
+    first = fp(m)
+    assert fp(m) == first == _fresh(m)
+    data = model_io.dumps(m)[0]
+    m.after_ = m.after_.copy()  # (equal values, no longer shared: another archive)
+    assert model_io.dumps(m)[0] != data and fp(m) != first
+    m.after_ = m.estimators_[3].classes_
+    assert fp(m) == first
+    m.before_.threshold[0] += 1.0
+    assert fp(m) != first and fp(m) == _fresh(m)
+
+
+def test_a_strided_classes_array_keeps_a_stable_print():
+    m = _rf()
+    c = m.estimators_[4].classes_
+    m.estimators_[4].classes_ = np.repeat(c, 2)[::2]  # (equal values, not contiguous: the walk copies it)
+    first = fp(m)
+    assert fp(m) == first == _fresh(m)
+    m.estimators_[4].classes_[0] += 1
+    assert fp(m) != first
+
+
+def test_node_fields_renamed_in_place_change_the_print():
+    m = _rf()
+    before = fp(m)
+    dt = m.estimators_[0].tree_.__reduce__()[2]["nodes"].dtype  # (sklearn's one node dtype object)
+    names = dt.names
+    try:
+        dt.names = ("a", *names[1:])
+        assert fp(m) != before
+    finally:
+        dt.names = names
+    assert fp(m) == before
+
+
+def test_a_replaced_list_s_trees_are_not_kept():
+    m = _rf()
+    fp(m)
+    fp(m)
+    old = weakref.ref(m.estimators_[0])
+    m.estimators_ = [_rf(seed=3).estimators_[0], *m.estimators_[1:]]
+    fp(m)
+    gc.collect()
+    assert old() is None

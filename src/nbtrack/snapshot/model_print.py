@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import pickle
 import weakref
+from itertools import chain, repeat
 from operator import is_
 from typing import Any
 
 import numpy as np
 import xxhash
 
+from . import model_columns
 from .model_raw import _BIT_GENERATORS, CONSTRUCTED, _TREE, NotFast, _class_name, checked_reduce, plain_state
 
 _ND = np.ndarray
@@ -95,7 +97,7 @@ def _plain_estimator(t: type) -> bool:
 
 
 class _Entry:
-    __slots__ = ("ref", "t", "head", "keys", "vals", "plan", "tail", "__weakref__")
+    __slots__ = ("ref", "t", "head", "keys", "vals", "plan", "tail", "lists", "__weakref__")
 
     ref: Any
     t: type
@@ -104,13 +106,35 @@ class _Entry:
     vals: tuple
     plan: list
     tail: tuple
+    lists: dict | None  # id(list child) -> its _Batch (the entry holds the list itself in vals)
+
+
+class _Batch:
+    """A list of plain estimators of one class, as its last walk found it (see :meth:`_Walk.items`).
+
+    It holds every item, every key and every value of their ``__dict__`` (so identity checks
+    stay exact while it lives); its owner's entry holds it, so it goes with the owner."""
+
+    __slots__ = ("v", "items", "t", "lens", "keys", "vals", "kinds", "cols", "ids", "head")
+
+    v: list
+    items: tuple
+    t: type
+    lens: list
+    keys: tuple
+    vals: tuple
+    kinds: tuple  # per child of an item: numpy.ndarray or the Tree class
+    cols: tuple  # per child: the column of those children, item by item
+    ids: tuple  # id() of each item then of its children, in the walk's (memo) order
+    head: tuple  # ("LB", class name, items, child kinds, digest of the items' own tokens)
 
 
 _CACHE: dict[int, _Entry] = {}  # id(estimator) -> what its last walk found (dropped when it is freed)
 _CACHE_MAX = 1 << 16
 
 
-def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list, tail: tuple) -> None:
+def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list, tail: tuple,
+              lists: dict | None) -> None:
     key = id(v)
     e = _Entry()
     entry = weakref.ref(e)
@@ -123,7 +147,7 @@ def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list
         e.ref = weakref.ref(v, forget)
     except TypeError:  # not weak-referenceable: not remembered
         return
-    e.t, e.head, e.keys, e.vals, e.plan, e.tail = t, head, keys, vals, plan, tail
+    e.t, e.head, e.keys, e.vals, e.plan, e.tail, e.lists = t, head, keys, vals, plan, tail, lists
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
     _CACHE[key] = e
@@ -171,7 +195,7 @@ def _freeze(spec: Any) -> Any:
 
 
 class _Walk:
-    __slots__ = ("h", "tok", "memo", "keep", "building", "trusted")
+    __slots__ = ("h", "tok", "memo", "keep", "building", "trusted", "made")
 
     def __init__(self, trusted: Any) -> None:
         self.h = xxhash.xxh3_128()
@@ -180,6 +204,7 @@ class _Walk:
         self.keep: list[Any] = []  # temporaries whose id() must stay unique while walking
         self.building: set[int] = set()
         self.trusted = trusted
+        self.made: dict[int, _Batch] = {}  # id(list) -> the _Batch its walk made (for its owner's entry)
 
     def root(self, obj: Any) -> None:
         t = type(obj)
@@ -236,19 +261,7 @@ class _Walk:
                 self.array(v)
             elif t is list:
                 tok.append(("L", len(v)))
-                keep, kinds = self.keep, _KINDS
-                for x in v:
-                    tx = type(x)
-                    if tx in _SCALARS:
-                        tok.append(x)
-                        continue
-                    k = kinds.get(tx)
-                    if k is None or k[0] != _EST or id(x) in memo:
-                        self.walk(x)
-                        continue
-                    memo[id(x)] = len(memo)  # (a plain estimator seen before, as walk() would: its dict)
-                    keep.append(x)
-                    self.estimator(x, tx, k[1])
+                self.items(v, None)
             elif t is dict:
                 tok.append(("D", len(v)))
                 for k, x in v.items():
@@ -376,10 +389,15 @@ class _Walk:
                     continue
                 ref = memo.get(id(child))
                 if ref is not None:
+                    if ct is not _ND and ref in self.building:  # (as walk() does)
+                        raise NotFast("an object refers to itself through its constructor arguments")
                     tok.append(("R", ref))
                     continue
                 n = memo[id(child)] = len(memo)  # (child is alive: e.vals holds it)
-                if ct is _ND:
+                if ct is list:
+                    tok.append(("L", len(child)))
+                    self.items(child, e)
+                elif ct is _ND:
                     dt = child.dtype
                     c = _DTYPES.get(id(dt))
                     if c is not None and c[0] is dt and c[1] is dt.names:  # (array(), inlined)
@@ -399,6 +417,7 @@ class _Walk:
         head = ("O", name, len(d))
         tok.append(head)
         plan: list[tuple[tuple, Any, type]] = []
+        lists: dict[int, _Batch] | None = None
         chunk: list[Any] = []
         for k, x in d.items():
             if type(k) is not str:
@@ -415,10 +434,138 @@ class _Walk:
                 chunk = []
                 self.walk(x)
                 tx = type(x)
-                plan.append((done, x, tx if tx is _ND or _KINDS.get(tx, (0, ""))[1] == _TREE else _NONE))
+                if tx is list and id(x) in self.made:
+                    lists = lists or {}
+                    lists[id(x)] = self.made.pop(id(x))
+                plan.append((done, x, tx if tx is _ND or tx is list or _KINDS.get(tx, (0, ""))[1] == _TREE
+                             else _NONE))
         tail = _digest(chunk)
         tok.append(tail)
-        _remember(v, t, head, tuple(d), tuple(d.values()), plan, tail)
+        _remember(v, t, head, tuple(d), tuple(d.values()), plan, tail, lists)
+
+    def items(self, v: list, owner: _Entry | None) -> None:
+        """The items of list ``v`` (its ``("L", n)`` token is out), in column form when they are
+        plain estimators of one class whose mutable children are all arrays and trees.
+
+        Column form: one ``("LB", class, n, kinds, digest)`` token (the digest covers every
+        item's own tokens: its head, the digests of its immutable values, its tail), then per
+        child the columns of :func:`.model_columns.columns`, and the children's bytes hashed
+        item by item as the walk hashes them. It is used exactly when the walk of the items
+        produced what the columns stand for (checked token by token in :meth:`rebatch`), so it
+        is a function of the walk's tokens: the same state, the same print, however it is read.
+        Once made, it is remembered with the list's owner and later walks check it with a few
+        C-level passes (:meth:`batch`) instead of walking every item."""
+        b = owner.lists.get(id(v)) if owner is not None and owner.lists else None
+        if b is not None and b.v is v and self.batch(b):
+            return
+        start = len(self.tok)
+        tok, memo, keep, kinds = self.tok, self.memo, self.keep, _KINDS
+        for x in v:
+            tx = type(x)
+            if tx in _SCALARS:
+                tok.append(x)
+                continue
+            k = kinds.get(tx)
+            if k is None or k[0] != _EST or id(x) in memo:
+                self.walk(x)
+                continue
+            memo[id(x)] = len(memo)  # (a plain estimator seen before, as walk() would: its dict)
+            keep.append(x)
+            self.estimator(x, tx, k[1])
+        b = self.rebatch(v, start)
+        if owner is None:
+            if b is not None:
+                self.made[id(v)] = b
+        elif b is not None:
+            owner.lists = owner.lists or {}
+            owner.lists[id(v)] = b
+        elif owner.lists:
+            owner.lists.pop(id(v), None)
+
+    def batch(self, b: _Batch) -> bool:
+        """Emit list ``b.v``'s column form if its items, their dicts and the children's kinds are
+        as :meth:`rebatch` found them (identity checks), else False having emitted nothing."""
+        v = b.v
+        if (len(v) != len(b.items) or not all(map(is_, v, b.items))
+                or not all(map(is_, map(type, v), repeat(b.t)))):
+            return False
+        dicts: list[dict] = list(map(vars, v))
+        if (not all(map(is_, map(type, dicts), repeat(dict))) or list(map(len, dicts)) != b.lens
+                or not all(map(is_, chain.from_iterable(dicts), b.keys))
+                or not all(map(is_, chain.from_iterable(map(dict.values, dicts)), b.vals))):
+            return False
+        memo = self.memo
+        if not memo.keys().isdisjoint(b.ids):  # (a back-reference: the walk's tokens would differ)
+            return False
+        try:
+            found = model_columns.columns(b.cols, b.kinds, _DTYPES)
+        except Exception:
+            return False
+        if found is None:
+            return False
+        toks, lanes, keep = found
+        self.keep.append(keep)
+        n = len(memo)
+        memo.update(zip(b.ids, range(n, n + len(b.ids))))
+        self.tok.append(b.head)
+        self.tok += toks
+        try:  # (the arrays were checked C-contiguous: their plain buffers, as the walk hashes them)
+            any(map(self.h.update, chain.from_iterable(zip(*lanes))))
+        except Exception as e:
+            raise NotFast(f"hash: {e}") from None
+        return True
+
+    def rebatch(self, v: list, start: int) -> _Batch | None:
+        """After the walk of list ``v``'s items (tokens from ``start``): if they are plain estimators
+        of one class whose children are arrays and trees, and the columns stand for exactly the
+        tokens the walk produced, put the column form in their place and return the _Batch."""
+        n = len(v)
+        if n < 2:
+            return None
+        t = type(v[0])
+        k = _KINDS.get(t)
+        if k is None or k[0] != _EST or not all(map(is_, map(type, v), repeat(t))):
+            return None
+        entries: list[_Entry] = []
+        for x in v:
+            e = _CACHE.get(id(x))
+            if e is None or e.ref() is not x or e.t is not t or type(x.__dict__) is not dict:
+                return None
+            entries.append(e)
+        kinds = tuple(p[2] for p in entries[0].plan)
+        if (not kinds or any(ct is not _ND and _KINDS.get(ct, (0, ""))[1] != _TREE for ct in kinds)
+                or any(tuple(p[2] for p in e.plan) != kinds for e in entries)):
+            return None
+        cols = tuple(tuple(e.plan[j][1] for e in entries) for j in range(len(kinds)))
+        try:
+            found = model_columns.columns(cols, kinds, _DTYPES)
+        except Exception:
+            return None
+        if found is None:
+            return None
+        toks = found[0]
+        expected: list[Any] = []
+        for e, children in zip(entries, model_columns.expand(toks, kinds, n)):
+            expected.append(e.head)
+            for p, child in zip(e.plan, children):
+                expected.append(p[0])
+                expected += child
+            expected.append(e.tail)
+        tok = self.tok
+        if tok[start:] != expected:
+            return None
+        b = _Batch()
+        b.v, b.items, b.t, b.kinds, b.cols = v, tuple(v), t, kinds, cols
+        b.lens = [len(e.keys) for e in entries]
+        b.keys = tuple(chain.from_iterable(e.keys for e in entries))
+        b.vals = tuple(chain.from_iterable(e.vals for e in entries))
+        b.ids = tuple(chain.from_iterable((id(x), *(id(p[1]) for p in e.plan)) for x, e in zip(v, entries)))
+        own = pickle.dumps([(e.head, tuple(p[0] for p in e.plan), e.tail) for e in entries], protocol=5)
+        b.head = ("LB", k[1], n, tuple("A" if ct is _ND else "T" for ct in kinds), xxhash.xxh3_128_digest(own))
+        del tok[start:]
+        tok.append(b.head)
+        tok += toks
+        return b
 
     def tree(self, v: Any) -> bool:
         """sklearn's ``Tree`` in its usual shape, read with one ``__reduce__`` (False: other shape).

@@ -1,0 +1,115 @@
+"""The children of many estimators of one class read column by column, at C speed (for :mod:`.model_print`).
+
+A forest holds a list of a hundred or more estimators of one class, each with the same few
+mutable children: a ``classes_`` array and a ``Tree``. Walked one estimator at a time, each
+child costs a dozen Python-level steps. :func:`columns` reads a whole column of them (the
+``classes_`` of every tree, the ``Tree`` of every tree) with ``map`` over C-level callables
+(``attrgetter``, ``itemgetter``, ``Tree.__reduce__``), checks what the one-at-a-time walk
+checks, and returns the same information as a few column tokens plus the arrays to hash, in
+the walk's order. Anything unusual returns None: the caller walks one estimator at a time.
+"""
+
+from __future__ import annotations
+
+from itertools import chain, repeat
+from operator import attrgetter, is_, itemgetter
+from typing import Any
+
+import numpy as np
+
+_ND = np.ndarray
+_DT = attrgetter("dtype")
+_CONTIGUOUS = attrgetter("flags.c_contiguous")
+_SHAPE = attrgetter("shape")
+_NBYTES = attrgetter("nbytes")
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_DEPTH, _COUNT = itemgetter("max_depth"), itemgetter("node_count")
+_NODES, _VALUES = itemgetter("nodes"), itemgetter("values")
+TREE_STATE = ("max_depth", "node_count", "nodes", "values")
+
+
+def arrays(col: Any, dtypes: dict) -> tuple | None:
+    """``("A*", spec, shapes, byte counts)`` for a column of C-contiguous arrays of one remembered
+    dtype (the very same dtype object, its field names unchanged), else None.
+
+    The walk's token for each of them would be ``("A", spec, shape, "C", nbytes)`` and its bytes
+    are what the walk hashes (a C-contiguous array's buffer, as it is)."""
+    dts = list(map(_DT, col))
+    dt = dts[0]
+    c = dtypes.get(id(dt))
+    if (c is None or c[0] is not dt or c[1] is not dt.names or not all(map(is_, dts, repeat(dt)))
+            or not all(map(is_, map(type, col), repeat(_ND))) or not all(map(_CONTIGUOUS, col))):
+        return None
+    return ("A*", c[2], tuple(map(_SHAPE, col)), tuple(map(_NBYTES, col)))
+
+
+def trees(col: Any, tree_type: type, dtypes: dict) -> tuple[list, list, list] | None:
+    """The tokens, arrays (per lane) and reductions of a column of sklearn ``Tree`` objects read as
+    :meth:`.model_print._Walk.tree` reads one: ``("T*", n_features, n_outputs, max_depth,
+    node_count)`` (each a tuple over the column) then an :func:`arrays` token for each of the
+    class counts, node tables and value arrays. None if any tree has another shape."""
+    if not all(map(is_, map(type, col), repeat(tree_type))):
+        return None
+    reds: list[Any] = list(map(tree_type.__reduce__, col))  # type: ignore[arg-type]
+    if (not all(map(is_, map(type, reds), repeat(tuple))) or set(map(len, reds)) != {3}
+            or not all(map(is_, map(_FIRST, reds), repeat(tree_type)))):
+        return None
+    args, states = list(map(_SECOND, reds)), list(map(_THIRD, reds))
+    if (not all(map(is_, map(type, args), repeat(tuple))) or set(map(len, args)) != {3}
+            or not all(map(is_, map(type, states), repeat(dict))) or set(map(tuple, states)) != {TREE_STATE}):
+        return None
+    ints = (tuple(map(_FIRST, args)), tuple(map(_THIRD, args)), tuple(map(_DEPTH, states)), tuple(map(_COUNT, states)))
+    if not all(map(is_, map(type, chain.from_iterable(ints)), repeat(int))):
+        return None
+    lanes = [list(map(_SECOND, args)), list(map(_NODES, states)), list(map(_VALUES, states))]
+    toks: list[Any] = [("T*", *ints)]
+    for lane in lanes:
+        found = arrays(lane, dtypes)
+        if found is None:
+            return None
+        toks.append(found)
+    return toks, lanes, reds
+
+
+def columns(cols: tuple, kinds: tuple, dtypes: dict) -> tuple[list, list, list] | None:
+    """Tokens, lanes of arrays to hash (item by item: ``zip(*lanes)``) and objects to keep alive,
+    for children columns ``cols`` whose kinds are ``numpy.ndarray`` or a ``Tree`` class."""
+    toks: list[Any] = []
+    lanes: list[Any] = []
+    keep: list[Any] = []
+    for kind, col in zip(kinds, cols):
+        if kind is _ND:
+            found = arrays(col, dtypes)
+            if found is None:
+                return None
+            toks.append(found)
+            lanes.append(col)
+            continue
+        tree = trees(col, kind, dtypes)
+        if tree is None:
+            return None
+        toks += tree[0]
+        lanes += tree[1]
+        keep.append(tree[2])
+    return toks, lanes, keep
+
+
+def expand(toks: list, kinds: tuple, n: int) -> list[list[list]]:
+    """The walk's own tokens for each of the ``n`` items' children (``[item][child]``), from
+    :func:`columns`' tokens: what the column form stands for (the caller checks the walk
+    produced exactly these)."""
+    out: list[list[list]] = [[] for _ in range(n)]
+    it = iter(toks)
+    for kind in kinds:
+        child: list[list] = [[] for _ in range(n)]
+        if kind is not _ND:
+            _, f, o, d, c = next(it)
+            for i, x in enumerate(zip(f, o, d, c)):
+                child[i].append(("TREE", *x))
+        for _lane in range(1 if kind is _ND else 3):
+            _, spec, shapes, nbytes = next(it)
+            for i in range(n):
+                child[i].append(("A", spec, shapes[i], "C", nbytes[i]))
+        for i in range(n):
+            out[i].append(child[i])
+    return out
