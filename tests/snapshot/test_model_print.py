@@ -312,3 +312,19 @@ def test_a_replaced_list_s_trees_are_not_kept():
     fp(m)
     gc.collect()
     assert old() is None
+
+
+def test_object_arrays_of_strings_read_at_once_still_see_every_change():
+    m = _pipeline()
+    cats = m[0].named_transformers_["cat"].categories_[0]  # (an object array of str)
+    before = fp(m)
+    assert fp(m) == before == _fresh(m)
+    old = cats[1]
+    cats[1] = "z"  # (in place)
+    after = fp(m)
+    assert after != before and fp(m) == after == _fresh(m)
+    cats[1] = "".join(old)  # (an equal string, another object: the same archive)
+    assert fp(m) == before
+    cats[1] = 1  # (not a string any more: walked item by item)
+    assert fp(m) not in (before, after)
+    assert fp(m) == _fresh(m)

@@ -404,6 +404,18 @@ def _load_once(data: bytes, decide: Callable[[list[str]], None]) -> Any:
 
 
 # -- fingerprint ----------------------------------------------------------------------
+_raw_print: Callable[[Any, Callable[[str], bool]], str | None] | None = None
+
+
+def _load_raw_print() -> Callable[[Any, Callable[[str], bool]], str | None]:
+    """:func:`.model_print.fingerprint`, imported on first use (numpy and xxhash are not needed before)."""
+    global _raw_print
+    from .model_print import fingerprint
+
+    _raw_print = fingerprint
+    return fingerprint
+
+
 def fingerprint(obj: Any) -> str | None:
     """A content fingerprint of a model object, far cheaper than building its archive.
 
@@ -417,9 +429,7 @@ def fingerprint(obj: Any) -> str | None:
     :mod:`.model_print` instead: the same state, read without pickle's machinery.
     """
     if FAST_ARCHIVE:
-        from .model_print import fingerprint as raw_fingerprint
-
-        found = raw_fingerprint(obj, _fast_candidate)
+        found = (_raw_print or _load_raw_print())(obj, _fast_candidate)
         if found is not None:
             return found
     import pickle

@@ -310,7 +310,11 @@ class _Walk:
             if dt != object:
                 raise NotFast("structured array with objects")
             self.tok.append(("OA", a.shape, a.size))
-            for x in a.reshape(-1, order="C"):
+            items = a.reshape(-1, order="C").tolist()  # (an object array's items are its objects)
+            if all(map(is_, map(type, items), repeat(str))):  # (strings: tokens as walk() makes them)
+                self.tok += items
+                return
+            for x in items:
                 if type(x) in (list, tuple, dict) or isinstance(x, _ND):
                     raise NotFast("object array holding sequences")
                 self.walk(x)

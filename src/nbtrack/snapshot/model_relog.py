@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..store.sqlite_direct import DirectConn, held
 from ..workspace import Workspace
 
 _LATEST = ("SELECT v.*, m.name AS name FROM models AS m JOIN model_versions AS v ON v.model_id = m.id "
@@ -45,8 +46,6 @@ def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any
     if (not getattr(meta, "direct", False) or meta.read_only
             or not (dataset_version is None or type(dataset_version) is int)):
         return None
-    from ..store.sqlite_direct import DirectConn, held
-
     meta.migrate()
     raw = held(meta)
     if raw.in_transaction:  # (inside the caller's own write: the general path)

@@ -18,10 +18,11 @@ from typing import Any, Literal, overload
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Connection
 
+from ..context import active_run
 from ..errors import InvalidInput, NotFound
 from ..store.schema import aliases, dataset_versions, datasets, evaluations as ev, lineage, model_versions, models
 from ..workspace import Workspace, get_workspace
-from . import model_io, pending
+from . import model_io, model_relog, pending
 from .notebook_classes import announce, check_loadable, main_names, sources
 from .signature import changed_params, class_name, params as model_params, signature
 from ..store.keys import inserted_id
@@ -254,15 +255,11 @@ def log_model(
     ModelVersion
         ``.new`` is False when an equal version already was the latest.
     """
-    from ..context import active_run
-
     run = run if run is not None else active_run()
     ws = workspace or getattr(run, "ws", None) or get_workspace(create=True)
     stored = archive_model(obj, name, ws, run, allow_pickle=allow_pickle)
     pending.wait_for("model", name)  # versions keep their order: after one still being stored
-    from .model_relog import relog
-
-    found = relog(ws, name, stored, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
+    found = model_relog.relog(ws, name, stored, dataset_version, variable)  # SQLite, unchanged model: plain sqlite3
     if found is not None:  # (its params and signature are the stored version's: not computed again)
         if stored["notebook"]:
             announce(name, stored["notebook"])
