@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 
 import nbtrack
 from nbtrack.store.meta import SCHEMA_HEAD
-from nbtrack.store.schema import metadata
+from nbtrack.store.schema import RUN_ID_CHECKED, metadata
 
 pytestmark = pytest.mark.postgres
 WRITER = str(Path(__file__).with_name("writer.py"))
@@ -21,7 +21,12 @@ WRITER = str(Path(__file__).with_name("writer.py"))
 def test_migrations_match_metadata(pg_workspace):
     assert pg_workspace.meta.current_revision() == SCHEMA_HEAD
     with pg_workspace.meta.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        # the run_id foreign keys of RUN_ID_CHECKED are triggers on PostgreSQL (migration 0008)
+        assert sorted((d[0], d[1].table.name, tuple(d[1].column_keys)) for d in diff) == \
+            [("add_fk", t, ("run_id",)) for t in sorted(RUN_ID_CHECKED)]
+        triggers = conn.exec_driver_sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal").scalars().all()
+        assert {f"{t}_run_id_insert" for t in RUN_ID_CHECKED} | {"runs_id_delete"} <= set(triggers)
 
 
 def test_runs_params_metrics_and_filters(pg_workspace):

@@ -32,6 +32,7 @@ when ``end()`` returns. Durability is the server's own (``synchronous_commit`` i
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import functools
 import heapq
@@ -121,23 +122,26 @@ def write_flush(meta: Any, payload: dict) -> bool:
     parts = "".join(k for k, rows in (("p", params), ("t", tags), ("m", metrics), ("a", arts)) if rows)
     if not parts and not cols:
         return True  # nothing to write
-    sql = _sql.get(("flush", cols, parts))
-    if sql is None:
-        sql = _sql[("flush", cols, parts)] = _flush_sql(cols, parts)
     args = [_param(payload["run_id"])]
     if "p" in parts:
-        pv = params.values()
-        args += (_texts(params), _texts(t for t, _ in pv), _nums(_num(t, v) for t, v in pv), _texts(v for _, v in pv))
+        texts, vtypes = zip(*params.values())
+        args += (_texts(params), _texts(texts), _nums(map(_num, texts, vtypes)), _texts(vtypes))
     if "t" in parts:
         args += (_texts(tags), _texts(tags.values()))
     if "m" in parts:
-        lv = last.values()
-        args += (_texts(m[0] for m in metrics), _nums(m[1] for m in metrics), _ints(m[2] for m in metrics),
-                 _nums(m[3] for m in metrics),
-                 _texts(last), _nums(m[1] for m in lv), _ints(m[2] for m in lv), _nums(m[3] for m in lv))
+        keys, vals, steps, tss = zip(*metrics)
+        args += (_texts(keys), _nums(vals), _ints(steps), _nums(tss))
+        if len(last) < len(metrics):  # a key logged more than once: its latest row apart
+            lk, lv, ls, lt = zip(*last.values())
+            args += (_texts(lk), _nums(lv), _ints(ls), _nums(lt))
+        else:  # each key once: the latest rows are the history rows (the same parameters)
+            parts = parts.replace("m", "n")
     if "a" in parts:
         args += (_texts(a["name"] for a in arts), _texts(a["oid"] for a in arts), _texts(a["kind"] for a in arts),
                  _texts(a.get("media_type") for a in arts), _ints(a.get("size") for a in arts))
+    sql = _sql.get(("flush", cols, parts))
+    if sql is None:
+        sql = _sql[("flush", cols, parts)] = _flush_sql(cols, parts)
     args[1:] = [a.encode() for a in args[1:]]
     args += [_param(v) for v in values.values()]
     if _UNSUPPORTED in args:
@@ -145,7 +149,7 @@ def write_flush(meta: Any, payload: dict) -> bool:
     _no_nul(meta, args)
     run_id = payload["run_id"]
     w = _writer(meta)
-    if values and _whole(meta, w, run_id, parts, args[:len(args) - len(values)], values):
+    if values and _whole(w, run_id, parts, args[:len(args) - len(values)], values, args[len(args) - len(values):]):
         return True
     start = _started.pop(run_id, None) if values else _started.get(run_id)
     try:
@@ -162,9 +166,10 @@ def write_flush(meta: Any, payload: dict) -> bool:
     return True
 
 
-def _whole(meta: Any, w: _Writer, run_id: str, parts: str, cte_args: list, values: dict) -> bool:
+def _whole(w: _Writer, run_id: str, parts: str, cte_args: list, values: dict, value_args: list) -> bool:
     """A run ending before its start was sent: its row (start and end values together) and
-    everything else in ONE statement. False when its start was sent already."""
+    everything else in ONE statement. False when its start was sent already. The arguments
+    come encoded and checked: the start's row by write_start, the rest by write_flush."""
     owner = _deferred_by_run.get(run_id)
     if owner is None:
         return False
@@ -174,18 +179,16 @@ def _whole(meta: Any, w: _Writer, run_id: str, parts: str, cte_args: list, value
         owner.forget_if_done()
     if d is None:
         return False
-    row, cell = d[0], d[1]
-    merged = {**row, **values}
-    cols = tuple(merged)
+    row, cell, start_args = d[0], d[1], d[3]
+    encoded = dict(zip(row, start_args))  # the start row's values, in its order (not the cell key again)
+    encoded.update(zip(values, value_args))  # the end's values: as {**row, **values}
+    cols = tuple(encoded)
     key = ("whole", cols, parts, cell)
     sql = _sql.get(key)
     if sql is None:
         sql = _sql[key] = _flush_sql(cols, parts, insert=True, cell=cell)
-    args = cte_args + [_param(v) for k, v in merged.items() if k != "id"]
-    if _UNSUPPORTED in args:  # an end value the start did not have: the start alone, then the general path
-        w.defer(run_id, *d)
-        return False
-    _no_nul(meta, args)
+    del encoded["id"]  # parameter 1 (in cte_args)
+    args = cte_args + list(encoded.values())
     try:
         w.execute(sql, args, again=True)
     except BaseException:  # not written: the start waits again (a retried end or settle() sends it)
@@ -197,6 +200,11 @@ def _whole(meta: Any, w: _Writer, run_id: str, parts: str, cte_args: list, value
 # Rows go as PostgreSQL array literals ('{"a","b"}'), one text parameter per column: cheaper to
 # build than psycopg's typed lists, and unnest() of arrays costs the server less than JSON.
 def _texts(items) -> str:
+    items = tuple(items)
+    if None not in items:  # the usual case: joined at once, escaped only if a quote or backslash is in it
+        raw = "".join(items)
+        if "\\" not in raw and '"' not in raw:
+            return '{"' + '","'.join(items) + '"}' if items else "{}"
     return "{" + ",".join("NULL" if s is None else '"' + _escape(s) + '"' for s in items) + "}"
 
 
@@ -205,46 +213,62 @@ def _escape(s: str) -> str:
 
 
 def _nums(items) -> str:
-    return "{" + ",".join("NULL" if x is None else repr(float(x)) for x in items) + "}"  # repr: exact
+    items = tuple(items)
+    if None not in items:
+        return "{" + ",".join(map(repr, map(float, items))) + "}"  # repr: exact
+    return "{" + ",".join("NULL" if x is None else repr(float(x)) for x in items) + "}"
 
 
 def _ints(items) -> str:
+    items = tuple(items)
+    if None not in items:
+        return "{" + ",".join(map(str, map(int, items))) + "}"
     return "{" + ",".join("NULL" if x is None else str(int(x)) for x in items) + "}"
 
 
-# the CTE of each kind of row (only those a flush has rows for are in its statement)
+# the CTE of each kind of row (only those a flush has rows for are in its statement); "n": metrics
+# whose keys are each logged once, so the latest rows are the history rows (the same parameters)
 _CTES = {
     "p": ("pk", "pv", "pn", "pt"),
     "t": ("tk", "tv"),
     "m": ("mk", "mv", "ms", "mt", "lk", "lv", "ls", "lt"),
+    "n": ("mk", "mv", "ms", "mt"),
     "a": ("an", "ao", "ak", "am", "az"),
 }
-_CTE_SQL = {
-    "p": "p AS (INSERT INTO params (run_id, key, value, num, vtype) "
-         "SELECT %(r)s, * FROM unnest(%(pk)s::text[], %(pv)s::text[], %(pn)s::float8[], %(pt)s::text[]) "
-         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
-         "vtype = excluded.vtype)",
-    "t": "t AS (INSERT INTO tags (run_id, key, value) SELECT %(r)s, * FROM unnest(%(tk)s::text[], %(tv)s::text[]) "
-         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value)",
-    "m": "m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
-         "SELECT %(r)s, * FROM unnest(%(mk)s::text[], %(mv)s::float8[], %(ms)s::int8[], %(mt)s::float8[])), "
-         "l AS (INSERT INTO latest_metrics AS o (run_id, key, value, step, ts) "
-         "SELECT %(r)s, * FROM unnest(%(lk)s::text[], %(lv)s::float8[], %(ls)s::int8[], %(lt)s::float8[]) "
-         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, ts = excluded.ts "
-         "WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts))",
-    "a": "a AS (INSERT INTO artifacts (run_id, name, oid, kind, media_type, size) "
-         "SELECT %(r)s, * FROM unnest(%(an)s::text[], %(ao)s::text[], %(ak)s::text[], %(am)s::text[], "
-         "%(az)s::int8[]) "
-         "ON CONFLICT (run_id, name) DO UPDATE SET oid = excluded.oid, kind = excluded.kind, "
-         "media_type = excluded.media_type, size = excluded.size)",
+_METRICS = ("m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
+            "SELECT %(r)s, * FROM unnest(%(mk)s::text[], %(mv)s::float8[], %(ms)s::int8[], %(mt)s::float8[])), "
+            "l AS (INSERT INTO latest_metrics AS o (run_id, key, value, step, ts) "
+            "SELECT %(r)s, * FROM unnest(%(X)s::text[], %(Y)s::float8[], %(Z)s::int8[], %(W)s::float8[])")
+_CTE_SQL = {  # (the insert, what makes it an upsert)
+    "p": ("p AS (INSERT INTO params (run_id, key, value, num, vtype) "
+          "SELECT %(r)s, * FROM unnest(%(pk)s::text[], %(pv)s::text[], %(pn)s::float8[], %(pt)s::text[])",
+          " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, num = excluded.num, "
+          "vtype = excluded.vtype"),
+    "t": ("t AS (INSERT INTO tags (run_id, key, value) SELECT %(r)s, * FROM unnest(%(tk)s::text[], %(tv)s::text[])",
+          " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
+    "m": (_METRICS.replace("%(X)s", "%(lk)s").replace("%(Y)s", "%(lv)s").replace("%(Z)s", "%(ls)s")
+          .replace("%(W)s", "%(lt)s"),
+          " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, ts = excluded.ts "
+          "WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts)"),
+    "n": (_METRICS.replace("%(X)s", "%(mk)s").replace("%(Y)s", "%(mv)s").replace("%(Z)s", "%(ms)s")
+          .replace("%(W)s", "%(mt)s"), ""),
+    "a": ("a AS (INSERT INTO artifacts (run_id, name, oid, kind, media_type, size) "
+          "SELECT %(r)s, * FROM unnest(%(an)s::text[], %(ao)s::text[], %(ak)s::text[], %(am)s::text[], "
+          "%(az)s::int8[])",
+          " ON CONFLICT (run_id, name) DO UPDATE SET oid = excluded.oid, kind = excluded.kind, "
+          "media_type = excluded.media_type, size = excluded.size"),
 }
+_CTE_SQL["n"] = (_CTE_SQL["n"][0], _CTE_SQL["m"][1])
 
 
 def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False, cell: bool = False) -> str:
     """One statement: a CTE per kind of row in ``parts``, the run's UPDATE (``cols``) as its main
     clause — or (``insert``) the run's whole row as an INSERT (a foreign key is checked at the end
-    of the statement: it sees the row)."""
-    head = ("WITH " + ", ".join(_CTE_SQL[k] for k in parts) + " ") if parts else ""
+    of the statement: it sees the row). A new run (``insert``) has no rows yet, and each kind of
+    row comes without duplicate keys: plain inserts (no ON CONFLICT: no speculative insertion).
+    Sent again after a lost connection, a committed first try makes it fail as a unique violation."""
+    head = ("WITH " + ", ".join(_CTE_SQL[k][0] + ("" if insert else _CTE_SQL[k][1]) + ")" for k in parts)
+            + " ") if parts else ""
     names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i, c in enumerate(cols)
                                                           if not (insert and c == "id")))
     if insert:  # the run's id is parameter r (the first), the other columns follow
@@ -291,7 +315,7 @@ def _param(v: Any) -> Any:
 def _no_nul(meta: Any, args: list) -> None:
     """PostgreSQL text cannot hold a NUL byte, and libpq would cut a text parameter there: the
     same error as psycopg's (which the general path raises), as StoreUnavailable."""
-    if any(b"\0" in a for a in args if a is not None):
+    if b"\0" in b"".join(filter(None, args)):
         import psycopg
 
         from .meta import _unavailable
@@ -531,35 +555,39 @@ def _pending(meta: Any) -> set:
 # a running run is visible to other readers within a few milliseconds.
 DEFER_S = 0.003
 _deferred_by_run: dict[str, _Writer] = {}  # run id -> the writer holding its unsent start
-_sched_cond = threading.Condition()
+_sched_lock = threading.Lock()  # guards the heap
+_sched_wake = _thread.allocate_lock()  # released to wake the scheduler: a raw lock, no Condition (cheaper)
+_sched_wake.acquire()
 _sched_heap: list = []
 _sched_seq = itertools.count()
-_sched_thread: threading.Thread | None = None
+_sched_pid = 0  # the process whose scheduler thread runs (none in a forked child)
 
 
 def _schedule(w: _Writer, run_id: str) -> None:
-    global _sched_thread
-    with _sched_cond:
-        if _sched_thread is None or not _sched_thread.is_alive():  # none yet, or not in this (forked) process
+    global _sched_pid
+    with _sched_lock:
+        if _sched_pid != os.getpid():  # none yet, or not in this (forked) process
             _sched_heap.clear()
-            _sched_thread = threading.Thread(target=_send_due, name="nbtrack-pg-starts", daemon=True)
-            _sched_thread.start()
+            threading.Thread(target=_send_due, name="nbtrack-pg-starts", daemon=True).start()
+            _sched_pid = os.getpid()
         wake = not _sched_heap  # else the thread waits for an earlier deadline already
         heapq.heappush(_sched_heap, (time.monotonic() + DEFER_S, next(_sched_seq), w, run_id))
-        if wake:
-            _sched_cond.notify()
+    if wake:
+        try:
+            _sched_wake.release()
+        except RuntimeError:  # released already: the thread wakes anyway
+            pass
 
 
 def _send_due() -> None:
     while True:
-        with _sched_cond:
-            while not _sched_heap:
-                _sched_cond.wait()
-            due = _sched_heap[0][0] - time.monotonic()
-            if due > 0:
-                _sched_cond.wait(due)
-                continue
-            _, _, w, run_id = heapq.heappop(_sched_heap)
+        with _sched_lock:
+            due = _sched_heap[0][0] - time.monotonic() if _sched_heap else -1.0
+            item = heapq.heappop(_sched_heap) if _sched_heap and due <= 0 else None
+        if item is None:
+            _sched_wake.acquire(timeout=due if due > 0 else -1)  # woken early by a new first deadline
+            continue
+        _, _, w, run_id = item
         if run_id in w.deferred:
             try:
                 w.send_start(run_id)
@@ -581,8 +609,9 @@ atexit.register(_send_all_at_exit)
 
 
 def _after_fork_in_child() -> None:  # the parent sends its own waiting starts
-    global _sched_cond, _sched_thread
-    _sched_cond, _sched_thread = threading.Condition(), None
+    global _sched_lock, _sched_wake, _sched_pid
+    _sched_lock, _sched_wake, _sched_pid = threading.Lock(), _thread.allocate_lock(), 0
+    _sched_wake.acquire()
     _sched_heap.clear()
     _deferred_by_run.clear()
 

@@ -139,6 +139,10 @@ events = Table(
     Index("ix_events_ts", "ts"),
 )
 
+# Tables whose ``run_id`` foreign key is enforced on PostgreSQL by triggers checked once per
+# statement (migration 0008) instead of a constraint checked per row; declared here as on SQLite.
+RUN_ID_CHECKED = ("params", "metrics", "latest_metrics", "tags", "artifacts")
+
 # Columns of ``runs`` that hold object ids: what fsck and gc follow.
 RUN_OBJECT_COLUMNS = ("source_oid", "env_oid", "stdout_oid")
 
