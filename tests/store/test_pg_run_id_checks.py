@@ -119,6 +119,19 @@ def test_a_referenced_run_cannot_be_deleted_or_renamed(two_runs):
     assert nbtrack.runs().empty
 
 
+def test_a_run_delete_outside_read_committed_is_refused(two_runs):
+    ws, _, b = two_runs
+    with _connect(ws, autocommit=False) as conn:
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.errors.SerializationFailure, match="READ COMMITTED"):
+            conn.execute("DELETE FROM runs WHERE id = %s", (b,))
+        conn.rollback()
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("DELETE FROM runs WHERE id = 'no-such-run'")  # nothing deleted: nothing refused
+        conn.commit()
+    assert nbtrack.get_run(b).name == "b"
+
+
 def test_insert_and_delete_of_the_same_run_are_serialized(two_runs):
     ws, _, b = two_runs
     # an uncommitted insert of a child row locks its run: a delete waits for it, then fails

@@ -8,7 +8,9 @@ constraints become triggers with the same guarantees, checked once per statement
   row is locked ``FOR KEY SHARE``, as a foreign key does, so that no transaction deletes it
   before this one ends); an UPDATE that changes a row's ``run_id`` is checked the same way;
 * parent side: a DELETE of runs (or an UPDATE of ``runs.id``) that leaves a child row without
-  its run fails, and so does a TRUNCATE of ``runs`` alone while child rows exist.
+  its run fails, and so does a TRUNCATE of ``runs`` alone while child rows exist; such a DELETE
+  or UPDATE runs at READ COMMITTED (PostgreSQL's default), else it is refused (its check could
+  miss a row committed after its snapshot). nbtrack never deletes runs.
 
 A violation raises SQLSTATE 23503 (foreign_key_violation) with the foreign key's message, as
 before. SQLite does not enforce foreign keys (nbtrack never turns ``PRAGMA foreign_keys`` on):
@@ -79,13 +81,22 @@ END $$
 
 
 def _referenced(ids: str) -> str:
-    """plpgsql: raise if a child row references one of the run ids selected by ``ids``."""
-    out = []
+    """plpgsql: raise if a child row references one of the run ids selected by ``ids``. The
+    check reads with a fresh snapshot (READ COMMITTED) and so sees every row committed before
+    the run's row was locked by this delete; a REPEATABLE READ snapshot could miss one (a
+    foreign key re-checks with a newer snapshot there): such a delete is refused."""
+    out = [f"""
+    IF current_setting('transaction_isolation') <> 'read committed' AND EXISTS ({ids}) THEN
+        RAISE EXCEPTION 'runs can only be deleted (or their ids changed) at READ COMMITTED isolation'
+            USING ERRCODE = 'serialization_failure', TABLE = 'runs',
+                  HINT = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED, then retry.';
+    END IF;"""]
     for t in TABLES:
         out.append(f"""
     SELECT o.id INTO rid FROM ({ids}) o WHERE EXISTS (SELECT FROM {t} c WHERE c.run_id = o.id) LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'update or delete on table "runs" violates foreign key constraint "{t}_run_id_fkey" on table "{t}"'
+        RAISE EXCEPTION
+            'update or delete on table "runs" violates foreign key constraint "{t}_run_id_fkey" on table "{t}"'
             USING ERRCODE = 'foreign_key_violation', TABLE = 'runs', CONSTRAINT = '{t}_run_id_fkey',
                   DETAIL = format('Key (id)=(%s) is still referenced from table "{t}".', rid);
     END IF;""")
