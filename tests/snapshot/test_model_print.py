@@ -328,3 +328,21 @@ def test_object_arrays_of_strings_read_at_once_still_see_every_change():
     cats[1] = 1  # (not a string any more: walked item by item)
     assert fp(m) not in (before, after)
     assert fp(m) == _fresh(m)
+
+
+@pytest.mark.parametrize("name", ["forest", "extra trees regressor", "bagging"])
+def test_the_column_form_read_from_the_walk_is_the_one_made_from_the_objects(name):
+    import pickle
+
+    from nbtrack.snapshot import model_columns
+
+    m = _models()[name]
+    model_print._CACHE.clear()
+    w = model_print._Walk(model_io._fast_candidate)
+    w.root(m)  # (a first walk: the column form is read from the walk's tokens)
+    at = next(i for i, t in enumerate(w.tok) if type(t) is tuple and t[0] == "LB")
+    batch = next(iter(w.made.values()), None) or next(
+        b for e in model_print._CACHE.values() for b in (e.lists or {}).values())
+    made = model_columns.columns(batch.cols, batch.kinds, model_print._DTYPES)[0]  # (from the objects)
+    read = w.tok[at + 1:at + 1 + len(made)]
+    assert read == made and pickle.dumps(read, protocol=5) == pickle.dumps(made, protocol=5)

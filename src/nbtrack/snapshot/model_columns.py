@@ -22,10 +22,11 @@ _DT = attrgetter("dtype")
 _CONTIGUOUS = attrgetter("flags.c_contiguous")
 _SHAPE = attrgetter("shape")
 _NBYTES = attrgetter("nbytes")
-_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
+_FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH = (itemgetter(i) for i in range(5))
 _DEPTH, _COUNT = itemgetter("max_depth"), itemgetter("node_count")
 _NODES, _VALUES = itemgetter("nodes"), itemgetter("values")
 TREE_STATE = ("max_depth", "node_count", "nodes", "values")
+A_STAR, T_STAR = "A*", "T*"  # (one object each: the tokens pickle alike however they were made)
 
 
 def arrays(col: Any, dtypes: dict) -> tuple | None:
@@ -40,7 +41,7 @@ def arrays(col: Any, dtypes: dict) -> tuple | None:
     if (c is None or c[0] is not dt or c[1] is not dt.names or not all(map(is_, dts, repeat(dt)))
             or not all(map(is_, map(type, col), repeat(_ND))) or not all(map(_CONTIGUOUS, col))):
         return None
-    return ("A*", c[2], tuple(map(_SHAPE, col)), tuple(map(_NBYTES, col)))
+    return (A_STAR, c[2], tuple(map(_SHAPE, col)), tuple(map(_NBYTES, col)))
 
 
 def trees(col: Any, tree_type: type, dtypes: dict) -> tuple[list, list, list] | None:
@@ -62,7 +63,7 @@ def trees(col: Any, tree_type: type, dtypes: dict) -> tuple[list, list, list] | 
     if not all(map(is_, map(type, chain.from_iterable(ints)), repeat(int))):
         return None
     lanes = [list(map(_SECOND, args)), list(map(_NODES, states)), list(map(_VALUES, states))]
-    toks: list[Any] = [("T*", *ints)]
+    toks: list[Any] = [(T_STAR, *ints)]
     for lane in lanes:
         found = arrays(lane, dtypes)
         if found is None:
@@ -94,22 +95,41 @@ def columns(cols: tuple, kinds: tuple, dtypes: dict) -> tuple[list, list, list] 
     return toks, lanes, keep
 
 
-def expand(toks: list, kinds: tuple, n: int) -> list[list[list]]:
-    """The walk's own tokens for each of the ``n`` items' children (``[item][child]``), from
-    :func:`columns`' tokens: what the column form stands for (the caller checks the walk
-    produced exactly these)."""
-    out: list[list[list]] = [[] for _ in range(n)]
-    it = iter(toks)
-    for kind in kinds:
-        child: list[list] = [[] for _ in range(n)]
-        if kind is not _ND:
-            _, f, o, d, c = next(it)
-            for i, x in enumerate(zip(f, o, d, c)):
-                child[i].append(("TREE", *x))
-        for _lane in range(1 if kind is _ND else 3):
-            _, spec, shapes, nbytes = next(it)
-            for i in range(n):
-                child[i].append(("A", spec, shapes[i], "C", nbytes[i]))
-        for i in range(n):
-            out[i].append(child[i])
-    return out
+def from_walk(seq: list, n: int, kinds: tuple) -> list | None:
+    """The tokens of :func:`columns` read from the walk's own tokens of ``n`` items, or None if they
+    are not in that form. ``seq`` is, item after item: the item's head, then per child (``kinds``)
+    a digest token and the child's tokens (an array: one ``("A", spec, shape, "C", nbytes)``; a
+    tree: ``("TREE", n_features, n_outputs, max_depth, node_count)`` and three of those), then
+    the item's tail (the caller checks heads, digests and tails). Every position of an item is
+    a slice ``seq[p::k]`` of the list: each check runs over a whole column in C."""
+    sizes = [1 if kind is _ND else 4 for kind in kinds]
+    k = 2 + sum(1 + s for s in sizes)
+    if len(seq) != n * k:
+        return None
+    toks: list[Any] = []
+    pos = 1
+    for size in sizes:
+        pos += 1  # (the digest of the values before this child)
+        if size == 4:
+            col = seq[pos::k]
+            if not _shaped(col, "TREE"):
+                return None
+            toks.append((T_STAR, tuple(map(_SECOND, col)), tuple(map(_THIRD, col)), tuple(map(_FOURTH, col)),
+                         tuple(map(_FIFTH, col))))
+            pos += 1
+        for _lane in range(1 if size == 1 else 3):
+            col = seq[pos::k]
+            if not _shaped(col, "A") or not all(map(is_, map(_FOURTH, col), repeat("C"))):
+                return None
+            specs = list(map(_SECOND, col))
+            if not all(map(is_, specs, repeat(specs[0]))):
+                return None
+            toks.append((A_STAR, specs[0], tuple(map(_THIRD, col)), tuple(map(_FIFTH, col))))
+            pos += 1
+    return toks
+
+
+def _shaped(col: list, head: str) -> bool:
+    """Whether every token of ``col`` is a 5-tuple starting with ``head``."""
+    return (all(map(is_, map(type, col), repeat(tuple))) and set(map(len, col)) == {5}
+            and set(map(_FIRST, col)) == {head})

@@ -30,7 +30,7 @@ from __future__ import annotations
 import pickle
 import weakref
 from itertools import chain, repeat
-from operator import is_
+from operator import attrgetter, is_, itemgetter, methodcaller
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,12 @@ _EST, _REDUCE = 1, 2  # how a class's state is read: its __dict__ (default sklea
 _KINDS: dict[type, tuple[int, str]] = {}
 _SPECS: dict[Any, Any] = {}
 _DTYPES: dict[int, tuple[Any, Any, Any]] = {}  # id(dtype) -> (the dtype, its field names, its spec)
+_SPEC_OBJECTS: dict[Any, Any] = {}  # spec -> one object for it (tokens pickle alike: pickle shares objects)
 _NONE = type(None)  # (a plan's "no shortcut" mark)
 _TREE_STATE = ("max_depth", "node_count", "nodes", "values")
+_REF, _T, _PLAN, _HEAD, _TAIL, _KEYS, _VALS = map(attrgetter, ("ref", "t", "plan", "head", "tail", "keys", "vals"))
+_CALL = methodcaller("__call__")
+_FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # dtype -> the archive's dtype spec (or the NotFast message)
 
 
@@ -320,6 +324,7 @@ class _Walk:
                 self.walk(x)
             return
         spec = dt.str if dt.fields is None and dt.subdtype is None and not dt.metadata else _spec(dt)
+        spec = _SPEC_OBJECTS.setdefault(spec, spec) if len(_SPEC_OBJECTS) < 256 else spec
         if len(_DTYPES) < 256:  # (a dtype's field names can be changed in place: checked on use)
             _DTYPES[id(dt)] = (dt, dt.names, spec)
         flags = a.flags
@@ -521,8 +526,10 @@ class _Walk:
 
     def rebatch(self, v: list, start: int) -> _Batch | None:
         """After the walk of list ``v``'s items (tokens from ``start``): if they are plain estimators
-        of one class whose children are arrays and trees, and the columns stand for exactly the
-        tokens the walk produced, put the column form in their place and return the _Batch."""
+        of one class whose children are arrays and trees, and the walk's tokens are in the form
+        :func:`.model_columns.from_walk` reads, put the column form in their place and return the
+        _Batch. (The column form is read from the walk's tokens, so it is a function of them; a
+        later :meth:`batch` makes the same tokens from the objects: the tests compare the two.)"""
         n = len(v)
         if n < 2:
             return None
@@ -530,46 +537,50 @@ class _Walk:
         k = _KINDS.get(t)
         if k is None or k[0] != _EST or not all(map(is_, map(type, v), repeat(t))):
             return None
-        entries: list[_Entry] = []
-        for x in v:
-            e = _CACHE.get(id(x))
-            if e is None or e.ref() is not x or e.t is not t or type(x.__dict__) is not dict:
-                return None
-            entries.append(e)
-        kinds = tuple(p[2] for p in entries[0].plan)
-        if (not kinds or any(ct is not _ND and _KINDS.get(ct, (0, ""))[1] != _TREE for ct in kinds)
-                or any(tuple(p[2] for p in e.plan) != kinds for e in entries)):
+        entries: list[Any] = list(map(_CACHE.get, map(id, v)))
+        if (None in entries or not all(map(is_, map(_CALL, map(_REF, entries)), v))
+                or not all(map(is_, map(_T, entries), repeat(t)))
+                or not all(map(is_, map(type, map(vars, v)), repeat(dict)))):
             return None
-        cols = tuple(tuple(e.plan[j][1] for e in entries) for j in range(len(kinds)))
-        try:
-            found = model_columns.columns(cols, kinds, _DTYPES)
-        except Exception:
+        plans = list(map(_PLAN, entries))
+        kinds = tuple(p[2] for p in plans[0])
+        m = len(kinds)
+        if (not m or any(ct is not _ND and _KINDS.get(ct, (0, ""))[1] != _TREE for ct in kinds)
+                or set(map(len, plans)) != {m}):
             return None
-        if found is None:
+        steps = [list(map(itemgetter(j), plans)) for j in range(m)]  # (per child: each item's plan step)
+        if not all(all(map(is_, map(_THIRD, step), repeat(ct))) for step, ct in zip(steps, kinds)):
             return None
-        toks = found[0]
-        expected: list[Any] = []
-        for e, children in zip(entries, model_columns.expand(toks, kinds, n)):
-            expected.append(e.head)
-            for p, child in zip(e.plan, children):
-                expected.append(p[0])
-                expected += child
-            expected.append(e.tail)
         tok = self.tok
-        if tok[start:] != expected:
+        seq = tok[start:]
+        size = 2 + sum(2 if kind is _ND else 5 for kind in kinds)  # (tokens per item, if in that form)
+        heads, tails = list(map(_HEAD, entries)), list(map(_TAIL, entries))
+        dones = [list(map(_FIRST, step)) for step in steps]
+        if (len(seq) != n * size or not all(map(is_, seq[0::size], heads))
+                or not all(map(is_, seq[size - 1::size], tails))):
             return None
-        b = _Batch()
-        b.v, b.items, b.t, b.kinds, b.cols = v, tuple(v), t, kinds, cols
-        b.lens = [len(e.keys) for e in entries]
-        b.keys = tuple(chain.from_iterable(e.keys for e in entries))
-        b.vals = tuple(chain.from_iterable(e.vals for e in entries))
-        b.ids = tuple(chain.from_iterable((id(x), *(id(p[1]) for p in e.plan)) for x, e in zip(v, entries)))
-        own = pickle.dumps([(e.head, tuple(p[0] for p in e.plan), e.tail) for e in entries], protocol=5)
-        b.head = ("LB", k[1], n, tuple("A" if ct is _ND else "T" for ct in kinds), xxhash.xxh3_128_digest(own))
+        pos = 1
+        for done, kind in zip(dones, kinds):  # (the digests of each item's values before each child)
+            if not all(map(is_, seq[pos::size], done)):
+                return None
+            pos += 2 if kind is _ND else 5
+        toks = model_columns.from_walk(seq, n, kinds)
+        if toks is None:
+            return None
+        batch = _Batch()
+        batch.v, batch.items, batch.t, batch.kinds = v, tuple(v), t, kinds
+        batch.cols = tuple(tuple(map(_SECOND, step)) for step in steps)
+        keys = list(map(_KEYS, entries))
+        batch.lens = list(map(len, keys))
+        batch.keys = tuple(chain.from_iterable(keys))
+        batch.vals = tuple(chain.from_iterable(map(_VALS, entries)))
+        batch.ids = tuple(chain.from_iterable(zip(map(id, v), *(map(id, col) for col in batch.cols))))
+        own = pickle.dumps((heads, *dones, tails), protocol=5)
+        batch.head = ("LB", k[1], n, tuple("A" if ct is _ND else "T" for ct in kinds), xxhash.xxh3_128_digest(own))
         del tok[start:]
-        tok.append(b.head)
+        tok.append(batch.head)
         tok += toks
-        return b
+        return batch
 
     def tree(self, v: Any) -> bool:
         """sklearn's ``Tree`` in its usual shape, read with one ``__reduce__`` (False: other shape).
