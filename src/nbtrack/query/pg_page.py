@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from ..store.runs import decode_param
 from ..store.schema import latest_metrics, params, runs as runs_t
@@ -67,7 +67,8 @@ def statement(conn, build: Callable[[], Any]) -> str:
           .where(params.c.run_id == runs_t.c.id).scalar_subquery())
     ma = (select(func.json_object_agg(latest_metrics.c.key, latest_metrics.c.value))
           .where(latest_metrics.c.run_id == runs_t.c.id).scalar_subquery())
-    q = q.add_columns(func.cast(pa, _text()), func.cast(ma, _text()))
+    null: Any = literal_column("'null'")  # a run without params or metrics: JSON's null, joined as is
+    q = q.add_columns(func.coalesce(func.cast(pa, _text()), null), func.coalesce(func.cast(ma, _text()), null))
     compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     return inline(compiled.string, compiled.params, conn.connection.driver_connection)
 
@@ -115,7 +116,7 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
     for i, c in enumerate(base_columns):
         data[c] = started_array(cols[i]) if c == "started" else typed(cols[i])
     # every row's params and metrics JSON in one parse
-    blobs = json.loads("[" + ",".join("null" if t is None else t for t in cols[nb] + cols[nb + 1]) + "]")
+    blobs = json.loads("[" + ",".join(cols[nb] + cols[nb + 1]) + "]")
     include_model = key[4]
     pcols: dict[str, list] = {}
     decoded: dict[tuple, Any] = {}
