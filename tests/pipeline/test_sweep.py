@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from click.testing import CliRunner
 
@@ -85,3 +87,32 @@ def test_workers_fork_outside_a_kernel_even_after_ipykernel_was_imported():
     assert not workers._in_kernel()
     if sys.platform.startswith("linux"):
         assert workers._context().get_start_method() == "fork"
+
+
+def test_forked_workers_take_the_sweeps_environment_fingerprint(approve, workspace, tmp_path, monkeypatch):
+    """The fingerprint (packages, git state) is computed once, before the workers fork: neither worker
+    computes it again, and every run references the sweep run's environment object."""
+    from sqlalchemy import select
+
+    from nbtrack.capture import env
+    from nbtrack.store.schema import runs as runs_table
+
+    approve("train.ipynb", "churn-train")
+    computed = tmp_path / "computed"
+    real = env.compute
+
+    def compute():
+        with open(computed, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real()
+
+    monkeypatch.setattr(env, "compute", compute)
+    monkeypatch.setattr(env, "_result", None)  # as in a new command's process
+    monkeypatch.setattr(env, "_thread", None)
+    res = nbtrack.sweep("churn-train", {"C": [1, 2, 3, 4]}, parallel=2, progress=False)
+    assert computed.read_text().split() == [str(os.getpid())]
+    with workspace.meta.engine.connect() as c:
+        rows = c.execute(select(runs_table.c.id, runs_table.c.parent_id, runs_table.c.env_oid)).all()
+    kids = [r for r in rows if r.parent_id == res.sweep_id]
+    sweep_oid = next(r.env_oid for r in rows if r.id == res.sweep_id)
+    assert len(kids) == 4 and sweep_oid and {r.env_oid for r in kids} == {sweep_oid}

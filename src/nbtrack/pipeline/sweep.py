@@ -14,6 +14,7 @@ import random as random_mod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..capture import env
 from ..capture.run import ActiveRun
 from ..context import default_parent
 from ..errors import InvalidInput
@@ -147,6 +148,7 @@ def sweep(
                            workspace=workspace)
     mark("sweep.begin", parallel=parallel)
     check_timeout(timeout)
+    env.start_background()  # the sweep run's environment fingerprint (its workers' too, see prepare_fork)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
     if parallel < 1:
@@ -169,6 +171,8 @@ def sweep(
         from .run import _kernel_spec
 
         workers.adopt(ws)
+        if _workers(parallel, dask, len(sets)) > 1:
+            workers.prepare_fork(ws)
         local = workers.Local(len(sets), parallel, warm, _kernel_spec(ws, pv, dict(pv.pins)) if warm else None)
     try:
         run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)

@@ -146,6 +146,15 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
+def prepare_fork(ws) -> None:
+    """What every run of a sweep needs and a forked worker would compute again: the environment
+    fingerprint and its stored object's id (in ``ws.memo``, which adopted workspaces carry)."""
+    from ..capture import env
+
+    if _forkable(ws) and ws.memo.get("env_oid") is None:
+        ws.memo["env_oid"] = ws.objects.put(env.encode(env.fingerprint()))
+
+
 def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[dict]:
     """``workers`` local processes; each opens its own connections to the workspace."""
     return Local(len(specs), workers, warm).run(specs)
