@@ -346,3 +346,11 @@ def test_the_column_form_read_from_the_walk_is_the_one_made_from_the_objects(nam
     made = model_columns.columns(batch.cols, batch.kinds, model_print._DTYPES)[0]  # (from the objects)
     read = w.tok[at + 1:at + 1 + len(made)]
     assert read == made and pickle.dumps(read, protocol=5) == pickle.dumps(made, protocol=5)
+
+
+def test_the_print_does_not_depend_on_what_is_remembered(monkeypatch):
+    m = _rf(n=12)
+    expected = _fresh(m)
+    monkeypatch.setattr(model_print, "_CACHE_MAX", 5)  # (entries forgotten again and again mid-walk)
+    model_print._CACHE.clear()
+    assert fp(m) == fp(m) == fp(m) == expected

@@ -30,7 +30,7 @@ from __future__ import annotations
 import pickle
 import weakref
 from itertools import chain, repeat
-from operator import attrgetter, is_, itemgetter, methodcaller
+from operator import attrgetter, is_, itemgetter
 from typing import Any
 
 import numpy as np
@@ -52,8 +52,7 @@ _DTYPES: dict[int, tuple[Any, Any, Any]] = {}  # id(dtype) -> (the dtype, its fi
 _SPEC_OBJECTS: dict[Any, Any] = {}  # spec -> one object for it (tokens pickle alike: pickle shares objects)
 _NONE = type(None)  # (a plan's "no shortcut" mark)
 _TREE_STATE = ("max_depth", "node_count", "nodes", "values")
-_REF, _T, _PLAN, _HEAD, _TAIL, _KEYS, _VALS = map(attrgetter, ("ref", "t", "plan", "head", "tail", "keys", "vals"))
-_CALL = methodcaller("__call__")
+_PLAN, _HEAD, _TAIL, _KEYS, _VALS = map(attrgetter, ("plan", "head", "tail", "keys", "vals"))
 _FIRST, _SECOND, _THIRD = itemgetter(0), itemgetter(1), itemgetter(2)
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # dtype -> the archive's dtype spec (or the NotFast message)
 
@@ -138,9 +137,11 @@ _CACHE_MAX = 1 << 16
 
 
 def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list, tail: tuple,
-              lists: dict | None) -> None:
+              lists: dict | None) -> _Entry:
+    """The entry for ``v``, remembered while ``v`` lives (if it can be weakly referenced)."""
     key = id(v)
     e = _Entry()
+    e.t, e.head, e.keys, e.vals, e.plan, e.tail, e.lists = t, head, keys, vals, plan, tail, lists
     entry = weakref.ref(e)
 
     def forget(_: Any, key: int = key, entry: Any = entry) -> None:
@@ -150,11 +151,11 @@ def _remember(v: Any, t: type, head: tuple, keys: tuple, vals: tuple, plan: list
     try:
         e.ref = weakref.ref(v, forget)
     except TypeError:  # not weak-referenceable: not remembered
-        return
-    e.t, e.head, e.keys, e.vals, e.plan, e.tail, e.lists = t, head, keys, vals, plan, tail, lists
+        return e
     if len(_CACHE) >= _CACHE_MAX:
         _CACHE.clear()
     _CACHE[key] = e
+    return e
 
 
 def _digest(chunk: list) -> tuple:
@@ -376,8 +377,9 @@ class _Walk:
             tok.append(k)
             tok.append(x) if type(x) in _SCALARS else self.walk(x)
 
-    def estimator(self, v: Any, t: type, name: str) -> None:
-        """A plain scikit-learn estimator: its ``__dict__``, the immutable part remembered.
+    def estimator(self, v: Any, t: type, name: str) -> _Entry:
+        """A plain scikit-learn estimator: its ``__dict__``, the immutable part remembered (the
+        entry that describes the tokens it emitted is returned: :meth:`rebatch` reads them).
 
         The tokens of its immutable values (scalars, numpy scalars, tuples of them) are kept
         per object with strong references to every value; while the object still holds
@@ -422,7 +424,7 @@ class _Walk:
                     self.keep.append(child)
                     self.constructed(child, n, _TREE)
             tok.append(e.tail)
-            return
+            return e
         head = ("O", name, len(d))
         tok.append(head)
         plan: list[tuple[tuple, Any, type]] = []
@@ -450,7 +452,7 @@ class _Walk:
                              else _NONE))
         tail = _digest(chunk)
         tok.append(tail)
-        _remember(v, t, head, tuple(d), tuple(d.values()), plan, tail, lists)
+        return _remember(v, t, head, tuple(d), tuple(d.values()), plan, tail, lists)
 
     def items(self, v: list, owner: _Entry | None) -> None:
         """The items of list ``v`` (its ``("L", n)`` token is out), in column form when they are
@@ -469,6 +471,7 @@ class _Walk:
             return
         start = len(self.tok)
         tok, memo, keep, kinds = self.tok, self.memo, self.keep, _KINDS
+        entries: list[_Entry] = []  # (of the items read as plain estimators, in order)
         for x in v:
             tx = type(x)
             if tx in _SCALARS:
@@ -480,8 +483,8 @@ class _Walk:
                 continue
             memo[id(x)] = len(memo)  # (a plain estimator seen before, as walk() would: its dict)
             keep.append(x)
-            self.estimator(x, tx, k[1])
-        b = self.rebatch(v, start)
+            entries.append(self.estimator(x, tx, k[1]))
+        b = self.rebatch(v, start, entries) if len(entries) == len(v) else None
         if owner is None:
             if b is not None:
                 self.made[id(v)] = b
@@ -524,7 +527,7 @@ class _Walk:
             raise NotFast(f"hash: {e}") from None
         return True
 
-    def rebatch(self, v: list, start: int) -> _Batch | None:
+    def rebatch(self, v: list, start: int, entries: list[_Entry]) -> _Batch | None:
         """After the walk of list ``v``'s items (tokens from ``start``): if they are plain estimators
         of one class whose children are arrays and trees, and the walk's tokens are in the form
         :func:`.model_columns.from_walk` reads, put the column form in their place and return the
@@ -537,10 +540,7 @@ class _Walk:
         k = _KINDS.get(t)
         if k is None or k[0] != _EST or not all(map(is_, map(type, v), repeat(t))):
             return None
-        entries: list[Any] = list(map(_CACHE.get, map(id, v)))
-        if (None in entries or not all(map(is_, map(_CALL, map(_REF, entries)), v))
-                or not all(map(is_, map(_T, entries), repeat(t)))
-                or not all(map(is_, map(type, map(vars, v)), repeat(dict)))):
+        if not all(map(is_, map(type, map(vars, v)), repeat(dict))):
             return None
         plans = list(map(_PLAN, entries))
         kinds = tuple(p[2] for p in plans[0])
