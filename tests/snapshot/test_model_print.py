@@ -354,3 +354,13 @@ def test_the_print_does_not_depend_on_what_is_remembered(monkeypatch):
     monkeypatch.setattr(model_print, "_CACHE_MAX", 5)  # (entries forgotten again and again mid-walk)
     model_print._CACHE.clear()
     assert fp(m) == fp(m) == fp(m) == expected
+
+
+def test_strided_arrays_beside_the_trees_keep_one_print():
+    m = _rf()  # (a strided float64 array is copied by the walk, before and after the trees' float64 arrays)
+    m.__dict__ = {"pre_": np.arange(12.0)[::2], **m.__dict__}
+    m.post_ = np.arange(12.0)[::3]
+    first = fp(m)
+    assert fp(m) == fp(m) == first == _fresh(m)
+    m.post_[1] += 1.0
+    assert fp(m) != first

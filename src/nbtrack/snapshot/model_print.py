@@ -49,7 +49,7 @@ _EST, _REDUCE = 1, 2  # how a class's state is read: its __dict__ (default sklea
 _KINDS: dict[type, tuple[int, str]] = {}
 _SPECS: dict[Any, Any] = {}
 _DTYPES: dict[int, tuple[Any, Any, Any]] = {}  # id(dtype) -> (the dtype, its field names, its spec)
-_SPEC_OBJECTS: dict[Any, Any] = {}  # spec -> one object for it (tokens pickle alike: pickle shares objects)
+_SPEC_OBJECTS: dict[bytes, Any] = {}  # pickled spec -> one object for it (tokens pickle alike: pickle shares objects)
 _NONE = type(None)  # (a plan's "no shortcut" mark)
 _TREE_STATE = ("max_depth", "node_count", "nodes", "values")
 _PLAN, _HEAD, _TAIL, _KEYS, _VALS = map(attrgetter, ("plan", "head", "tail", "keys", "vals"))
@@ -325,7 +325,8 @@ class _Walk:
                 self.walk(x)
             return
         spec = dt.str if dt.fields is None and dt.subdtype is None and not dt.metadata else _spec(dt)
-        spec = _SPEC_OBJECTS.setdefault(spec, spec) if len(_SPEC_OBJECTS) < 256 else spec
+        if len(_SPEC_OBJECTS) < 256:  # (keyed by its pickle: 1, 1.0 and True are not one spec)
+            spec = _SPEC_OBJECTS.setdefault(pickle.dumps(spec, protocol=5), spec)
         if len(_DTYPES) < 256:  # (a dtype's field names can be changed in place: checked on use)
             _DTYPES[id(dt)] = (dt, dt.names, spec)
         flags = a.flags
