@@ -30,7 +30,7 @@ def export_models(client: Any, ws: Workspace, result: Any, exp_ids: dict[str, st
     from ..snapshot.models import row_to_version, version_query
 
     with ws.meta.read() as conn:
-        names = dict(conn.execute(select(models_t.c.id, models_t.c.name)).tuples().all())
+        names = dict(conn.execute(select(models_t.c.id, models_t.c.name)).all())
         versions: dict[str, list] = {n: [] for n in names.values()}
         for row in conn.execute(version_query().order_by(mv_t.c.model_id, mv_t.c.version)):
             versions[row._mapping["name"]].append(row_to_version(row, ws))
