@@ -235,10 +235,18 @@ _CTES = {
     "n": ("mk", "mv", "ms", "mt"),
     "a": ("an", "ao", "ak", "am", "az"),
 }
-_METRICS = ("m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
+
+
+def _metrics_cte(k: str, v: str, s: str, t: str) -> str:
+    """The metrics history insert, then the latest-metrics insert of the arrays named k, v, s, t."""
+    return ("m AS (INSERT INTO metrics (run_id, key, value, step, ts) "
             "SELECT %(r)s, * FROM unnest(%(mk)s::text[], %(mv)s::float8[], %(ms)s::int8[], %(mt)s::float8[])), "
             "l AS (INSERT INTO latest_metrics AS o (run_id, key, value, step, ts) "
-            "SELECT %(r)s, * FROM unnest(%(X)s::text[], %(Y)s::float8[], %(Z)s::int8[], %(W)s::float8[])")
+            f"SELECT %(r)s, * FROM unnest(%({k})s::text[], %({v})s::float8[], %({s})s::int8[], %({t})s::float8[])")
+
+
+_LATEST_UPSERT = (" ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, "
+                  "ts = excluded.ts WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts)")
 _CTE_SQL = {  # (the insert, what makes it an upsert)
     "p": ("p AS (INSERT INTO params (run_id, key, value, num, vtype) "
           "SELECT %(r)s, * FROM unnest(%(pk)s::text[], %(pv)s::text[], %(pn)s::float8[], %(pt)s::text[])",
@@ -246,19 +254,14 @@ _CTE_SQL = {  # (the insert, what makes it an upsert)
           "vtype = excluded.vtype"),
     "t": ("t AS (INSERT INTO tags (run_id, key, value) SELECT %(r)s, * FROM unnest(%(tk)s::text[], %(tv)s::text[])",
           " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"),
-    "m": (_METRICS.replace("%(X)s", "%(lk)s").replace("%(Y)s", "%(lv)s").replace("%(Z)s", "%(ls)s")
-          .replace("%(W)s", "%(lt)s"),
-          " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, step = excluded.step, ts = excluded.ts "
-          "WHERE excluded.step > o.step OR (excluded.step = o.step AND excluded.ts >= o.ts)"),
-    "n": (_METRICS.replace("%(X)s", "%(mk)s").replace("%(Y)s", "%(mv)s").replace("%(Z)s", "%(ms)s")
-          .replace("%(W)s", "%(mt)s"), ""),
+    "m": (_metrics_cte("lk", "lv", "ls", "lt"), _LATEST_UPSERT),
+    "n": (_metrics_cte("mk", "mv", "ms", "mt"), _LATEST_UPSERT),
     "a": ("a AS (INSERT INTO artifacts (run_id, name, oid, kind, media_type, size) "
           "SELECT %(r)s, * FROM unnest(%(an)s::text[], %(ao)s::text[], %(ak)s::text[], %(am)s::text[], "
           "%(az)s::int8[])",
           " ON CONFLICT (run_id, name) DO UPDATE SET oid = excluded.oid, kind = excluded.kind, "
           "media_type = excluded.media_type, size = excluded.size"),
 }
-_CTE_SQL["n"] = (_CTE_SQL["n"][0], _CTE_SQL["m"][1])
 
 
 def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False, cell: bool = False) -> str:

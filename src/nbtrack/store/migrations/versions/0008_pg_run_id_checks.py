@@ -31,7 +31,20 @@ depends_on = None
 
 TABLES = ("params", "metrics", "latest_metrics", "tags", "artifacts")  # = schema.RUN_ID_CHECKED
 
-_CHILD = """
+
+def _missing_run(when: str, rid: str) -> str:
+    """plpgsql: raise a foreign key's error (23503) ``when`` true, for the run id ``rid``."""
+    return f"""
+    IF {when} THEN
+        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%_run_id_fkey"',
+                TG_TABLE_NAME, TG_TABLE_NAME
+            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
+                  CONSTRAINT = TG_TABLE_NAME || '_run_id_fkey',
+                  DETAIL = format('Key (run_id)=(%s) is not present in table "runs".', {rid});
+    END IF;"""
+
+
+_CHILD = f"""
 CREATE FUNCTION nbtrack_run_id_check() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     first text;
@@ -52,29 +65,15 @@ BEGIN
             EXIT WHEN NOT FOUND;
             rid := NULL;
         END LOOP;
-    END IF;
-    IF rid IS NOT NULL THEN
-        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%_run_id_fkey"',
-                TG_TABLE_NAME, TG_TABLE_NAME
-            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-                  CONSTRAINT = TG_TABLE_NAME || '_run_id_fkey',
-                  DETAIL = format('Key (run_id)=(%s) is not present in table "runs".', rid);
-    END IF;
+    END IF;{_missing_run("rid IS NOT NULL", "rid")}
     RETURN NULL;
 END $$
 """
 
-_CHILD_UPDATE = """
+_CHILD_UPDATE = f"""
 CREATE FUNCTION nbtrack_run_id_check_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM FROM runs WHERE id = NEW.run_id FOR KEY SHARE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'insert or update on table "%" violates foreign key constraint "%_run_id_fkey"',
-                TG_TABLE_NAME, TG_TABLE_NAME
-            USING ERRCODE = 'foreign_key_violation', TABLE = TG_TABLE_NAME,
-                  CONSTRAINT = TG_TABLE_NAME || '_run_id_fkey',
-                  DETAIL = format('Key (run_id)=(%s) is not present in table "runs".', NEW.run_id);
-    END IF;
+    PERFORM FROM runs WHERE id = NEW.run_id FOR KEY SHARE;{_missing_run("NOT FOUND", "NEW.run_id")}
     RETURN NULL;
 END $$
 """
