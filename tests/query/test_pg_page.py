@@ -146,7 +146,7 @@ def test_a_lost_connection_is_a_store_error_then_it_reconnects(pg_workspace):
         pass
     assert len(nbtrack.runs(limit=5)) == 1
     with pg_workspace.meta.engine.connect() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     try:
         nbtrack.runs(limit=5)

@@ -106,7 +106,7 @@ def test_a_lost_server_is_a_store_error_and_the_next_write_reconnects(pg_workspa
         pass
     ws = pg_workspace
     with ws.meta.read_engine.connect() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
     row = {"id": "deadbeef00000001", "name": "x", "kind": "script", "status": "running", "started": 1.0,
            "host": "h", "pid": 1}
@@ -132,7 +132,7 @@ def test_array_literals():
 
 def _kill_other_backends(ws):
     with ws.meta.read_engine.connect() as conn:
-        conn.exec_driver_sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        conn.exec_driver_sql("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
                              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
 
 

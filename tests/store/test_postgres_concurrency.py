@@ -154,7 +154,7 @@ def test_pooled_connections_killed_by_the_server_are_replaced(pg_workspace, pg_u
     monkeypatch.setattr(meta, "PING_IDLE_S", 0.0)
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        killed = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        killed = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                                       "WHERE datname = :db AND pid <> pg_backend_pid()"), {"db": db}).scalar()
     admin.dispose()
     assert killed >= 1
