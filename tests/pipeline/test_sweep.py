@@ -90,8 +90,9 @@ def test_workers_fork_outside_a_kernel_even_after_ipykernel_was_imported():
 
 
 def test_forked_workers_take_the_sweeps_environment_fingerprint(approve, workspace, tmp_path, monkeypatch):
-    """The fingerprint (packages, git state) is computed once, before the workers fork: neither worker
-    computes it again, and every run references the sweep run's environment object."""
+    """The fingerprint (packages, git state) is computed once, by the sweep process, while its workers
+    (forked first: their first kernels boot meanwhile) already run: neither worker computes it again,
+    and every run references the sweep run's environment object."""
     from sqlalchemy import select
 
     from nbtrack.capture import env
@@ -102,15 +103,17 @@ def test_forked_workers_take_the_sweeps_environment_fingerprint(approve, workspa
     real = env.compute
 
     def compute():
+        import multiprocessing
+
         with open(computed, "a") as f:
-            f.write(f"{os.getpid()}\n")
+            f.write(f"{os.getpid()} {len(multiprocessing.active_children())}\n")
         return real()
 
     monkeypatch.setattr(env, "compute", compute)
     monkeypatch.setattr(env, "_result", None)  # as in a new command's process
     monkeypatch.setattr(env, "_thread", None)
     res = nbtrack.sweep("churn-train", {"C": [1, 2, 3, 4]}, parallel=2, progress=False)
-    assert computed.read_text().split() == [str(os.getpid())]
+    assert computed.read_text().split() == [str(os.getpid()), "2"]  # once, here, with both workers running
     with workspace.meta.engine.connect() as c:
         rows = c.execute(select(runs_table.c.id, runs_table.c.parent_id, runs_table.c.env_oid)).all()
     kids = [r for r in rows if r.parent_id == res.sweep_id]

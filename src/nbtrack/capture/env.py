@@ -121,5 +121,14 @@ def fingerprint(timeout: float = 30.0) -> dict[str, Any]:
     return _result or {"error": "timed out computing the environment"}
 
 
+def use(fp: dict[str, Any]) -> None:
+    """Take ``fp`` as this process's fingerprint when it has none yet (and is not computing one):
+    a sweep's forked worker gets the one its parent computed."""
+    global _result
+    with _lock:
+        if _result is None and _thread is None:
+            _result = fp
+
+
 def encode(fp: dict[str, Any]) -> bytes:
     return json.dumps(fp, sort_keys=True, separators=(",", ":")).encode()

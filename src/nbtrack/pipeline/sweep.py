@@ -148,7 +148,9 @@ def sweep(
                            workspace=workspace)
     mark("sweep.begin", parallel=parallel)
     check_timeout(timeout)
-    env.start_background()  # the sweep run's environment fingerprint (its workers' too, see prepare_fork)
+    pooled = dask is None and parallel > 1
+    if not pooled:  # forked workers start first (no thread running in this process when they fork)
+        env.start_background()  # the sweep run's environment fingerprint (its workers' too: workers.shared_env)
     ws = workspace or get_workspace(create=False)
     pv = get_version(name, version, workspace=ws)
     if parallel < 1:
@@ -171,9 +173,8 @@ def sweep(
         from .run import _kernel_spec
 
         workers.adopt(ws)
-        if _workers(parallel, dask, len(sets)) > 1:
-            workers.prepare_fork(ws)
         local = workers.Local(len(sets), parallel, warm, _kernel_spec(ws, pv, dict(pv.pins)) if warm else None)
+    env.start_background()  # (forked workers are running: it overlaps their first kernels' boot)
     try:
         run = ActiveRun(pv.name, "sweep", parent_id=default_parent(), workspace=ws)
         run.log_params({k: list(v) for k, v in space.items()})
@@ -191,8 +192,11 @@ def sweep(
     mark("sweep.started")
     result = SweepResult(run.id, pv.name, pv.version, _metric_key(select))
     try:
-        _execute(result, _specs(ws, pv, sets, texts, run.id, timeout), parallel, dask, maximize, progress, warm,
-                 local)
+        specs = _specs(ws, pv, sets, texts, run.id, timeout)
+        shared = workers.shared_env(ws) if local is not None and local.pool is not None else None
+        if shared is not None:  # the sweep run's fingerprint, for its forked workers' runs
+            specs = [{**s, "env": shared} for s in specs]
+        _execute(result, specs, parallel, dask, maximize, progress, warm, local)
     except KeyboardInterrupt as e:
         run.end("interrupted", e)
         raise

@@ -55,6 +55,8 @@ def run_one(spec: dict) -> dict:
     mark("worker.run.begin", index=spec["index"])
     out = {"index": spec["index"], "params": spec["params"], "run_id": None, "metrics": {}, "error": None}
     try:
+        if spec.get("env") is not None:
+            _adopt_env(spec)
         res = run_pipeline(spec["name"], params=spec["params"], version=spec["version"],
                            param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
                            tags={"nbtrack.sweep": spec["parent"], **spec.get("tags", {})}, workspace=_workspace(spec),
@@ -146,13 +148,27 @@ def _context():
     return multiprocessing.get_context("spawn")
 
 
-def prepare_fork(ws) -> None:
-    """What every run of a sweep needs and a forked worker would compute again: the environment
-    fingerprint and its stored object's id (in ``ws.memo``, which adopted workspaces carry)."""
+def shared_env(ws) -> dict | None:
+    """What every run of a sweep needs and a forked worker would compute again (packages, ``git``
+    subprocesses): the environment fingerprint of the sweep process, whose run has just stored it,
+    and that object's id. Handed to each run's spec (:func:`run_one` adopts it); None for
+    workspaces that forked workers do not share (their workers compute their own)."""
     from ..capture import env
 
-    if _forkable(ws) and ws.memo.get("env_oid") is None:
-        ws.memo["env_oid"] = ws.objects.put(env.encode(env.fingerprint()))
+    oid = ws.memo.get("env_oid")
+    if not _forkable(ws) or oid is None:
+        return None
+    return {"oid": oid, "fingerprint": env.fingerprint()}
+
+
+def _adopt_env(spec: dict) -> None:
+    """A forked worker's runs use the sweep process's fingerprint (same interpreter, paths and
+    folder: the fork's parent) instead of computing it again."""
+    from ..capture import env
+
+    shared = spec["env"]
+    _workspace(spec).memo.setdefault("env_oid", shared["oid"])
+    env.use(shared["fingerprint"])
 
 
 def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[dict]:
