@@ -140,10 +140,20 @@ def _edits():
         for e in m.estimators_:
             e.classes_ = e.classes_.astype(np.float32)
 
+    def tree_n_features(m):  # (public attributes of Tree read beside __getstate__ on remembered forests)
+        m.estimators_[2].tree_.n_features += 1
+
+    def tree_n_outputs(m):  # (its class counts are then n_outputs entries of a fixed buffer: none here)
+        m.estimators_[2].tree_.n_outputs = 0
+
+    def tree_max_n_classes(m):
+        m.estimators_[7].tree_.max_n_classes = 1
+
     return [tree_value, threshold, refit_one_tree, swap_estimator, classes_in_place, int_to_equal_float,
             new_attribute, dropped_attribute, reshape_in_place, retype_in_place, list_grows, aliasing,
             estimator_param, tree_node_count, tree_max_depth, template_param, class_changed, tree_shared,
-            items_reordered, list_to_tuple, last_tree_value, classes_retyped_everywhere], equal_int_other_object
+            items_reordered, list_to_tuple, last_tree_value, classes_retyped_everywhere, tree_n_features,
+            tree_n_outputs, tree_max_n_classes], equal_int_other_object
 
 
 @pytest.mark.parametrize("edit", _edits()[0], ids=lambda f: f.__name__)
@@ -346,6 +356,11 @@ def test_the_column_form_read_from_the_walk_is_the_one_made_from_the_objects(nam
     made = model_columns.columns(batch.cols, batch.kinds, model_print._DTYPES)[0]  # (from the objects)
     read = w.tok[at + 1:at + 1 + len(made)]
     assert read == made and pickle.dumps(read, protocol=5) == pickle.dumps(made, protocol=5)
+    assert any(batch.known)  # (the trees' class counts, noted from this walk's reductions)
+    toks, lanes, _ = model_columns.columns(batch.cols, batch.kinds, model_print._DTYPES, batch.known)
+    reduced = model_columns.columns(batch.cols, batch.kinds, model_print._DTYPES)
+    assert pickle.dumps(toks, protocol=5) == pickle.dumps(reduced[0], protocol=5)  # (__getstate__ + attributes)
+    assert [[a.tobytes() for a in lane] for lane in lanes] == [[a.tobytes() for a in lane] for lane in reduced[1]]
 
 
 def test_the_print_does_not_depend_on_what_is_remembered(monkeypatch):

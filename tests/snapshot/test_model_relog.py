@@ -83,3 +83,29 @@ def test_an_unchanged_relog_skips_params_and_signature_but_still_logs_the_runs_p
     m.set_params(n_estimators=5)  # changed in place: a new version, described again with its own params
     changed = nbtrack.log_model(m, "rf")
     assert described == ["rf"] and changed.new and changed.version == 2 and changed.params["n_estimators"] == 5
+
+
+def test_after_a_save_the_lookup_reads_through_the_save_s_connection_and_still_sees_other_writers(workspace,
+                                                                                                   monkeypatch):
+    from nbtrack.workspace import Workspace
+
+    chosen = []
+    real = model_relog._reader
+    monkeypatch.setattr(model_relog, "_reader",
+                        lambda meta, raw: chosen.append((r := real(meta, raw)) is not raw) or r)
+    m1, m2 = _rf(), _rf(seed=1)
+    nbtrack.log_model(_rf(seed=2), "rf")
+    v1 = nbtrack.log_model(m1, "rf")  # a new version, written through SQLAlchemy's connection
+    assert v1.version == 2 and nbtrack.log_model(m1, "rf").id == v1.id
+    assert chosen[-1]  # (read where the save wrote: its pages are current)
+    other = Workspace(workspace.meta_url, workspace.objects_url, workspace.root)  # another writer's connections
+    try:
+        assert models.log_model(m2, "rf", workspace=other).version == 3
+    finally:
+        other.close()
+    again = nbtrack.log_model(m1, "rf")  # the latest is now m2's: m1 is a new version again
+    assert again.new and again.version == 4
+    assert nbtrack.log_model(m1, "rf").id == again.id and chosen[-1]
+    with nbtrack.track("run") as run:  # the run writes through the direct connection: read there
+        assert nbtrack.log_model(m1, "rf", variable="m").id == again.id
+    assert _edges(workspace, run.id) == [("output", again.id, "m")]

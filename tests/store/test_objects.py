@@ -149,3 +149,14 @@ def test_fsspec_dedup_rewrites_old_objects_and_repairs_damaged_ones():
     store.fs.pipe_file(store.path(oid), b"remote")  # truncated
     store.put(b"remote chunk")
     assert store.get(oid) == b"remote chunk"
+
+
+def test_refresh_without_a_size_checks_the_file_and_its_damage_mark(tmp_path):
+    store = ObjectStore(str(tmp_path))
+    a, b = store.put(b"aaaa"), store.put(b"bbbb")
+    _age(store, a, 7200)
+    assert store.refresh([(a, None)]) and time.time() - store.mtime(a) < 60  # made young, as with a size
+    store.mark_damaged(a)
+    assert not store.refresh([(a, None)])  # marked damaged: the caller writes it again
+    store.delete(b)
+    assert not store.refresh([(b, None)])  # missing

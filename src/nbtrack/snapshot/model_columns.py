@@ -25,6 +25,7 @@ _NBYTES = attrgetter("nbytes")
 _FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH = (itemgetter(i) for i in range(5))
 _DEPTH, _COUNT = itemgetter("max_depth"), itemgetter("node_count")
 _NODES, _VALUES = itemgetter("nodes"), itemgetter("values")
+_N_FEATURES, _N_OUTPUTS = attrgetter("n_features"), attrgetter("n_outputs")
 TREE_STATE = ("max_depth", "node_count", "nodes", "values")
 A_STAR, T_STAR = "A*", "T*"  # (one object each: the tokens pickle alike however they were made)
 
@@ -44,25 +45,41 @@ def arrays(col: Any, dtypes: dict) -> tuple | None:
     return (A_STAR, c[2], tuple(map(_SHAPE, col)), tuple(map(_NBYTES, col)))
 
 
-def trees(col: Any, tree_type: type, dtypes: dict) -> tuple[list, list, list] | None:
+def trees(col: Any, tree_type: type, dtypes: dict, known: list | None = None) -> tuple[list, list, list] | None:
     """The tokens, arrays (per lane) and reductions of a column of sklearn ``Tree`` objects read as
     :meth:`.model_print._Walk.tree` reads one: ``("T*", n_features, n_outputs, max_depth,
     node_count)`` (each a tuple over the column) then an :func:`arrays` token for each of the
-    class counts, node tables and value arrays. None if any tree has another shape."""
+    class counts, node tables and value arrays. None if any tree has another shape.
+
+    ``known``: per tree, ``(n_outputs, class counts)`` from an earlier reduction of *that very
+    tree*. ``Tree.__reduce__`` is ``(Tree, (n_features, class counts, n_outputs),
+    __getstate__())``, its class counts a fresh copy of the first ``n_outputs`` entries of a
+    buffer only ``Tree.__cinit__`` writes; so while a tree's ``n_outputs`` is what it was, its
+    class counts are those bytes again, and ``__getstate__`` plus two attribute reads give
+    what ``__reduce__`` would (without the copies). Any other tree is reduced."""
     if not all(map(is_, map(type, col), repeat(tree_type))):
         return None
-    reds: list[Any] = list(map(tree_type.__reduce__, col))  # type: ignore[arg-type]
-    if (not all(map(is_, map(type, reds), repeat(tuple))) or set(map(len, reds)) != {3}
-            or not all(map(is_, map(_FIRST, reds), repeat(tree_type)))):
+    states: list[Any]
+    if known is not None and len(known) == len(col) and tuple(map(_N_OUTPUTS, col)) == tuple(map(_FIRST, known)):
+        states = list(map(tree_type.__getstate__, col))  # type: ignore[attr-defined]
+        reds: list[Any] = states
+        features, outputs = tuple(map(_N_FEATURES, col)), tuple(map(_FIRST, known))
+        classes = list(map(_SECOND, known))
+    else:
+        reds = list(map(tree_type.__reduce__, col))  # type: ignore[arg-type]
+        if (not all(map(is_, map(type, reds), repeat(tuple))) or set(map(len, reds)) != {3}
+                or not all(map(is_, map(_FIRST, reds), repeat(tree_type)))):
+            return None
+        args, states = list(map(_SECOND, reds)), list(map(_THIRD, reds))
+        if not all(map(is_, map(type, args), repeat(tuple))) or set(map(len, args)) != {3}:
+            return None
+        features, outputs, classes = tuple(map(_FIRST, args)), tuple(map(_THIRD, args)), list(map(_SECOND, args))
+    if not all(map(is_, map(type, states), repeat(dict))) or set(map(tuple, states)) != {TREE_STATE}:
         return None
-    args, states = list(map(_SECOND, reds)), list(map(_THIRD, reds))
-    if (not all(map(is_, map(type, args), repeat(tuple))) or set(map(len, args)) != {3}
-            or not all(map(is_, map(type, states), repeat(dict))) or set(map(tuple, states)) != {TREE_STATE}):
-        return None
-    ints = (tuple(map(_FIRST, args)), tuple(map(_THIRD, args)), tuple(map(_DEPTH, states)), tuple(map(_COUNT, states)))
+    ints = (features, outputs, tuple(map(_DEPTH, states)), tuple(map(_COUNT, states)))
     if not all(map(is_, map(type, chain.from_iterable(ints)), repeat(int))):
         return None
-    lanes = [list(map(_SECOND, args)), list(map(_NODES, states)), list(map(_VALUES, states))]
+    lanes = [classes, list(map(_NODES, states)), list(map(_VALUES, states))]
     toks: list[Any] = [(T_STAR, *ints)]
     for lane in lanes:
         found = arrays(lane, dtypes)
@@ -72,13 +89,27 @@ def trees(col: Any, tree_type: type, dtypes: dict) -> tuple[list, list, list] | 
     return toks, lanes, reds
 
 
-def columns(cols: tuple, kinds: tuple, dtypes: dict) -> tuple[list, list, list] | None:
+def known_classes(trees: Any, reductions: dict) -> list | None:
+    """``known`` for :func:`trees`: per tree, ``(n_outputs, class counts)`` from its reduction in
+    ``reductions`` (id(tree) -> that tree's ``__reduce__()``, kept alive by the caller), or None."""
+    out = []
+    for t in trees:
+        r = reductions.get(id(t))
+        if r is None:
+            return None
+        args = r[1]
+        out.append((args[2], args[1]))
+    return out
+
+
+def columns(cols: tuple, kinds: tuple, dtypes: dict, known: list | None = None) -> tuple[list, list, list] | None:
     """Tokens, lanes of arrays to hash (item by item: ``zip(*lanes)``) and objects to keep alive,
-    for children columns ``cols`` whose kinds are ``numpy.ndarray`` or a ``Tree`` class."""
+    for children columns ``cols`` whose kinds are ``numpy.ndarray`` or a ``Tree`` class (``known``: per
+    column, what :func:`trees` may take for it)."""
     toks: list[Any] = []
     lanes: list[Any] = []
     keep: list[Any] = []
-    for kind, col in zip(kinds, cols):
+    for j, (kind, col) in enumerate(zip(kinds, cols)):
         if kind is _ND:
             found = arrays(col, dtypes)
             if found is None:
@@ -86,7 +117,7 @@ def columns(cols: tuple, kinds: tuple, dtypes: dict) -> tuple[list, list, list] 
             toks.append(found)
             lanes.append(col)
             continue
-        tree = trees(col, kind, dtypes)
+        tree = trees(col, kind, dtypes, known[j] if known is not None else None)
         if tree is None:
             return None
         toks += tree[0]

@@ -118,7 +118,7 @@ class _Batch:
     It holds every item, every key and every value of their ``__dict__`` (so identity checks
     stay exact while it lives); its owner's entry holds it, so it goes with the owner."""
 
-    __slots__ = ("v", "items", "t", "lens", "keys", "vals", "kinds", "cols", "ids", "head")
+    __slots__ = ("v", "items", "t", "lens", "keys", "vals", "kinds", "cols", "ids", "head", "known")
 
     v: list
     items: tuple
@@ -130,6 +130,7 @@ class _Batch:
     cols: tuple  # per child: the column of those children, item by item
     ids: tuple  # id() of each item then of its children, in the walk's (memo) order
     head: tuple  # ("LB", class name, items, child kinds, digest of the items' own tokens)
+    known: list  # per child: for a column of trees, each one's (n_outputs, class counts) (see model_columns.trees)
 
 
 _CACHE: dict[int, _Entry] = {}  # id(estimator) -> what its last walk found (dropped when it is freed)
@@ -200,7 +201,7 @@ def _freeze(spec: Any) -> Any:
 
 
 class _Walk:
-    __slots__ = ("h", "tok", "memo", "keep", "building", "trusted", "made")
+    __slots__ = ("h", "tok", "memo", "keep", "building", "trusted", "made", "reds")
 
     def __init__(self, trusted: Any) -> None:
         self.h = xxhash.xxh3_128()
@@ -210,6 +211,7 @@ class _Walk:
         self.building: set[int] = set()
         self.trusted = trusted
         self.made: dict[int, _Batch] = {}  # id(list) -> the _Batch its walk made (for its owner's entry)
+        self.reds: dict[int, tuple] = {}  # id(tree) -> its __reduce__() in this walk (kept alive in keep)
 
     def root(self, obj: Any) -> None:
         t = type(obj)
@@ -511,13 +513,15 @@ class _Walk:
         if not memo.keys().isdisjoint(b.ids):  # (a back-reference: the walk's tokens would differ)
             return False
         try:
-            found = model_columns.columns(b.cols, b.kinds, _DTYPES)
+            found = model_columns.columns(b.cols, b.kinds, _DTYPES, b.known)
         except Exception:
             return False
         if found is None:
             return False
         toks, lanes, keep = found
         self.keep.append(keep)
+        if any(kind is not _ND and known is None for kind, known in zip(b.kinds, b.known)):
+            self.learn(b, keep)
         n = len(memo)
         memo.update(zip(b.ids, range(n, n + len(b.ids))))
         self.tok.append(b.head)
@@ -527,6 +531,20 @@ class _Walk:
         except Exception as e:
             raise NotFast(f"hash: {e}") from None
         return True
+
+    @staticmethod
+    def learn(b: _Batch, keep: list) -> None:
+        """Note the class counts of ``b``'s trees that :func:`.model_columns.columns` just reduced
+        (``keep``: per column of trees, its reductions, or states where they were known)."""
+        reds = iter(keep)
+        known = list(b.known)
+        for j, kind in enumerate(b.kinds):
+            if kind is _ND:
+                continue
+            col = next(reds)
+            if known[j] is None:
+                known[j] = [(r[1][2], r[1][1]) for r in col]
+        b.known = known
 
     def rebatch(self, v: list, start: int, entries: list[_Entry]) -> _Batch | None:
         """After the walk of list ``v``'s items (tokens from ``start``): if they are plain estimators
@@ -571,6 +589,8 @@ class _Walk:
         batch = _Batch()
         batch.v, batch.items, batch.t, batch.kinds = v, tuple(v), t, kinds
         batch.cols = tuple(tuple(map(_SECOND, step)) for step in steps)
+        batch.known = [None if kind is _ND else model_columns.known_classes(col, self.reds)
+                       for kind, col in zip(kinds, batch.cols)]
         keys = list(map(_KEYS, entries))
         batch.lens = list(map(len, keys))
         batch.keys = tuple(chain.from_iterable(keys))
@@ -604,6 +624,7 @@ class _Walk:
                 or type(count) is not int or type(nodes) is not _ND or type(values) is not _ND):
             return False
         self.keep.append(r)
+        self.reds[id(v)] = r
         tok = self.tok
         tok.append(("TREE", features, outputs, depth, count))
         update: Any = self.h.update

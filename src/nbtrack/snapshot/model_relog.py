@@ -9,12 +9,20 @@ latest version by name and, with a run, the same edge check and insert as
 ``store/sqlite_direct.py`` (so it orders with every other writer exactly as before).
 A read-only workspace takes the general path (which refuses to write, as before).
 
+The lookup reads through whichever of this thread's two connections holds current pages:
+SQLite drops a connection's page cache when *another* connection commits, so right after
+a model's save (written through SQLAlchemy's connection) the direct connection would
+re-read every page of the lookup, and the save's own connection would not (see
+:func:`_reader`; either connection reads the same committed state in autocommit).
+
 Anything else (a new version, a dataset reference to resolve, another backend) returns
 None and the caller takes the general path, which decides again inside its own transaction.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from typing import Any
 
 from ..store.sqlite_direct import DirectConn, held
@@ -50,8 +58,9 @@ def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any
     raw = held(meta)
     if raw.in_transaction:  # (inside the caller's own write: the general path)
         return None
-    found = _latest(raw, name, values["oid"])
+    found = _latest(_reader(meta, raw), name, values["oid"])
     if found is None:
+        _seen(meta, raw)
         return None
     run_id = values.get("run_id")
     if run_id is not None:
@@ -63,7 +72,41 @@ def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any
                 return None
             if conn.raw.execute(_LINKED, (run_id, found["id"])).fetchone() is None:
                 conn.raw.execute(_LINK, (run_id, found["id"], variable))
+    _seen(meta, raw)
     return Row(found)
+
+
+def _reader(meta: Any, raw: sqlite3.Connection) -> sqlite3.Connection:
+    """The connection to look the latest version up with: this thread's SQLAlchemy connection
+    if it is the only one of the two that wrote since the last lookup here (a save of the
+    model just went through it: its pages are current), else the direct one, ``raw``.
+
+    Only a choice of cache: both are connections of this process to the same file in
+    autocommit (no transaction open on either), so both read the latest committed state."""
+    seen = getattr(meta._local, "relog_seen", None)
+    held = getattr(meta._local, "conn", None)
+    if seen is None or held is None or held[0] != os.getpid():
+        return raw
+    conn = held[1]
+    if conn.closed or conn.invalidated or conn.in_transaction():
+        return raw
+    other = conn.connection.driver_connection
+    if (type(other) is not sqlite3.Connection or other is raw or other.in_transaction
+            or (id(other), raw.total_changes) != seen[:2] or other.total_changes == seen[2]):
+        return raw
+    return other
+
+
+def _seen(meta: Any, raw: sqlite3.Connection) -> None:
+    """Note both connections' write counters (what :func:`_reader` compares against next time)."""
+    held = getattr(meta._local, "conn", None)
+    other = None
+    if held is not None and held[0] == os.getpid() and not held[1].closed and not held[1].invalidated:
+        other = held[1].connection.driver_connection
+    if type(other) is not sqlite3.Connection:
+        meta._local.relog_seen = None
+        return
+    meta._local.relog_seen = (id(other), raw.total_changes, other.total_changes)
 
 
 def _latest(raw: Any, name: str, oid: str) -> dict[str, Any] | None:

@@ -91,11 +91,18 @@ def _warn_versions(mv: ModelVersion, obj: Any) -> None:
 
 
 def check_name(name: str) -> str:
+    if type(name) is str and name in _GOOD_NAMES:  # (a name checked before: a set lookup)
+        return name
     if not isinstance(name, str) or not _NAME.match(name):
         raise InvalidInput(
             f"model name {name!r} must be 1-255 characters of letters, digits, '_', '.', '-' or '/' (no '@')"
         )
+    if type(name) is str and len(_GOOD_NAMES) < 4096:
+        _GOOD_NAMES.add(name)
     return name
+
+
+_GOOD_NAMES: set[str] = set()  # names check_name accepted (exact str only)
 
 
 def parse_ref(ref: str) -> tuple[str, str | None]:
