@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +18,7 @@ from nbtrack.cli import cli
 from nbtrack.errors import InvalidInput
 from nbtrack.pipeline.sweep import expand, parse_space, plot_sweep
 
+NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 BEST_AUC = round(1 - 1 / 7 + 0.01, 6)  # C=2, penalty=l1, n=3
 
 
@@ -119,3 +126,44 @@ def test_forked_workers_take_the_sweeps_environment_fingerprint(approve, workspa
     kids = [r for r in rows if r.parent_id == res.sweep_id]
     sweep_oid = next(r.env_oid for r in rows if r.id == res.sweep_id)
     assert len(kids) == 4 and sweep_oid and {r.env_oid for r in kids} == {sweep_oid}
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parallel_sweep_and_records_its_runs_as_interrupted(approve, workspace, tmp_path):
+    """Ctrl-C in a terminal (SIGINT to the foreground process group: the sweep and its workers):
+    the command ends at once with 130, the sweep and both running runs are recorded as
+    interrupted, and no worker or kernel is left behind."""
+    shutil.copy(NOTEBOOKS / "slow.ipynb", tmp_path / "slow.ipynb")
+    approve("slow.ipynb", "slow")
+    pidfile = tmp_path / "kernel.pid"
+    env = {**os.environ, "NBTRACK_DRIVER": "0"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "nbtrack"), "sweep", "slow", "-p", "seconds",
+                             "30,31", "-p", "pidfile", str(pidfile), "--parallel", "2"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not (pidfile.exists() and pidfile.read_text()) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert pidfile.exists(), proc.communicate(timeout=5)[0] if proc.poll() is not None else "no kernel started"
+    time.sleep(1.5)  # both runs inside time.sleep(seconds)
+    kernel_pid = int(pidfile.read_text())
+    t = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert time.time() - t < 20, out
+    assert proc.returncode == 130, out
+    assert "interrupted: the sweep was stopped and recorded as interrupted" in out
+    sweep = nbtrack.runs(kind="sweep")
+    assert list(sweep.status) == ["interrupted"]
+    kids = nbtrack.runs(parent=sweep.id[0])
+    assert sorted(kids.status) == ["interrupted", "interrupted"], kids[["status"]]
+    for _ in range(50):
+        try:
+            os.killpg(proc.pid, 0)  # any process left in the command's group: a worker or a kernel
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("a process of the sweep is still alive after Ctrl-C")
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernel_pid, 0)
