@@ -28,8 +28,12 @@ from typing import Any
 from ..store.sqlite_direct import DirectConn, held
 from ..workspace import Workspace
 
-_LATEST = ("SELECT v.*, m.name AS name FROM models AS m JOIN model_versions AS v ON v.model_id = m.id "
-           "WHERE m.name = ? ORDER BY v.version DESC LIMIT 1")
+# The columns :func:`.models.row_to_version` reads, named (no cursor description to build per lookup).
+_COLUMNS = ("id", "version", "oid", "format", "unsafe", "class_name", "signature", "params", "metrics", "run_id",
+            "dataset_version_id", "source_version_id", "creator", "created", "description")
+_NAMES = (*_COLUMNS, "name")
+_LATEST = (f"SELECT {', '.join('v.' + c for c in _COLUMNS)}, m.name FROM models AS m "
+           "JOIN model_versions AS v ON v.model_id = m.id WHERE m.name = ? ORDER BY v.version DESC LIMIT 1")
 _LINKED = "SELECT id FROM lineage WHERE run_id = ? AND model_version_id = ? AND direction = 'output'"
 _LINK = "INSERT INTO lineage (run_id, direction, model_version_id, variable) VALUES (?, 'output', ?, ?)"
 
@@ -110,9 +114,7 @@ def _seen(meta: Any, raw: sqlite3.Connection) -> None:
 
 
 def _latest(raw: Any, name: str, oid: str) -> dict[str, Any] | None:
-    cur = raw.execute(_LATEST, (name,))
-    row = cur.fetchone()
-    if row is None:
+    row = raw.execute(_LATEST, (name,)).fetchone()
+    if row is None or row[2] != oid:
         return None
-    found = dict(zip([d[0] for d in cur.description], row))
-    return found if found["oid"] == oid else None
+    return dict(zip(_NAMES, row))
