@@ -109,3 +109,26 @@ def test_after_a_save_the_lookup_reads_through_the_save_s_connection_and_still_s
     with nbtrack.track("run") as run:  # the run writes through the direct connection: read there
         assert nbtrack.log_model(m1, "rf", variable="m").id == again.id
     assert _edges(workspace, run.id) == [("output", again.id, "m")]
+
+
+def test_a_relogged_version_reads_like_the_general_path_s(workspace):
+    import copy
+    import pickle
+
+    m = _rf()
+    nbtrack.log_model(m, "rf")
+    general = nbtrack.get_model_version("rf@1")
+    again = nbtrack.log_model(m, "rf")  # (its JSON fields are decoded when first read)
+    assert again == general  # (dataclass equality: every compared field, new included)
+    assert again.params == general.params and again.params["n_estimators"] == 4
+    assert again.signature == general.signature and again.metrics == general.metrics == {}
+    assert list(again.to_dict()) == list(general.to_dict()) and again.to_dict() == general.to_dict()
+    fresh = nbtrack.log_model(m, "rf")
+    assert repr(fresh) == repr(general) and copy.copy(fresh).params == general.params
+    unpickled = pickle.loads(pickle.dumps(nbtrack.log_model(m, "rf").to_dict()))
+    assert unpickled == general.to_dict()
+    copied = copy.copy(nbtrack.log_model(m, "rf"))  # (copied before its fields were read)
+    assert copied.class_sources == {} and copied.params == general.params and copied == general
+    assert again.params is not nbtrack.log_model(m, "rf").params  # (each call its own objects)
+    with pytest.raises(AttributeError):
+        again.nope  # noqa: B018

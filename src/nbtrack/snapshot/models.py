@@ -13,7 +13,7 @@ import json
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.engine import Connection
@@ -74,7 +74,34 @@ class ModelVersion:
         return obj
 
     def to_dict(self) -> dict[str, Any]:
+        self._decode()
         return {k: v for k, v in self.__dict__.items() if k != "workspace"}
+
+    if not TYPE_CHECKING:  # (for mypy every attribute stays checked)
+        def __getattr__(self, name: str) -> Any:
+            """Only called for a missing attribute: the JSON fields of a version the re-log path read
+            (:func:`stored_version`), decoded when first used."""
+            if name in _JSON_FIELDS and "_json" in self.__dict__:
+                self._decode()
+                return self.__dict__[name]
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _decode(self) -> None:
+        """Decode the JSON fields left as text by :func:`stored_version` (in place, in field order)."""
+        d = self.__dict__
+        raw = d.pop("_json", None)
+        if raw is None:
+            return
+        values = {"signature": _loads(raw[0]), "params": _loads(raw[1]) or {}, "metrics": _loads(raw[2]) or {}}
+        ordered = {k: values[k] if k in values else d[k] for k in _FIELD_NAMES if k in d or k in values}
+        ordered.update((k, v) for k, v in d.items() if k not in ordered)
+        d.clear()
+        d.update(ordered)
+
+
+_JSON_FIELDS = frozenset({"signature", "params", "metrics"})
+_FIELD_NAMES = tuple(ModelVersion.__dataclass_fields__)
+del ModelVersion.signature  # (its default lives in __init__; a class attribute would hide a missing one)
 
 
 def _warn_versions(mv: ModelVersion, obj: Any) -> None:
@@ -127,6 +154,21 @@ def row_to_version(row, ws: Workspace | None = None, new: bool = False) -> Model
         dataset_version_id=m["dataset_version_id"], source_version_id=m["source_version_id"],
         creator=m["creator"], created=m["created"], description=m["description"], new=new, workspace=ws,
     )
+
+
+def stored_version(m: dict[str, Any], ws: Workspace | None = None, new: bool = False) -> ModelVersion:
+    """What :func:`row_to_version` makes of the row ``m``, its JSON fields (signature, params, metrics)
+    decoded only when first read: a re-log of an unchanged model returns its version, which is
+    seldom looked into."""
+    mv = object.__new__(ModelVersion)
+    mv.__dict__.update(
+        name=m["name"], version=m["version"], id=m["id"], oid=m["oid"], format=m["format"],
+        unsafe=bool(m["unsafe"]), class_name=m["class_name"], run_id=m["run_id"],
+        dataset_version_id=m["dataset_version_id"], source_version_id=m["source_version_id"],
+        creator=m["creator"], created=m["created"], description=m["description"], new=new, workspace=ws,
+        _json=(m["signature"], m["params"], m["metrics"]),
+    )
+    return mv
 
 
 def _loads(text: str | None) -> Any:
@@ -272,7 +314,7 @@ def log_model(
             announce(name, stored["notebook"])
         if hasattr(run, "log_params") and model_params(obj):
             _log_changed_params(obj, name, run)
-        return row_to_version(found, ws, new=False)
+        return stored_version(found._mapping, ws, new=False)
     values = describe_model(obj, name, stored, run, X=X, description=description)
     with ws.meta.write() as conn:
         return commit_model(conn, ws, name, values, dataset_version, variable)
