@@ -85,30 +85,45 @@ def test_an_unchanged_relog_skips_params_and_signature_but_still_logs_the_runs_p
     assert described == ["rf"] and changed.new and changed.version == 2 and changed.params["n_estimators"] == 5
 
 
-def test_after_a_save_the_lookup_reads_through_the_save_s_connection_and_still_sees_other_writers(workspace,
-                                                                                                   monkeypatch):
+def test_after_a_save_the_re_log_needs_no_lookup_and_still_sees_other_writers(workspace, monkeypatch):
     from nbtrack.workspace import Workspace
 
-    chosen = []
-    real = model_relog._reader
+    chosen, lookups = [], []
+    real_reader, real_latest = model_relog._reader, model_relog._latest
     monkeypatch.setattr(model_relog, "_reader",
-                        lambda meta, raw: chosen.append((r := real(meta, raw)) is not raw) or r)
+                        lambda meta, raw: chosen.append((r := real_reader(meta, raw)) is not raw) or r)
+    monkeypatch.setattr(model_relog, "_latest", lambda *a: lookups.append(a[1]) or real_latest(*a))
     m1, m2 = _rf(), _rf(seed=1)
     nbtrack.log_model(_rf(seed=2), "rf")
     v1 = nbtrack.log_model(m1, "rf")  # a new version, written through SQLAlchemy's connection
-    assert v1.version == 2 and nbtrack.log_model(m1, "rf").id == v1.id
-    assert chosen[-1]  # (read where the save wrote: its pages are current)
+    n = len(lookups)
+    again = nbtrack.log_model(m1, "rf")
+    assert v1.version == 2 and again.id == v1.id and not again.new and again.to_dict() == {**v1.to_dict(), "new": False}
+    assert len(lookups) == n  # (nothing committed since the save: its version is still the latest)
+    assert nbtrack.log_model(m1, "rf").id == v1.id
     other = Workspace(workspace.meta_url, workspace.objects_url, workspace.root)  # another writer's connections
     try:
         assert models.log_model(m2, "rf", workspace=other).version == 3
     finally:
         other.close()
+    n = len(lookups)
     again = nbtrack.log_model(m1, "rf")  # the latest is now m2's: m1 is a new version again
-    assert again.new and again.version == 4
-    assert nbtrack.log_model(m1, "rf").id == again.id and chosen[-1]
-    with nbtrack.track("run") as run:  # the run writes through the direct connection: read there
+    assert again.new and again.version == 4 and len(lookups) > n  # (the other commit was seen: looked up)
+    with nbtrack.track("run") as run:  # a run writes through the direct connection: looked up again
+        n = len(lookups)
         assert nbtrack.log_model(m1, "rf", variable="m").id == again.id
+        assert len(lookups) > n
     assert _edges(workspace, run.id) == [("output", again.id, "m")]
+    nbtrack.log_model(_rf(seed=3), "other")  # a save of another name through the same connection...
+    n = len(lookups)
+    assert nbtrack.log_model(m1, "rf").id == again.id and len(lookups) > n  # ...is a write: looked up
+    assert chosen[-1]  # (through the connection that wrote last: its pages are current)
+    m3 = _rf(seed=4)
+    v5 = nbtrack.log_model(m3, "rf")  # remembered by its save...
+    with workspace.meta.write() as conn:  # ...then a write through the same connection that is not a log_model
+        conn.exec_driver_sql("UPDATE model_versions SET oid = ? WHERE id = ?", ("0" * 64, v5.id))
+    changed = nbtrack.log_model(m3, "rf")  # (that version no longer holds m3's archive: not taken for it)
+    assert v5.version == 5 and changed.new and changed.version == 6
 
 
 def test_a_relogged_version_reads_like_the_general_path_s(workspace):

@@ -15,6 +15,13 @@ a model's save (written through SQLAlchemy's connection) the direct connection w
 re-read every page of the lookup, and the save's own connection would not (see
 :func:`_reader`; either connection reads the same committed state in autocommit).
 
+And right after a save, the lookup need not run at all: the save noted the version it
+committed with SQLite's ``PRAGMA data_version`` of its connection, read inside its write
+transaction (:func:`saved`, :func:`committed`). That number changes as soon as any *other*
+connection commits, and the connection's own row-change counter as soon as it writes, so
+while both are as noted (and the direct connection wrote nothing either), the database is
+the one the save left: its version is still the latest (:func:`_remembered`).
+
 Anything else (a new version, a dataset reference to resolve, another backend) returns
 None and the caller takes the general path, which decides again inside its own transaction.
 """
@@ -62,7 +69,9 @@ def relog(ws: Workspace, name: str, values: dict[str, Any], dataset_version: Any
     raw = held(meta)
     if raw.in_transaction:  # (inside the caller's own write: the general path)
         return None
-    found = _latest(_reader(meta, raw), name, values["oid"])
+    found = _remembered(meta, raw, name, values["oid"])
+    if found is None:
+        found = _latest(_reader(meta, raw), name, values["oid"])
     if found is None:
         _seen(meta, raw)
         return None
@@ -99,6 +108,55 @@ def _reader(meta: Any, raw: sqlite3.Connection) -> sqlite3.Connection:
             or (id(other), raw.total_changes) != seen[:2] or other.total_changes == seen[2]):
         return raw
     return other
+
+
+LATEST_ROW = "nbtrack_latest_version_row"  # (Connection.info key: models._store's row of the latest version)
+
+
+def saved(meta: Any, conn: Any, name: str) -> None:
+    """Inside the write transaction in which :func:`.models.commit_model` recorded ``name``'s latest
+    version through SQLAlchemy's connection ``conn``: note that row and ``PRAGMA data_version``
+    (the transaction holds SQLite's write lock: no other commit can come between)."""
+    meta._local.relog_pending = None
+    info = getattr(conn, "info", None)
+    found = info.pop(LATEST_ROW, None) if info is not None else None
+    if found is None or found[0] != name or not getattr(meta, "direct", False) or meta.read_only:
+        return
+    driver = conn.connection.driver_connection
+    if type(driver) is not sqlite3.Connection or not driver.in_transaction:
+        return
+    version = driver.execute("PRAGMA data_version").fetchone()[0]
+    meta._local.relog_pending = (os.getpid(), driver, version, name, dict(found[1]))
+
+
+def committed(meta: Any) -> None:
+    """After that transaction committed: remember the version with both connections' write counters."""
+    pending = getattr(meta._local, "relog_pending", None)
+    meta._local.relog_pending = None
+    meta._local.relog_latest = None
+    if pending is None or pending[0] != os.getpid() or pending[1].in_transaction:
+        return
+    direct = getattr(meta._local, "direct", None)
+    changes = direct[1].total_changes if direct is not None and direct[0] == os.getpid() else None
+    meta._local.relog_latest = (*pending, pending[1].total_changes, changes)
+
+
+def _remembered(meta: Any, raw: sqlite3.Connection, name: str, oid: str) -> dict[str, Any] | None:
+    """The row :func:`committed` remembered for ``name`` if it holds ``oid`` and nothing was committed
+    since by anyone (data version and both connections' counters as noted), else None."""
+    rec = getattr(meta._local, "relog_latest", None)
+    if rec is None or rec[3] != name or rec[0] != os.getpid() or rec[4]["oid"] != oid:
+        return None
+    pid, driver, version, _, row, changes, direct_changes = rec
+    held = getattr(meta._local, "conn", None)
+    if (held is None or held[0] != pid or held[1].closed or held[1].invalidated or held[1].in_transaction()
+            or held[1].connection.driver_connection is not driver or driver.in_transaction
+            or driver.total_changes != changes or raw.total_changes != direct_changes):
+        return None
+    if driver.execute("PRAGMA data_version").fetchone()[0] != version:
+        meta._local.relog_latest = None
+        return None
+    return dict(row)
 
 
 def _seen(meta: Any, raw: sqlite3.Connection) -> None:

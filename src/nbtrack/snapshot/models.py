@@ -317,7 +317,10 @@ def log_model(
         return stored_version(found._mapping, ws, new=False)
     values = describe_model(obj, name, stored, run, X=X, description=description)
     with ws.meta.write() as conn:
-        return commit_model(conn, ws, name, values, dataset_version, variable)
+        version = commit_model(conn, ws, name, values, dataset_version, variable)
+        model_relog.saved(ws.meta, conn, name)
+    model_relog.committed(ws.meta)
+    return version
 
 
 def prepare_model(obj: Any, name: str, ws: Workspace, run: Any = None, *, X: Any = None,
@@ -421,9 +424,14 @@ def _store(conn: Connection, name: str, values: dict[str, Any], ws: Workspace) -
     mid = model_id(conn, name, create=True)
     last = latest(conn, mid)
     if last is not None and last._mapping["oid"] == values["oid"]:
-        return row_to_version(last, ws, new=False)
-    vid = insert_version(conn, mid, dict(values))
-    return row_to_version(conn.execute(version_query().where(model_versions.c.id == vid)).first(), ws, new=True)
+        row, new = last, False
+    else:
+        vid = insert_version(conn, mid, dict(values))
+        row, new = conn.execute(version_query().where(model_versions.c.id == vid)).first(), True
+    info = getattr(conn, "info", None)
+    if info is not None:  # (the latest version's row, for model_relog.saved)
+        info[model_relog.LATEST_ROW] = (name, row._mapping)
+    return row_to_version(row, ws, new=new)
 
 
 def get_model_version(ref: str, workspace: Workspace | None = None) -> ModelVersion:
