@@ -180,6 +180,7 @@ def acc_of(i: int, n: int) -> float:
 def populate_nbtrack(url: str, start: int, stop: int, n_total: int, api_runs: int) -> None:
     """Runs start..stop-1 (names r{i}); the first ``api_runs`` overall through nbtrack.track."""
     import nbtrack
+    from nbtrack.store import pg_summary
     from nbtrack.store.runs import encode_param
     from nbtrack.store.schema import experiments, latest_metrics, metrics, params, runs
 
@@ -212,6 +213,7 @@ def populate_nbtrack(url: str, start: int, stop: int, n_total: int, api_runs: in
             conn.execute(sa.insert(params), prows)
             conn.execute(sa.insert(metrics), mrows)
             conn.execute(sa.insert(latest_metrics), lrows)
+            pg_summary.refresh(conn, [r["id"] for r in rrows])  # each run's params/metrics JSON, as nbtrack writes it
     engine.dispose()
 
 

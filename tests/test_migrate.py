@@ -20,6 +20,7 @@ from nbtrack import workspace as ws_mod
 from nbtrack.cli import cli
 from nbtrack.errors import InvalidInput, StoreUnavailable
 from nbtrack.migrate import migrate_store
+from nbtrack.store import pg_summary
 from nbtrack.store.meta import MetaStore
 from nbtrack.store.objects import ObjectStore
 
@@ -110,6 +111,9 @@ def test_sqlite_to_postgres_and_back(source, pg_url, tmp_path, monkeypatch):
         assert "NBTRACK_URI" in rep.lines()[-1] or "config.toml" in rep.lines()[-1]
 
         _use(monkeypatch, url, str(tmp_path / "pg-objects"))
+        with ws_mod.get_workspace().meta.read() as conn:  # each run's params/metrics JSON, from the copied rows
+            assert pg_summary.stale(conn) == []
+            assert conn.exec_driver_sql("SELECT count(*) FROM runs WHERE summary_metrics IS NOT NULL").scalar() > 0
         _works(n_runs)
         after_pg = table_rows_of(ws_mod.get_workspace())
 

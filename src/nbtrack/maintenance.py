@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, text
 
 from .errors import CorruptObject, InvalidInput, NbtrackError, StoreUnavailable
-from .store import refs
+from .store import pg_summary, refs
 from .store.durability import backup as backup_store
 from .store.objects import REFRESH_S, ObjectStore, hash_bytes
 from .store.runs import mark_interrupted
@@ -38,10 +38,13 @@ class FsckReport:
     notes: list[str] = field(default_factory=list)
     versions_decoded: int | None = None  # with deep=True: dataset versions loaded back
     undecodable: dict[str, str] = field(default_factory=dict)  # "name@N" -> why it does not load
+    stale_summaries: list[str] = field(default_factory=list)  # PostgreSQL: runs whose params/metrics JSON differ
+    summaries_rebuilt: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.database_ok and not (self.corrupt or self.missing or self.orphan_rows or self.undecodable)
+        return self.database_ok and not (self.corrupt or self.missing or self.orphan_rows or self.undecodable
+                                         or self.stale_summaries)
 
     def lines(self) -> list[str]:
         out = [f"checked {self.objects_checked} objects; database integrity: {self.database_message}"]
@@ -51,6 +54,12 @@ class FsckReport:
             out.append(f"MISSING {oid}, used by {', '.join(who)}")
         for table, n in sorted(self.orphan_rows.items()):
             out.append(f"ORPHAN {n} row(s) in {table} refer to runs that do not exist")
+        if self.stale_summaries:
+            out.append(f"STALE params/metrics summary of {len(self.stale_summaries)} run(s) "
+                       f"({', '.join(self.stale_summaries[:SHOW])}): "
+                       "`nbtrack fsck --repair` rebuilds it from their rows")
+        if self.summaries_rebuilt:
+            out.append(f"rebuilt the params/metrics summary of {self.summaries_rebuilt} run(s) from their rows")
         if self.versions_decoded is not None:
             out.append(f"decoded {self.versions_decoded} dataset version(s)")
         for ref, why in sorted(self.undecodable.items()):
@@ -101,7 +110,7 @@ def fsck(workspace: Workspace | None = None, progress=None, repair: bool = False
     """
     ws = workspace or get_workspace(create=False)
     rep = FsckReport()
-    referenced = _check_database(ws, rep)
+    referenced = _check_database(ws, rep, repair)
     present, leftovers = _check_objects(ws, rep, progress)
     if referenced is not None:
         for oid, who in referenced.items():
@@ -137,7 +146,7 @@ def _decode_datasets(ws: Workspace, rep: FsckReport, progress=None) -> None:
             rep.undecodable[ref] = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
 
 
-def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | None:
+def _check_database(ws: Workspace, rep: FsckReport, repair: bool = False) -> dict[str, list[str]] | None:
     """Integrity, orphan rows and the reference map (None when the database cannot be read)."""
     from .context import HOST, pid_alive
 
@@ -164,6 +173,11 @@ def _check_database(ws: Workspace, rep: FsckReport) -> dict[str, list[str]] | No
                 ).scalar()
                 if n:
                     rep.orphan_rows[table.name] = n
+            rep.stale_summaries = pg_summary.stale(conn, limit=None)  # PostgreSQL: each run's JSON = its rows
+        if rep.stale_summaries and repair and not ws.meta.read_only:
+            with ws.meta.write() as conn:
+                pg_summary.refresh(conn, rep.stale_summaries)
+            rep.summaries_rebuilt, rep.stale_summaries = len(rep.stale_summaries), []
         return referenced
     except NbtrackError as e:
         rep.database_ok, rep.database_message = False, str(e)

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .errors import CorruptObject, InvalidInput, NbtrackError, StoreUnavailable
-from .store import audit_chain
+from .store import audit_chain, pg_summary
 from .store.meta import MetaStore, _safe_url
 from .store.objects import ObjectStore
 from .store.schema import events, metadata
@@ -141,6 +141,7 @@ def migrate_store(to: str, objects: str | None = None, *, workspace: Workspace |
         _copy_tables(ws.meta, target, source_id, rep, progress, batch)
         _verify(ws, target, dst, rep, progress)
         with target.write() as conn:
+            pg_summary.refresh(conn, None)  # PostgreSQL: each run's params/metrics JSON from the copied rows
             PROGRESS.drop(conn, checkfirst=True)
         if folder is not None and not _same_objects(objects_url, str(folder / "objects")):
             (folder / "config.toml").write_text(f'[store]\nobjects = "{objects_url}"\n')

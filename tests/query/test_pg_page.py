@@ -97,7 +97,7 @@ def test_the_statement_has_no_parameters_and_is_planned_with_the_values(pg_works
     with pg_workspace.meta.read() as conn:
         driver = conn.connection.driver_connection
         plans = driver.execute("SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-                               "WHERE statement LIKE '%json_agg%'").fetchall()
+                               "WHERE statement LIKE '%summary_params%'").fetchall()
     assert plans and plans[0][0] >= 1
 
 

@@ -76,8 +76,15 @@ def fill(folder: Path) -> None:
     assert os.environ.get("NBTRACK_URI")
 
 
+# PostgreSQL-only columns derived from other rows (migration 0009: each run's params/metrics JSON,
+# checked against its rows by pg_summary.stale): not data of their own, left out of the comparisons
+DERIVED = ("summary_params", "summary_metrics")
+
+
 def table_rows(conn: sa.engine.Connection, tables=TABLES_IN_ORDER, skip_columns=()) -> dict[str, list[dict]]:
-    """Every row of every table present, ordered by primary key (columns in ``skip_columns`` left out)."""
+    """Every row of every table present, ordered by primary key (columns in ``skip_columns`` and the
+    derived columns of :data:`DERIVED` left out)."""
+    skip_columns = (*skip_columns, *DERIVED)
     md = sa.MetaData()
     md.reflect(conn, only=[t for t in tables if sa.inspect(conn).has_table(t)])
     out = {}

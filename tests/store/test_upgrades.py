@@ -24,6 +24,7 @@ from store.teamdata import TABLES_IN_ORDER, fill, new_pg_database, table_rows
 
 import nbtrack
 from nbtrack import workspace as ws_mod
+from nbtrack.store import pg_summary
 from nbtrack.store.meta import MIGRATIONS, SCHEMA_HEAD
 
 
@@ -130,6 +131,10 @@ def test_upgrade_keeps_every_row_and_the_app_works(backend, revision, golden, tm
                                              "WHERE tablename = 'latest_metrics'").fetchall())
         assert defs["ix_latest_metrics_key_value"].endswith("(key, value) INCLUDE (run_id)"), defs
         assert defs["latest_metrics_pkey"].endswith("(run_id, key) INCLUDE (value)"), defs
+        with ws.meta.read() as conn:  # 0009: each run's params/metrics JSON, filled from the rows already there
+            assert pg_summary.stale(conn) == []
+            assert conn.exec_driver_sql("SELECT count(*) FROM runs WHERE summary_params IS NOT NULL "
+                                        "AND summary_metrics IS NOT NULL").scalar() > 0
 
     # every row that existed at `revision` reads back unchanged (the back-filled audit hashes included)
     with ws.meta.read() as conn:

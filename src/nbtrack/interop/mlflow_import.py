@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from ..errors import NotFound
-from ..store import runs as store_runs
+from ..store import pg_summary, runs as store_runs
 from ..store.schema import latest_metrics, metrics, runs as runs_t, tags as tags_t
 from ..workspace import Workspace, get_workspace
 from . import mlflow_common as mc
@@ -178,6 +178,8 @@ def _import_run(client: Any, ws: Workspace, run: Any, experiment: str, known: di
         store_runs.write_params(conn, rid, {k: param_value(v) for k, v in data.params.items()})
         store_runs.write_tags(conn, rid, tags)
         store_runs.write_metrics(conn, rid, points)
+        if not points:  # its latest metrics were deleted above and none written: the run's JSON says so
+            pg_summary.refresh(conn, [rid], params=False)
         store_runs.write_artifacts(conn, rid, artifacts)
     result.runs[info.run_id] = rid
 

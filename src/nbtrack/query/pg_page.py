@@ -12,9 +12,10 @@ for 100,000 runs. For a page, the fixed costs dominate. Here:
   joined every ``acc > 0.5`` run with every ``model == 'rf'`` run and sorted 1,666 rows
   for a page of 100 (6,300 buffers instead of 2,700, 2x the time); at 100,000 runs the generic
   plan was dearer than the custom one, so every call was planned again (0.6-1 ms);
-* each run's params and latest metrics come in the same row, aggregated by correlated
-  subqueries that the planner evaluates after ORDER BY/LIMIT (only for the page's rows), as
-  JSON text parsed by one ``json.loads`` for the whole page;
+* each run's params and latest metrics come in the same row: the JSON kept on the run's row
+  (``runs.summary_params``/``summary_metrics``, migration 0009, kept exact by every writer:
+  store/pg_summary.py) instead of two index scans per run of the page; the page's JSON texts are
+  parsed by one ``json.loads``;
 * the columns are built typed (numpy arrays, pandas string arrays) when their Python values
   have one type, so pandas infers nothing; any other column is given to pandas as a list and
   inferred as the general path infers it; the DataFrame is made once.
@@ -31,10 +32,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column
 
+from ..store import pg_summary
 from ..store.runs import decode_param
-from ..store.schema import latest_metrics, params, runs as runs_t
 
 MAX_PAGE = 1000
 _cache: dict[tuple, str] = {}
@@ -63,10 +64,9 @@ def cache_key(filter: Any, order_by: Any, limit: int | None, offset: int | None,
 def statement(conn, build: Callable[[], Any]) -> str:
     """The page's SQL with its values as literals (no parameters); ``build()`` gives the page's select."""
     q = build()
-    pa = (select(func.json_agg(func.json_build_array(params.c.key, params.c.value, params.c.vtype)))
-          .where(params.c.run_id == runs_t.c.id).scalar_subquery())
-    ma = (select(func.json_object_agg(latest_metrics.c.key, latest_metrics.c.value))
-          .where(latest_metrics.c.run_id == runs_t.c.id).scalar_subquery())
+    # each run's params and latest metrics, kept as JSON on its row (migration 0009, store/pg_summary.py)
+    pa: Any = literal_column(f"runs.{pg_summary.PARAMS}")
+    ma: Any = literal_column(f"runs.{pg_summary.METRICS}")
     null: Any = literal_column("'null'")  # a run without params or metrics: JSON's null, joined as is
     q = q.add_columns(func.coalesce(func.cast(pa, _text()), null), func.coalesce(func.cast(ma, _text()), null))
     compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
@@ -120,10 +120,10 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
     include_model = key[4]
     pcols: dict[str, list] = {}
     decoded: dict[tuple, Any] = {}
-    for i, plist in enumerate(blobs[:n]):
-        if not plist:
+    for i, pdict in enumerate(blobs[:n]):
+        if not pdict:
             continue
-        for k, text, vtype in plist:
+        for k, (text, vtype) in pdict.items():
             col = pcols.get(k)
             if col is None:
                 if not include_model and k.startswith(model_prefix):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # current SQLite schema is written with the standard library's sqlite3 (store/sqlite_direct.py).
 
 # The newest migration. tests/store/test_migrations.py checks it is alembic's head.
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 BUSY_TIMEOUT_S = 60.0
 FULL = "full"  # MetaStore.read_only when a full disk forces reading meta.db as a snapshot
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")

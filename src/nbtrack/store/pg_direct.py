@@ -47,6 +47,7 @@ import weakref
 from typing import Any
 
 from ..errors import StoreUnavailable
+from . import pg_summary
 
 _sql: dict[tuple, str] = {}
 _names: dict[str, bytes] = {}  # SQL text -> its prepared statement's name (the same on every connection)
@@ -264,14 +265,23 @@ _CTE_SQL = {  # (the insert, what makes it an upsert)
 }
 
 
+_RETURNING = {"p": " RETURNING key, value, vtype", "m": " RETURNING key, value", "n": " RETURNING key, value"}
+_PARAMS_NEW = "(SELECT jsonb_object_agg(key, jsonb_build_array(value, vtype)) FROM p)"
+_METRICS_NEW = "(SELECT jsonb_object_agg(key, value) FROM l)"
+
+
 def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False, cell: bool = False) -> str:
     """One statement: a CTE per kind of row in ``parts``, the run's UPDATE (``cols``) as its main
     clause — or (``insert``) the run's whole row as an INSERT (a foreign key is checked at the end
     of the statement: it sees the row). A new run (``insert``) has no rows yet, and each kind of
     row comes without duplicate keys: plain inserts (no ON CONFLICT: no speculative insertion).
     Sent again after a lost connection, a committed first try makes it fail as a unique violation."""
-    head = ("WITH " + ", ".join(_CTE_SQL[k][0] + ("" if insert else _CTE_SQL[k][1]) + ")" for k in parts)
-            + " ") if parts else ""
+    head = ("WITH " + ", ".join(_CTE_SQL[k][0] + ("" if insert else _CTE_SQL[k][1]) + _RETURNING.get(k, "") + ")"
+                                for k in parts) + " ") if parts else ""
+    # the run's params and latest metrics JSON (migration 0009, store/pg_summary.py): what this
+    # statement's upserts return (a latest metric not replaced by an older step is not returned)
+    summary = [(c, e) for c, e, k in ((pg_summary.PARAMS, _PARAMS_NEW, "p"), (pg_summary.METRICS, _METRICS_NEW, "mn"))
+               if any(x in parts for x in k)]
     names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i, c in enumerate(cols)
                                                           if not (insert and c == "id")))
     if insert:  # the run's id is parameter r (the first), the other columns follow
@@ -281,11 +291,15 @@ def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False,
             cnames += ", cell_version"
             cvalues += (", (SELECT coalesce(max(cell_version), 0) + 1 FROM runs WHERE cell_key = "
                         f"%(v{cols.index('cell_key')})s)")
+        for c, e in summary:  # a new run: its rows are all this statement's
+            cnames += f", {c}"
+            cvalues += f", {e}"
         sql = head + f"INSERT INTO runs ({cnames}) VALUES ({cvalues})"
-    elif not cols:
+    elif not cols and not summary:
         sql = head + "SELECT 1"
     else:
-        sets = ", ".join(f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols))
+        sets = ", ".join([f"{_quote(c)} = %(v{i})s" for i, c in enumerate(cols)]
+                         + [f"{c} = coalesce(coalesce({c}, '{{}}') || {e}, {c})" for c, e in summary])  # merged
         sql = head + f"UPDATE runs SET {sets} WHERE id = %(r)s"
     order = {k: i + 1 for i, k in enumerate(names)}
     return re.sub(r"%\((\w+)\)s", lambda m: f"${order[m.group(1)]}", sql)

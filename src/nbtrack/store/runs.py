@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from .param_codec import decode_param, encode_param  # noqa: F401 (re-exported: readers import them from here)
+from . import pg_summary
 from .schema import artifacts, experiments, latest_metrics, metrics, params, runs, tags
 
 
@@ -172,6 +173,8 @@ def write_params(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
         text, num, vtype = encode_param(value)
         rows.append({"run_id": run_id, "key": key, "value": text, "num": num, "vtype": vtype})
     upsert(conn, params, rows, ("run_id", "key"))
+    if rows:
+        pg_summary.refresh(conn, [run_id], metrics=False)  # PostgreSQL: the run's params JSON (0009)
 
 
 def write_tags(conn: Connection, run_id: str, values: dict[str, str]) -> None:
@@ -195,6 +198,7 @@ def write_metrics(conn: Connection, run_id: str, points: Iterable[tuple[str, flo
         if cur is None or (row["step"], row["ts"]) >= (cur["step"], cur["ts"]):
             last[row["key"]] = row
     upsert(conn, latest_metrics, list(last.values()), ("run_id", "key"), newer_only=True)
+    pg_summary.refresh(conn, [run_id], params=False)  # PostgreSQL: the run's latest metrics JSON (0009)
 
 
 def write_artifacts(conn: Connection, run_id: str, rows: Iterable[dict]) -> None:

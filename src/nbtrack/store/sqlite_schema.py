@@ -6,7 +6,7 @@ a migration: ``python -m tests.store.test_sqlite_direct`` in the repository (the
 it with what the migrations create, statement by statement).
 """
 
-REVISION = "0008"
+REVISION = "0009"
 
 STATEMENTS = (
     (
