@@ -78,7 +78,7 @@ def fill(folder: Path) -> None:
 
 # PostgreSQL-only columns derived from other rows (migration 0009: each run's params/metrics JSON,
 # checked against its rows by pg_summary.stale): not data of their own, left out of the comparisons
-DERIVED = ("summary_params", "summary_metrics")
+DERIVED = ("summary_params", "summary_ptypes", "summary_metrics")
 
 
 def table_rows(conn: sa.engine.Connection, tables=TABLES_IN_ORDER, skip_columns=()) -> dict[str, list[dict]]:

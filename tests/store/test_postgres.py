@@ -24,7 +24,7 @@ def test_migrations_match_metadata(pg_workspace):
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
         # each run's params/metrics JSON: PostgreSQL-only columns of runs (migration 0009, store/pg_summary.py)
         extra = sorted((d[0], d[2], d[3].name) for d in diff if d[0] == "remove_column")
-        assert extra == [("remove_column", "runs", "summary_metrics"), ("remove_column", "runs", "summary_params")]
+        assert extra == [("remove_column", "runs", c) for c in ("summary_metrics", "summary_params", "summary_ptypes")]
         # the run_id foreign keys of RUN_ID_CHECKED are triggers on PostgreSQL (migration 0008)
         assert sorted((d[0], d[1].table.name, tuple(d[1].column_keys)) for d in diff if d[0] != "remove_column") \
             == [("add_fk", t, ("run_id",)) for t in sorted(RUN_ID_CHECKED)]

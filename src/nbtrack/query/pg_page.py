@@ -65,10 +65,9 @@ def statement(conn, build: Callable[[], Any]) -> str:
     """The page's SQL with its values as literals (no parameters); ``build()`` gives the page's select."""
     q = build()
     # each run's params and latest metrics, kept as JSON on its row (migration 0009, store/pg_summary.py)
-    pa: Any = literal_column(f"runs.{pg_summary.PARAMS}")
-    ma: Any = literal_column(f"runs.{pg_summary.METRICS}")
     null: Any = literal_column("'null'")  # a run without params or metrics: JSON's null, joined as is
-    q = q.add_columns(func.coalesce(func.cast(pa, _text()), null), func.coalesce(func.cast(ma, _text()), null))
+    q = q.add_columns(*(func.coalesce(func.cast(literal_column(f"runs.{c}"), _text()), null)
+                        for c in (pg_summary.PARAMS, pg_summary.PTYPES, pg_summary.METRICS)))
     compiled = q.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     return inline(compiled.string, compiled.params, conn.connection.driver_connection)
 
@@ -116,14 +115,14 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
     for i, c in enumerate(base_columns):
         data[c] = started_array(cols[i]) if c == "started" else typed(cols[i])
     # every row's params and metrics JSON in one parse
-    blobs = json.loads("[" + ",".join(cols[nb] + cols[nb + 1]) + "]")
+    blobs = json.loads("[" + ",".join(cols[nb] + cols[nb + 1] + cols[nb + 2]) + "]")
     include_model = key[4]
     pcols: dict[str, list] = {}
     decoded: dict[tuple, Any] = {}
-    for i, pdict in enumerate(blobs[:n]):
+    for i, (pdict, vtypes) in enumerate(zip(blobs[:n], blobs[n:2 * n])):
         if not pdict:
             continue
-        for k, (text, vtype) in pdict.items():
+        for k, text in pdict.items():
             col = pcols.get(k)
             if col is None:
                 if not include_model and k.startswith(model_prefix):
@@ -131,6 +130,7 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
                 col = pcols[k] = [None] * n
             if text is None:
                 continue
+            vtype = vtypes[k]
             dk = (text, vtype)
             v = decoded.get(dk, _MISSING)
             if v is _MISSING:
@@ -139,14 +139,14 @@ def frame(conn, key: tuple, build: Callable[[], Any], base_columns: list[str], m
                     decoded[dk] = v
             col[i] = v
     mcols: dict[str, list] = {}
-    for i, mdict in enumerate(blobs[n:]):
+    for i, mdict in enumerate(blobs[2 * n:]):
         if not mdict:
             continue
         for k, v in mdict.items():
             mcol = mcols.get(k)
             if mcol is None:
                 mcol = mcols[k] = [math.nan] * n
-            mcol[i] = v  # None (SQL NULL) and "NaN" (json's NaN) become NaN in the float array
+            mcol[i] = v  # the float8's text ("NaN", "Infinity" too); None (SQL NULL) becomes NaN
     for k in sorted(pcols):
         data[f"params.{k}"] = typed(pcols[k])
     for k in sorted(mcols):

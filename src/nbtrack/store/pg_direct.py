@@ -265,9 +265,23 @@ _CTE_SQL = {  # (the insert, what makes it an upsert)
 }
 
 
-_RETURNING = {"p": " RETURNING key, value, vtype", "m": " RETURNING key, value", "n": " RETURNING key, value"}
-_PARAMS_NEW = "(SELECT jsonb_object_agg(key, jsonb_build_array(value, vtype)) FROM p)"
-_METRICS_NEW = "(SELECT jsonb_object_agg(key, value) FROM l)"
+def _summary(parts: str, insert: bool) -> list[tuple[str, str]]:
+    """The run's params and latest metrics JSON (migration 0009, store/pg_summary.py) as
+    (column, expression) from this statement's own array parameters: ``jsonb_object`` (one C call,
+    no aggregate). A run written before gets them merged in (``||``: a key's new value replaces
+    its old one); its latest metrics are then the rows the upsert returns (a value of an older
+    step than the stored one is not written, so not returned)."""
+    out = []
+    if "p" in parts:
+        out += [(pg_summary.PARAMS, "jsonb_object(%(pk)s::text[], %(pv)s::text[])"),
+                (pg_summary.PTYPES, "jsonb_object(%(pk)s::text[], %(pt)s::text[])")]
+    if "m" in parts or "n" in parts:
+        if not insert:
+            out.append((pg_summary.METRICS, "(SELECT jsonb_object_agg(key, value::text) FROM l)"))
+        else:  # a new run: the latest rows are all written (each key once)
+            k, v = ("mk", "mv") if "n" in parts else ("lk", "lv")
+            out.append((pg_summary.METRICS, f"jsonb_object(%({k})s::text[], %({v})s::float8[]::text[])"))
+    return out
 
 
 def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False, cell: bool = False) -> str:
@@ -276,12 +290,10 @@ def _flush_sql(cols: tuple[str, ...], parts: str = "ptma", insert: bool = False,
     of the statement: it sees the row). A new run (``insert``) has no rows yet, and each kind of
     row comes without duplicate keys: plain inserts (no ON CONFLICT: no speculative insertion).
     Sent again after a lost connection, a committed first try makes it fail as a unique violation."""
-    head = ("WITH " + ", ".join(_CTE_SQL[k][0] + ("" if insert else _CTE_SQL[k][1]) + _RETURNING.get(k, "") + ")"
-                                for k in parts) + " ") if parts else ""
-    # the run's params and latest metrics JSON (migration 0009, store/pg_summary.py): what this
-    # statement's upserts return (a latest metric not replaced by an older step is not returned)
-    summary = [(c, e) for c, e, k in ((pg_summary.PARAMS, _PARAMS_NEW, "p"), (pg_summary.METRICS, _METRICS_NEW, "mn"))
-               if any(x in parts for x in k)]
+    latest = "" if insert else " RETURNING key, value"  # the latest metrics the upsert did write
+    head = ("WITH " + ", ".join(_CTE_SQL[k][0] + ("" if insert else _CTE_SQL[k][1])
+                                + (latest if k in "mn" else "") + ")" for k in parts) + " ") if parts else ""
+    summary = _summary(parts, insert)
     names = ("r", *(n for k in parts for n in _CTES[k]), *(f"v{i}" for i, c in enumerate(cols)
                                                           if not (insert and c == "id")))
     if insert:  # the run's id is parameter r (the first), the other columns follow

@@ -1,17 +1,21 @@
 """PostgreSQL: each run's params and latest metrics as JSON on its ``runs`` row (migration 0009).
 
-``runs.summary_params`` is ``{key: [value text, vtype]}`` (a run's ``params`` rows) and
-``runs.summary_metrics`` is ``{key: value}`` (its ``latest_metrics`` rows); NULL when the run has
-no such rows. A page of ``runs()`` (query/pg_page.py) reads them instead of scanning both tables
-for each run of the page. They must always say what the rows say, so every writer keeps them:
+``runs.summary_params`` is ``{key: value text}`` and ``runs.summary_ptypes`` ``{key: vtype}`` (the
+run's ``params`` rows); ``runs.summary_metrics`` is ``{key: value}`` (its ``latest_metrics`` rows;
+each value as the text of the float8, ``float8out``: exact with PostgreSQL's default
+``extra_float_digits``; NULL as JSON null). A column is NULL when the run has no such rows. A page
+of ``runs()`` (query/pg_page.py) reads them instead of scanning both tables for each run of the
+page. They must always say what the rows say, so every writer keeps them:
 
-* the run statement of :mod:`store.pg_direct` merges the rows its own inserts return (the
-  params it upserted, the latest metrics its upsert actually replaced) into the run's JSON;
+* the run statement of :mod:`store.pg_direct` builds them with ``jsonb_object`` from the same
+  array parameters its inserts use (no aggregate, no second encoding on the client), merged into
+  the run's JSON when the run was written before; the latest metrics merged are the rows its
+  upsert returns (a value not replaced by an older step is not returned);
 * every other writer (the general path of :mod:`store.runs`, ``migrate-store``, the MLflow
   import) recomputes them from the rows, in its own transaction: :func:`refresh`.
 
-:func:`stale` lists the runs whose JSON differs from their rows (used by ``fsck`` and the tests).
-SQLite has no such columns: every function here does nothing there.
+:func:`stale` lists the runs whose JSON differs from their rows (``fsck`` reports them, ``fsck
+--repair`` rebuilds them). SQLite has no such columns: every function here does nothing there.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from collections.abc import Sequence
 from typing import Any
 
 PARAMS = "summary_params"
+PTYPES = "summary_ptypes"
 METRICS = "summary_metrics"
 
-# a run's JSON from its rows (``r``: the runs row), as the migration and the run statement build it
-PARAMS_OF = ("(SELECT jsonb_object_agg(p.key, jsonb_build_array(p.value, p.vtype)) FROM params p "
-             "WHERE p.run_id = r.id)")
-METRICS_OF = "(SELECT jsonb_object_agg(m.key, m.value) FROM latest_metrics m WHERE m.run_id = r.id)"
+# a run's JSON from its rows (``r``: the runs row)
+PARAMS_OF = "(SELECT jsonb_object_agg(p.key, p.value) FROM params p WHERE p.run_id = r.id)"
+PTYPES_OF = "(SELECT jsonb_object_agg(p.key, p.vtype) FROM params p WHERE p.run_id = r.id)"
+METRICS_OF = "(SELECT jsonb_object_agg(m.key, m.value::text) FROM latest_metrics m WHERE m.run_id = r.id)"
 
 
 def _on(conn: Any) -> bool:
@@ -38,8 +43,8 @@ def refresh(conn: Any, run_ids: Sequence[str] | None, params: bool = True, metri
         return
     from sqlalchemy import text
 
-    sets = ", ".join(s for s, on in ((f"{PARAMS} = {PARAMS_OF}", params), (f"{METRICS} = {METRICS_OF}", metrics))
-                     if on)
+    sets = ", ".join(s for s, on in ((f"{PARAMS} = {PARAMS_OF}", params), (f"{PTYPES} = {PTYPES_OF}", params),
+                                     (f"{METRICS} = {METRICS_OF}", metrics)) if on)
     if run_ids is None:
         conn.execute(text(f"UPDATE runs r SET {sets}"))
     elif len(run_ids) == 1:
@@ -55,5 +60,5 @@ def stale(conn: Any, limit: int | None = 100) -> list[str]:
     from sqlalchemy import text
 
     return list(conn.execute(text(
-        f"SELECT r.id FROM runs r WHERE r.{PARAMS} IS DISTINCT FROM {PARAMS_OF} "
-        f"OR r.{METRICS} IS DISTINCT FROM {METRICS_OF} ORDER BY r.id LIMIT :n"), {"n": limit}).scalars())
+        f"SELECT r.id FROM runs r WHERE r.{PARAMS} IS DISTINCT FROM {PARAMS_OF} OR r.{PTYPES} IS DISTINCT FROM "
+        f"{PTYPES_OF} OR r.{METRICS} IS DISTINCT FROM {METRICS_OF} ORDER BY r.id LIMIT :n"), {"n": limit}).scalars())
