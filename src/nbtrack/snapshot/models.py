@@ -428,8 +428,8 @@ def _store(conn: Connection, name: str, values: dict[str, Any], ws: Workspace) -
     else:
         vid = insert_version(conn, mid, dict(values))
         row, new = conn.execute(version_query().where(model_versions.c.id == vid)).first(), True
-    info = getattr(conn, "info", None)
-    if info is not None:  # (the latest version's row, for model_relog.saved)
+    info = getattr(conn, "info", None) if getattr(ws.meta, "direct", False) else None
+    if info is not None:  # (a SQLite file: the latest version's row, for model_relog.saved)
         info[model_relog.LATEST_ROW] = (name, row._mapping)
     return row_to_version(row, ws, new=new)
 
