@@ -115,6 +115,8 @@ def _compute_into_cache() -> None:
 
 def fingerprint(timeout: float = 30.0) -> dict[str, Any]:
     """The fingerprint of this process (computed at most once)."""
+    if _result:  # computed: no lock, no thread to wait for (every run asks)
+        return _result
     start_background()
     if _thread is not None:
         _thread.join(timeout)

@@ -62,8 +62,16 @@ def start_payload(row: dict, experiment: str) -> dict:
 
 
 def flush_payload(run_id: str, params: dict, tags: dict, metrics: list, artifacts: list, inputs: list,
-                  run_values: dict | None) -> dict:
-    enc = {k: list(encode_param(v)[::2]) for k, v in params.items()}  # [text, type]
+                  run_values: dict | None, encoded: dict | None = None) -> dict:
+    """``encoded``: key -> (value, [text, type]) made when an immutable value was logged; used
+    only for that very value (anything logged later under the key is encoded here)."""
+    if encoded:
+        enc = {}
+        for k, v in params.items():
+            e = encoded.get(k)
+            enc[k] = e[1] if e is not None and e[0] is v else list(encode_param(v)[::2])  # [text, type]
+    else:
+        enc = {k: list(encode_param(v)[::2]) for k, v in params.items()}
     return {"op": "flush", "run_id": run_id, "params": enc, "tags": tags, "metrics": [list(m) for m in metrics],
             "artifacts": artifacts, "inputs": list(dict.fromkeys(inputs)), "run_values": run_values or {}}
 

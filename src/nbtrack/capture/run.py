@@ -16,7 +16,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal, TypeVar, cast
 
@@ -54,7 +53,7 @@ class ActiveRun:
         workspace: Workspace | None = None,
         **fields: Any,
     ) -> None:
-        self.id = uuid.uuid4().hex[:16]
+        self.id = _new_id()
         self.name = name
         self.kind = kind
         self.parent_id = parent_id
@@ -63,6 +62,7 @@ class ActiveRun:
         self.started = time.time()
         self._t0 = time.perf_counter()
         self._params: dict[str, Any] = {}
+        self._encoded: dict[str, tuple[Any, list]] = {}  # key -> (immutable value, [text, type]): encoded once
         self._tags: dict[str, str] = {}
         self._metrics: list[tuple[str, float | None, int, float]] = []
         self._steps: dict[str, int] = {}
@@ -157,8 +157,9 @@ class ActiveRun:
         with self._lock:
             p, t, m, a, i = self._params, self._tags, self._metrics, self._artifacts, self._inputs
             self._params, self._tags, self._metrics, self._artifacts, self._inputs = {}, {}, [], [], []
+            e, self._encoded = self._encoded, {}
 
-        payload = journal.flush_payload(self.id, p, t, m, a, i, run_values)
+        payload = journal.flush_payload(self.id, p, t, m, a, i, run_values, e)
 
         def write() -> None:
             if pg_direct.write_flush(self.ws.meta, payload):
@@ -171,6 +172,7 @@ class ActiveRun:
         except BaseException:  # not written (Ctrl-C, store error): keep it for the next attempt
             with self._lock:
                 self._params, self._tags = {**p, **self._params}, {**t, **self._tags}
+                self._encoded = {**e, **self._encoded}  # an entry is used only for the very value it encodes
                 self._metrics, self._artifacts, self._inputs = m + self._metrics, a + self._artifacts, i + self._inputs
             raise
         self._last_flush = time.monotonic()
@@ -184,12 +186,14 @@ class ActiveRun:
         k = _key(key)
         value = mask_value(key, value)
         try:
-            text = encode_param(value)[0]
+            text, _, vtype = encode_param(value)
             if text is not None:
                 text.encode("utf-8")  # lone surrogates ('\ud800'): SQLite refuses them
         except Exception as e:  # checked now: one bad value must not fail the run's write
             raise InvalidInput(f"param {k!r} cannot be stored ({type(e).__name__}: {_text(e)[:200]})") from None
         self._params[k] = value
+        if type(value) in _IMMUTABLE:  # its encoding cannot change before the flush: kept for it
+            self._encoded[k] = (value, [text, vtype])
 
     def log_params(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -199,20 +203,27 @@ class ActiveRun:
         self._tags[_key(key)] = _utf8(str(mask_value(key, value)))
 
     def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        self._log_metric(key, value, step, self._steps)
+        self._maybe_flush()
+
+    def log_metrics(self, values: dict[str, Any], step: int | None = None) -> None:
+        steps, log = self._steps, self._log_metric
+        for k, v in values.items():
+            log(k, v, step, steps)
+        self._maybe_flush()
+
+    def _log_metric(self, key: str, value: Any, step: int | None, steps: dict[str, int]) -> None:
         key = _key(key)
         try:
             v = float(value)
         except (TypeError, ValueError, OverflowError):
             raise InvalidInput(f"metric {key!r} must be a number, got {type(value).__name__}") from None
+        last = steps.get(key, -1)
         if step is None:
-            step = self._steps.get(key, -1) + 1
-        self._steps[key] = max(step, self._steps.get(key, -1))
-        self._metrics.append((key, v if math.isfinite(v) else None, int(step), time.time()))
-        self._maybe_flush()
-
-    def log_metrics(self, values: dict[str, Any], step: int | None = None) -> None:
-        for k, v in values.items():
-            self.log_metric(k, v, step)
+            step = last + 1
+        if step > last:
+            steps[key] = step
+        self._metrics.append((key, v if _isfinite(v) else None, int(step), time.time()))
 
     def log_artifact(self, obj: Any, name: str | None = None) -> str:
         """Store a file, bytes, text or matplotlib figure; return its object id."""
@@ -252,6 +263,16 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.name or ''} {self.status}>"
+
+
+_IMMUTABLE = frozenset((str, int, float, bool, type(None)))  # exactly these types (not subclasses)
+_isfinite = math.isfinite
+
+
+def _new_id() -> str:
+    """16 hex digits, as ``uuid.uuid4().hex[:16]`` (64 random bits but the version digit '4')."""
+    h = os.urandom(8).hex()
+    return h[:12] + "4" + h[13:]
 
 
 def _utf8(s: str) -> str:
