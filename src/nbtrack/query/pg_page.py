@@ -13,9 +13,9 @@ for 100,000 runs. For a page, the fixed costs dominate. Here:
   for a page of 100 (6,300 buffers instead of 2,700, 2x the time); at 100,000 runs the generic
   plan was dearer than the custom one, so every call was planned again (0.6-1 ms);
 * each run's params and latest metrics come in the same row: the JSON kept on the run's row
-  (``runs.summary_params``/``summary_metrics``, migration 0009, kept exact by every writer:
-  store/pg_summary.py) instead of two index scans per run of the page; the page's JSON texts are
-  parsed by one ``json.loads``;
+  (``runs.summary_params``/``summary_ptypes``/``summary_metrics``, migration 0009, kept exact by
+  every writer: store/pg_summary.py) instead of two index scans per run of the page; the page's
+  JSON texts are parsed by one ``json.loads``;
 * the columns are built typed (numpy arrays, pandas string arrays) when their Python values
   have one type, so pandas infers nothing; any other column is given to pandas as a list and
   inferred as the general path infers it; the DataFrame is made once.
