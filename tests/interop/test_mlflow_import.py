@@ -123,3 +123,27 @@ def test_cli_import_refuses_pickles_without_trust_and_exports_back(workspace, ml
     assert back.skipped == 3 and len(nbtrack.runs()) == 3
     out = CliRunner().invoke(cli, ["export", "mlflow", "--tracking-uri", other, "--since", "yesterday"])
     assert out.exit_code == 2 and "--since 'yesterday'" in out.output
+
+
+@pytest.mark.postgres
+def test_import_into_postgres_keeps_each_run_s_json_exact(pg_workspace, mlflow_store):
+    """The import writes params and metrics through the general path, and rewrites a changed run's
+    histories whole: each run's params/metrics JSON (migration 0009) says what its rows say."""
+    import pandas as pd
+
+    from nbtrack.store import pg_summary
+
+    uri, client, parent_id, X = mlflow_store
+    assert nbtrack.import_mlflow(uri).created == 3
+    child = next(r for r in client.search_runs([client.get_experiment_by_name("churn").experiment_id])
+                 if r.data.tags.get("mlflow.runName") == "depth=2")
+    client.log_metric(child.info.run_id, "loss", 0.01, step=9)  # a new latest value
+    client.log_param(child.info.run_id, "extra", "x")
+    result = nbtrack.import_mlflow(uri)
+    assert result.updated == 1, result
+    with pg_workspace.meta.read() as conn:
+        assert pg_summary.stale(conn, limit=None) == []
+    page = nbtrack.runs(experiment="churn", order_by="name", limit=10)
+    pd.testing.assert_frame_equal(page, nbtrack.runs(experiment="churn", order_by="name"))
+    row = page.set_index("name").loc["depth=2"]
+    assert row["metrics.loss"] == 0.01 and row["params.extra"] == "x"
