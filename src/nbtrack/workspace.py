@@ -154,7 +154,13 @@ def resolve(start: str | os.PathLike | None = None) -> tuple[str, str, str | Non
     Found workspaces are cached per (explicit, NBTRACK_URI, start directory):
     tracked cells resolve on every run and walking up the tree costs more than the run.
     """
-    key = (_explicit, os.environ.get("NBTRACK_URI"), os.environ.get("NBTRACK_OBJECTS"), str(start or os.getcwd()))
+    uri = os.environ.get("NBTRACK_URI")
+    where = _explicit or uri
+    if where and "://" in where and not where.startswith("file://"):
+        folder = ""  # a database URL: the working directory plays no part (no getcwd per run)
+    else:
+        folder = str(start or os.getcwd())
+    key = (_explicit, uri, os.environ.get("NBTRACK_OBJECTS"), folder)
     hit = _resolved.get(key)
     if hit is not None:
         return hit

@@ -328,6 +328,11 @@ _UNSUPPORTED: Any = object()
 
 def _param(v: Any) -> Any:
     """A value as a text parameter (bytes; None is NULL); ``_UNSUPPORTED`` for another type."""
+    t = v.__class__
+    if t is str:  # the usual types first (exact), then subclasses
+        return v.encode()
+    if t is float and v - v == 0.0:  # finite
+        return repr(v).encode()
     if v is None:
         return None
     if isinstance(v, str):
@@ -365,6 +370,7 @@ class _Writer:
         self.used = 0.0
         self.sqlstate: str | None = None  # of the last statement's error
         self.pid = os.getpid()
+        self.pend = _pending(meta)  # the writers of meta with a start to send or a reply to read
 
     def pid_ok(self) -> bool:
         return self.pid == os.getpid()
@@ -375,7 +381,7 @@ class _Writer:
         with self.lock:
             self.deferred[run_id] = (row, cell, sql, args)
             _deferred_by_run[run_id] = self
-            _pending(self.meta).add(self)
+            self.pend.add(self)
         _schedule(self, run_id)
 
     def send_start(self, run_id: str) -> None:
@@ -388,7 +394,8 @@ class _Writer:
         """Run ``sql`` and wait for it: the number of rows of its main clause. ``again``: the
         statement inserts the run's row, so it is sent once more if the connection failed (if
         the first one was committed after all, the second finds the row and writes nothing)."""
-        settle(self.meta)  # every start of this process first (another thread's too)
+        if self.pend:  # every start of this process first (another thread's too)
+            _settle_all(self.pend)
         with self.lock:
             self._send(sql, args)
             try:
@@ -414,7 +421,7 @@ class _Writer:
 
     def forget_if_done(self) -> None:
         if self.pending is None and not self.deferred:
-            _pending(self.meta).discard(self)
+            self.pend.discard(self)
 
     def _send_start(self, run_id: str) -> None:
         row, cell, sql, args = self.deferred[run_id]
@@ -443,9 +450,7 @@ class _Writer:
         """Send one prepared statement (prepared first if this connection has not yet): a
         broken connection is replaced and the statement sent again (a statement whose sending
         failed never ran: without its Sync message the server commits nothing)."""
-        from .meta import PING_IDLE_S
-
-        if self.conn is not None and time.monotonic() - self.used > PING_IDLE_S:
+        if self.conn is not None and time.monotonic() - self.used > _ping_idle_s():
             try:  # idle for long: the server may have dropped it (as the pool checks)
                 self._exec(b"SELECT 1")
             except Exception:
@@ -531,6 +536,13 @@ class _Writer:
         return e if isinstance(e, StoreUnavailable) else _unavailable(self.meta.url, e)
 
 
+@functools.cache
+def _ping_idle_s() -> float:
+    from .meta import PING_IDLE_S
+
+    return PING_IDLE_S
+
+
 def _db_error(message: bytes) -> Exception:
     import psycopg
 
@@ -549,11 +561,18 @@ _pendings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # meta -> wr
 _registry_lock = threading.Lock()
 
 
+_last: tuple[Any, Any] = (lambda: None, None)  # (weak reference to the last meta, its thread-locals)
+
+
 def _writer(meta: Any) -> _Writer:
-    local = _locals.get(meta)
-    if local is None:
-        with _registry_lock:
-            local = _locals.setdefault(meta, threading.local())
+    global _last
+    ref, local = _last
+    if ref() is not meta:
+        local = _locals.get(meta)
+        if local is None:
+            with _registry_lock:
+                local = _locals.setdefault(meta, threading.local())
+        _last = (weakref.ref(meta), local)
     w = getattr(local, "w", None)
     if w is None or not w.pid_ok():  # a forked child never uses its parent's connection
         w = local.w = _Writer(meta)
@@ -654,9 +673,13 @@ def settle(meta: Any) -> None:
     not be written even when sent again."""
     p = _pendings.get(meta)
     if p:
-        for w in list(p):
-            if w.pid_ok():
-                w.settle()
+        _settle_all(p)
+
+
+def _settle_all(p: set) -> None:
+    for w in list(p):
+        if w.pid_ok():
+            w.settle()
 
 
 def close(meta: Any) -> None:
