@@ -167,3 +167,46 @@ def test_ctrl_c_stops_a_parallel_sweep_and_records_its_runs_as_interrupted(appro
         pytest.fail("a process of the sweep is still alive after Ctrl-C")
     with pytest.raises(ProcessLookupError):
         os.kill(kernel_pid, 0)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_run(approve, workspace, tmp_path):
+    """SIGKILL of one local worker mid-sweep (the pool breaks and stops its other worker too): the two
+    runs that had started are recorded as failed (not run again, not left 'running'), the two that
+    had not started run on a new pool; the sweep ends normally with exactly one run per parameter set."""
+    import psutil
+
+    shutil.copy(NOTEBOOKS / "slow.ipynb", tmp_path / "slow.ipynb")
+    approve("slow.ipynb", "slow")
+    env = {**os.environ, "NBTRACK_DRIVER": "0"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "nbtrack"), "sweep", "slow", "-p", "seconds",
+                             "60,61,0.1,0.2", "--parallel", "2"],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            kids = nbtrack.runs(kind="pipeline")
+            if len(kids) == 2 and set(kids.status) == {"running"}:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"the two long runs did not start: {proc.communicate(timeout=5)[0]}")
+        time.sleep(1.0)  # both inside time.sleep(seconds)
+        workers = [p for p in psutil.Process(proc.pid).children() if "sweep" in " ".join(p.cmdline())]
+        assert len(workers) == 2, workers
+        workers[0].kill()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    sweep = nbtrack.runs(kind="sweep")
+    assert list(sweep.status) == ["finished"], out
+    kids = nbtrack.runs(parent=sweep.id[0])
+    assert len(kids) == 4, kids[["status", "params.seconds"]]
+    by_seconds = dict(zip(kids["params.seconds"], kids.status))
+    assert by_seconds == {60.0: "failed", 61.0: "failed", 0.1: "finished", 0.2: "finished"}, by_seconds
+    for rid in kids[kids.status == "failed"].id:
+        run = nbtrack.get_run(rid)
+        assert run.error_type == "WorkerLost" and "worker process of the sweep died" in run.error_message
+    assert nbtrack.get_run(sweep.id[0]).metrics["failed_runs"] == 2

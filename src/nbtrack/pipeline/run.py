@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +230,7 @@ def run_pipeline(
     kernels=None,
     warm_next: bool = False,
     run_id: str | None = None,
+    started: Callable[[str], None] | None = None,
 ) -> PipelineResult:
     """Execute approved pipeline ``name`` with papermill and record it as a pipeline run.
 
@@ -268,6 +270,9 @@ def run_pipeline(
     run_id : str, optional
         The id the run gets (a Dask sweep chooses it on the client, so a rescheduled task
         finds its run; see :mod:`nbtrack.pipeline.dask_runs`). Not with ``kernels``.
+    started : callable, optional
+        Called with the run's id before its start is recorded (a sweep's worker notes which
+        parameter set the run serves, so a worker that dies loses no run).
 
     Returns
     -------
@@ -303,6 +308,8 @@ def run_pipeline(
         import_papermill()  # while the kernel boots and the fingerprint thread runs
         run = _prepare(ws, pv, values, pins, default_parent() if parent is None else (parent or None), tags,
                        run_id=kernel.run_id if kernel is not None else run_id)
+        if started is not None:
+            started(run.id)
     except BaseException:
         if kernel is not None:
             discard(kernel)

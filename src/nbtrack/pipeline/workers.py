@@ -8,6 +8,8 @@ makes concurrent writers from many processes safe.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -61,7 +63,7 @@ def run_one(spec: dict) -> dict:
                            param_texts=spec.get("texts"), parent=spec["parent"], timeout=spec.get("timeout"),
                            tags={"nbtrack.sweep": spec["parent"], **spec.get("tags", {})}, workspace=_workspace(spec),
                            kernels=_warm_kernels() if "warm" in spec else None, warm_next=bool(spec.get("warm")),
-                           run_id=spec.get("run_id"))
+                           run_id=spec.get("run_id"), started=_noter(spec))
         out.update(run_id=res.run_id, metrics=res.metrics, status="finished")
     except NbtrackError as e:
         out.update(run_id=e.fields.get("run_id"), status="failed", error=str(e))
@@ -207,18 +209,50 @@ class Local:
         return self._pooled(specs)
 
     def _pooled(self, specs: list[dict]) -> Iterator[dict]:
-        from concurrent.futures import as_completed
+        """Each run on the pool. When a worker dies (the pool breaks, and stops its other
+        workers too), as with Dask: a run that had not started is submitted once more, to a new
+        pool; a run that had started is not run a second time but settled (:func:`_settle`: as
+        recorded if it ended, else failed with the reason). N parameter sets: exactly N runs.
+        Which run id serves which parameter set, each worker notes in a file before the run's
+        start is written (one small ``O_APPEND`` write: it survives its writer's death)."""
+        import tempfile
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with self.pool as pool:
-            futures = [pool.submit(run_one, s) for s in (with_warm_kernels(specs, self.workers) if self.warm
-                                                        else specs)]
-            try:
-                for f in as_completed(futures):
-                    yield _result(f.result, specs, futures.index(f))
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+        fd, notes = tempfile.mkstemp(prefix="nbtrack-sweep-", suffix=".runs")
+        os.close(fd)
+        todo = [{**s, "notes": notes} for s in (with_warm_kernels(specs, self.workers) if self.warm else specs)]
+        retried: set[int] = set()
+        try:
+            while todo:
+                futures = {self.pool.submit(run_one, s): s for s in todo}
+                todo = []
+                try:
+                    for f in as_completed(futures):
+                        s = futures[f]
+                        try:
+                            yield f.result()
+                            continue
+                        except Exception as e:  # its worker died (BrokenProcessPool) or its result did not arrive
+                            reason = (f"a worker process of the sweep died ({type(e).__name__}: {e}); a run that "
+                                      "had started is not run a second time")
+                        run_id = _started(notes).get(s["index"])
+                        if run_id is None and s["index"] not in retried:
+                            retried.add(s["index"])
+                            todo.append(s)
+                        else:
+                            yield _lost({**s, "run_id": run_id or _new_run_id()}, reason)
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+                if todo:  # a new pool for the runs that had not started (a broken pool takes no more work)
+                    self.pool.shutdown(wait=True)
+                    self.pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=_context(),
+                                                    initializer=_fresh_worker, initargs=(None,))
+        finally:
+            self.pool.shutdown(wait=True)
+            with contextlib.suppress(OSError):
+                os.unlink(notes)
 
     def close(self) -> None:
         """Stop what was set up (the sweep ends before any run): workers and first kernels."""
@@ -237,7 +271,8 @@ def dask(specs: list[dict], address: Any) -> Iterator[dict]:
 
 
 def _settle(spec: dict, reason: str) -> dict:
-    """A Dask task that did not come back: its run as recorded, or recorded now as failed."""
+    """A run whose task (Dask) or worker process (local) did not come back: its run as recorded, or
+    recorded now as failed."""
     from . import dask_runs
 
     return dask_runs.settle(spec, reason, _workspace(spec))
@@ -273,3 +308,43 @@ def _result(get: Callable[[], dict], specs: list[dict], i: int,
         s = specs[i]
         return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
                 "status": "failed", "error": reason}
+
+
+
+def _lost(spec: dict, reason: str) -> dict:
+    """A local run whose worker died: as recorded if it ended, else recorded now as failed."""
+    try:
+        return _settle(spec, reason)
+    except Exception:
+        return {"index": spec["index"], "params": spec["params"], "run_id": spec.get("run_id"), "metrics": {},
+                "status": "failed", "error": reason}
+
+
+def _note_start(notes: str, index: int, run_id: str) -> None:
+    """In a worker: run ``run_id`` serves parameter set ``index`` (see :meth:`Local._pooled`)."""
+    fd = os.open(notes, os.O_WRONLY | os.O_APPEND)  # (an error: the run does not start, and is reported failed)
+    try:
+        os.write(fd, f"{index} {run_id}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def _noter(spec: dict) -> Callable[[str], None] | None:
+    return functools.partial(_note_start, spec["notes"], spec["index"]) if "notes" in spec else None
+
+
+def _started(notes: str) -> dict[int, str]:
+    """Parameter set index -> run id, as the workers noted them."""
+    out = {}
+    with contextlib.suppress(OSError), open(notes) as f:
+        for line in f:
+            index, _, run_id = line.strip().partition(" ")
+            if index.isdigit() and run_id:
+                out[int(index)] = run_id
+    return out
+
+
+def _new_run_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex[:16]
