@@ -316,3 +316,50 @@ def test_every_sampler_drives_a_study_over_the_parsed_space():
         assert len(study.trials) == 4, name
     with pytest.raises(InvalidInput, match="choose one of tpe, cmaes, random"):
         study_mod.sampler("grid", 0)
+
+
+@pytest.mark.slow
+def test_a_killed_trial_worker_is_settled_and_the_study_goes_on(approve, workspace, tmp_path):
+    """A local trial worker killed mid-trial: both running trials' runs are recorded as failed
+    (WorkerLost; the pool stops its other worker too), none is left 'running', and the next
+    trial runs on new workers."""
+    import shutil
+    import time
+    from pathlib import Path
+
+    import psutil
+
+    from nbtrack.pipeline.trials import Pool
+
+    shutil.copy(Path(__file__).parent.parent / "notebooks" / "slow.ipynb", tmp_path / "slow.ipynb")
+    version = approve("slow.ipynb", "slow")
+    ws = nbtrack.get_workspace()
+    base = {"meta": ws.meta_url, "objects": ws.objects_url, "root": ws.root, "name": "slow", "version": version,
+            "parent": "", "timeout": None, "texts": {}}
+    pool = Pool(2)
+    try:
+        specs = [{**base, "index": i, "params": {"seconds": s}} for i, s in enumerate([60.0, 61.0])]
+        futures = [pool.submit(s) for s in specs]
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            kids = nbtrack.runs(kind="pipeline")
+            if len(kids) == 2 and set(kids.status) == {"running"}:
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        workers = psutil.Process().children()
+        workers = [p for p in workers if p.pid in {q.pid for q in pool.pool._processes.values()}]
+        assert len(workers) == 2
+        workers[0].kill()
+        outs = [pool.outcome(f, s) for f, s in zip(futures, specs)]
+        assert [o["status"] for o in outs] == ["failed", "failed"], outs
+        assert all(o["run_id"] for o in outs) and all("WorkerLost" in o["error"] for o in outs), outs
+        later = {**base, "index": 2, "params": {"seconds": 0.1}}
+        out = pool.outcome(pool.submit(later), later)
+        assert out["status"] == "finished", out
+    finally:
+        pool.close()
+    kids = nbtrack.runs(kind="pipeline")
+    assert sorted(kids.status) == ["failed", "failed", "finished"], kids[["status", "params.seconds"]]
+    for rid in kids[kids.status == "failed"].id:
+        assert nbtrack.get_run(rid).error_type == "WorkerLost"

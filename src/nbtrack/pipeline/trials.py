@@ -10,7 +10,9 @@ variables set.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -41,6 +43,7 @@ class Pool:
     def __init__(self, parallel: int, dask: Any = None) -> None:
         self.client, self.opened, self.pool = None, False, None
         self.sent: dict[str, dict] = {}  # Dask: task key -> the spec as the worker got it (with its run id)
+        self.notes: str | None = None  # local processes: which run id serves which trial (workers._note_start)
         if dask is not None:
             from . import dask_runs
 
@@ -52,6 +55,7 @@ class Pool:
             self.pool = ProcessPoolExecutor(max_workers=parallel, mp_context=workers._context(),
                                             initializer=workers._fresh_worker)
             self.slots = parallel
+            self.notes = workers._notes_file()
         else:
             self.slots = 1
 
@@ -65,7 +69,17 @@ class Pool:
             self.sent[task.key] = sent
             return task
         if self.pool is not None:
-            return self.pool.submit(run_trial, spec)
+            from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
+
+            spec = {**spec, "notes": self.notes}
+            try:
+                return self.pool.submit(run_trial, spec)
+            except BrokenProcessPool:  # a worker died (its trials are settled by outcome()): new workers
+                self.pool.shutdown(wait=True)
+                self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=workers._context(),
+                                                initializer=workers._fresh_worker)
+                return self.pool.submit(run_trial, spec)
         future: Future = Future()
 
         def target() -> None:
@@ -88,8 +102,12 @@ class Pool:
             time.sleep(0.02)
 
     def outcome(self, future, spec: dict) -> dict:
-        """The trial's outcome; a worker that died: a failed run (recorded, for Dask)."""
+        """The trial's outcome; a worker that died: its run as recorded, else recorded as failed
+        (Dask; local processes when the trial's run had started: never left running)."""
         sent = self.sent.pop(str(getattr(future, "key", "")), None) if self.client is not None else None
+        if sent is None and self.notes is not None:
+            run_id = workers._started(self.notes).get(spec["index"])
+            sent = {**spec, "run_id": run_id} if run_id is not None else None
         lost = functools.partial(workers._settle, sent) if sent is not None else None
         return workers._result(future.result, [spec], 0, lost=lost)
 
@@ -103,6 +121,9 @@ class Pool:
             for f in futures or []:
                 f.cancel()
             self.pool.shutdown(wait=not futures, cancel_futures=bool(futures))
+            if self.notes is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.notes)
         else:
             workers._close_kernels()
 

@@ -215,11 +215,9 @@ class Local:
         recorded if it ended, else failed with the reason). N parameter sets: exactly N runs.
         Which run id serves which parameter set, each worker notes in a file before the run's
         start is written (one small ``O_APPEND`` write: it survives its writer's death)."""
-        import tempfile
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        fd, notes = tempfile.mkstemp(prefix="nbtrack-sweep-", suffix=".runs")
-        os.close(fd)
+        notes = _notes_file()
         todo = [{**s, "notes": notes} for s in (with_warm_kernels(specs, self.workers) if self.warm else specs)]
         retried: set[int] = set()
         try:
@@ -318,6 +316,15 @@ def _lost(spec: dict, reason: str) -> dict:
     except Exception:
         return {"index": spec["index"], "params": spec["params"], "run_id": spec.get("run_id"), "metrics": {},
                 "status": "failed", "error": reason}
+
+
+def _notes_file() -> str:
+    """A new, empty file for :func:`_note_start` (the caller removes it)."""
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="nbtrack-sweep-", suffix=".runs")
+    os.close(fd)
+    return path
 
 
 def _note_start(notes: str, index: int, run_id: str) -> None:
