@@ -53,7 +53,7 @@ class ActiveRun:
         workspace: Workspace | None = None,
         **fields: Any,
     ) -> None:
-        self.id = _new_id()
+        self.id = new_run_id()
         self.name = name
         self.kind = kind
         self.parent_id = parent_id
@@ -269,7 +269,7 @@ _IMMUTABLE = frozenset((str, int, float, bool, type(None)))  # exactly these typ
 _isfinite = math.isfinite
 
 
-def _new_id() -> str:
+def new_run_id() -> str:
     """16 hex digits, as ``uuid.uuid4().hex[:16]`` (64 random bits but the version digit '4')."""
     h = os.urandom(8).hex()
     return h[:12] + "4" + h[13:]

@@ -50,10 +50,7 @@ class Pool:
             self.client, self.opened = dask_runs.connect(dask)
             self.slots = workers.dask_slots(self.client) or max(parallel, 1)
         elif parallel > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(max_workers=parallel, mp_context=workers._context(),
-                                            initializer=workers._fresh_worker)
+            self.pool = workers.new_pool(parallel)
             self.slots = parallel
             self.notes = workers._notes_file()
         else:
@@ -69,7 +66,6 @@ class Pool:
             self.sent[task.key] = sent
             return task
         if self.pool is not None:
-            from concurrent.futures import ProcessPoolExecutor
             from concurrent.futures.process import BrokenProcessPool
 
             spec = {**spec, "notes": self.notes}
@@ -77,8 +73,7 @@ class Pool:
                 return self.pool.submit(run_trial, spec)
             except BrokenProcessPool:  # a worker died (its trials are settled by outcome()): new workers
                 self.pool.shutdown(wait=True)
-                self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=workers._context(),
-                                                initializer=workers._fresh_worker)
+                self.pool = workers.new_pool(self.slots)
                 return self.pool.submit(run_trial, spec)
         future: Future = Future()
 

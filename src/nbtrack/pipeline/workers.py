@@ -173,6 +173,15 @@ def _adopt_env(spec: dict) -> None:
     env.use(shared["fingerprint"])
 
 
+def new_pool(workers: int, first: tuple[str, dict[str, str]] | None = None) -> Any:
+    """A pool of ``workers`` processes (forked where safe, see :func:`_context`), each set up by
+    :func:`_fresh_worker` (with ``first``: launching its first run's kernel at once)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_fresh_worker,
+                               initargs=(first,))
+
+
 def processes(specs: list[dict], workers: int, warm: bool = True) -> Iterator[dict]:
     """``workers`` local processes; each opens its own connections to the workspace."""
     return Local(len(specs), workers, warm).run(specs)
@@ -194,10 +203,7 @@ class Local:
         first = first if warm else None
         self.pool: Any = None
         if self.workers > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context(),
-                                            initializer=_fresh_worker, initargs=(first,))
+            self.pool = new_pool(self.workers, first)
             if first is not None:
                 self.pool.submit(int)  # forks every worker now (a fork pool starts them all at once)
         elif first is not None:
@@ -215,7 +221,9 @@ class Local:
         recorded if it ended, else failed with the reason). N parameter sets: exactly N runs.
         Which run id serves which parameter set, each worker notes in a file before the run's
         start is written (one small ``O_APPEND`` write: it survives its writer's death)."""
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import as_completed
+
+        from ..capture.run import new_run_id
 
         notes = _notes_file()
         todo = [{**s, "notes": notes} for s in (with_warm_kernels(specs, self.workers) if self.warm else specs)]
@@ -238,15 +246,14 @@ class Local:
                             retried.add(s["index"])
                             todo.append(s)
                         else:
-                            yield _lost({**s, "run_id": run_id or _new_run_id()}, reason)
+                            yield _lost({**s, "run_id": run_id or new_run_id()}, reason)
                 except BaseException:
                     for f in futures:
                         f.cancel()
                     raise
                 if todo:  # a new pool for the runs that had not started (a broken pool takes no more work)
                     self.pool.shutdown(wait=True)
-                    self.pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)), mp_context=_context(),
-                                                    initializer=_fresh_worker, initargs=(None,))
+                    self.pool = new_pool(min(self.workers, len(todo)))
         finally:
             self.pool.shutdown(wait=True)
             with contextlib.suppress(OSError):
@@ -303,10 +310,13 @@ def _result(get: Callable[[], dict], specs: list[dict], i: int,
                 return lost(reason)  # recorded in the store as a failed run
             except Exception:
                 pass
-        s = specs[i]
-        return {"index": s["index"], "params": s["params"], "run_id": None, "metrics": {},
-                "status": "failed", "error": reason}
+        return _failed(specs[i], reason)
 
+
+def _failed(spec: dict, reason: str, run_id: str | None = None) -> dict:
+    """The outcome of a run that did not come back and could not be recorded."""
+    return {"index": spec["index"], "params": spec["params"], "run_id": run_id, "metrics": {},
+            "status": "failed", "error": reason}
 
 
 def _lost(spec: dict, reason: str) -> dict:
@@ -314,8 +324,7 @@ def _lost(spec: dict, reason: str) -> dict:
     try:
         return _settle(spec, reason)
     except Exception:
-        return {"index": spec["index"], "params": spec["params"], "run_id": spec.get("run_id"), "metrics": {},
-                "status": "failed", "error": reason}
+        return _failed(spec, reason, spec.get("run_id"))
 
 
 def _notes_file() -> str:
@@ -349,9 +358,3 @@ def _started(notes: str) -> dict[int, str]:
             if index.isdigit() and run_id:
                 out[int(index)] = run_id
     return out
-
-
-def _new_run_id() -> str:
-    import uuid
-
-    return uuid.uuid4().hex[:16]

@@ -97,17 +97,24 @@ def _reader(meta: Any, raw: sqlite3.Connection) -> sqlite3.Connection:
     Only a choice of cache: both are connections of this process to the same file in
     autocommit (no transaction open on either), so both read the latest committed state."""
     seen = getattr(meta._local, "relog_seen", None)
-    held = getattr(meta._local, "conn", None)
-    if seen is None or held is None or held[0] != os.getpid():
+    own = _own(meta)
+    if seen is None or own is None:
         return raw
-    conn = held[1]
-    if conn.closed or conn.invalidated or conn.in_transaction():
-        return raw
-    other = conn.connection.driver_connection
-    if (type(other) is not sqlite3.Connection or other is raw or other.in_transaction
+    conn, other = own
+    if (conn.in_transaction() or other is raw or other.in_transaction
             or (id(other), raw.total_changes) != seen[:2] or other.total_changes == seen[2]):
         return raw
     return other
+
+
+def _own(meta: Any) -> tuple[Any, sqlite3.Connection] | None:
+    """This thread's SQLAlchemy connection (made in this process, open and valid) and its sqlite3
+    connection, or None."""
+    held = getattr(meta._local, "conn", None)
+    if held is None or held[0] != os.getpid() or held[1].closed or held[1].invalidated:
+        return None
+    driver = held[1].connection.driver_connection
+    return (held[1], driver) if type(driver) is sqlite3.Connection else None
 
 
 LATEST_ROW = "nbtrack_latest_version_row"  # (Connection.info key: models._store's row of the latest version)
@@ -147,10 +154,9 @@ def _remembered(meta: Any, raw: sqlite3.Connection, name: str, oid: str) -> dict
     rec = getattr(meta._local, "relog_latest", None)
     if rec is None or rec[3] != name or rec[0] != os.getpid() or rec[4]["oid"] != oid:
         return None
-    pid, driver, version, _, row, changes, direct_changes = rec
-    held = getattr(meta._local, "conn", None)
-    if (held is None or held[0] != pid or held[1].closed or held[1].invalidated or held[1].in_transaction()
-            or held[1].connection.driver_connection is not driver or driver.in_transaction
+    _, driver, version, _, row, changes, direct_changes = rec
+    own = _own(meta)
+    if (own is None or own[0].in_transaction() or own[1] is not driver or driver.in_transaction
             or driver.total_changes != changes or raw.total_changes != direct_changes):
         return None
     if driver.execute("PRAGMA data_version").fetchone()[0] != version:
@@ -161,14 +167,8 @@ def _remembered(meta: Any, raw: sqlite3.Connection, name: str, oid: str) -> dict
 
 def _seen(meta: Any, raw: sqlite3.Connection) -> None:
     """Note both connections' write counters (what :func:`_reader` compares against next time)."""
-    held = getattr(meta._local, "conn", None)
-    other = None
-    if held is not None and held[0] == os.getpid() and not held[1].closed and not held[1].invalidated:
-        other = held[1].connection.driver_connection
-    if type(other) is not sqlite3.Connection:
-        meta._local.relog_seen = None
-        return
-    meta._local.relog_seen = (id(other), raw.total_changes, other.total_changes)
+    own = _own(meta)
+    meta._local.relog_seen = None if own is None else (id(own[1]), raw.total_changes, own[1].total_changes)
 
 
 def _latest(raw: Any, name: str, oid: str) -> dict[str, Any] | None:
